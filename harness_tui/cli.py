@@ -1,0 +1,138 @@
+"""Argument parsing and dispatch only; the work happens in the engine and the faces."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from harness_tui import __version__
+
+# Exit codes, documented in --help and the README.
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_APPROVAL_NEEDED = 3
+EXIT_BUDGET = 4
+EXIT_INTERRUPTED = 130
+
+EPILOG = """\
+exit codes:
+  0    done
+  1    agent or provider failure
+  2    usage or config error
+  3    an approval was needed and nobody could give it
+  4    budget or max steps reached
+  130  interrupted
+
+configuration layers (later wins): packaged defaults, $XDG_CONFIG_HOME/harness-tui/config.toml,
+<project>/.harness/config.toml, HARNESS_<SECTION>__<KEY> environment variables, flags.
+See `harness-tui config show`.
+"""
+
+
+def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
+    """Options accepted before or after a subcommand. Below the top level they
+    default to SUPPRESS so a subcommand does not overwrite what was given before it."""
+    default = None if top else argparse.SUPPRESS
+    parser.add_argument(
+        "--project",
+        metavar="DIR",
+        default=default,
+        help="the project (default: the git root of the current directory, else it)",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=default,
+        help="sqlite:///PATH or postgresql://HOST/DB (default: <project>/.harness/harness.db)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="harness-tui",
+        description="A terminal dashboard for supervising AI coding-agent sessions. "
+        "Without a subcommand it opens the dashboard; with --exec it runs one prompt "
+        "headless.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"harness-tui {__version__}")
+    _common(parser, top=True)
+    run = parser.add_argument_group("running a session")
+    run.add_argument("--exec", metavar="PROMPT", dest="exec_prompt", help="run PROMPT headless")
+    run.add_argument(
+        "--provider",
+        metavar="P",
+        help="scripted, anthropic or openai (default: [provider] name; auto picks by API key)",
+    )
+    run.add_argument("--model", metavar="M", help="model name, passed through to the provider")
+    run.add_argument("--session", metavar="ID", help="continue session ID with the prompt")
+    run.add_argument(
+        "--json", action="store_true", help="with --exec: print every event as one JSON line"
+    )
+    run.add_argument("--max-steps", metavar="N", type=int, help="model requests per turn")
+
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    config = commands.add_parser("config", help="show the merged configuration")
+    config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    show = config_commands.add_parser(
+        "show", help="print the merged config and where each value came from"
+    )
+    _common(show, top=False)
+    show.add_argument("--json", action="store_true", help="print as JSON")
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = dispatch(args, parser)
+    except KeyboardInterrupt:
+        code = EXIT_INTERRUPTED
+    sys.exit(code)
+
+
+def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from harness_tui.config import ConfigError
+
+    try:
+        if args.command == "config":
+            return _config_show(args)
+        parser.print_help()
+        return EXIT_OK
+    except ConfigError as exc:
+        print(f"harness-tui: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line flags as config overrides ("section.key" -> value)."""
+    flags: dict[str, Any] = {}
+    if getattr(args, "store", None):
+        flags["store.url"] = args.store
+    if getattr(args, "provider", None):
+        flags["provider.name"] = args.provider
+    if getattr(args, "model", None):
+        flags["provider.model"] = args.model
+    if getattr(args, "max_steps", None) is not None:
+        flags["engine.max_steps"] = args.max_steps
+    return flags
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    from harness_tui.config import format_config, load_config
+
+    config = load_config(project=getattr(args, "project", None), flags=_flags(args))
+    print(format_config(config, as_json=args.json))
+    return EXIT_OK
+
+
+def run_async(coro: Any) -> Any:
+    return asyncio.run(coro)

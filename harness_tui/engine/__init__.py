@@ -1,0 +1,1 @@
+"""The embedded engine: the Engine facade and what runs behind it."""

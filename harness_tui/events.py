@@ -1,0 +1,112 @@
+"""The event envelope and the event vocabulary.
+
+Every state change is one `Event` appended to the store. The envelope is the same in
+SQLite, PostgreSQL and the `--json` output: position, session_id, seq, ts, type, data.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+# The vocabulary. Names are stable once shipped: scripts read them from --json output.
+SESSION_CREATED = "session.created"
+SESSION_STATUS = "session.status"
+INPUT_RECEIVED = "input.received"
+TURN_STARTED = "turn.started"
+TURN_COMPLETED = "turn.completed"
+MODEL_COMPLETED = "model.completed"
+MODEL_FAILED = "model.failed"
+TOOL_REQUESTED = "tool.requested"
+POLICY_DECIDED = "policy.decided"
+APPROVAL_REQUESTED = "approval.requested"
+APPROVAL_RESOLVED = "approval.resolved"
+TOOL_COMPLETED = "tool.completed"
+TOOL_FAILED = "tool.failed"
+TASK_STARTED = "task.started"
+TASK_OUTPUT = "task.output"
+TASK_COMPLETED = "task.completed"
+TASK_FAILED = "task.failed"
+TASK_CANCELLED = "task.cancelled"
+SUBAGENT_SPAWNED = "subagent.spawned"
+ARTIFACT_CREATED = "artifact.created"
+COMPACTION_COMPLETED = "compaction.completed"
+WORKTREE_CREATED = "worktree.created"
+WORKTREE_REMOVED = "worktree.removed"
+VALIDATION_COMPLETED = "validation.completed"
+GC_SIGNAL = "gc.signal"
+GC_DRAFT_CREATED = "gc.draft.created"
+GC_DRAFT_ADOPTED = "gc.draft.adopted"
+GC_DRAFT_REJECTED = "gc.draft.rejected"
+
+VOCABULARY = frozenset(
+    value for name, value in list(globals().items()) if name.isupper() and isinstance(value, str)
+)
+
+# Session statuses carried by `session.status`.
+STATUSES = ("idle", "running", "waiting", "queued", "done", "failed", "cancelled")
+TERMINAL_STATUSES = frozenset({"done", "failed", "cancelled"})
+
+TASK_TERMINAL_TYPES = frozenset({TASK_COMPLETED, TASK_FAILED, TASK_CANCELLED})
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def format_ts(ts: datetime) -> str:
+    """ISO 8601 in UTC with a trailing Z, the form used in --json output."""
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One row of the log.
+
+    `position` is None until the store assigns it on append; `seq` is assigned by the
+    session's single writer, and the store rejects a duplicate `(session_id, seq)`.
+    """
+
+    session_id: str
+    seq: int
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    ts: datetime = field(default_factory=utcnow)
+    position: int | None = None
+
+    def with_position(self, position: int) -> Event:
+        return replace(self, position=position)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "session_id": self.session_id,
+            "seq": self.seq,
+            "ts": format_ts(self.ts),
+            "type": self.type,
+            "data": self.data,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Event:
+        return cls(
+            session_id=raw["session_id"],
+            seq=int(raw["seq"]),
+            type=raw["type"],
+            data=dict(raw.get("data") or {}),
+            ts=parse_ts(raw["ts"]) if isinstance(raw.get("ts"), str) else raw.get("ts") or utcnow(),
+            position=raw.get("position"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Event:
+        return cls.from_dict(json.loads(text))

@@ -1,0 +1,1 @@
+"""GC: signals, drafts, retention, grade and code rules."""

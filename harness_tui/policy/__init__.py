@@ -1,0 +1,2 @@
+"""Policy: shell parsing, command rules, the path jail, env scrubbing and redaction.
+Pure functions, no I/O beyond loading rule files."""

@@ -1,0 +1,1 @@
+"""Model providers: scripted (offline), anthropic, openai and OpenAI-compatible servers."""

@@ -1,0 +1,70 @@
+"""The EventStore contract shared by the SQLite and PostgreSQL backends."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from harness_tui.events import Event
+
+
+class StoreError(Exception):
+    """A store that cannot be opened or used; the message names the file or host."""
+
+
+class DuplicateEventError(StoreError):
+    """An append carried a `(session_id, seq)` that is already in the log."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One row of `sessions()`: kept up to date on append, so listing stays fast."""
+
+    session_id: str
+    title: str
+    project: str
+    provider: str
+    model: str
+    parent_id: str | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    last_seq: int
+    last_position: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+
+class EventStore(Protocol):
+    url: str
+
+    async def append(self, events: Sequence[Event]) -> list[int]:
+        """Append events and return their positions, only after they are committed.
+
+        All events of one call commit together or not at all. Raises
+        DuplicateEventError when a `(session_id, seq)` is already taken; other
+        callers' events in the same group commit are unaffected.
+        """
+        ...
+
+    async def read(self, session_id: str, after_seq: int = 0) -> list[Event]: ...
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]: ...
+
+    def subscribe(self, after_position: int = 0) -> AsyncIterator[Event]:
+        """Replay events after `after_position`, then follow new ones live, also
+        those appended by other processes."""
+        ...
+
+    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
+        """Summaries, newest first."""
+        ...
+
+    async def session(self, session_id: str) -> SessionSummary | None: ...
+
+    async def last_position(self) -> int: ...
+
+    async def close(self) -> None: ...

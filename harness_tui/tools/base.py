@@ -1,0 +1,68 @@
+"""What a tool is: a JSON schema the model sees and an async `run`.
+
+Tools know nothing of events or the store: the loop records `tool.requested`,
+runs the tool, and records `tool.completed` / `tool.failed` (and `artifact.created`
+when the result carries an artifact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness_tui.providers.base import ToolSpec
+
+
+class ToolError(Exception):
+    """A tool call that could not be carried out; the message goes back to the model."""
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    artifact_id: str
+    path: Path
+    bytes: int
+    mime: str
+    source: str  # e.g. "bash: pytest -q" or "read_file: src/app.py"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolLimits:
+    bash_timeout_s: float = 600.0
+    output_limit_bytes: int = 30_000
+    max_read_lines: int = 2000
+
+
+@dataclass(slots=True)
+class ToolContext:
+    session_id: str
+    workspace: Path
+    artifacts_dir: Path
+    # The environment subprocesses run with (already scrubbed of secrets).
+    env: Mapping[str, str]
+    limits: ToolLimits = field(default_factory=ToolLimits)
+    # Live output for subscribers, called as on_output(stream, text); not persisted.
+    on_output: Callable[[str, str], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolResult:
+    content: str
+    is_error: bool = False
+    artifact: Artifact | None = None
+    # Small structured facts for the event (exit_code, path, matches...).
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class Tool(Protocol):
+    spec: ToolSpec
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Run one call. Raise ToolError for a call that cannot be carried out.
+
+        Cancellation (asyncio.CancelledError) must leave nothing running: a tool that
+        starts a subprocess kills its whole process group before re-raising.
+        """
+        ...

@@ -1,0 +1,1 @@
+"""The Textual dashboard. Nothing on the engine side imports from here."""
