@@ -1,0 +1,407 @@
+"""The bash tool, and `ShellProcess`: one shell command in its own process group.
+
+`ShellProcess` is the reusable core (start, live output, wait, stop the whole group);
+`BashTool` wraps it for one model call. A background-task feature can take over a
+running `ShellProcess` (swap its `on_output`, keep awaiting `wait()`) without
+restarting the command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from harness_tui.providers.base import ToolSpec
+from harness_tui.tools.artifacts import limit_output
+from harness_tui.tools.base import Artifact, ToolContext, ToolError, ToolResult
+from harness_tui.tools.registry import check_args
+
+log = logging.getLogger(__name__)
+
+OutputCallback = Callable[[str, str], None]
+
+# Time between SIGTERM and SIGKILL when stopping a process group.
+TERMINATE_GRACE_S = 2.0
+# Kept in memory per command; past this the output still streams live but is not kept,
+# so a runaway command cannot exhaust memory before its timeout.
+MAX_CAPTURE_BYTES = 64 * 1024 * 1024
+_READ_CHUNK = 64 * 1024
+# After the group is gone, how long to wait for the output pipe to close. Only a process
+# that left the group (setsid) can still hold it open.
+_DRAIN_TIMEOUT_S = 2.0
+# After SIGKILL, how long to wait for the kernel to remove the processes.
+_KILL_WAIT_S = 5.0
+_POLL_S = 0.02
+
+# Clean-up tasks that must outlive a second cancellation of the task that started them.
+_cleanups: set[asyncio.Task[Any]] = set()
+
+
+def _group_members_alive(pgid: int) -> bool:
+    """Whether any process of group `pgid` is still running (zombies do not count).
+
+    On Linux this reads /proc, because a zombie counts for kill(2) and nothing may reap
+    an orphaned grandchild's zombie promptly; elsewhere it falls back to killpg(pgid, 0).
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            entries = os.listdir("/proc")
+        except OSError:
+            entries = None
+        if entries is not None:
+            for entry in entries:
+                if not entry.isdigit():
+                    continue
+                try:
+                    with open(f"/proc/{entry}/stat", "rb") as f:
+                        stat = f.read()
+                except OSError:
+                    continue  # exited while we looked
+                # Fields after the command name (which may itself contain spaces or ')').
+                fields = stat[stat.rfind(b")") + 2 :].split()
+                if len(fields) >= 3 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+                    return True
+            return False
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class ShellProcess:
+    """`bash -c COMMAND` in its own session and process group, output merged.
+
+    stdout and stderr share one pipe so their order is kept; text is decoded
+    incrementally (a character split across reads is not mangled) with errors
+    replaced, passed live to `on_output("stdout", text)` and kept for `output`.
+    When the shell exits, anything it left running in its group is stopped, so a
+    finished command never leaves processes behind.
+    """
+
+    def __init__(
+        self,
+        command: str,
+        *,
+        cwd: Path,
+        env: Mapping[str, str],
+        on_output: OutputCallback | None = None,
+        grace_s: float = TERMINATE_GRACE_S,
+        max_capture_bytes: int = MAX_CAPTURE_BYTES,
+    ) -> None:
+        self.command = command
+        self.cwd = Path(cwd)
+        self.env = dict(env)
+        # Public and reassignable: whoever supervises the process may change the sink.
+        self.on_output = on_output
+        self.grace_s = grace_s
+        self.max_capture_bytes = max_capture_bytes
+        self.capture_truncated = False
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self._chunks: list[str] = []
+        self._captured_bytes = 0
+        self._output_bytes = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._transport: asyncio.ReadTransport | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[int] | None = None
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    @property
+    def pgid(self) -> int | None:
+        # start_new_session makes the shell the leader of a group with its own pid.
+        return self.pid
+
+    @property
+    def returncode(self) -> int | None:
+        """The shell's exit status once it exited; negative N means killed by signal N."""
+        return self._proc.returncode if self._proc else None
+
+    @property
+    def done(self) -> bool:
+        """True once the shell exited, its group is gone and all output was read."""
+        return self._supervisor is not None and self._supervisor.done()
+
+    @property
+    def output(self) -> str:
+        """Everything read so far (up to max_capture_bytes)."""
+        if len(self._chunks) > 1:
+            self._chunks = ["".join(self._chunks)]
+        return self._chunks[0] if self._chunks else ""
+
+    @property
+    def output_bytes(self) -> int:
+        """Bytes read from the pipe so far, kept or not."""
+        return self._output_bytes
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the command. Raises OSError if bash cannot be started in `cwd`."""
+        if self._proc is not None:
+            raise RuntimeError("ShellProcess already started")
+        loop = asyncio.get_running_loop()
+        # Our own pipe rather than asyncio's: we must be able to close the read end
+        # ourselves if a process outside the group keeps the write end open.
+        read_fd, write_fd = os.pipe()
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                "bash",
+                "-c",
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=write_fd,
+                stderr=write_fd,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
+        self.started_at = time.monotonic()
+        stream = asyncio.StreamReader()
+        try:
+            transport, _ = await loop.connect_read_pipe(
+                lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(read_fd, "rb", 0)
+            )
+        except BaseException:
+            await self.terminate_group()
+            raise
+        self._transport = transport
+        self._reader = asyncio.create_task(self._read(stream))
+        self._supervisor = asyncio.create_task(self._supervise())
+
+    async def wait(self) -> int:
+        """Wait until the shell exited, its group is gone and the output is read; return
+        the exit status. Cancelling the waiter does not stop the command."""
+        if self._supervisor is None:
+            raise RuntimeError("ShellProcess not started")
+        return await asyncio.shield(self._supervisor)
+
+    async def terminate_group(self, grace_s: float | None = None) -> None:
+        """Stop every process in the group: SIGTERM, then SIGKILL after `grace_s`.
+
+        Returns once no process of the group is running. Safe to call repeatedly and
+        after the command finished.
+        """
+        if self._proc is None:
+            return
+        grace = self.grace_s if grace_s is None else grace_s
+        pgid = self._proc.pid
+        loop = asyncio.get_running_loop()
+        if not self._signal_group(pgid, signal.SIGTERM):
+            return
+        # A stopped process acts on SIGTERM only once continued.
+        self._signal_group(pgid, signal.SIGCONT)
+        deadline = loop.time() + grace
+        while _group_members_alive(pgid):
+            if loop.time() >= deadline:
+                break
+            await asyncio.sleep(_POLL_S)
+        else:
+            return
+        self._signal_group(pgid, signal.SIGKILL)
+        deadline = loop.time() + _KILL_WAIT_S
+        while _group_members_alive(pgid) and loop.time() < deadline:
+            await asyncio.sleep(_POLL_S)
+
+    # -- internals --------------------------------------------------------------------
+
+    @staticmethod
+    def _signal_group(pgid: int, sig: int) -> bool:
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def _emit(self, text: str) -> None:
+        if not text:
+            return
+        size = len(text.encode("utf-8", errors="replace"))
+        self._output_bytes += size
+        if self._captured_bytes + size <= self.max_capture_bytes:
+            self._chunks.append(text)
+            self._captured_bytes += size
+        else:
+            self.capture_truncated = True
+        callback = self.on_output
+        if callback is not None:
+            try:
+                callback("stdout", text)
+            except Exception:
+                # A failing subscriber must not stop the command or lose its output.
+                log.exception("on_output callback failed for %r", self.command)
+
+    async def _read(self, stream: asyncio.StreamReader) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        try:
+            while chunk := await stream.read(_READ_CHUNK):
+                self._emit(decoder.decode(chunk))
+        finally:
+            self._emit(decoder.decode(b"", final=True))
+
+    async def _supervise(self) -> int:
+        assert self._proc is not None and self._reader is not None
+        try:
+            returncode = await self._proc.wait()
+            # The shell is gone; whatever is left in its group was started in the
+            # background by the command and would otherwise outlive it.
+            await self.terminate_group()
+            await asyncio.wait([self._reader], timeout=_DRAIN_TIMEOUT_S)
+            return returncode
+        finally:
+            self.ended_at = time.monotonic()
+            if not self._reader.done():
+                self._reader.cancel()
+                await asyncio.wait([self._reader])
+            if self._transport is not None:
+                self._transport.close()
+
+
+def _keep_until_done(task: asyncio.Task[Any]) -> None:
+    _cleanups.add(task)
+    task.add_done_callback(_cleanups.discard)
+
+
+async def stop_shell(shell: ShellProcess) -> None:
+    """Stop `shell`'s whole group even if the caller is cancelled again meanwhile."""
+    cleanup = asyncio.ensure_future(shell.terminate_group())
+    _keep_until_done(cleanup)
+    await asyncio.shield(cleanup)
+
+
+def _describe_exit(returncode: int) -> str:
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"exit code: {returncode} (killed by {name})"
+    return f"exit code: {returncode}"
+
+
+def shell_result(
+    ctx: ToolContext,
+    shell: ShellProcess,
+    *,
+    returncode: int,
+    timed_out: bool = False,
+    timeout_s: float | None = None,
+) -> ToolResult:
+    """The tool result for a finished shell: output (cut to the limit, the rest saved as
+    an artifact), a timeout note, and a final "exit code: N" line."""
+    output = shell.output
+    artifact: Artifact | None = None
+    if output:
+        source = f"bash: {shell.command}"
+        if len(source) > 200:
+            source = source[:199] + "…"
+        output, artifact = limit_output(ctx, output, source)
+    lines = [output.removesuffix("\n") if output else "(no output)"]
+    if shell.capture_truncated:
+        lines.append(
+            f"[output capture stopped at {shell.max_capture_bytes} bytes; "
+            f"the command wrote {shell.output_bytes} bytes in all]"
+        )
+    if timed_out:
+        lines.append(f"command timed out after {timeout_s:g} s and was stopped")
+    lines.append(_describe_exit(returncode))
+    started = shell.started_at or 0.0
+    ended = shell.ended_at or time.monotonic()
+    return ToolResult(
+        content="\n".join(lines),
+        is_error=timed_out or returncode != 0,
+        artifact=artifact,
+        metadata={
+            "exit_code": returncode,
+            "timed_out": timed_out,
+            "duration_ms": int((ended - started) * 1000),
+        },
+    )
+
+
+class BashTool:
+    spec = ToolSpec(
+        name="bash",
+        description=(
+            "Run a shell command with bash in the workspace directory and return its "
+            "combined stdout and stderr, followed by a final line 'exit code: N'. Each call "
+            "starts a fresh shell: `cd` and exported variables do not carry over, so chain "
+            "dependent steps with `&&`. stdin is empty, so interactive programs fail; use "
+            "non-interactive flags (e.g. `git --no-pager`, `--yes`). The command is stopped "
+            "after timeout_s seconds (default and maximum: the session's limit, normally "
+            "600). Processes the command leaves running in the background are stopped when "
+            "it finishes. Output over the size limit is cut to its head and tail and the "
+            "full text is saved as an artifact whose path the result names. Prefer "
+            "read_file, glob and grep for reading and searching files."
+        ),
+        parameters={
+            "type": "object",
+            "properties": {
+                "command": {
+                    "type": "string",
+                    "description": "The command line, run as `bash -c COMMAND`.",
+                },
+                "timeout_s": {
+                    "type": "number",
+                    "exclusiveMinimum": 0,
+                    "description": (
+                        "Seconds before the command is stopped. Values above the "
+                        "session's limit are reduced to it."
+                    ),
+                },
+            },
+            "required": ["command"],
+            "additionalProperties": False,
+        },
+    )
+
+    async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        args = check_args(self.spec, args)
+        command: str = args["command"]
+        if not command.strip():
+            raise ToolError("bash: command is empty")
+        timeout_s = float(
+            min(args.get("timeout_s", ctx.limits.bash_timeout_s), ctx.limits.bash_timeout_s)
+        )
+        shell = ShellProcess(command, cwd=ctx.workspace, env=ctx.env, on_output=ctx.on_output)
+        try:
+            await shell.start()
+        except OSError as exc:
+            raise ToolError(f"bash: cannot start the command in {ctx.workspace}: {exc}") from exc
+        timed_out = False
+        try:
+            try:
+                async with asyncio.timeout(timeout_s):
+                    returncode = await shell.wait()
+            except TimeoutError:
+                timed_out = True
+                await stop_shell(shell)
+                returncode = await shell.wait()
+        except asyncio.CancelledError:
+            # Nothing may outlive a cancelled call.
+            await stop_shell(shell)
+            raise
+        return shell_result(
+            ctx, shell, returncode=returncode, timed_out=timed_out, timeout_s=timeout_s
+        )
