@@ -1,0 +1,63 @@
+"""Build a provider by name.
+
+The SDK-backed modules are imported inside `make_provider`, only for the provider
+asked for: a scripted or headless run never pays for importing `anthropic` or `openai`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness_tui.providers.base import Provider, ProviderError
+
+PROVIDER_NAMES = ("scripted", "anthropic", "openai")
+# Kept here rather than read from the provider modules, which would import the SDKs.
+DEFAULT_MODELS = {"anthropic": "claude-sonnet-5-5", "openai": "gpt-4.1", "scripted": "demo"}
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSettings:
+    api_key: str | None = None
+    # None or "" means the SDK's own choice (ANTHROPIC_BASE_URL / OPENAI_BASE_URL, else
+    # the vendor's endpoint).
+    base_url: str | None = None
+    timeout_s: float = 300.0
+    prompt_caching: bool = True  # anthropic only
+    delay_ms: float = 0  # scripted only: pause per reply, for a watchable demo
+
+
+def make_provider(
+    name: str, *, model: str | None = None, settings: ProviderSettings | None = None
+) -> Provider:
+    """`model` is the model name; for `scripted` it is the script (a built-in name or a
+    path). Raises ProviderError(retryable=False) for an unknown name, a missing key or a
+    bad script."""
+    settings = settings or ProviderSettings()
+    chosen = model or DEFAULT_MODELS.get(name, "")
+    if name == "anthropic":
+        from harness_tui.providers.anthropic import AnthropicProvider
+
+        return AnthropicProvider(
+            api_key=settings.api_key,
+            base_url=settings.base_url or None,
+            model=chosen,
+            prompt_caching=settings.prompt_caching,
+            timeout_s=settings.timeout_s,
+        )
+    if name == "openai":
+        from harness_tui.providers.openai import OpenAIProvider
+
+        return OpenAIProvider(
+            api_key=settings.api_key,
+            base_url=settings.base_url or None,
+            model=chosen,
+            timeout_s=settings.timeout_s,
+        )
+    if name == "scripted":
+        from harness_tui.providers.scripted import ScriptedProvider
+
+        return ScriptedProvider(chosen, delay_ms=settings.delay_ms)
+    raise ProviderError(
+        f"unknown provider {name!r} (expected one of {', '.join(PROVIDER_NAMES)})",
+        retryable=False,
+    )

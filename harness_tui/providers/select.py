@@ -1,0 +1,130 @@
+"""Choosing a provider for a session from config, flags and the environment.
+
+The SDK-backed providers are imported only when chosen, so a scripted or headless run
+never pays for importing `anthropic` or `openai`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness_tui.paths import harness_dir
+from harness_tui.providers.base import Provider
+
+if TYPE_CHECKING:
+    from harness_tui.config import Config
+
+PROVIDERS = ("scripted", "anthropic", "openai")
+DEMO_SCRIPT = "demo"
+# The files the built-in demo works on; a project without them gets a seeded copy.
+DEMO_FILES = ("calc.py", "test_calc.py")
+_DEMO_PROJECT = Path(__file__).parent / "scripts" / "demo_project"
+
+
+class ProviderConfigError(Exception):
+    """A provider that cannot be used as configured; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderChoice:
+    name: str
+    model: str
+    config: Config
+    # Shown in the UI and headless output, e.g. why the offline demo was chosen.
+    note: str | None = None
+
+    def build(self) -> Provider:
+        cfg = self.config
+        timeout = cfg.provider.request_timeout_s
+        if self.name == "anthropic":
+            from harness_tui.providers.anthropic import AnthropicProvider
+
+            return AnthropicProvider(
+                api_key=os.environ.get("ANTHROPIC_API_KEY"),
+                base_url=cfg.anthropic.base_url or None,
+                model=self.model,
+                prompt_caching=cfg.anthropic.prompt_caching,
+                timeout_s=timeout,
+            )
+        if self.name == "openai":
+            from harness_tui.providers.openai import OpenAIProvider
+
+            return OpenAIProvider(
+                api_key=os.environ.get(cfg.openai.api_key_env),
+                base_url=cfg.openai.base_url or None,
+                model=self.model,
+                timeout_s=timeout,
+            )
+        from harness_tui.providers.scripted import ScriptedProvider, load_script
+
+        return ScriptedProvider(load_script(self.model), delay_ms=cfg.scripted.delay_ms)
+
+    def prepare_workspace(self, project: Path, session_id: str) -> Path:
+        """The demo plays on a known little project. When the user's project is not
+        it, the demo gets a seeded copy under .harness/demo/ instead of touching the
+        user's files."""
+        if self.name != "scripted" or self.model != DEMO_SCRIPT:
+            return project
+        if all((project / name).exists() for name in DEMO_FILES):
+            return project
+        workspace = harness_dir(project) / "demo" / session_id
+        seed_demo_project(workspace)
+        return workspace
+
+
+def seed_demo_project(directory: Path) -> None:
+    """Copy the demo's little project (a failing test and its bug) into `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for source in _DEMO_PROJECT.iterdir():
+        if source.is_file():
+            shutil.copy2(source, directory / source.name)
+
+
+def resolve_provider(
+    config: Config, name: str | None = None, model: str | None = None
+) -> ProviderChoice:
+    """`name`/`model` come from flags or a stored session; None means config."""
+    requested = name or config.provider.name
+    note = None
+    if requested == "auto":
+        if os.environ.get("ANTHROPIC_API_KEY"):
+            requested = "anthropic"
+        elif os.environ.get(config.openai.api_key_env):
+            requested = "openai"
+        else:
+            requested = "scripted"
+            note = (
+                "no API key set (ANTHROPIC_API_KEY, "
+                f"{config.openai.api_key_env}): using the offline demo provider"
+            )
+    if requested not in PROVIDERS:
+        raise ProviderConfigError(f"provider {requested!r}: expected one of {', '.join(PROVIDERS)}")
+    if requested == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
+        raise ProviderConfigError("provider anthropic: ANTHROPIC_API_KEY is not set")
+    if requested == "openai" and not (
+        os.environ.get(config.openai.api_key_env)
+        or config.openai.base_url
+        or os.environ.get("OPENAI_BASE_URL")
+    ):
+        raise ProviderConfigError(
+            f"provider openai: {config.openai.api_key_env} is not set "
+            "(a local OpenAI-compatible server needs [openai] base_url instead)"
+        )
+    # [provider] model names a real model; the scripted provider's model is its script.
+    configured = config.provider.model if requested != "scripted" else ""
+    chosen_model = model or configured or _section_model(config, requested)
+    if requested == "scripted" and note is None and chosen_model == DEMO_SCRIPT:
+        note = "offline demo provider (scripted)"
+    return ProviderChoice(requested, chosen_model, config, note)
+
+
+def _section_model(config: Config, provider: str) -> str:
+    if provider == "anthropic":
+        return config.anthropic.model
+    if provider == "openai":
+        return config.openai.model
+    return config.scripted.script
