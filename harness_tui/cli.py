@@ -8,15 +8,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from harness_tui import __version__
-
-# Exit codes, documented in --help and the README.
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_APPROVAL_NEEDED = 3
-EXIT_BUDGET = 4
-EXIT_INTERRUPTED = 130
+from harness_tui import __version__, exitcodes
 
 EPILOG = """\
 exit codes:
@@ -95,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = dispatch(args, parser)
     except KeyboardInterrupt:
-        code = EXIT_INTERRUPTED
+        code = exitcodes.INTERRUPTED
     sys.exit(code)
 
 
@@ -103,13 +95,50 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from harness_tui.config import ConfigError
 
     try:
+        if args.exec_prompt is not None:
+            return _exec(args)
+        for flag, given in (
+            ("--json", args.json),
+            ("--session", args.session),
+            ("--max-steps", args.max_steps is not None),
+        ):
+            if given and args.command is None:
+                parser.error(f"{flag} goes with --exec")
         if args.command == "config":
             return _config_show(args)
         parser.print_help()
-        return EXIT_OK
+        return exitcodes.OK
     except ConfigError as exc:
         print(f"harness-tui: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exitcodes.USAGE
+
+
+def _exec(args: argparse.Namespace) -> int:
+    from harness_tui.config import load_config
+    from harness_tui.engine.engine import EngineError
+    from harness_tui.headless import ExecOptions, run_exec
+    from harness_tui.providers.select import ProviderConfigError
+    from harness_tui.store import StoreError
+
+    if not args.exec_prompt.strip():
+        print("harness-tui: --exec needs a non-empty prompt", file=sys.stderr)
+        return exitcodes.USAGE
+    config = load_config(project=args.project, flags=_flags(args))
+    options = ExecOptions(
+        prompt=args.exec_prompt,
+        session_id=args.session,
+        provider=args.provider,
+        model=args.model,
+        json=args.json,
+    )
+    try:
+        return asyncio.run(run_exec(config, options))
+    except (ProviderConfigError, EngineError) as exc:
+        print(f"harness-tui: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
+    except StoreError as exc:
+        print(f"harness-tui: {exc}", file=sys.stderr)
+        return exitcodes.FAILURE
 
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
@@ -131,8 +160,5 @@ def _config_show(args: argparse.Namespace) -> int:
 
     config = load_config(project=getattr(args, "project", None), flags=_flags(args))
     print(format_config(config, as_json=args.json))
-    return EXIT_OK
+    return exitcodes.OK
 
-
-def run_async(coro: Any) -> Any:
-    return asyncio.run(coro)

@@ -139,7 +139,7 @@ class ProviderConfig:
 class AnthropicConfig:
     base_url: str = ""
     """Empty means ANTHROPIC_BASE_URL, else the SDK default."""
-    model: str = "claude-sonnet-4-5"
+    model: str = "claude-sonnet-5-5"
     """The model used when [provider] model is empty."""
     prompt_caching: bool = True
     """Cache the system prompt and tool definitions between requests."""
@@ -150,7 +150,7 @@ class OpenAIConfig:
     base_url: str = ""
     """Empty means OPENAI_BASE_URL, else the SDK default. For Ollama use
     http://localhost:11434/v1, for vLLM http://HOST:8000/v1."""
-    model: str = "gpt-4.1"
+    model: str = "gpt-5.5"
     """The model used when [provider] model is empty."""
     api_key_env: str = "OPENAI_API_KEY"
     """Name of the environment variable that holds the key. Local servers that need no

@@ -38,7 +38,7 @@ from harness_tui.providers.base import (
 )
 from harness_tui.providers.pricing import cost_usd
 
-DEFAULT_MODEL = "gpt-4.1"
+DEFAULT_MODEL = "gpt-5.5"
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
 # finish_reason in the stop_reason vocabulary the rest of the harness uses, so the

@@ -12,7 +12,7 @@ from harness_tui.providers.base import Provider, ProviderError
 
 PROVIDER_NAMES = ("scripted", "anthropic", "openai")
 # Kept here rather than read from the provider modules, which would import the SDKs.
-DEFAULT_MODELS = {"anthropic": "claude-sonnet-5-5", "openai": "gpt-4.1", "scripted": "demo"}
+DEFAULT_MODELS = {"anthropic": "claude-sonnet-5-5", "openai": "gpt-5.5", "scripted": "demo"}
 
 
 @dataclass(frozen=True, slots=True)

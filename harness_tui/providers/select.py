@@ -1,24 +1,24 @@
 """Choosing a provider for a session from config, flags and the environment.
 
-The SDK-backed providers are imported only when chosen, so a scripted or headless run
-never pays for importing `anthropic` or `openai`.
+`providers.registry` builds a provider from plain settings; this module decides which
+one a session gets and with what settings.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness_tui.paths import harness_dir
 from harness_tui.providers.base import Provider
+from harness_tui.providers.registry import PROVIDER_NAMES, ProviderSettings, make_provider
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
 
-PROVIDERS = ("scripted", "anthropic", "openai")
 DEMO_SCRIPT = "demo"
 # The files the built-in demo works on; a project without them gets a seeded copy.
 DEMO_FILES = ("calc.py", "test_calc.py")
@@ -39,29 +39,23 @@ class ProviderChoice:
 
     def build(self) -> Provider:
         cfg = self.config
-        timeout = cfg.provider.request_timeout_s
+        settings = ProviderSettings(timeout_s=cfg.provider.request_timeout_s)
         if self.name == "anthropic":
-            from harness_tui.providers.anthropic import AnthropicProvider
-
-            return AnthropicProvider(
+            settings = replace(
+                settings,
                 api_key=os.environ.get("ANTHROPIC_API_KEY"),
                 base_url=cfg.anthropic.base_url or None,
-                model=self.model,
                 prompt_caching=cfg.anthropic.prompt_caching,
-                timeout_s=timeout,
             )
-        if self.name == "openai":
-            from harness_tui.providers.openai import OpenAIProvider
-
-            return OpenAIProvider(
+        elif self.name == "openai":
+            settings = replace(
+                settings,
                 api_key=os.environ.get(cfg.openai.api_key_env),
                 base_url=cfg.openai.base_url or None,
-                model=self.model,
-                timeout_s=timeout,
             )
-        from harness_tui.providers.scripted import ScriptedProvider, load_script
-
-        return ScriptedProvider(load_script(self.model), delay_ms=cfg.scripted.delay_ms)
+        else:
+            settings = replace(settings, delay_ms=cfg.scripted.delay_ms)
+        return make_provider(self.name, model=self.model, settings=settings)
 
     def prepare_workspace(self, project: Path, session_id: str) -> Path:
         """The demo plays on a known little project. When the user's project is not
@@ -101,8 +95,8 @@ def resolve_provider(
                 "no API key set (ANTHROPIC_API_KEY, "
                 f"{config.openai.api_key_env}): using the offline demo provider"
             )
-    if requested not in PROVIDERS:
-        raise ProviderConfigError(f"provider {requested!r}: expected one of {', '.join(PROVIDERS)}")
+    if requested not in PROVIDER_NAMES:
+        raise ProviderConfigError(f"provider {requested!r}: expected one of {', '.join(PROVIDER_NAMES)}")
     if requested == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
         raise ProviderConfigError("provider anthropic: ANTHROPIC_API_KEY is not set")
     if requested == "openai" and not (

@@ -1,0 +1,262 @@
+"""The Engine facade: the one door the CLI, the headless runner and the TUI use."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness_tui import events as ev
+from harness_tui.engine.owner import owner_alive
+from harness_tui.engine.prompts import build_system_prompt
+from harness_tui.engine.runner import SessionRunner
+from harness_tui.engine.session import SessionState
+from harness_tui.events import Event
+from harness_tui.paths import artifacts_dir
+from harness_tui.policy.env import scrub_env
+from harness_tui.providers.base import Provider, ToolSpec
+from harness_tui.providers.select import resolve_provider
+from harness_tui.store import EventStore, SessionSummary, open_store
+from harness_tui.tools.base import ToolLimits
+from harness_tui.tools.registry import builtin_tools
+
+if TYPE_CHECKING:
+    from harness_tui.config import Config
+
+
+class EngineError(Exception):
+    """A request the engine cannot carry out; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """Live output that is shown but not persisted as is: model text as it streams,
+    subprocess bytes as they arrive. The log keeps the coalesced form."""
+
+    session_id: str
+    stream: str  # "text" for model text, "stdout"/"stderr" for tool output
+    text: str
+    call_id: str | None = None
+
+
+class Engine:
+    def __init__(self, config: Config, store: EventStore) -> None:
+        self.config = config
+        self.store = store
+        self.project = config.project
+        self.artifacts_root = artifacts_dir(self.project)
+        self.tools = builtin_tools()
+        self.tool_limits = ToolLimits(
+            bash_timeout_s=config.tools.bash_timeout_s,
+            output_limit_bytes=config.tools.output_limit_bytes,
+            max_read_lines=config.tools.max_read_lines,
+        )
+        self._runners: dict[str, SessionRunner] = {}
+        self._providers: dict[tuple[str, str], Provider] = {}
+        self._delta_queues: set[asyncio.Queue[Delta]] = set()
+        self._env = scrub_env(os.environ)
+
+    @classmethod
+    async def open(cls, config: Config, *, recover: bool = True) -> Engine:
+        """Open the store and, unless `recover` is false (read-only faces such as
+        `tail`), close turns whose process died mid-way."""
+        engine = cls(config, await open_store(config.store_url))
+        if recover:
+            await engine._recover()
+        return engine
+
+    async def close(self) -> None:
+        for runner in list(self._runners.values()):
+            await runner.cancel()
+        for provider in self._providers.values():
+            await provider.aclose()
+        await self.store.close()
+
+    # -- sessions ------------------------------------------------------------------
+
+    async def start_session(
+        self,
+        prompt: str,
+        *,
+        title: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        workspace: str | Path | None = None,
+        parent_id: str | None = None,
+        preset: str | None = None,
+    ) -> str:
+        """Create a session and start its first turn; returns the session id."""
+        resolved = resolve_provider(self.config, provider, model)
+        session_id = uuid.uuid4().hex[:12]
+        if workspace is None:
+            workspace = resolved.prepare_workspace(self.project, session_id)
+        state = SessionState(session_id)
+        runner = self._attach(state, resolved.name, resolved.model)
+        created: dict[str, Any] = {
+            "title": title or _title_from(prompt),
+            "project": str(self.project),
+            "workspace": str(Path(workspace).resolve()),
+            "provider": resolved.name,
+            "model": resolved.model,
+        }
+        if resolved.note:
+            created["note"] = resolved.note
+        if parent_id:
+            created["parent_id"] = parent_id
+        if preset:
+            created["preset"] = preset
+        await runner.emit(ev.SESSION_CREATED, created)
+        await runner.set_status("idle")
+        runner.submit(prompt, "prompt")
+        return session_id
+
+    async def send(self, session_id: str, text: str, mode: str = "follow_up") -> None:
+        """Steer the running turn (mode="steer"), queue a follow-up for when it ends
+        ("follow_up"), or start a turn on an idle session (either, or "prompt")."""
+        runner = self._runners.get(session_id) or await self._adopt(session_id)
+        runner.submit(text, mode)
+
+    async def cancel(self, session_id: str) -> None:
+        runner = self._runners.get(session_id)
+        if runner is not None:
+            await runner.cancel()
+
+    async def wait(self, session_id: str) -> SessionState:
+        """Until the session has no turn running or queued in this engine."""
+        runner = self._runners.get(session_id)
+        if runner is not None:
+            await runner.wait()
+            return runner.state
+        return await self.load_state(session_id)
+
+    async def resolve_approval(
+        self,
+        approval_id: str,
+        decision: str,
+        reason: str | None = None,
+        edited_args: dict[str, Any] | None = None,
+    ) -> None:
+        raise EngineError(f"no pending approval {approval_id!r}")
+
+    def state(self, session_id: str) -> SessionState:
+        """The live projection of a session this engine runs or has loaded."""
+        runner = self._runners.get(session_id)
+        if runner is None:
+            raise EngineError(f"session {session_id!r} is not loaded; use load_state()")
+        return runner.state
+
+    async def load_state(self, session_id: str) -> SessionState:
+        runner = self._runners.get(session_id)
+        if runner is not None:
+            return runner.state
+        events = await self.store.read(session_id)
+        if not events:
+            raise EngineError(f"no session {session_id!r} in {self.store.url}")
+        return SessionState.from_events(session_id, events)
+
+    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
+        return await self.store.sessions(limit)
+
+    def subscribe(self, after_position: int = 0) -> AsyncIterator[Event]:
+        """Every event in the store after `after_position`, then live ones, including
+        those written by other processes."""
+        return self.store.subscribe(after_position)
+
+    async def deltas(self) -> AsyncIterator[Delta]:
+        """Live, unpersisted output of this engine's sessions. A slow reader loses the
+        oldest deltas rather than slowing the sessions down; the log has the rest."""
+        queue: asyncio.Queue[Delta] = asyncio.Queue(maxsize=10_000)
+        self._delta_queues.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._delta_queues.discard(queue)
+
+    # -- used by the session runners -----------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """Called for every event a runner of this engine appended."""
+
+    def publish_delta(
+        self, session_id: str, stream: str, text: str, *, call_id: str | None = None
+    ) -> None:
+        if not self._delta_queues:
+            return
+        delta = Delta(session_id, stream, text, call_id)
+        for queue in self._delta_queues:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(delta)
+
+    def system_prompt(self, state: SessionState) -> str:
+        return build_system_prompt(state, self.tools, extra=self.config.engine.system_prompt)
+
+    def tool_specs(self, state: SessionState) -> tuple[ToolSpec, ...]:
+        return tuple(tool.spec for tool in self.tools.values())
+
+    def workspace_path(self, state: SessionState) -> Path:
+        return Path(state.workspace or self.project)
+
+    def tool_env(self) -> dict[str, str]:
+        return dict(self._env)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _attach(self, state: SessionState, provider_name: str, model: str) -> SessionRunner:
+        key = (provider_name, model)
+        provider = self._providers.get(key)
+        if provider is None:
+            provider = resolve_provider(self.config, provider_name, model).build()
+            self._providers[key] = provider
+        runner = SessionRunner(self, state, provider)
+        self._runners[state.session_id] = runner
+        return runner
+
+    async def _adopt(self, session_id: str) -> SessionRunner:
+        """Take over a session from the log, e.g. `--exec --session ID`."""
+        state = await self.load_state(session_id)
+        if state.turn_active:
+            if owner_alive(state.turn_owner):
+                owner = state.turn_owner or {}
+                raise EngineError(
+                    f"session {session_id} is running in process {owner.get('pid')} "
+                    f"on {owner.get('host')}"
+                )
+            runner = self._attach(state, state.provider, state.model)
+            await self._close_interrupted(runner)
+            return runner
+        return self._attach(state, state.provider, state.model)
+
+    async def _recover(self) -> None:
+        """Close the turns of sessions whose process died: each tool call that never
+        finished is recorded as failed (interrupted), then the turn as failed."""
+        for summary in await self.store.sessions():
+            if summary.status not in ("running", "waiting"):
+                continue
+            state = await self.load_state(summary.session_id)
+            if not state.turn_active or owner_alive(state.turn_owner):
+                continue
+            runner = self._attach(state, state.provider, state.model)
+            await self._close_interrupted(runner)
+
+    async def _close_interrupted(self, runner: SessionRunner) -> None:
+        for call_id in list(runner.state.open_calls):
+            await runner.emit(
+                ev.TOOL_FAILED,
+                {"call_id": call_id, "error": "interrupted: the process running it exited"},
+            )
+        await runner.emit(
+            ev.TURN_COMPLETED,
+            {"reason": "failed", "error": "interrupted: the process running it exited"},
+        )
+        await runner.set_status("failed")
+
+
+def _title_from(prompt: str) -> str:
+    line = prompt.strip().splitlines()[0] if prompt.strip() else "untitled"
+    return line if len(line) <= 60 else line[:59] + "…"

@@ -1,0 +1,359 @@
+"""The agent loop: one asyncio task per running session, the session's only writer.
+
+A turn: input.received → turn.started → (maybe budget/step stop) → stream the model
+(retrying transient failures, each attempt recorded) → model.completed → for each tool
+call: tool.requested → run → tool.completed / tool.failed → steering text injected →
+next request … until the model asks for no tools, or max steps, budget, cancel or
+failure end it with turn.completed {reason}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import deque
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from harness_tui import events as ev
+from harness_tui.engine.owner import current_owner
+from harness_tui.engine.session import SessionState
+from harness_tui.events import Event
+from harness_tui.providers.base import (
+    ModelRequest,
+    ModelResponse,
+    Provider,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+)
+from harness_tui.tools.base import ToolContext, ToolError
+
+if TYPE_CHECKING:
+    from harness_tui.engine.engine import Engine
+
+INPUT_MODES = ("prompt", "steer", "follow_up", "auto")
+
+
+class TurnEnded(Exception):
+    """Ends a turn early with a reason from the vocabulary and a message."""
+
+    def __init__(self, reason: str, error: str | None = None) -> None:
+        super().__init__(error or reason)
+        self.reason = reason
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    text: str
+    mode: str
+
+
+# After a turn ends, the session's status says what a person should expect next.
+_STATUS_AFTER = {
+    "no_tool_calls": "done",
+    "max_steps": "idle",
+    "budget": "idle",
+    "cancelled": "cancelled",
+    "failed": "failed",
+}
+
+
+class SessionRunner:
+    def __init__(self, engine: Engine, state: SessionState, provider: Provider) -> None:
+        self.engine = engine
+        self.state = state
+        self.provider = provider
+        self._inbox: deque[Inbound] = deque()
+        self._steers: list[str] = []
+        self._task: asyncio.Task[None] | None = None
+        self._write_lock = asyncio.Lock()
+        # Consecutive failed model requests, across turns; reset by a success.
+        self._failures = 0
+
+    @property
+    def session_id(self) -> str:
+        return self.state.session_id
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    # -- writing -------------------------------------------------------------------
+
+    async def emit(self, type_: str, data: dict[str, Any]) -> Event:
+        """Append one event for this session and fold it into the state.
+
+        The append is shielded: once an event is handed to the store it is committed
+        and applied even if the turn is being cancelled, so seq never gets reused.
+        """
+        async with self._write_lock:
+            event = Event(self.session_id, self.state.last_seq + 1, type_, data)
+            append = asyncio.ensure_future(self.engine.store.append([event]))
+            try:
+                positions = await asyncio.shield(append)
+            except asyncio.CancelledError:
+                positions = await append
+                self._record(event.with_position(positions[0]))
+                raise
+            stored = event.with_position(positions[0])
+            self._record(stored)
+            return stored
+
+    def _record(self, event: Event) -> None:
+        self.state.apply(event)
+        self.engine.on_event(event)
+
+    async def set_status(self, status: str) -> None:
+        if self.state.status != status:
+            await self.emit(ev.SESSION_STATUS, {"status": status})
+
+    # -- input ---------------------------------------------------------------------
+
+    def submit(self, text: str, mode: str) -> None:
+        """Queue input. Steering text joins the running turn after its current tool
+        round; anything else (and steering on an idle session) starts or waits for a
+        turn of its own."""
+        if mode not in INPUT_MODES:
+            raise ValueError(f"input mode {mode!r}: expected one of {', '.join(INPUT_MODES)}")
+        if mode == "steer" and self.busy and self.state.turn_active:
+            self._steers.append(text)
+        else:
+            self._inbox.append(Inbound(text, mode))
+        if not self.busy:
+            self._task = asyncio.create_task(self._drain(), name=f"session {self.session_id}")
+
+    async def cancel(self) -> None:
+        """Stop the running turn at its next await point. Idempotent."""
+        self._inbox.clear()
+        self._steers.clear()
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+
+    async def wait(self) -> None:
+        """Until the session has no turn running and nothing queued."""
+        while self.busy:
+            assert self._task is not None
+            await asyncio.wait([self._task])
+
+    async def _drain(self) -> None:
+        while self._inbox:
+            inbound = self._inbox.popleft()
+            if not await self._turn(inbound):
+                return
+
+    # -- a turn --------------------------------------------------------------------
+
+    async def _turn(self, inbound: Inbound) -> bool:
+        """Run one turn; False when it was cancelled (nothing further runs)."""
+        cancelled = False
+        try:
+            await self.emit(ev.INPUT_RECEIVED, {"text": inbound.text, "mode": inbound.mode})
+            await self.emit(ev.TURN_STARTED, {"owner": current_owner()})
+            await self.set_status("running")
+            reason, error = await self._steps()
+        except asyncio.CancelledError:
+            cancelled = True
+            reason, error = "cancelled", None
+        except Exception as exc:  # a bug must end the turn on the record, not vanish
+            reason, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        await self._close_turn(reason, error)
+        if cancelled:
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+        return not cancelled
+
+    async def _close_turn(self, reason: str, error: str | None) -> None:
+        # Every tool call the model asked for needs a result, or the next request
+        # would be refused by the provider: calls that never ran are closed here.
+        for call_id in list(self.state.open_calls):
+            note = "cancelled" if reason == "cancelled" else "not run: the turn ended"
+            await self.emit(ev.TOOL_FAILED, {"call_id": call_id, "error": note})
+        if self.state.turn_active:
+            data: dict[str, Any] = {"reason": reason}
+            if error:
+                data["error"] = error
+            await self.emit(ev.TURN_COMPLETED, data)
+        await self.set_status(_STATUS_AFTER[reason])
+
+    async def _steps(self) -> tuple[str, str | None]:
+        limits = self.engine.config.engine
+        steps = 0
+        try:
+            while True:
+                if steps >= limits.max_steps:
+                    return "max_steps", f"stopped after {steps} model requests (max_steps)"
+                self._check_budget()
+                response = await self._request()
+                steps += 1
+                calls = response.tool_calls
+                await self.emit(
+                    ev.MODEL_COMPLETED,
+                    {
+                        "text": response.text,
+                        "tool_calls": [
+                            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls
+                        ],
+                        "usage": response.usage.to_dict(),
+                        "stop_reason": response.stop_reason,
+                    },
+                )
+                if not calls:
+                    return "no_tool_calls", None
+                for call in calls:
+                    await self._run_call(call)
+                for text in self._take_steers():
+                    await self.emit(ev.INPUT_RECEIVED, {"text": text, "mode": "steer"})
+        except TurnEnded as ended:
+            return ended.reason, ended.error
+
+    def _take_steers(self) -> list[str]:
+        steers, self._steers = self._steers, []
+        return steers
+
+    def _check_budget(self) -> None:
+        limits = self.engine.config.engine
+        if limits.max_total_tokens and self.state.total_tokens >= limits.max_total_tokens:
+            raise TurnEnded(
+                "budget",
+                f"token budget reached: {self.state.total_tokens} of {limits.max_total_tokens}",
+            )
+        if limits.max_cost_usd and self.state.cost_usd >= limits.max_cost_usd:
+            raise TurnEnded(
+                "budget",
+                f"cost budget reached: ${self.state.cost_usd:.4f} of ${limits.max_cost_usd:.4f}",
+            )
+
+    # -- the model -----------------------------------------------------------------
+
+    def _build_request(self) -> ModelRequest:
+        return ModelRequest(
+            model=self.state.model,
+            system=self.engine.system_prompt(self.state),
+            messages=tuple(self.state.messages),
+            tools=self.engine.tool_specs(self.state),
+            max_tokens=self.engine.config.provider.max_tokens,
+        )
+
+    async def _request(self) -> ModelResponse:
+        settings = self.engine.config.provider
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = await self._stream(self._build_request())
+            except ProviderError as exc:
+                self._failures += 1
+                breaker_open = self._failures >= settings.circuit_breaker_failures
+                retry = exc.retryable and attempt <= settings.max_retries and not breaker_open
+                failure: dict[str, Any] = {
+                    "error": str(exc),
+                    "retryable": exc.retryable,
+                    "attempt": attempt,
+                }
+                if exc.status is not None:
+                    failure["status"] = exc.status
+                if breaker_open:
+                    failure["circuit_open"] = True
+                await self.emit(ev.MODEL_FAILED, failure)
+                if breaker_open:
+                    raise TurnEnded(
+                        "failed",
+                        f"circuit breaker open after {self._failures} consecutive failed "
+                        f"requests: {exc}",
+                    ) from exc
+                if not retry:
+                    raise TurnEnded("failed", str(exc)) from exc
+                await asyncio.sleep(self._backoff(attempt, exc.retry_after))
+                continue
+            self._failures = 0
+            return response
+
+    async def _stream(self, request: ModelRequest) -> ModelResponse:
+        response: ModelResponse | None = None
+        async with aclosing(self.provider.stream(request)) as stream:
+            async for item in stream:
+                if isinstance(item, TextDelta):
+                    self.engine.publish_delta(self.session_id, "text", item.text)
+                else:
+                    response = item
+        if response is None:
+            raise ProviderError(
+                f"{self.provider.name}: the stream ended without a response", retryable=True
+            )
+        return response
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        settings = self.engine.config.provider
+        if retry_after is not None:
+            # The server said when; waiting less only earns another 429.
+            return min(retry_after, settings.retry_max_delay_s * 10)
+        ceiling = min(settings.retry_max_delay_s, settings.retry_base_delay_s * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    # -- tools ---------------------------------------------------------------------
+
+    async def _run_call(self, call: ToolCall) -> None:
+        await self.emit(
+            ev.TOOL_REQUESTED, {"call_id": call.id, "tool": call.name, "args": call.arguments}
+        )
+        tool = self.engine.tools.get(call.name)
+        if tool is None:
+            await self.emit(
+                ev.TOOL_FAILED, {"call_id": call.id, "error": f"unknown tool {call.name!r}"}
+            )
+            return
+        ctx = ToolContext(
+            session_id=self.session_id,
+            workspace=self.engine.workspace_path(self.state),
+            artifacts_dir=self.engine.artifacts_root,
+            env=self.engine.tool_env(),
+            limits=self.engine.tool_limits,
+            on_output=lambda stream, text: self.engine.publish_delta(
+                self.session_id, stream, text, call_id=call.id
+            ),
+        )
+        started = time.monotonic()
+        try:
+            result = await tool.run(call.arguments, ctx)
+        except ToolError as exc:
+            await self.emit(ev.TOOL_FAILED, {"call_id": call.id, "error": str(exc)})
+            return
+        except asyncio.CancelledError:
+            await self.emit(ev.TOOL_FAILED, {"call_id": call.id, "error": "cancelled"})
+            raise
+        except Exception as exc:  # a tool bug is reported to the model, not fatal
+            await self.emit(
+                ev.TOOL_FAILED,
+                {"call_id": call.id, "error": f"{call.name} crashed: {type(exc).__name__}: {exc}"},
+            )
+            return
+        completed: dict[str, Any] = {
+            "call_id": call.id,
+            "result": result.content,
+            "duration_ms": int((time.monotonic() - started) * 1000),
+        }
+        if result.is_error:
+            completed["is_error"] = True
+        if result.metadata:
+            completed["metadata"] = result.metadata
+        if result.artifact is not None:
+            art = result.artifact
+            await self.emit(
+                ev.ARTIFACT_CREATED,
+                {
+                    "artifact_id": art.artifact_id,
+                    "path": str(art.path),
+                    "bytes": art.bytes,
+                    "mime": art.mime,
+                    "source": art.source,
+                },
+            )
+            completed["artifact_id"] = art.artifact_id
+        await self.emit(ev.TOOL_COMPLETED, completed)

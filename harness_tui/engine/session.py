@@ -1,0 +1,238 @@
+"""SessionState: a pure fold over one session's events.
+
+The loop, the faces and recovery all read a session through this projection, so a
+restart that replays the log sees exactly what the running process saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from harness_tui import events as ev
+from harness_tui.events import Event
+from harness_tui.providers.base import Message, ToolCall
+
+
+@dataclass(slots=True)
+class PendingApproval:
+    approval_id: str
+    call_id: str
+    summary: str
+    risk: str
+    rule_id: str | None
+    diff: str | None
+    requested_seq: int
+    requested_at: datetime
+
+
+@dataclass(slots=True)
+class TaskState:
+    task_id: str
+    kind: str
+    title: str
+    status: str = "running"  # running | completed | failed | cancelled
+    exit_code: int | None = None
+    summary: str = ""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class SessionState:
+    session_id: str
+    title: str = ""
+    project: str = ""
+    workspace: str = ""
+    provider: str = ""
+    model: str = ""
+    parent_id: str | None = None
+    preset: str | None = None
+    status: str = ""  # empty until the first session.status
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_seq: int = 0
+    last_position: int = 0
+    turns: int = 0
+    turn_active: bool = False
+    turn_owner: dict[str, Any] | None = None
+    last_turn_reason: str | None = None
+    last_error: str | None = None
+    final_text: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    last_input_tokens: int = 0
+    messages: list[Message] = field(default_factory=list)
+    # Calls the model asked for that have no result yet, by call_id.
+    open_calls: dict[str, ToolCall] = field(default_factory=dict)
+    approvals: dict[str, PendingApproval] = field(default_factory=dict)
+    tasks: dict[str, TaskState] = field(default_factory=dict)
+    children: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_events(cls, session_id: str, events: list[Event]) -> SessionState:
+        state = cls(session_id)
+        for event in events:
+            state.apply(event)
+        return state
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def running_tasks(self) -> list[TaskState]:
+        return [task for task in self.tasks.values() if task.status == "running"]
+
+    def apply(self, event: Event) -> None:
+        data = event.data
+        self.last_seq = event.seq
+        if event.position is not None:
+            self.last_position = event.position
+        self.updated_at = event.ts
+        handler = _HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, event, data)
+
+
+def _created(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.title = data.get("title", "")
+    state.project = data.get("project", "")
+    state.workspace = data.get("workspace", "")
+    state.provider = data.get("provider", "")
+    state.model = data.get("model", "")
+    state.parent_id = data.get("parent_id")
+    state.preset = data.get("preset")
+    state.created_at = event.ts
+
+
+def _status(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.status = data["status"]
+
+
+def _input(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.messages.append(Message(role="user", content=data["text"]))
+
+
+def _turn_started(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.turns += 1
+    state.turn_active = True
+    state.turn_owner = data.get("owner")
+    state.last_error = None
+
+
+def _turn_completed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.turn_active = False
+    state.last_turn_reason = data.get("reason")
+    if data.get("error"):
+        state.last_error = data["error"]
+
+
+def _model_completed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    calls = tuple(
+        ToolCall(id=call["id"], name=call["name"], arguments=call.get("arguments") or {})
+        for call in data.get("tool_calls", ())
+    )
+    text = data.get("text", "")
+    state.messages.append(Message(role="assistant", content=text, tool_calls=calls))
+    for call in calls:
+        state.open_calls[call.id] = call
+    if text:
+        state.final_text = text
+    usage = data.get("usage") or {}
+    state.last_input_tokens = int(usage.get("input_tokens", 0)) + int(
+        usage.get("cache_read_tokens", 0)
+    )
+    state.input_tokens += int(usage.get("input_tokens", 0))
+    state.output_tokens += int(usage.get("output_tokens", 0))
+    state.cost_usd += float(usage.get("cost_usd") or 0.0)
+
+
+def _model_failed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.last_error = data.get("error")
+
+
+def _tool_completed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.open_calls.pop(data["call_id"], None)
+    state.messages.append(
+        Message(
+            role="tool",
+            content=data.get("result", ""),
+            tool_call_id=data["call_id"],
+            is_error=bool(data.get("is_error")),
+        )
+    )
+
+
+def _tool_failed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.open_calls.pop(data["call_id"], None)
+    state.messages.append(
+        Message(
+            role="tool",
+            content=f"error: {data.get('error', '')}",
+            tool_call_id=data["call_id"],
+            is_error=True,
+        )
+    )
+
+
+def _approval_requested(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.approvals[data["approval_id"]] = PendingApproval(
+        approval_id=data["approval_id"],
+        call_id=data["call_id"],
+        summary=data.get("summary", ""),
+        risk=data.get("risk", ""),
+        rule_id=data.get("rule_id"),
+        diff=data.get("diff"),
+        requested_seq=event.seq,
+        requested_at=event.ts,
+    )
+
+
+def _approval_resolved(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.approvals.pop(data["approval_id"], None)
+
+
+def _task_started(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.tasks[data["task_id"]] = TaskState(
+        task_id=data["task_id"],
+        kind=data.get("kind", "shell"),
+        title=data.get("title", ""),
+        started_at=event.ts,
+    )
+
+
+def _task_ended(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    task = state.tasks.get(data["task_id"])
+    if task is None:
+        return
+    task.status = event.type.removeprefix("task.")
+    task.exit_code = data.get("exit_code")
+    task.summary = data.get("summary", "")
+    task.ended_at = event.ts
+
+
+def _subagent_spawned(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.children.append(data["child_session_id"])
+
+
+_HANDLERS = {
+    ev.SESSION_CREATED: _created,
+    ev.SESSION_STATUS: _status,
+    ev.INPUT_RECEIVED: _input,
+    ev.TURN_STARTED: _turn_started,
+    ev.TURN_COMPLETED: _turn_completed,
+    ev.MODEL_COMPLETED: _model_completed,
+    ev.MODEL_FAILED: _model_failed,
+    ev.TOOL_COMPLETED: _tool_completed,
+    ev.TOOL_FAILED: _tool_failed,
+    ev.APPROVAL_REQUESTED: _approval_requested,
+    ev.APPROVAL_RESOLVED: _approval_resolved,
+    ev.TASK_STARTED: _task_started,
+    ev.TASK_COMPLETED: _task_ended,
+    ev.TASK_FAILED: _task_ended,
+    ev.TASK_CANCELLED: _task_ended,
+    ev.SUBAGENT_SPAWNED: _subagent_spawned,
+}

@@ -1,0 +1,71 @@
+"""Scratch projects for tests: real git repositories in temporary directories."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from harness_tui.providers.select import seed_demo_project
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        GIT_AUTHOR_NAME="Test",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="Test",
+        GIT_COMMITTER_EMAIL="test@example.com",
+    )
+    done = subprocess.run(
+        ["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True
+    )
+    return done.stdout
+
+
+def init_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    return path
+
+
+def commit_all(repo: Path, message: str = "initial") -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+def demo_repo(path: Path) -> Path:
+    """A git repo holding the demo project: calc.py with a bug and its failing test."""
+    init_repo(path)
+    seed_demo_project(path)
+    commit_all(path)
+    return path
+
+
+def write_script(path: Path, body: str) -> Path:
+    """A scripted-provider script (TOML) for one test."""
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The environment for running the CLI in a subprocess: the developer's own config
+    and API keys never leak into a test run."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("HARNESS_", "ANTHROPIC_", "OPENAI_"))
+    }
+    env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
+    env["XDG_DATA_HOME"] = str(tmp_path / "xdg-data")
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def harness_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "harness_tui", *args]
