@@ -83,11 +83,9 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
     if interrupted.is_set():
         return exitcodes.INTERRUPTED
     code = _EXIT_FOR_REASON.get(state.last_turn_reason or "failed", exitcodes.FAILURE)
-    if not options.json:
-        if code == exitcodes.OK:
-            print(state.final_text, file=stdout)
-        elif state.last_error:
-            print(f"harness-tui: {state.last_error}", file=stderr)
+    # A failed turn's reason was already rendered from its turn.completed event.
+    if not options.json and code == exitcodes.OK:
+        print(state.final_text, file=stdout)
     stdout.flush()
     return code
 
