@@ -193,17 +193,17 @@ class SessionRunner:
                 response = await self._request()
                 steps += 1
                 calls = response.tool_calls
-                await self.emit(
-                    ev.MODEL_COMPLETED,
-                    {
-                        "text": response.text,
-                        "tool_calls": [
-                            {"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls
-                        ],
-                        "usage": response.usage.to_dict(),
-                        "stop_reason": response.stop_reason,
-                    },
-                )
+                completed: dict[str, Any] = {
+                    "text": response.text,
+                    "tool_calls": [
+                        {"id": c.id, "name": c.name, "arguments": c.arguments} for c in calls
+                    ],
+                    "usage": response.usage.to_dict(),
+                    "stop_reason": response.stop_reason,
+                }
+                if response.provider_content is not None:
+                    completed["provider_content"] = list(response.provider_content)
+                await self.emit(ev.MODEL_COMPLETED, completed)
                 if not calls:
                     return "no_tool_calls", None
                 for call in calls:

@@ -136,7 +136,15 @@ def _model_completed(state: SessionState, event: Event, data: dict[str, Any]) ->
         for call in data.get("tool_calls", ())
     )
     text = data.get("text", "")
-    state.messages.append(Message(role="assistant", content=text, tool_calls=calls))
+    provider_content = data.get("provider_content")
+    state.messages.append(
+        Message(
+            role="assistant",
+            content=text,
+            tool_calls=calls,
+            provider_content=tuple(provider_content) if provider_content else None,
+        )
+    )
     for call in calls:
         state.open_calls[call.id] = call
     if text:

@@ -7,8 +7,7 @@
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,8 +41,6 @@ DEFAULT_MODEL = "claude-sonnet-5-5"
 _EPHEMERAL = {"type": "ephemeral"}
 # 529 is Anthropic's "overloaded"; 408 and 409 are worth another attempt too.
 _RETRYABLE_STATUS = frozenset({408, 409, 429})
-# How many recent assistant replies keep their thinking blocks for echoing back.
-_ECHO_LIMIT = 256
 # Error types the API can send inside an already-started (HTTP 200) stream.
 _RETRYABLE_STREAM_ERRORS = frozenset(
     {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
@@ -80,11 +77,6 @@ class AnthropicProvider:
         self.prompt_caching = prompt_caching
         self.host = host_label(self._client.base_url)
         self._prefix = f"anthropic ({self.host})"
-        # Assistant replies that carried thinking blocks, exactly as received, keyed by
-        # echo_key(). Models that think must get those blocks back, signatures intact,
-        # with the tool results that follow; the normalised Message has no room for
-        # them, so the provider remembers recent ones itself.
-        self._echo: OrderedDict[tuple[str, ...], list[dict[str, Any]]] = OrderedDict()
         client = self._client
         if client.api_key is None and client.auth_token is None and client.credentials is None:
             raise ProviderError(
@@ -124,25 +116,13 @@ class AnthropicProvider:
             ) from err
         if not state.finished:
             raise ProviderError(f"{self._prefix}: stream ended before message_stop", retryable=True)
-        response = state.response()
-        if state.has_thinking:
-            self._remember(response, state.content_blocks())
-        yield response
-
-    def _remember(self, response: ModelResponse, blocks: list[dict[str, Any]]) -> None:
-        key = echo_key(response.text, response.tool_calls)
-        self._echo[key] = blocks
-        self._echo.move_to_end(key)
-        while len(self._echo) > _ECHO_LIMIT:
-            self._echo.popitem(last=False)
+        yield state.response()
 
     def _params(self, request: ModelRequest, model: str) -> dict[str, Any]:
         params: dict[str, Any] = {
             "model": model,
             "max_tokens": request.max_tokens,
-            "messages": convert_messages(
-                request.messages, cache_last=self.prompt_caching, echo=self._echo
-            ),
+            "messages": convert_messages(request.messages, cache_last=self.prompt_caching),
         }
         if request.system:
             system: dict[str, Any] = {"type": "text", "text": request.system}
@@ -187,18 +167,10 @@ def convert_tools(tools: tuple[ToolSpec, ...], *, cache_last: bool) -> list[dict
     return converted
 
 
-def echo_key(text: str, tool_calls: tuple[ToolCall, ...]) -> tuple[str, ...]:
-    """What identifies one assistant reply: its tool call ids, else its text."""
-    if tool_calls:
-        return ("calls", *(call.id for call in tool_calls))
-    return ("text", text)
-
-
 def convert_messages(
     messages: tuple[Message, ...],
     *,
     cache_last: bool,
-    echo: Mapping[tuple[str, ...], list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     """Normalised messages → Messages API turns.
 
@@ -206,13 +178,14 @@ def convert_messages(
     same role merge into one turn, because the API wants user and assistant to alternate
     and wants the tool results first in the turn that follows the `tool_use` blocks
     (steering text injected after a tool round lands behind them). An assistant reply
-    found in `echo` is sent back exactly as it was received, thinking blocks included.
+    that carries `provider_content` is sent back exactly as it was received, thinking
+    blocks and their signatures included, as models that think require.
     """
     turns: list[dict[str, Any]] = []
     for message in messages:
         if message.role == "assistant":
             role = "assistant"
-            recorded = (echo or {}).get(echo_key(message.content, message.tool_calls))
+            recorded = message.provider_content
             blocks: list[dict[str, Any]] = []
             if recorded is not None:
                 blocks = [dict(block) for block in recorded]
@@ -395,4 +368,5 @@ class _StreamState:
             tool_calls=calls,
             usage=usage,
             stop_reason=self.stop_reason or ("tool_use" if calls else "end_turn"),
+            provider_content=tuple(self.content_blocks()) if self.has_thinking else None,
         )

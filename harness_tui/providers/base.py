@@ -32,6 +32,9 @@ class Message:
     tool_calls: tuple[ToolCall, ...] = ()
     tool_call_id: str | None = None
     is_error: bool = False
+    # An assistant reply exactly as its provider sent it, for providers that need it
+    # echoed back verbatim (Anthropic thinking blocks with their signatures).
+    provider_content: tuple[dict[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +85,9 @@ class ModelResponse:
     tool_calls: tuple[ToolCall, ...] = ()
     usage: Usage = field(default_factory=Usage)
     stop_reason: str = "end_turn"
+    # See Message.provider_content; stored in model.completed so a resumed session
+    # can still send it back.
+    provider_content: tuple[dict[str, Any], ...] | None = None
 
 
 StreamItem = TextDelta | ModelResponse

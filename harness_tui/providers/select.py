@@ -96,7 +96,9 @@ def resolve_provider(
                 f"{config.openai.api_key_env}): using the offline demo provider"
             )
     if requested not in PROVIDER_NAMES:
-        raise ProviderConfigError(f"provider {requested!r}: expected one of {', '.join(PROVIDER_NAMES)}")
+        raise ProviderConfigError(
+            f"provider {requested!r}: expected one of {', '.join(PROVIDER_NAMES)}"
+        )
     if requested == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
         raise ProviderConfigError("provider anthropic: ANTHROPIC_API_KEY is not set")
     if requested == "openai" and not (

@@ -131,3 +131,26 @@ def test_the_circuit_breaker_fails_the_session_after_consecutive_failures(tmp_pa
     assert ended[-1]["reason"] == "failed"
     assert "circuit breaker open after 3 consecutive failed requests" in ended[-1]["error"]
     assert len(server.requests) == 3
+
+
+def test_thinking_blocks_are_kept_in_the_log_and_sent_back(tmp_path):
+    repo = demo_repo(tmp_path / "repo")
+    replies = [
+        Reply("Reading.", [("read_file", {"path": "calc.py"})], thinking="Check mean() first."),
+        Reply("Done."),
+    ]
+    with LoopbackAnthropic(replies) as server:
+        done = run_exec(repo, server, "look", "--json", tmp_path=tmp_path, provider="anthropic")
+    assert done.returncode == 0, done.stderr
+    completed = [
+        json.loads(line)["data"]
+        for line in done.stdout.splitlines()
+        if json.loads(line)["type"] == "model.completed"
+    ]
+    assert completed[0]["provider_content"][0]["type"] == "thinking"
+    echoed = server.requests[1].body["messages"][1]["content"]
+    assert echoed[0] == {
+        "type": "thinking",
+        "thinking": "Check mean() first.",
+        "signature": "loopback-signature-1",
+    }

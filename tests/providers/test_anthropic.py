@@ -330,7 +330,12 @@ async def test_thinking_blocks_go_back_with_the_tool_results(connect):
         deltas, response = await collect(provider, request())
         follow_up = request(
             Message("user", "fix the failing test"),
-            Message("assistant", response.text, tool_calls=response.tool_calls),
+            Message(
+                "assistant",
+                response.text,
+                tool_calls=response.tool_calls,
+                provider_content=response.provider_content,
+            ),
             Message("tool", "def mean(xs): ...", tool_call_id=response.tool_calls[0].id),
         )
         await collect(provider, follow_up)
