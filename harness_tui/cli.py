@@ -106,8 +106,7 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 parser.error(f"{flag} goes with --exec")
         if args.command == "config":
             return _config_show(args)
-        parser.print_help()
-        return exitcodes.OK
+        return _dashboard(args)
     except ConfigError as exc:
         print(f"harness-tui: {exc}", file=sys.stderr)
         return exitcodes.USAGE
@@ -162,3 +161,10 @@ def _config_show(args: argparse.Namespace) -> int:
     print(format_config(config, as_json=args.json))
     return exitcodes.OK
 
+
+def _dashboard(args: argparse.Namespace) -> int:
+    from harness_tui.config import load_config
+    from harness_tui.tui.app import run_dashboard
+
+    config = load_config(project=args.project, flags=_flags(args))
+    return run_dashboard(config)

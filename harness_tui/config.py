@@ -189,6 +189,23 @@ class ToolsConfig:
 
 
 @dataclass(frozen=True)
+class PolicyConfig:
+    approval_mode: str = setting(
+        "on-request", choices=("untrusted", "on-request", "auto", "never")
+    )
+    """untrusted: prompt for anything no rule allows; on-request: prompt where a rule
+    says prompt; auto: allow all but forbidden; never: a prompt becomes a denial."""
+    allow_env: list[str] = setting([])
+    """Secret-looking environment variables tools may still see, by name."""
+
+
+@dataclass(frozen=True)
+class UIConfig:
+    theme: str = "harness-dark"
+    """A built-in theme (themes/*.toml) or one in $XDG_CONFIG_HOME/harness-tui/themes."""
+
+
+@dataclass(frozen=True)
 class Config:
     """The merged configuration. Build it with `load_config()`."""
 
@@ -201,6 +218,10 @@ class Config:
     scripted: ScriptedConfig = field(default_factory=ScriptedConfig)
     engine: EngineConfig = field(default_factory=EngineConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
+    keys: dict[str, str] = setting({})
+    """Binding id -> key, e.g. quit = "ctrl+q". `?` in the dashboard lists the ids."""
     sources: dict[str, str] = field(
         default_factory=dict, compare=False, repr=False, metadata=_NOT_A_SETTING
     )
