@@ -67,6 +67,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="with --exec: print every event as one JSON line"
     )
     run.add_argument("--max-steps", metavar="N", type=int, help="model requests per turn")
+    run.add_argument(
+        "--approval-mode",
+        choices=("untrusted", "on-request", "auto", "never"),
+        help="untrusted: prompt for anything no rule allows; on-request (default): prompt "
+        "where a rule says so; auto: allow all but forbidden; never: prompts become denials",
+    )
+    run.add_argument(
+        "--approvals",
+        choices=("none", "stdin"),
+        default="none",
+        help="with --exec: stdin prints approval requests as JSON lines on stderr and reads "
+        'answers ({"approval_id": …, "decision": "allow_once|allow_always|deny|edit", '
+        '"reason": …}) from stdin; none (default) exits 3 when an approval is needed',
+    )
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -77,6 +91,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(show, top=False)
     show.add_argument("--json", action="store_true", help="print as JSON")
+
+    policy = commands.add_parser("policy", help="check commands against the policy rules")
+    policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
+    check = policy_commands.add_parser(
+        "check", help="the decision for a shell command, its segments and the rules that matched"
+    )
+    check.add_argument("shell_command", metavar="CMD", help="the command, quoted as one argument")
+    check.add_argument(
+        "--mode",
+        choices=("untrusted", "on-request", "auto", "never"),
+        help="approval mode (default: [policy] approval_mode)",
+    )
+    check.add_argument("--json", action="store_true", help="last line: the decision as JSON")
+    _common(check, top=False)
+    test = policy_commands.add_parser("test", help="run every rule's match/not_match examples")
+    _common(test, top=False)
 
     return parser
 
@@ -93,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from harness_tui.config import ConfigError
+    from harness_tui.policy.rules import PolicyLoadError
 
     try:
         if args.exec_prompt is not None:
@@ -101,13 +132,18 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             ("--json", args.json),
             ("--session", args.session),
             ("--max-steps", args.max_steps is not None),
+            ("--approvals", args.approvals != "none"),
         ):
             if given and args.command is None:
                 parser.error(f"{flag} goes with --exec")
         if args.command == "config":
             return _config_show(args)
+        if args.command == "policy":
+            from harness_tui import policy_cli
+
+            return policy_cli.run(args, _flags(args))
         return _dashboard(args)
-    except ConfigError as exc:
+    except (ConfigError, PolicyLoadError) as exc:
         print(f"harness-tui: {exc}", file=sys.stderr)
         return exitcodes.USAGE
 
@@ -129,6 +165,7 @@ def _exec(args: argparse.Namespace) -> int:
         provider=args.provider,
         model=args.model,
         json=args.json,
+        approvals=args.approvals,
     )
     try:
         return asyncio.run(run_exec(config, options))
@@ -151,6 +188,8 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         flags["provider.model"] = args.model
     if getattr(args, "max_steps", None) is not None:
         flags["engine.max_steps"] = args.max_steps
+    if getattr(args, "approval_mode", None):
+        flags["policy.approval_mode"] = args.approval_mode
     return flags
 
 

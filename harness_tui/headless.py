@@ -7,14 +7,16 @@ writes every event of the run, in the store's envelope, as one line on stdout.
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from harness_tui import events as ev
 from harness_tui import exitcodes
-from harness_tui.engine.engine import Engine
+from harness_tui.engine.engine import Engine, EngineError
 from harness_tui.events import Event
 
 if TYPE_CHECKING:
@@ -36,6 +38,9 @@ class ExecOptions:
     provider: str | None = None
     model: str | None = None
     json: bool = False
+    # "stdin": approval requests go to stderr as JSON lines, answers come on stdin.
+    # "none": a needed approval ends the run with exit code 3.
+    approvals: str = "none"
 
 
 async def run_exec(
@@ -58,8 +63,25 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
             options.prompt, provider=options.provider, model=options.model
         )
     render = JsonRenderer(stdout) if options.json else TextRenderer(stderr)
-    printer = _Printer(engine, session_id, start, render)
-    printer_task = asyncio.create_task(printer.run(), name="exec printer")
+    needed = asyncio.Event()
+    blocked: list[dict[str, Any]] = []
+
+    def on_event(event: Event) -> None:
+        render(event)
+        if event.type == ev.APPROVAL_REQUESTED:
+            if options.approvals == "stdin":
+                _write_line(
+                    stderr,
+                    json.dumps({"type": event.type, "session_id": event.session_id, **event.data}),
+                )
+            else:
+                blocked.append(event.data)
+                needed.set()
+
+    printer = _Printer(engine, session_id, start, on_event)
+    background = [asyncio.create_task(printer.run(), name="exec printer")]
+    if options.approvals == "stdin":
+        background.append(asyncio.create_task(_answer_from_stdin(engine, stderr), name="approvals"))
 
     interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -71,14 +93,30 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal)
     try:
-        state = await engine.wait(session_id)
+        finished = asyncio.create_task(engine.wait(session_id))
+        stuck = asyncio.create_task(needed.wait())
+        await asyncio.wait([finished, stuck], return_when=asyncio.FIRST_COMPLETED)
+        if not finished.done():
+            finished.cancel()
+            approval = blocked[0]
+            rule = approval.get("rule_id") or "no rule"
+            _write_line(
+                stderr,
+                f"harness-tui: approval needed for `{approval.get('summary')}` "
+                f"(rule {rule}, risk {approval.get('risk')}): nobody can answer it here; "
+                "run with --approvals stdin, or answer it in the dashboard",
+            )
+            return exitcodes.APPROVAL_NEEDED
+        stuck.cancel()
+        state = finished.result()
         # Everything the session wrote must be printed before we exit.
         await printer.until(state.last_position)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-        printer_task.cancel()
-        await asyncio.gather(printer_task, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
 
     if interrupted.is_set():
         return exitcodes.INTERRUPTED
@@ -90,10 +128,38 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
     return code
 
 
+async def _answer_from_stdin(engine: Engine, stderr: TextIO) -> None:
+    """Answers as JSON lines: {"approval_id", "decision", "reason"?, "edited_args"?}."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while line := await reader.readline():
+        if not line.strip():
+            continue
+        try:
+            answer = json.loads(line)
+            await engine.resolve_approval(
+                answer["approval_id"],
+                answer["decision"],
+                reason=answer.get("reason"),
+                edited_args=answer.get("edited_args"),
+                by="stdin",
+            )
+        except (ValueError, KeyError, TypeError, EngineError) as exc:
+            _write_line(stderr, f"harness-tui: approval answer {line.decode().strip()!r}: {exc}")
+
+
+def _write_line(out: TextIO, text: str) -> None:
+    out.write(text + "\n")
+    out.flush()
+
+
 class _Printer:
     """Follows the store and renders the events of one session (and its children)."""
 
-    def __init__(self, engine: Engine, session_id: str, start: int, render: Renderer) -> None:
+    def __init__(
+        self, engine: Engine, session_id: str, start: int, render: Callable[[Event], None]
+    ) -> None:
         self.engine = engine
         self.family = {session_id}
         self.start = start
@@ -151,7 +217,9 @@ class TextRenderer:
                 self.line(f"  {text_line}")
         elif kind == ev.MODEL_FAILED:
             retry = " (will retry)" if data.get("retryable") else ""
-            self.line(f"  ! model request failed (attempt {data['attempt']}): {data['error']}{retry}")
+            self.line(
+                f"  ! model request failed (attempt {data['attempt']}): {data['error']}{retry}"
+            )
         elif kind == ev.TOOL_REQUESTED:
             summary = describe_call(data["tool"], data.get("args") or {})
             self.calls[data["call_id"]] = summary
@@ -160,6 +228,11 @@ class TextRenderer:
             self.line(f"  {'✗' if data.get('is_error') else '✓'} {outcome(data)}")
         elif kind == ev.TOOL_FAILED:
             self.line(f"  ✗ {data.get('error', 'failed')}")
+        elif kind == ev.APPROVAL_REQUESTED:
+            rule = f", rule {data['rule_id']}" if data.get("rule_id") else ""
+            self.line(f"  ? approval {data['approval_id']} needed (risk {data['risk']}{rule})")
+        elif kind == ev.APPROVAL_RESOLVED:
+            self.line(f"  ✓ approval {data['approval_id']}: {data['decision']} by {data['by']}")
         elif kind == ev.TURN_COMPLETED and data.get("reason") != "no_tool_calls":
             self.line(f"● turn ended: {data.get('error') or data.get('reason')}")
 
@@ -184,6 +257,3 @@ def outcome(data: dict[str, Any]) -> str:
     if len(first) > 80:
         first = first[:79] + "…"
     return f"{first}" + (f" (+{lines - 1} lines)" if lines > 1 else "")
-
-
-Renderer = JsonRenderer | TextRenderer

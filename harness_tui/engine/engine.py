@@ -11,13 +11,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness_tui import events as ev
-from harness_tui.engine.owner import owner_alive
+from harness_tui.engine.gate import PolicyGate, Verdict, approved_rule
+from harness_tui.engine.owner import engine_closed, engine_opened, owner_alive
 from harness_tui.engine.prompts import build_system_prompt
-from harness_tui.engine.runner import SessionRunner
-from harness_tui.engine.session import SessionState
+from harness_tui.engine.runner import APPROVAL_DECISIONS, Resolution, SessionRunner
+from harness_tui.engine.session import PendingApproval, SessionState
 from harness_tui.events import Event
 from harness_tui.paths import artifacts_dir
 from harness_tui.policy.env import scrub_env
+from harness_tui.policy.evaluate import MODES as APPROVAL_MODES
+from harness_tui.policy.redact import Redactor
+from harness_tui.policy.rules import project_rules_path
 from harness_tui.providers.base import Provider, ToolSpec
 from harness_tui.providers.select import resolve_provider
 from harness_tui.store import EventStore, SessionSummary, open_store
@@ -45,6 +49,7 @@ class Delta:
 
 class Engine:
     def __init__(self, config: Config, store: EventStore) -> None:
+        self.id = uuid.uuid4().hex[:12]
         self.config = config
         self.store = store
         self.project = config.project
@@ -58,23 +63,38 @@ class Engine:
         self._runners: dict[str, SessionRunner] = {}
         self._providers: dict[tuple[str, str], Provider] = {}
         self._delta_queues: set[asyncio.Queue[Delta]] = set()
-        self._env = scrub_env(os.environ)
+        self._env = scrub_env(os.environ, allow=config.policy.allow_env)
+        # Loads the rules now, so a broken policy file stops start-up with its name.
+        self.gate = PolicyGate(self.project)
+        self.redactor = Redactor(os.environ)
+        engine_opened(self.id)
 
     @classmethod
     async def open(cls, config: Config, *, recover: bool = True) -> Engine:
         """Open the store and, unless `recover` is false (read-only faces such as
         `tail`), close turns whose process died mid-way."""
-        engine = cls(config, await open_store(config.store_url))
+        store = await open_store(config.store_url)
+        try:
+            engine = cls(config, store)
+        except BaseException:
+            await store.close()
+            raise
         if recover:
             await engine._recover()
         return engine
 
     async def close(self) -> None:
+        """Cancel running turns; a turn waiting for an approval is left waiting, so
+        the request can still be answered after this process is gone."""
         for runner in list(self._runners.values()):
-            await runner.cancel()
+            if runner.waiting_for_approval:
+                await runner.detach()
+            else:
+                await runner.cancel()
         for provider in self._providers.values():
             await provider.aclose()
         await self.store.close()
+        engine_closed(self.id)
 
     # -- sessions ------------------------------------------------------------------
 
@@ -88,8 +108,11 @@ class Engine:
         workspace: str | Path | None = None,
         parent_id: str | None = None,
         preset: str | None = None,
+        approval_mode: str | None = None,
     ) -> str:
         """Create a session and start its first turn; returns the session id."""
+        mode = approval_mode or self.config.policy.approval_mode
+        _check_mode(mode)
         resolved = resolve_provider(self.config, provider, model)
         session_id = uuid.uuid4().hex[:12]
         if workspace is None:
@@ -102,6 +125,7 @@ class Engine:
             "workspace": str(Path(workspace).resolve()),
             "provider": resolved.name,
             "model": resolved.model,
+            "approval_mode": mode,
         }
         if resolved.note:
             created["note"] = resolved.note
@@ -139,8 +163,55 @@ class Engine:
         decision: str,
         reason: str | None = None,
         edited_args: dict[str, Any] | None = None,
+        *,
+        by: str = "user",
     ) -> None:
+        """Answer a pending approval: allow_once, allow_always, deny or edit (with
+        `edited_args`). Works for a session another process left waiting, too: this
+        engine then carries the turn on."""
+        if decision not in APPROVAL_DECISIONS:
+            raise EngineError(
+                f"decision {decision!r}: expected one of {', '.join(APPROVAL_DECISIONS)}"
+            )
+        if decision == "edit" and not isinstance(edited_args, dict):
+            raise EngineError("decision edit needs edited_args, the call's new arguments")
+        answer = Resolution(decision, by=by, reason=reason, edited_args=edited_args)
+        for runner in self._runners.values():
+            if approval_id in runner.state.approvals:
+                try:
+                    runner.answer(approval_id, answer)
+                except ValueError as exc:
+                    raise EngineError(str(exc)) from exc
+                return
+        for state, approval in await self.pending_approvals():
+            if approval.approval_id == approval_id:
+                if state.turn_active and owner_alive(state.turn_owner):
+                    raise EngineError(
+                        f"approval {approval_id} belongs to a session running in another "
+                        "process; answer it there"
+                    )
+                runner = self._attach(state, state.provider, state.model)
+                runner.resume(approval_id, answer)
+                return
         raise EngineError(f"no pending approval {approval_id!r}")
+
+    async def pending_approvals(self) -> list[tuple[SessionState, PendingApproval]]:
+        """Every approval waiting for an answer, across sessions, oldest first."""
+        pending: list[tuple[SessionState, PendingApproval]] = []
+        local = {sid: runner.state for sid, runner in self._runners.items()}
+        for summary in await self.store.sessions():
+            if summary.status != "waiting" and summary.session_id not in local:
+                continue
+            state = local.get(summary.session_id) or await self.load_state(summary.session_id)
+            pending.extend((state, approval) for approval in state.approvals.values())
+        pending.sort(key=lambda item: item[1].requested_at)
+        return pending
+
+    async def set_approval_mode(self, session_id: str, mode: str) -> None:
+        """Switch a session's approval mode; it applies from the next tool call."""
+        _check_mode(mode)
+        runner = self._runners.get(session_id) or await self._adopt(session_id)
+        await runner.emit(ev.SESSION_APPROVAL_MODE, {"approval_mode": mode})
 
     def state(self, session_id: str) -> SessionState:
         """The live projection of a session this engine runs or has loaded."""
@@ -193,6 +264,30 @@ class Engine:
                 queue.get_nowait()
             queue.put_nowait(delta)
 
+    def judge(self, state: SessionState, tool: str, args: dict[str, Any]) -> Verdict:
+        mode = state.approval_mode or self.config.policy.approval_mode
+        return self.gate.judge(tool, args, self.workspace_path(state), mode)
+
+    def allow_always(self, approval: PendingApproval) -> None:
+        """Write an allow rule for exactly this command into the project's policy
+        file (the user's comments kept), then use it from the next call on."""
+        if not approval.segments:
+            return  # Only shell commands have rules; other tools are allowed once.
+        from harness_tui.config import update_toml
+
+        def add_rules(document: Any) -> None:
+            import tomlkit
+
+            rules = document.get("rule")
+            if rules is None:
+                rules = tomlkit.aot()
+                document.append("rule", rules)
+            for argv in approval.segments:
+                rules.append(tomlkit.item(approved_rule(tuple(argv), approval.approval_id)))
+
+        update_toml(project_rules_path(self.project), add_rules)
+        self.gate.reload()
+
     def system_prompt(self, state: SessionState) -> str:
         return build_system_prompt(state, self.tools, extra=self.config.engine.system_prompt)
 
@@ -228,7 +323,7 @@ class Engine:
                     f"on {owner.get('host')}"
                 )
             runner = self._attach(state, state.provider, state.model)
-            await self._close_interrupted(runner)
+            await runner.close_interrupted()
             return runner
         return self._attach(state, state.provider, state.model)
 
@@ -241,20 +336,15 @@ class Engine:
             state = await self.load_state(summary.session_id)
             if not state.turn_active or owner_alive(state.turn_owner):
                 continue
+            if state.approvals:
+                continue  # still answerable: resolve_approval carries the turn on
             runner = self._attach(state, state.provider, state.model)
-            await self._close_interrupted(runner)
+            await runner.close_interrupted()
 
-    async def _close_interrupted(self, runner: SessionRunner) -> None:
-        for call_id in list(runner.state.open_calls):
-            await runner.emit(
-                ev.TOOL_FAILED,
-                {"call_id": call_id, "error": "interrupted: the process running it exited"},
-            )
-        await runner.emit(
-            ev.TURN_COMPLETED,
-            {"reason": "failed", "error": "interrupted: the process running it exited"},
-        )
-        await runner.set_status("failed")
+
+def _check_mode(mode: str) -> None:
+    if mode not in APPROVAL_MODES:
+        raise EngineError(f"approval mode {mode!r}: expected one of {', '.join(APPROVAL_MODES)}")
 
 
 def _title_from(prompt: str) -> str:

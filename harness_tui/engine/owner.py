@@ -23,10 +23,27 @@ def _start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
+# Engines open in this process: an owner record of this process is alive only while
+# the engine that wrote it is open.
+_OPEN_ENGINES: set[str] = set()
+
+
 @cache
-def current_owner() -> dict[str, Any]:
+def _process() -> dict[str, Any]:
     pid = os.getpid()
     return {"host": socket.gethostname(), "pid": pid, "start": _start_time(pid)}
+
+
+def current_owner(engine_id: str) -> dict[str, Any]:
+    return {**_process(), "engine": engine_id}
+
+
+def engine_opened(engine_id: str) -> None:
+    _OPEN_ENGINES.add(engine_id)
+
+
+def engine_closed(engine_id: str) -> None:
+    _OPEN_ENGINES.discard(engine_id)
 
 
 def owner_alive(owner: dict[str, Any] | None) -> bool:
@@ -39,5 +56,7 @@ def owner_alive(owner: dict[str, Any] | None) -> bool:
     pid = owner.get("pid")
     if not isinstance(pid, int):
         return False
+    if pid == os.getpid() and owner.get("start") == _process()["start"]:
+        return owner.get("engine") in _OPEN_ENGINES
     started = _start_time(pid)
     return started is not None and started == owner.get("start")

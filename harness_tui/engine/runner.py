@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from collections import deque
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness_tui import events as ev
+from harness_tui.engine.gate import Verdict
 from harness_tui.engine.owner import current_owner
-from harness_tui.engine.session import SessionState
+from harness_tui.engine.session import PendingApproval, SessionState
 from harness_tui.events import Event
 from harness_tui.providers.base import (
     ModelRequest,
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
     from harness_tui.engine.engine import Engine
 
 INPUT_MODES = ("prompt", "steer", "follow_up", "auto")
+APPROVAL_DECISIONS = ("allow_once", "allow_always", "deny", "edit")
 
 
 class TurnEnded(Exception):
@@ -50,6 +53,14 @@ class TurnEnded(Exception):
 class Inbound:
     text: str
     mode: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    decision: str
+    by: str = "user"
+    reason: str | None = None
+    edited_args: dict[str, Any] | None = None
 
 
 # After a turn ends, the session's status says what a person should expect next.
@@ -73,6 +84,11 @@ class SessionRunner:
         self._write_lock = asyncio.Lock()
         # Consecutive failed model requests, across turns; reset by a success.
         self._failures = 0
+        # Answers to approvals by id; the loop awaits the future of the one it asked.
+        self._answers: dict[str, asyncio.Future[Resolution]] = {}
+        # Set when the process leaves a session waiting for an approval: the runner
+        # stops without writing, so the request stays pending in the log.
+        self._detached = False
 
     @property
     def session_id(self) -> str:
@@ -91,6 +107,7 @@ class SessionRunner:
         and applied even if the turn is being cancelled, so seq never gets reused.
         """
         async with self._write_lock:
+            data = self.engine.redactor.data(data)
             event = Event(self.session_id, self.state.last_seq + 1, type_, data)
             append = asyncio.ensure_future(self.engine.store.append([event]))
             try:
@@ -135,6 +152,20 @@ class SessionRunner:
             task.cancel()
             await asyncio.wait([task])
 
+    @property
+    def waiting_for_approval(self) -> bool:
+        return self.busy and bool(self.state.approvals)
+
+    async def detach(self) -> None:
+        """Stop this process's work on the session without recording an end: a turn
+        waiting for an approval stays waiting, to be answered by whoever opens the
+        store next."""
+        task = self._task
+        if task is not None and not task.done():
+            self._detached = True
+            task.cancel()
+            await asyncio.wait([task])
+
     async def wait(self) -> None:
         """Until the session has no turn running and nothing queued."""
         while self.busy:
@@ -147,17 +178,32 @@ class SessionRunner:
             if not await self._turn(inbound):
                 return
 
+    def resume(self, approval_id: str, answer: Resolution) -> None:
+        """Carry on a turn that another process left waiting for `approval_id`."""
+        self._answer_future(approval_id).set_result(answer)
+        self._task = asyncio.create_task(self._resume(), name=f"session {self.session_id}")
+
+    async def _resume(self) -> None:
+        if await self._turn(None):
+            await self._drain()
+
     # -- a turn --------------------------------------------------------------------
 
-    async def _turn(self, inbound: Inbound) -> bool:
-        """Run one turn; False when it was cancelled (nothing further runs)."""
+    async def _turn(self, inbound: Inbound | None) -> bool:
+        """Run one turn, or carry on the interrupted one when `inbound` is None.
+        False when it was cancelled or detached (nothing further runs)."""
         cancelled = False
         try:
-            await self.emit(ev.INPUT_RECEIVED, {"text": inbound.text, "mode": inbound.mode})
-            await self.emit(ev.TURN_STARTED, {"owner": current_owner()})
+            if inbound is None:
+                await self.emit(ev.TURN_RESUMED, {"owner": current_owner(self.engine.id)})
+            else:
+                await self.emit(ev.INPUT_RECEIVED, {"text": inbound.text, "mode": inbound.mode})
+                await self.emit(ev.TURN_STARTED, {"owner": current_owner(self.engine.id)})
             await self.set_status("running")
             reason, error = await self._steps()
         except asyncio.CancelledError:
+            if self._detached:
+                return False
             cancelled = True
             reason, error = "cancelled", None
         except Exception as exc:  # a bug must end the turn on the record, not vanish
@@ -169,11 +215,32 @@ class SessionRunner:
                 current.uncancel()
         return not cancelled
 
-    async def _close_turn(self, reason: str, error: str | None) -> None:
+    async def close_interrupted(self) -> None:
+        """Close the turn a dead process left open: what it was running is recorded as
+        interrupted, and the session can be carried on with new input."""
+        note = "interrupted: the process running it exited"
+        await self._close_turn("failed", note, call_note=note)
+
+    async def _close_turn(
+        self, reason: str, error: str | None, *, call_note: str | None = None
+    ) -> None:
+        # A cancelled turn's open approvals are answered, so no inbox keeps them.
+        for approval in list(self.state.approvals.values()):
+            await self.emit(
+                ev.APPROVAL_RESOLVED,
+                {
+                    "approval_id": approval.approval_id,
+                    "decision": "deny",
+                    "by": "engine",
+                    "reason": f"the turn ended ({reason})",
+                },
+            )
         # Every tool call the model asked for needs a result, or the next request
         # would be refused by the provider: calls that never ran are closed here.
         for call_id in list(self.state.open_calls):
-            note = "cancelled" if reason == "cancelled" else "not run: the turn ended"
+            note = call_note or (
+                "cancelled" if reason == "cancelled" else "not run: the turn ended"
+            )
             await self.emit(ev.TOOL_FAILED, {"call_id": call_id, "error": note})
         if self.state.turn_active:
             data: dict[str, Any] = {"reason": reason}
@@ -187,6 +254,13 @@ class SessionRunner:
         steps = 0
         try:
             while True:
+                if self.state.open_calls:
+                    # The calls of the last reply, in order; after a restart, those a
+                    # resumed turn has not finished yet.
+                    for call in list(self.state.open_calls.values()):
+                        await self._run_call(call)
+                    for text in self._take_steers():
+                        await self.emit(ev.INPUT_RECEIVED, {"text": text, "mode": "steer"})
                 if steps >= limits.max_steps:
                     return "max_steps", f"stopped after {steps} model requests (max_steps)"
                 self._check_budget()
@@ -206,10 +280,6 @@ class SessionRunner:
                 await self.emit(ev.MODEL_COMPLETED, completed)
                 if not calls:
                     return "no_tool_calls", None
-                for call in calls:
-                    await self._run_call(call)
-                for text in self._take_steers():
-                    await self.emit(ev.INPUT_RECEIVED, {"text": text, "mode": "steer"})
         except TurnEnded as ended:
             return ended.reason, ended.error
 
@@ -300,15 +370,113 @@ class SessionRunner:
     # -- tools ---------------------------------------------------------------------
 
     async def _run_call(self, call: ToolCall) -> None:
-        await self.emit(
-            ev.TOOL_REQUESTED, {"call_id": call.id, "tool": call.name, "args": call.arguments}
-        )
-        tool = self.engine.tools.get(call.name)
-        if tool is None:
+        pending = next((a for a in self.state.approvals.values() if a.call_id == call.id), None)
+        args = call.arguments
+        if pending is None:
             await self.emit(
-                ev.TOOL_FAILED, {"call_id": call.id, "error": f"unknown tool {call.name!r}"}
+                ev.TOOL_REQUESTED, {"call_id": call.id, "tool": call.name, "args": args}
             )
-            return
+            if call.name not in self.engine.tools:
+                await self.emit(
+                    ev.TOOL_FAILED, {"call_id": call.id, "error": f"unknown tool {call.name!r}"}
+                )
+                return
+            verdict = self.engine.judge(self.state, call.name, args)
+            await self.emit(ev.POLICY_DECIDED, verdict.to_event(call.id))
+            if verdict.decision == "forbid":
+                await self._refuse(
+                    call, f"forbidden by policy ({verdict.rule_id}): {verdict.reason}"
+                )
+                return
+            if verdict.decision == "prompt":
+                pending = await self._request_approval(call, verdict)
+        if pending is not None:
+            answer = await self._await_answer(pending)
+            args = await self._apply_answer(call, pending, answer)
+            if args is None:
+                return
+        await self._execute(call, args)
+
+    async def _refuse(self, call: ToolCall, error: str) -> None:
+        await self.emit(ev.TOOL_FAILED, {"call_id": call.id, "error": error, "refused": True})
+
+    async def _request_approval(self, call: ToolCall, verdict: Verdict) -> PendingApproval:
+        approval_id = "ap_" + uuid.uuid4().hex[:12]
+        data: dict[str, Any] = {
+            "approval_id": approval_id,
+            "call_id": call.id,
+            "tool": call.name,
+            "summary": verdict.summary,
+            "reason": verdict.reason,
+            "risk": verdict.risk,
+        }
+        if verdict.rule_id:
+            data["rule_id"] = verdict.rule_id
+        if verdict.diff:
+            data["diff"] = verdict.diff
+        if verdict.prompted_segments:
+            data["segments"] = [list(argv) for argv in verdict.prompted_segments]
+        await self.emit(ev.APPROVAL_REQUESTED, data)
+        return self.state.approvals[approval_id]
+
+    def _answer_future(self, approval_id: str) -> asyncio.Future[Resolution]:
+        future = self._answers.get(approval_id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            self._answers[approval_id] = future
+        return future
+
+    async def _await_answer(self, pending: PendingApproval) -> Resolution:
+        await self.set_status("waiting")
+        try:
+            answer = await self._answer_future(pending.approval_id)
+        finally:
+            self._answers.pop(pending.approval_id, None)
+        resolved: dict[str, Any] = {
+            "approval_id": pending.approval_id,
+            "decision": answer.decision,
+            "by": answer.by,
+        }
+        if answer.reason:
+            resolved["reason"] = answer.reason
+        if answer.edited_args is not None:
+            resolved["edited_args"] = answer.edited_args
+        await self.emit(ev.APPROVAL_RESOLVED, resolved)
+        if not self.state.approvals:
+            await self.set_status("running")
+        return answer
+
+    def answer(self, approval_id: str, answer: Resolution) -> None:
+        """Called by the facade; the waiting loop records the answer."""
+        future = self._answer_future(approval_id)
+        if future.done():
+            raise ValueError(f"approval {approval_id} is already answered")
+        future.set_result(answer)
+
+    async def _apply_answer(
+        self, call: ToolCall, pending: PendingApproval, answer: Resolution
+    ) -> dict[str, Any] | None:
+        """The arguments to run the call with, or None when it must not run."""
+        if answer.decision == "deny":
+            why = answer.reason or "no reason given"
+            await self._refuse(call, f"denied by the user: {why}")
+            return None
+        if answer.decision == "edit":
+            args = answer.edited_args or {}
+            # An edited command is judged again: a person's edit cannot get past forbid.
+            verdict = self.engine.judge(self.state, call.name, args)
+            if verdict.decision == "forbid":
+                await self._refuse(
+                    call, f"the edited call is forbidden ({verdict.rule_id}): {verdict.reason}"
+                )
+                return None
+            return args
+        if answer.decision == "allow_always":
+            self.engine.allow_always(pending)
+        return call.arguments
+
+    async def _execute(self, call: ToolCall, args: dict[str, Any]) -> None:
+        tool = self.engine.tools[call.name]
         ctx = ToolContext(
             session_id=self.session_id,
             workspace=self.engine.workspace_path(self.state),
@@ -321,7 +489,7 @@ class SessionRunner:
         )
         started = time.monotonic()
         try:
-            result = await tool.run(call.arguments, ctx)
+            result = await tool.run(args, ctx)
         except ToolError as exc:
             await self.emit(ev.TOOL_FAILED, {"call_id": call.id, "error": str(exc)})
             return

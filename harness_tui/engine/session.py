@@ -18,13 +18,18 @@ from harness_tui.providers.base import Message, ToolCall
 @dataclass(slots=True)
 class PendingApproval:
     approval_id: str
+    session_id: str
     call_id: str
+    tool: str
     summary: str
+    reason: str
     risk: str
     rule_id: str | None
     diff: str | None
     requested_seq: int
     requested_at: datetime
+    # For "allow always" on a shell command: the argv of each segment that prompted.
+    segments: list[list[str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -49,6 +54,7 @@ class SessionState:
     model: str = ""
     parent_id: str | None = None
     preset: str | None = None
+    approval_mode: str | None = None
     status: str = ""  # empty until the first session.status
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -105,6 +111,7 @@ def _created(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.model = data.get("model", "")
     state.parent_id = data.get("parent_id")
     state.preset = data.get("preset")
+    state.approval_mode = data.get("approval_mode")
     state.created_at = event.ts
 
 
@@ -121,6 +128,14 @@ def _turn_started(state: SessionState, event: Event, data: dict[str, Any]) -> No
     state.turn_active = True
     state.turn_owner = data.get("owner")
     state.last_error = None
+
+
+def _turn_resumed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.turn_owner = data.get("owner")
+
+
+def _approval_mode(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.approval_mode = data["approval_mode"]
 
 
 def _turn_completed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
@@ -189,13 +204,17 @@ def _tool_failed(state: SessionState, event: Event, data: dict[str, Any]) -> Non
 def _approval_requested(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.approvals[data["approval_id"]] = PendingApproval(
         approval_id=data["approval_id"],
+        session_id=event.session_id,
         call_id=data["call_id"],
+        tool=data.get("tool", ""),
         summary=data.get("summary", ""),
+        reason=data.get("reason", ""),
         risk=data.get("risk", ""),
         rule_id=data.get("rule_id"),
         diff=data.get("diff"),
         requested_seq=event.seq,
         requested_at=event.ts,
+        segments=data.get("segments", []),
     )
 
 
@@ -232,6 +251,8 @@ _HANDLERS = {
     ev.INPUT_RECEIVED: _input,
     ev.TURN_STARTED: _turn_started,
     ev.TURN_COMPLETED: _turn_completed,
+    ev.TURN_RESUMED: _turn_resumed,
+    ev.SESSION_APPROVAL_MODE: _approval_mode,
     ev.MODEL_COMPLETED: _model_completed,
     ev.MODEL_FAILED: _model_failed,
     ev.TOOL_COMPLETED: _tool_completed,

@@ -143,6 +143,9 @@ def judge_segment(
 
 def _rule_verdict(segment: Segment, matched: list[Rule], mode: str) -> _Verdict:
     if matched:
+        approved = next((r for r in matched if r.approved), None)
+        if approved is not None and not any(r.decision == "forbid" for r in matched):
+            return _Verdict("allow", approved.id, approved.reason, approved.risk)
         # The strictest rule decides; among equals the riskier, then the earlier.
         best = max(matched, key=lambda r: (STRICTNESS[r.decision], RISK_ORDER[r.risk]))
         return _Verdict(best.decision, best.id, best.reason, best.risk)

@@ -45,7 +45,7 @@ POLICY_FILE_NAME = "policy.toml"
 
 _RULE_KEYS = frozenset(
     """id decision reason risk pattern any none paths writes input_from notes match
-    not_match enabled""".split()
+    not_match enabled approved""".split()
 )
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _GLOB_CHARS = frozenset("*?[")
@@ -221,6 +221,9 @@ class Rule:
     not_match: tuple[str, ...] = ()
     source: str = ""
     enabled: bool = True
+    # Written by "allow always" on an approval: a person allowed exactly this command,
+    # so this allow beats prompt rules for it (never a forbid).
+    approved: bool = False
 
     def matches(self, segment: Segment, where: PathContext) -> bool:
         argv = segment.argv
@@ -421,6 +424,11 @@ def _parse_rule(entry: object, source: str, index: int) -> Rule:
             raise fail(f"{key}: unknown path class {bad[0]!r} (known: {known})")
         return frozenset(values)
 
+    approved = entry.get("approved", False)
+    if not isinstance(approved, bool):
+        raise fail("approved must be true or false")
+    if approved and decision != "allow":
+        raise fail('approved goes only with decision = "allow"')
     notes = strings("notes")
     bad_notes = [n for n in notes if n not in RULE_NOTES]
     if bad_notes:
@@ -438,6 +446,7 @@ def _parse_rule(entry: object, source: str, index: int) -> Rule:
         input_from=strings("input_from"),
         notes=frozenset(notes),
         match=strings("match"),
+        approved=approved,
         not_match=strings("not_match"),
         source=source,
     )

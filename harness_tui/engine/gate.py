@@ -1,0 +1,133 @@
+"""The policy gate: what the loop asks before a tool call runs.
+
+Shell commands go through the rule set; file writes are shown as diffs and prompt in
+`untrusted` mode; nothing may write the harness's own files (.harness/), where the
+policy and config live, or an agent could approve itself.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness_tui.paths import harness_dir
+from harness_tui.policy.evaluate import evaluate_command
+from harness_tui.policy.jail import PathEscapeError, resolve_in_workspace, workspace_relative
+from harness_tui.policy.rules import RuleSet, default_rule_paths, load_rules
+from harness_tui.tools.base import ToolError
+from harness_tui.tools.files import preview_edit, preview_write, unified_diff
+
+FILE_WRITERS = frozenset({"write_file", "edit_file"})
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: str  # allow | prompt | forbid
+    rule_id: str | None
+    reason: str
+    risk: str
+    # What a person approving it reads: the command, or the file and what changes.
+    summary: str
+    diff: str | None = None
+    # For "allow always": the argv of each shell segment that asked for a prompt.
+    prompted_segments: tuple[tuple[str, ...], ...] = field(default=())
+
+    def to_event(self, call_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "call_id": call_id,
+            "decision": self.decision,
+            "reason": self.reason,
+            "risk": self.risk,
+        }
+        if self.rule_id:
+            data["rule_id"] = self.rule_id
+        return data
+
+
+class PolicyGate:
+    def __init__(self, project: Path) -> None:
+        self.project = project
+        self.home = os.path.expanduser("~")
+        self.rules = self.load()
+
+    def load(self) -> RuleSet:
+        """Built-in, user and project rules; raises PolicyLoadError naming the file."""
+        return load_rules(default_rule_paths(self.project))
+
+    def reload(self) -> None:
+        self.rules = self.load()
+
+    def judge(self, tool: str, args: dict[str, Any], workspace: Path, mode: str) -> Verdict:
+        if tool == "bash":
+            return self._judge_command(str(args.get("command", "")), workspace, mode)
+        if tool in FILE_WRITERS:
+            return self._judge_write(tool, args, workspace, mode)
+        return Verdict("allow", None, "read-only or engine tool", "low", summary=tool)
+
+    def _judge_command(self, command: str, workspace: Path, mode: str) -> Verdict:
+        decision = evaluate_command(command, self.rules, mode, str(workspace), self.home)
+        prompted = tuple(
+            tuple(str(word) for word in seg.segment.argv)
+            for seg in decision.segments
+            if seg.decision == "prompt" and seg.segment.argv
+        )
+        return Verdict(
+            decision.decision,
+            decision.rule_id,
+            decision.reason,
+            decision.risk,
+            summary=command,
+            prompted_segments=prompted,
+        )
+
+    def _judge_write(self, tool: str, args: dict[str, Any], workspace: Path, mode: str) -> Verdict:
+        path = str(args.get("path", ""))
+        try:
+            target = resolve_in_workspace(workspace, path)
+        except PathEscapeError as exc:
+            return Verdict("forbid", "jail", str(exc), "high", summary=f"{tool} {path}")
+        for private in {harness_dir(workspace).resolve(), harness_dir(self.project).resolve()}:
+            if target == private or private in target.parents:
+                return Verdict(
+                    "forbid",
+                    "harness-files",
+                    f"{path} is in {private}, where harness-tui keeps its policy and data",
+                    "critical",
+                    summary=f"{tool} {path}",
+                )
+        try:
+            change = (preview_edit if tool == "edit_file" else preview_write)(workspace, args)
+            rel = workspace_relative(workspace, change.path)
+            diff = unified_diff(rel, change.old_text or "", change.new_text, max_lines=400)
+        except (ToolError, OSError, KeyError, TypeError):
+            # The tool itself reports a bad call; there is nothing to show yet.
+            diff = None
+        summary = f"{tool} {path}"
+        if mode == "untrusted":
+            reason = f"{tool} changes {path} (mode untrusted)"
+            return Verdict("prompt", None, reason, "medium", summary=summary, diff=diff)
+        return Verdict(
+            "allow",
+            None,
+            "file writes in the workspace are allowed",
+            "low",
+            summary=summary,
+            diff=diff,
+        )
+
+
+def approved_rule(argv: tuple[str, ...], approval_id: str) -> dict[str, Any]:
+    """The rule "allow always" writes for one shell segment: exactly this command."""
+    text = shlex.join(argv)
+    slug = "-".join(token for token in argv[:3] if token.replace("-", "").isalnum())[:40]
+    return {
+        "id": f"approved-{slug or 'command'}-{approval_id.removeprefix('ap_')[:8]}",
+        "decision": "allow",
+        "approved": True,
+        "reason": f"allowed always by the user (approval {approval_id})",
+        "pattern": list(argv),
+        "match": [text],
+    }

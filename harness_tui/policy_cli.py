@@ -1,0 +1,31 @@
+"""`harness-tui policy check|test`: the policy, asked directly."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from harness_tui import exitcodes
+from harness_tui.config import load_config
+from harness_tui.policy.evaluate import evaluate_command, explain
+from harness_tui.policy.rules import default_rule_paths, load_rules
+
+
+def run(args: argparse.Namespace, flags: dict[str, Any]) -> int:
+    config = load_config(project=getattr(args, "project", None), flags=flags)
+    # Loading checks every rule's examples; a failing one raises PolicyLoadError.
+    rules = load_rules(default_rule_paths(config.project))
+    if args.policy_command == "test":
+        examples = sum(len(rule.match) + len(rule.not_match) for rule in rules)
+        print(f"{len(rules)} rules, {examples} examples, all pass ({', '.join(rules.sources)})")
+        return exitcodes.OK
+    mode = args.mode or config.policy.approval_mode
+    decision = evaluate_command(
+        args.shell_command, rules, mode, str(config.project), os.path.expanduser("~")
+    )
+    print(explain(decision))
+    if args.json:
+        print(json.dumps(decision.to_json()))
+    return exitcodes.OK

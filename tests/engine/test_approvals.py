@@ -1,0 +1,293 @@
+"""Policy and approvals through the Engine facade with the scripted provider."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from harness_tui import events as ev
+from harness_tui.config import load_config
+from harness_tui.engine.engine import Engine, EngineError
+from tests.support.projects import commit_all, init_repo, write_script
+
+PROMPTING = "echo outside > ../outside.txt"  # write-outside-workspace: prompt
+
+
+def repo_with_file(tmp_path):
+    repo = init_repo(tmp_path / "repo")
+    (repo / "notes.txt").write_text("hello\n")
+    commit_all(repo)
+    return repo
+
+
+def script_running(tmp_path, *commands, final="finished"):
+    body = ""
+    for command in commands:
+        body += f'[[turn]]\ntext = "running"\n[[turn.tool_calls]]\nname = "bash"\narguments = {{ command = {command!r} }}\n\n'
+    body += f'[[turn]]\ntext = "{final}"\n'
+    return write_script(tmp_path / "script.toml", body)
+
+
+async def open_engine(project, **flags):
+    return await Engine.open(load_config(project=project, flags=flags, env={}))
+
+
+async def next_approval(engine, after=0):
+    """The next approval request, once its session shows as waiting."""
+    request = None
+    async for event in engine.subscribe(after):
+        if event.type == ev.APPROVAL_REQUESTED:
+            request = event
+        if request and event.type == ev.SESSION_STATUS and event.data["status"] == "waiting":
+            return request
+    raise AssertionError("no approval requested")
+
+
+async def events_of(engine, sid):
+    return await engine.store.read(sid)
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(home))
+    return home
+
+
+async def test_allow_once_runs_the_command_after_the_prompt(tmp_path, home):
+    repo = repo_with_file(tmp_path)
+    script = script_running(tmp_path, PROMPTING)
+    engine = await open_engine(repo)
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        request = await next_approval(engine)
+        assert request.data["summary"] == PROMPTING
+        assert request.data["rule_id"] == "write-outside-workspace"
+        assert engine.state(sid).status == "waiting"
+        assert not (tmp_path / "outside.txt").exists(), "ran before it was approved"
+        inbox = await engine.pending_approvals()
+        assert [a.approval_id for _, a in inbox] == [request.data["approval_id"]]
+        await engine.resolve_approval(request.data["approval_id"], "allow_once")
+        state = await engine.wait(sid)
+    finally:
+        await engine.close()
+    assert (tmp_path / "outside.txt").read_text() == "outside\n"
+    assert state.status == "done"
+
+
+async def test_allow_always_adds_a_rule_keeping_comments_and_stops_prompting(tmp_path, home):
+    repo = repo_with_file(tmp_path)
+    policy = repo / ".harness" / "policy.toml"
+    policy.parent.mkdir()
+    policy.write_text(
+        '# Team policy: keep this comment.\n\n[[rule]]\n# our own rule\nid = "team-ls"\ndecision = "allow"\nreason = "listing is fine"\npattern = ["ls"]\nmatch = ["ls -la"]\n'
+    )
+    script = script_running(tmp_path, PROMPTING, PROMPTING)
+    engine = await open_engine(repo)
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        request = await next_approval(engine)
+        await engine.resolve_approval(request.data["approval_id"], "allow_always")
+        state = await engine.wait(sid)
+        events = await events_of(engine, sid)
+    finally:
+        await engine.close()
+    text = policy.read_text()
+    assert text.startswith("# Team policy: keep this comment.")
+    assert "# our own rule" in text
+    assert "approved = true" in text and 'pattern = ["echo", "outside"]' in text
+    decisions = [e.data for e in events if e.type == ev.POLICY_DECIDED]
+    assert [d["decision"] for d in decisions] == ["prompt", "allow"]
+    assert decisions[1]["rule_id"].startswith("approved-echo-outside")
+    assert [e.type for e in events].count(ev.APPROVAL_REQUESTED) == 1
+    assert state.status == "done"
+
+
+async def test_deny_sends_the_reason_to_the_model(tmp_path, home):
+    repo = repo_with_file(tmp_path)
+    script = script_running(tmp_path, PROMPTING)
+    engine = await open_engine(repo)
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        request = await next_approval(engine)
+        await engine.resolve_approval(request.data["approval_id"], "deny", reason="not outside")
+        state = await engine.wait(sid)
+    finally:
+        await engine.close()
+    assert not (tmp_path / "outside.txt").exists()
+    tool_messages = [m for m in state.messages if m.role == "tool"]
+    assert tool_messages[-1].is_error
+    assert "denied by the user: not outside" in tool_messages[-1].content
+    assert state.final_text == "finished"
+
+
+async def test_edit_runs_the_edited_command_which_is_checked_again(tmp_path, home):
+    repo = repo_with_file(tmp_path)
+    script = script_running(tmp_path, PROMPTING, PROMPTING)
+    engine = await open_engine(repo)
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        first = await next_approval(engine)
+        await engine.resolve_approval(
+            first.data["approval_id"], "edit", edited_args={"command": "echo inside > inside.txt"}
+        )
+        second = await next_approval(engine, first.position)
+        # An edit cannot get past a forbid rule.
+        await engine.resolve_approval(
+            second.data["approval_id"],
+            "edit",
+            edited_args={"command": "echo pwned >> ~/.ssh/authorized_keys"},
+        )
+        state = await engine.wait(sid)
+        events = await events_of(engine, sid)
+    finally:
+        await engine.close()
+    assert (repo / "inside.txt").read_text() == "inside\n"
+    assert not (tmp_path / "outside.txt").exists()
+    assert not (home / ".ssh" / "authorized_keys").exists()
+    refused = [e.data["error"] for e in events if e.type == ev.TOOL_FAILED]
+    assert refused and "forbidden (write-sensitive)" in refused[-1]
+    assert state.status == "done"
+
+
+async def test_a_forbidden_command_never_runs(tmp_path, home):
+    repo = repo_with_file(tmp_path)
+    script = script_running(tmp_path, "echo pwned >> ~/.ssh/authorized_keys")
+    engine = await open_engine(repo, **{"policy.approval_mode": "auto"})
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        state = await engine.wait(sid)
+        events = await events_of(engine, sid)
+    finally:
+        await engine.close()
+    assert not (home / ".ssh" / "authorized_keys").exists()
+    decided = [e.data for e in events if e.type == ev.POLICY_DECIDED]
+    assert decided[0]["decision"] == "forbid" and decided[0]["rule_id"] == "write-sensitive"
+    assert (
+        "forbidden by policy (write-sensitive)"
+        in [m for m in state.messages if m.role == "tool"][0].content
+    )
+
+
+async def test_untrusted_mode_prompts_for_a_file_edit_with_its_diff(tmp_path, home):
+    repo = repo_with_file(tmp_path)
+    script = write_script(
+        tmp_path / "s.toml",
+        """
+        [[turn]]
+        text = "editing"
+        [[turn.tool_calls]]
+        name = "edit_file"
+        arguments = { path = "notes.txt", old_string = "hello", new_string = "goodbye" }
+
+        [[turn]]
+        text = "edited"
+        """,
+    )
+    engine = await open_engine(repo)
+    try:
+        sid = await engine.start_session(
+            "go", provider="scripted", model=str(script), approval_mode="untrusted"
+        )
+        request = await next_approval(engine)
+        assert "-hello" in request.data["diff"] and "+goodbye" in request.data["diff"]
+        assert (repo / "notes.txt").read_text() == "hello\n"
+        await engine.resolve_approval(request.data["approval_id"], "allow_once")
+        await engine.wait(sid)
+    finally:
+        await engine.close()
+    assert (repo / "notes.txt").read_text() == "goodbye\n"
+
+
+async def test_the_agent_cannot_write_the_policy_file(tmp_path, home):
+    repo = repo_with_file(tmp_path)
+    script = write_script(
+        tmp_path / "s.toml",
+        """
+        [[turn]]
+        text = "sneaky"
+        [[turn.tool_calls]]
+        name = "write_file"
+        arguments = { path = ".harness/policy.toml", content = "[[rule]]\\nid='x'\\n" }
+
+        [[turn]]
+        text = "done"
+        """,
+    )
+    engine = await open_engine(repo, **{"policy.approval_mode": "auto"})
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        await engine.wait(sid)
+        events = await events_of(engine, sid)
+    finally:
+        await engine.close()
+    assert not (repo / ".harness" / "policy.toml").exists()
+    assert [e.data["rule_id"] for e in events if e.type == ev.POLICY_DECIDED] == ["harness-files"]
+
+
+async def test_switching_to_never_turns_a_prompt_into_a_denial(tmp_path, home):
+    repo = repo_with_file(tmp_path)
+    script = script_running(tmp_path, "true", PROMPTING)
+    engine = await open_engine(repo)
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        await engine.set_approval_mode(sid, "never")
+        state = await engine.wait(sid)
+        events = await events_of(engine, sid)
+    finally:
+        await engine.close()
+    assert state.approval_mode == "never"
+    assert ev.APPROVAL_REQUESTED not in [e.type for e in events]
+    assert not (tmp_path / "outside.txt").exists()
+    assert (
+        "approval needed but mode is never"
+        in [e.data for e in events if e.type == ev.POLICY_DECIDED][-1]["reason"]
+    )
+
+
+async def test_a_pending_approval_survives_a_restart_and_can_still_be_answered(tmp_path, home):
+    repo = repo_with_file(tmp_path)
+    script = script_running(tmp_path, PROMPTING)
+    first = await open_engine(repo)
+    sid = await first.start_session("go", provider="scripted", model=str(script))
+    request = await next_approval(first)
+    await asyncio.sleep(0.1)
+    await first.close()  # the process goes away with the approval unanswered
+
+    second = await open_engine(repo)
+    try:
+        inbox = await second.pending_approvals()
+        assert [a.approval_id for _, a in inbox] == [request.data["approval_id"]]
+        await second.resolve_approval(request.data["approval_id"], "allow_once")
+        state = await second.wait(sid)
+        events = await events_of(second, sid)
+        with pytest.raises(EngineError, match="no pending approval"):
+            await second.resolve_approval(request.data["approval_id"], "allow_once")
+    finally:
+        await second.close()
+    assert (tmp_path / "outside.txt").read_text() == "outside\n"
+    assert state.status == "done"
+    assert ev.TURN_RESUMED in [e.type for e in events]
+
+
+async def test_a_secret_printed_by_a_tool_is_not_stored(tmp_path, home, monkeypatch):
+    secret = "sk-ant-api03-" + "Q" * 40
+    monkeypatch.setenv("ANTHROPIC_API_KEY", secret)
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-1234567890abcdef")
+    repo = repo_with_file(tmp_path)
+    script = script_running(
+        tmp_path,
+        f"echo key={secret}; echo env=$ANTHROPIC_API_KEY; echo token=$MY_SERVICE_TOKEN",
+    )
+    engine = await open_engine(repo)
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        await engine.wait(sid)
+    finally:
+        await engine.close()
+    stored = (repo / ".harness" / "harness.db").read_bytes()
+    assert secret.encode() not in stored
+    assert b"tok-1234567890abcdef" not in stored
+    assert b"key=[redacted]" in stored or b"key=[redacted]" in stored.replace(b"\\", b"")
