@@ -35,6 +35,38 @@ class ToolLimits:
     max_read_lines: int = 2000
 
 
+@dataclass(frozen=True, slots=True)
+class TaskInfo:
+    """What the task tools tell the model about a background task."""
+
+    task_id: str
+    kind: str  # shell | subagent
+    title: str
+    status: str  # running | completed | failed | cancelled
+    exit_code: int | None = None
+    summary: str = ""
+
+
+class TaskHost(Protocol):
+    """The session's background tasks, as the tools see them (the engine provides it)."""
+
+    inline_ms: int
+
+    async def adopt_shell(self, shell: Any, title: str, timeout_s: float) -> str:
+        """Take over a running ShellProcess as a background task; returns its id."""
+        ...
+
+    async def read(self, task_id: str, since: int) -> tuple[str, int, TaskInfo]:
+        """Output from byte offset `since`, the next offset, and the task's state."""
+        ...
+
+    async def wait(self, task_id: str, timeout_s: float) -> TaskInfo: ...
+
+    async def cancel(self, task_id: str) -> TaskInfo: ...
+
+    async def spawn_subagent(self, prompt: str, preset: str, background: bool) -> TaskInfo: ...
+
+
 @dataclass(slots=True)
 class ToolContext:
     session_id: str
@@ -45,6 +77,8 @@ class ToolContext:
     limits: ToolLimits = field(default_factory=ToolLimits)
     # Live output for subscribers, called as on_output(stream, text); not persisted.
     on_output: Callable[[str, str], None] | None = None
+    # Background tasks and subagents; None where the session cannot have them.
+    tasks: TaskHost | None = None
 
 
 @dataclass(frozen=True, slots=True)

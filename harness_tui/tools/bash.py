@@ -390,9 +390,20 @@ class BashTool:
         except OSError as exc:
             raise ToolError(f"bash: cannot start the command in {ctx.workspace}: {exc}") from exc
         timed_out = False
+        started = time.monotonic()
         try:
+            if ctx.tasks is not None:
+                # A command still running after inline_ms becomes a background task
+                # and the agent gets on with its work.
+                waiter = asyncio.ensure_future(shell.wait())
+                done, _ = await asyncio.wait([waiter], timeout=ctx.tasks.inline_ms / 1000)
+                if not done:
+                    waiter.cancel()
+                    remaining = max(timeout_s - (time.monotonic() - started), 0.001)
+                    task_id = await ctx.tasks.adopt_shell(shell, command, remaining)
+                    return _moved_to_background(shell, task_id, ctx.tasks.inline_ms)
             try:
-                async with asyncio.timeout(timeout_s):
+                async with asyncio.timeout(timeout_s - (time.monotonic() - started)):
                     returncode = await shell.wait()
             except TimeoutError:
                 timed_out = True
@@ -405,3 +416,16 @@ class BashTool:
         return shell_result(
             ctx, shell, returncode=returncode, timed_out=timed_out, timeout_s=timeout_s
         )
+
+
+def _moved_to_background(shell: ShellProcess, task_id: str, inline_ms: int) -> ToolResult:
+    so_far = shell.output[-2000:]
+    return ToolResult(
+        content=(
+            f"The command was still running after {inline_ms / 1000:g} s, so it continues "
+            f"as background task {task_id}; you will be told when it finishes. Use "
+            f"read_task, wait_task or cancel_task with task_id {task_id!r}.\n"
+            f"Output so far:\n{so_far}"
+        ),
+        metadata={"task_id": task_id, "background": True},
+    )

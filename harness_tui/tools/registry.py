@@ -95,6 +95,12 @@ def builtin_tools() -> dict[str, Tool]:
     from harness_tui.tools.bash import BashTool
     from harness_tui.tools.files import EditFileTool, ReadFileTool, WriteFileTool
     from harness_tui.tools.search import GlobTool, GrepTool
+    from harness_tui.tools.tasks import (
+        CancelTaskTool,
+        ReadTaskTool,
+        SpawnSubagentTool,
+        WaitTaskTool,
+    )
 
     tools: list[Tool] = [
         BashTool(),
@@ -103,6 +109,10 @@ def builtin_tools() -> dict[str, Tool]:
         EditFileTool(),
         GlobTool(),
         GrepTool(),
+        ReadTaskTool(),
+        WaitTaskTool(),
+        CancelTaskTool(),
+        SpawnSubagentTool(),
     ]
     return {tool.spec.name: tool for tool in tools}
 

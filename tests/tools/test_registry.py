@@ -7,7 +7,18 @@ import pytest
 from harness_tui.tools.base import ToolError
 from harness_tui.tools.registry import builtin_tools, check_args, get_tools
 
-NAMES = ["bash", "read_file", "write_file", "edit_file", "glob", "grep"]
+NAMES = [
+    "bash",
+    "read_file",
+    "write_file",
+    "edit_file",
+    "glob",
+    "grep",
+    "read_task",
+    "wait_task",
+    "cancel_task",
+    "spawn_subagent",
+]
 
 
 def test_builtin_tools_have_precise_schemas():
