@@ -16,6 +16,7 @@ from harness_tui.engine.owner import engine_closed, engine_opened, owner_alive
 from harness_tui.engine.prompts import build_system_prompt
 from harness_tui.engine.runner import APPROVAL_DECISIONS, Resolution, SessionRunner
 from harness_tui.engine.session import PendingApproval, SessionState
+from harness_tui.engine.tasks import TaskManager, kill_orphaned_group
 from harness_tui.events import Event
 from harness_tui.paths import artifacts_dir
 from harness_tui.policy.env import scrub_env
@@ -61,6 +62,7 @@ class Engine:
             max_read_lines=config.tools.max_read_lines,
         )
         self._runners: dict[str, SessionRunner] = {}
+        self.tasks = TaskManager(self)
         self._providers: dict[tuple[str, str], Provider] = {}
         self._delta_queues: set[asyncio.Queue[Delta]] = set()
         self._env = scrub_env(os.environ, allow=config.policy.allow_env)
@@ -85,7 +87,9 @@ class Engine:
 
     async def close(self) -> None:
         """Cancel running turns; a turn waiting for an approval is left waiting, so
-        the request can still be answered after this process is gone."""
+        the request can still be answered after this process is gone. Background
+        tasks are stopped and their ends recorded: nothing outlives the engine."""
+        await self.tasks.close()
         for runner in list(self._runners.values()):
             if runner.waiting_for_approval:
                 await runner.detach()
@@ -131,6 +135,8 @@ class Engine:
             created["note"] = resolved.note
         if parent_id:
             created["parent_id"] = parent_id
+            parent = self._runners.get(parent_id)
+            created["depth"] = (parent.state.depth if parent else 0) + 1
         if preset:
             created["preset"] = preset
         await runner.emit(ev.SESSION_CREATED, created)
@@ -145,17 +151,34 @@ class Engine:
         runner.submit(text, mode)
 
     async def cancel(self, session_id: str) -> None:
+        """Stop the session's turn, its background tasks and its subagents. Idempotent."""
         runner = self._runners.get(session_id)
         if runner is not None:
             await runner.cancel()
+        await self.tasks.cancel_session(session_id)
+        if runner is not None:
+            await runner.settle()
 
     async def wait(self, session_id: str) -> SessionState:
-        """Until the session has no turn running or queued in this engine."""
+        """Until the session has no turn running or queued in this engine and none of
+        its background tasks or subagents is still running (each that ends wakes the
+        agent, whose new turn is waited for too)."""
         runner = self._runners.get(session_id)
-        if runner is not None:
+        if runner is None:
+            return await self.load_state(session_id)
+        while True:
             await runner.wait()
-            return runner.state
-        return await self.load_state(session_id)
+            running = self.tasks.running_for(session_id)
+            if not running:
+                if runner.busy:
+                    continue
+                return runner.state
+            done = [asyncio.ensure_future(task.done.wait()) for task in running]
+            try:
+                await asyncio.wait(done, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in done:
+                    waiter.cancel()
 
     async def resolve_approval(
         self,
@@ -178,6 +201,9 @@ class Engine:
         answer = Resolution(decision, by=by, reason=reason, edited_args=edited_args)
         for runner in self._runners.values():
             if approval_id in runner.state.approvals:
+                if not runner.busy:
+                    runner.resume(approval_id, answer)  # left waiting by a dead process
+                    return
                 try:
                     runner.answer(approval_id, answer)
                 except ValueError as exc:
@@ -292,7 +318,22 @@ class Engine:
         return build_system_prompt(state, self.tools, extra=self.config.engine.system_prompt)
 
     def tool_specs(self, state: SessionState) -> tuple[ToolSpec, ...]:
-        return tuple(tool.spec for tool in self.tools.values())
+        """All tools, or a subagent preset's; spawn_subagent only above the depth limit."""
+        names = list(self.tools)
+        preset = self.config.presets.get(state.preset or "")
+        if preset is not None:
+            names = [n for n in preset.tools if n in self.tools] if preset.tools else names
+        if (
+            state.depth >= self.config.subagents.max_depth
+            or preset is not None
+            and not preset.tools
+        ):
+            names = [n for n in names if n != "spawn_subagent"]
+        return tuple(self.tools[name].spec for name in names)
+
+    def max_steps(self, state: SessionState) -> int:
+        preset = self.config.presets.get(state.preset or "")
+        return preset.max_steps if preset is not None else self.config.engine.max_steps
 
     def workspace_path(self, state: SessionState) -> Path:
         return Path(state.workspace or self.project)
@@ -328,18 +369,271 @@ class Engine:
         return self._attach(state, state.provider, state.model)
 
     async def _recover(self) -> None:
-        """Close the turns of sessions whose process died: each tool call that never
-        finished is recorded as failed (interrupted), then the turn as failed."""
+        """Clean up after processes that died: their background tasks are recorded as
+        cancelled (process_exited) and whatever they left running is stopped; a turn
+        they left open is closed, each unfinished tool call recorded as interrupted.
+        A turn waiting for an approval stays open: it can still be answered."""
         for summary in await self.store.sessions():
             if summary.status not in ("running", "waiting"):
                 continue
             state = await self.load_state(summary.session_id)
-            if not state.turn_active or owner_alive(state.turn_owner):
+            orphans = [task for task in state.running_tasks if not owner_alive(task.owner)]
+            turn_orphaned = state.turn_active and not owner_alive(state.turn_owner)
+            # A turn waiting for an approval stays open: it can still be answered.
+            close_turn = turn_orphaned and not state.approvals
+            if not orphans and not close_turn:
                 continue
-            if state.approvals:
-                continue  # still answerable: resolve_approval carries the turn on
+            runner = self._attach(state, state.provider, state.model)
+            for task in orphans:
+                kill_orphaned_group(task.started)
+                await runner.emit(
+                    ev.TASK_CANCELLED,
+                    {
+                        "task_id": task.task_id,
+                        "reason": "process_exited",
+                        "summary": "the process running it exited",
+                    },
+                )
+            if close_turn:
+                await runner.close_interrupted()
+            elif not state.turn_active:
+                await runner.settle()
+
+    async def wait(self, session_id: str) -> SessionState:
+        """Until the session has no turn running or queued in this engine and none of
+        its background tasks or subagents is still running (each that ends wakes the
+        agent, whose new turn is waited for too)."""
+        runner = self._runners.get(session_id)
+        if runner is None:
+            return await self.load_state(session_id)
+        while True:
+            await runner.wait()
+            running = self.tasks.running_for(session_id)
+            if not running:
+                if runner.busy:
+                    continue
+                return runner.state
+            done = [asyncio.ensure_future(task.done.wait()) for task in running]
+            try:
+                await asyncio.wait(done, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in done:
+                    waiter.cancel()
+
+    async def resolve_approval(
+        self,
+        approval_id: str,
+        decision: str,
+        reason: str | None = None,
+        edited_args: dict[str, Any] | None = None,
+        *,
+        by: str = "user",
+    ) -> None:
+        """Answer a pending approval: allow_once, allow_always, deny or edit (with
+        `edited_args`). Works for a session another process left waiting, too: this
+        engine then carries the turn on."""
+        if decision not in APPROVAL_DECISIONS:
+            raise EngineError(
+                f"decision {decision!r}: expected one of {', '.join(APPROVAL_DECISIONS)}"
+            )
+        if decision == "edit" and not isinstance(edited_args, dict):
+            raise EngineError("decision edit needs edited_args, the call's new arguments")
+        answer = Resolution(decision, by=by, reason=reason, edited_args=edited_args)
+        for runner in self._runners.values():
+            if approval_id in runner.state.approvals:
+                if not runner.busy:
+                    runner.resume(approval_id, answer)  # left waiting by a dead process
+                    return
+                try:
+                    runner.answer(approval_id, answer)
+                except ValueError as exc:
+                    raise EngineError(str(exc)) from exc
+                return
+        for state, approval in await self.pending_approvals():
+            if approval.approval_id == approval_id:
+                if state.turn_active and owner_alive(state.turn_owner):
+                    raise EngineError(
+                        f"approval {approval_id} belongs to a session running in another "
+                        "process; answer it there"
+                    )
+                runner = self._attach(state, state.provider, state.model)
+                runner.resume(approval_id, answer)
+                return
+        raise EngineError(f"no pending approval {approval_id!r}")
+
+    async def pending_approvals(self) -> list[tuple[SessionState, PendingApproval]]:
+        """Every approval waiting for an answer, across sessions, oldest first."""
+        pending: list[tuple[SessionState, PendingApproval]] = []
+        local = {sid: runner.state for sid, runner in self._runners.items()}
+        for summary in await self.store.sessions():
+            if summary.status != "waiting" and summary.session_id not in local:
+                continue
+            state = local.get(summary.session_id) or await self.load_state(summary.session_id)
+            pending.extend((state, approval) for approval in state.approvals.values())
+        pending.sort(key=lambda item: item[1].requested_at)
+        return pending
+
+    async def set_approval_mode(self, session_id: str, mode: str) -> None:
+        """Switch a session's approval mode; it applies from the next tool call."""
+        _check_mode(mode)
+        runner = self._runners.get(session_id) or await self._adopt(session_id)
+        await runner.emit(ev.SESSION_APPROVAL_MODE, {"approval_mode": mode})
+
+    def state(self, session_id: str) -> SessionState:
+        """The live projection of a session this engine runs or has loaded."""
+        runner = self._runners.get(session_id)
+        if runner is None:
+            raise EngineError(f"session {session_id!r} is not loaded; use load_state()")
+        return runner.state
+
+    async def load_state(self, session_id: str) -> SessionState:
+        runner = self._runners.get(session_id)
+        if runner is not None:
+            return runner.state
+        events = await self.store.read(session_id)
+        if not events:
+            raise EngineError(f"no session {session_id!r} in {self.store.url}")
+        return SessionState.from_events(session_id, events)
+
+    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
+        return await self.store.sessions(limit)
+
+    def subscribe(self, after_position: int = 0) -> AsyncIterator[Event]:
+        """Every event in the store after `after_position`, then live ones, including
+        those written by other processes."""
+        return self.store.subscribe(after_position)
+
+    async def deltas(self) -> AsyncIterator[Delta]:
+        """Live, unpersisted output of this engine's sessions. A slow reader loses the
+        oldest deltas rather than slowing the sessions down; the log has the rest."""
+        queue: asyncio.Queue[Delta] = asyncio.Queue(maxsize=10_000)
+        self._delta_queues.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._delta_queues.discard(queue)
+
+    # -- used by the session runners -----------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """Called for every event a runner of this engine appended."""
+
+    def publish_delta(
+        self, session_id: str, stream: str, text: str, *, call_id: str | None = None
+    ) -> None:
+        if not self._delta_queues:
+            return
+        delta = Delta(session_id, stream, text, call_id)
+        for queue in self._delta_queues:
+            if queue.full():
+                queue.get_nowait()
+            queue.put_nowait(delta)
+
+    def judge(self, state: SessionState, tool: str, args: dict[str, Any]) -> Verdict:
+        mode = state.approval_mode or self.config.policy.approval_mode
+        return self.gate.judge(tool, args, self.workspace_path(state), mode)
+
+    def allow_always(self, approval: PendingApproval) -> None:
+        """Write an allow rule for exactly this command into the project's policy
+        file (the user's comments kept), then use it from the next call on."""
+        if not approval.segments:
+            return  # Only shell commands have rules; other tools are allowed once.
+        from harness_tui.config import update_toml
+
+        def add_rules(document: Any) -> None:
+            import tomlkit
+
+            rules = document.get("rule")
+            if rules is None:
+                rules = tomlkit.aot()
+                document.append("rule", rules)
+            for argv in approval.segments:
+                rules.append(tomlkit.item(approved_rule(tuple(argv), approval.approval_id)))
+
+        update_toml(project_rules_path(self.project), add_rules)
+        self.gate.reload()
+
+    def system_prompt(self, state: SessionState) -> str:
+        return build_system_prompt(state, self.tools, extra=self.config.engine.system_prompt)
+
+    def tool_specs(self, state: SessionState) -> tuple[ToolSpec, ...]:
+        """All tools, or a subagent preset's; spawn_subagent only above the depth limit."""
+        names = list(self.tools)
+        preset = self.config.presets.get(state.preset or "")
+        if preset is not None:
+            names = [n for n in preset.tools if n in self.tools] if preset.tools else names
+        if (
+            state.depth >= self.config.subagents.max_depth
+            or preset is not None
+            and not preset.tools
+        ):
+            names = [n for n in names if n != "spawn_subagent"]
+        return tuple(self.tools[name].spec for name in names)
+
+    def max_steps(self, state: SessionState) -> int:
+        preset = self.config.presets.get(state.preset or "")
+        return preset.max_steps if preset is not None else self.config.engine.max_steps
+
+    def workspace_path(self, state: SessionState) -> Path:
+        return Path(state.workspace or self.project)
+
+    def tool_env(self) -> dict[str, str]:
+        return dict(self._env)
+
+    # -- internals -----------------------------------------------------------------
+
+    def _attach(self, state: SessionState, provider_name: str, model: str) -> SessionRunner:
+        key = (provider_name, model)
+        provider = self._providers.get(key)
+        if provider is None:
+            provider = resolve_provider(self.config, provider_name, model).build()
+            self._providers[key] = provider
+        runner = SessionRunner(self, state, provider)
+        self._runners[state.session_id] = runner
+        return runner
+
+    async def _adopt(self, session_id: str) -> SessionRunner:
+        """Take over a session from the log, e.g. `--exec --session ID`."""
+        state = await self.load_state(session_id)
+        if state.turn_active:
+            if owner_alive(state.turn_owner):
+                owner = state.turn_owner or {}
+                raise EngineError(
+                    f"session {session_id} is running in process {owner.get('pid')} "
+                    f"on {owner.get('host')}"
+                )
             runner = self._attach(state, state.provider, state.model)
             await runner.close_interrupted()
+            return runner
+        return self._attach(state, state.provider, state.model)
+
+    async def _recover(self) -> None:
+        """Clean up after processes that died: their background tasks are recorded as
+        cancelled (process_exited) and whatever they left running is stopped; a turn
+        they left open is closed, each unfinished tool call recorded as interrupted.
+        A turn waiting for an approval stays open: it can still be answered."""
+        for summary in await self.store.sessions():
+            if summary.status not in ("running", "waiting"):
+                continue
+            state = await self.load_state(summary.session_id)
+            orphans = [task for task in state.running_tasks if not owner_alive(task.owner)]
+            if not orphans and (not state.turn_active or owner_alive(state.turn_owner)):
+                continue
+            runner = self._attach(state, state.provider, state.model)
+            for task in orphans:
+                kill_orphaned_group(task.started)
+                await runner.emit(
+                    ev.TASK_CANCELLED,
+                    {
+                        "task_id": task.task_id,
+                        "reason": "process_exited",
+                        "summary": "the process running it exited",
+                    },
+                )
+            if state.turn_active and not owner_alive(state.turn_owner) and not state.approvals:
+                await runner.close_interrupted()
+            await runner.settle()
 
 
 def _check_mode(mode: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _start_time(pid: int) -> str | None:
+def process_start_time(pid: int) -> str | None:
     # Field 22 of /proc/PID/stat: the process start time, which tells a reused pid apart.
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
@@ -31,7 +31,7 @@ _OPEN_ENGINES: set[str] = set()
 @cache
 def _process() -> dict[str, Any]:
     pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "start": _start_time(pid)}
+    return {"host": socket.gethostname(), "pid": pid, "start": process_start_time(pid)}
 
 
 def current_owner(engine_id: str) -> dict[str, Any]:
@@ -58,5 +58,5 @@ def owner_alive(owner: dict[str, Any] | None) -> bool:
         return False
     if pid == os.getpid() and owner.get("start") == _process()["start"]:
         return owner.get("engine") in _OPEN_ENGINES
-    started = _start_time(pid)
+    started = process_start_time(pid)
     return started is not None and started == owner.get("start")

@@ -79,7 +79,9 @@ class SessionRunner:
         self.state = state
         self.provider = provider
         self._inbox: deque[Inbound] = deque()
-        self._steers: list[str] = []
+        # Input for the running turn, injected after its current tool round: steering
+        # text, and notices of background tasks that finished.
+        self._steers: list[Inbound] = []
         self._task: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
         # Consecutive failed model requests, across turns; reset by a success.
@@ -89,6 +91,7 @@ class SessionRunner:
         # Set when the process leaves a session waiting for an approval: the runner
         # stops without writing, so the request stays pending in the log.
         self._detached = False
+        self.tasks = engine.tasks.host_for(self)
 
     @property
     def session_id(self) -> str:
@@ -137,11 +140,25 @@ class SessionRunner:
         if mode not in INPUT_MODES:
             raise ValueError(f"input mode {mode!r}: expected one of {', '.join(INPUT_MODES)}")
         if mode == "steer" and self.busy and self.state.turn_active:
-            self._steers.append(text)
+            self._steers.append(Inbound(text, mode))
         else:
             self._inbox.append(Inbound(text, mode))
         if not self.busy:
             self._task = asyncio.create_task(self._drain(), name=f"session {self.session_id}")
+
+    def wake(self, text: str) -> None:
+        """Tell the agent something happened (a background task ended): in the running
+        turn after its tool round, or by starting a turn if the session is idle."""
+        if self.busy and self.state.turn_active:
+            self._steers.append(Inbound(text, "auto"))
+        else:
+            self.submit(text, "auto")
+
+    async def settle(self) -> None:
+        """After a background task ended unannounced: an idle session whose last task
+        is gone shows the status its last turn left."""
+        if not self.busy and not self.engine.tasks.running_for(self.session_id):
+            await self.set_status(_STATUS_AFTER.get(self.state.last_turn_reason or "", "idle"))
 
     async def cancel(self) -> None:
         """Stop the running turn at its next await point. Idempotent."""
@@ -247,10 +264,13 @@ class SessionRunner:
             if error:
                 data["error"] = error
             await self.emit(ev.TURN_COMPLETED, data)
-        await self.set_status(_STATUS_AFTER[reason])
+        status = _STATUS_AFTER[reason]
+        if status in ("done", "idle") and self.engine.tasks.running_for(self.session_id):
+            status = "running"  # its background tasks go on, and will wake it
+        await self.set_status(status)
 
     async def _steps(self) -> tuple[str, str | None]:
-        limits = self.engine.config.engine
+        max_steps = self.engine.max_steps(self.state)
         steps = 0
         try:
             while True:
@@ -259,9 +279,11 @@ class SessionRunner:
                     # resumed turn has not finished yet.
                     for call in list(self.state.open_calls.values()):
                         await self._run_call(call)
-                    for text in self._take_steers():
-                        await self.emit(ev.INPUT_RECEIVED, {"text": text, "mode": "steer"})
-                if steps >= limits.max_steps:
+                    for inbound in self._take_steers():
+                        await self.emit(
+                            ev.INPUT_RECEIVED, {"text": inbound.text, "mode": inbound.mode}
+                        )
+                if steps >= max_steps:
                     return "max_steps", f"stopped after {steps} model requests (max_steps)"
                 self._check_budget()
                 response = await self._request()
@@ -283,7 +305,7 @@ class SessionRunner:
         except TurnEnded as ended:
             return ended.reason, ended.error
 
-    def _take_steers(self) -> list[str]:
+    def _take_steers(self) -> list[Inbound]:
         steers, self._steers = self._steers, []
         return steers
 
@@ -486,6 +508,7 @@ class SessionRunner:
             on_output=lambda stream, text: self.engine.publish_delta(
                 self.session_id, stream, text, call_id=call.id
             ),
+            tasks=self.tasks,
         )
         started = time.monotonic()
         try:

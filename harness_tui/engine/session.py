@@ -42,6 +42,12 @@ class TaskState:
     summary: str = ""
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    # task.started's data: owner, process group and output file.
+    started: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def owner(self) -> dict[str, Any] | None:
+        return self.started.get("owner")
 
 
 @dataclass(slots=True)
@@ -55,6 +61,8 @@ class SessionState:
     parent_id: str | None = None
     preset: str | None = None
     approval_mode: str | None = None
+    # 0 for a session a person started, parent's depth + 1 for a subagent.
+    depth: int = 0
     status: str = ""  # empty until the first session.status
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -112,6 +120,7 @@ def _created(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.parent_id = data.get("parent_id")
     state.preset = data.get("preset")
     state.approval_mode = data.get("approval_mode")
+    state.depth = int(data.get("depth", 0))
     state.created_at = event.ts
 
 
@@ -228,6 +237,7 @@ def _task_started(state: SessionState, event: Event, data: dict[str, Any]) -> No
         kind=data.get("kind", "shell"),
         title=data.get("title", ""),
         started_at=event.ts,
+        started=data,
     )
 
 

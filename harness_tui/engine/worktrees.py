@@ -17,6 +17,7 @@ import asyncio
 import hashlib
 import os
 import re
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,16 @@ FALLBACK_EMAIL = "harness-tui@localhost"
 LOCK_RETRY_DELAYS_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
 
 _LOCK_HELD = re.compile(r"Unable to create '([^']+\.lock)': File exists")
+# Another process adding a worktree has made its folder under .git/worktrees but not yet
+# written the files in it; git commands that read every worktree then die on it.
+_WORKTREE_HALF_MADE = re.compile(r"failed to read \S*worktrees/")
+
+# One lock per repository (and event loop) for the commands that change the list of
+# worktrees: git does not guard `worktree add` against a concurrent add or list in the
+# same repository, and a collision check is only good while nobody else adds.
+_admin_locks: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class GitError(Exception):
@@ -192,20 +203,28 @@ def _failure(cwd: Path, args: tuple[str, ...], done: _Done) -> GitError:
     )
 
 
+def _admin_lock(repo: Path) -> asyncio.Lock:
+    locks = _admin_locks.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault(str(repo.resolve()), asyncio.Lock())
+
+
 async def _git(cwd: Path, *args: str, ok: tuple[int, ...] = (0,)) -> _Done:
-    """Run git in `cwd`; a return code outside `ok` raises GitError. A held lock file is
-    retried with backoff, since git gave up before changing anything."""
+    """Run git in `cwd`; a return code outside `ok` raises GitError. A held lock file,
+    or a worktree another process is half-way through adding, is retried with backoff:
+    in both cases git gave up before changing anything."""
     for delay in (*LOCK_RETRY_DELAYS_S, None):
         done = await _run(cwd, args)
         if done.returncode in ok:
             return done
         lock = _LOCK_HELD.search(done.stderr)
-        if lock is None:
+        if lock is None and not _WORKTREE_HALF_MADE.search(done.stderr):
             raise _failure(cwd, args, done)
         if delay is None:
+            if lock is None:
+                raise _failure(cwd, args, done)
             raise GitError(
-                f"git {_subcommand(args)} failed in {cwd}: {lock[1]} is held by another git process "
-                "(if none is running, one crashed: remove the file)",
+                f"git {_subcommand(args)} failed in {cwd}: {lock[1]} is held by another "
+                "git process (if none is running, one crashed: remove the file)",
                 repo=cwd,
                 stderr=done.stderr,
             )
@@ -244,6 +263,11 @@ async def _branch_exists(repo: Path, branch: str) -> bool:
 async def list_worktrees(repo: Path) -> list[WorktreeEntry]:
     """Every worktree git knows for `repo`, the main checkout first."""
     repo = Path(repo)
+    async with _admin_lock(repo):
+        return await _list_worktrees(repo)
+
+
+async def _list_worktrees(repo: Path) -> list[WorktreeEntry]:
     done = await _git(repo, "worktree", "list", "--porcelain")
     entries: list[WorktreeEntry] = []
     for block in done.stdout.strip().split("\n\n"):
@@ -313,11 +337,16 @@ async def create_worktree(repo: Path, path: Path, branch: str, base: str) -> Wor
     """
     repo = Path(repo)
     path = Path(path).absolute()
+    async with _admin_lock(repo):
+        return await _create_worktree(repo, path, branch, base)
+
+
+async def _create_worktree(repo: Path, path: Path, branch: str, base: str) -> WorktreeInfo:
     base_commit = await resolve_ref(repo, base)
     if await _branch_exists(repo, branch):
         raise GitError(f"branch '{branch}' already exists in {repo}", repo=repo)
     if path.exists() or path.is_symlink():
-        registered = {entry.path for entry in await list_worktrees(repo)}
+        registered = {entry.path for entry in await _list_worktrees(repo)}
         if path in registered or path.resolve() in registered:
             raise GitError(f"path collision: {path} is already a worktree of {repo}", repo=repo)
         if not path.is_dir() or any(path.iterdir()):
@@ -334,7 +363,7 @@ async def create_worktree(repo: Path, path: Path, branch: str, base: str) -> Wor
         except GitError as exc:
             if "already registered" not in exc.stderr:
                 raise
-            await prune_worktrees(repo)
+            await _prune_worktrees(repo)
             await _git(repo, "worktree", "add", "--quiet", str(path), branch)
     except BaseException:
         await asyncio.shield(_delete_branch(repo, branch))
@@ -390,17 +419,23 @@ async def remove_worktree(repo: Path, path: Path) -> None:
     A worktree whose folder is already gone is unregistered."""
     repo = Path(repo)
     path = Path(path).absolute()
-    registered = {entry.path for entry in await list_worktrees(repo)}
-    if path not in registered and path.resolve() not in registered:
-        return
-    await _git(repo, "worktree", "remove", "--force", str(path))
+    async with _admin_lock(repo):
+        registered = {entry.path for entry in await _list_worktrees(repo)}
+        if path not in registered and path.resolve() not in registered:
+            return
+        await _git(repo, "worktree", "remove", "--force", str(path))
 
 
 async def prune_worktrees(repo: Path) -> list[WorktreeEntry]:
     """Forget worktrees whose folders are gone (git's "prunable" entries); return them.
     Their branches stay."""
     repo = Path(repo)
-    before = [entry for entry in await list_worktrees(repo) if entry.prunable is not None]
+    async with _admin_lock(repo):
+        return await _prune_worktrees(repo)
+
+
+async def _prune_worktrees(repo: Path) -> list[WorktreeEntry]:
+    before = [entry for entry in await _list_worktrees(repo) if entry.prunable is not None]
     await _git(repo, "worktree", "prune")
-    remaining = {entry.path for entry in await list_worktrees(repo)}
+    remaining = {entry.path for entry in await _list_worktrees(repo)}
     return [entry for entry in before if entry.path not in remaining]

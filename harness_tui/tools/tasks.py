@@ -95,8 +95,7 @@ class CancelTaskTool:
     spec = ToolSpec(
         name="cancel_task",
         description=(
-            "Stop a background task (its whole process group: SIGTERM, then SIGKILL) or a "
-            "subagent."
+            "Stop a background task (its whole process group: SIGTERM, then SIGKILL) or a subagent."
         ),
         parameters={
             "type": "object",

@@ -1,0 +1,335 @@
+"""Background tasks: shell commands that outlived `inline_ms`, and subagents.
+
+A task has a durable handle (`task_id`, `task.started` in the log). Its output goes
+live to subscribers, into an artifact file in full, and into the log as coalesced
+`task.output` chunks. Its end (`task.completed | task.failed | task.cancelled`) is
+written by the session's runner, which then wakes the agent if it is idle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness_tui import events as ev
+from harness_tui.engine.owner import current_owner, process_start_time
+from harness_tui.tools.base import TaskInfo, ToolError
+from harness_tui.tools.bash import ShellProcess, stop_shell
+
+if TYPE_CHECKING:
+    from harness_tui.engine.engine import Engine
+    from harness_tui.engine.runner import SessionRunner
+
+# Output is written to the log at most this often, or sooner when this much piles up:
+# readable live tails without an event per line.
+FLUSH_INTERVAL_S = 0.5
+FLUSH_BYTES = 16 * 1024
+SUMMARY_LINES = 15
+
+
+@dataclass(eq=False)
+class BackgroundTask:
+    task_id: str
+    session_id: str
+    kind: str  # shell | subagent
+    title: str
+    output_path: Path | None = None
+    shell: ShellProcess | None = None
+    child_session_id: str | None = None
+    status: str = "running"
+    exit_code: int | None = None
+    summary: str = ""
+    # Whether the agent should be woken by the end: not when it waited for it itself.
+    notify: bool = True
+    cancel_requested: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    pending: list[str] = field(default_factory=list)
+    pending_bytes: int = 0
+    written: int = 0
+    supervisor: asyncio.Task[None] | None = None
+
+    def info(self) -> TaskInfo:
+        return TaskInfo(
+            self.task_id, self.kind, self.title, self.status, self.exit_code, self.summary
+        )
+
+
+class TaskManager:
+    """Every running background task of one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.tasks: dict[str, BackgroundTask] = {}
+
+    def host_for(self, runner: SessionRunner) -> SessionTasks:
+        return SessionTasks(self, runner)
+
+    def running_for(self, session_id: str) -> list[BackgroundTask]:
+        return [
+            t for t in self.tasks.values() if t.session_id == session_id and t.status == "running"
+        ]
+
+    async def cancel_session(self, session_id: str) -> None:
+        """Stop every task of the session; their ends are recorded, nobody is woken."""
+        running = self.running_for(session_id)
+        for task in running:
+            task.notify = False
+            await self._stop(task)
+        for task in running:
+            await task.done.wait()
+
+    async def close(self) -> None:
+        for session_id in {t.session_id for t in self.tasks.values() if t.status == "running"}:
+            await self.cancel_session(session_id)
+
+    async def _stop(self, task: BackgroundTask) -> None:
+        task.cancel_requested = True
+        if task.shell is not None:
+            await stop_shell(task.shell)
+        elif task.child_session_id is not None:
+            await self.engine.cancel(task.child_session_id)
+
+
+class SessionTasks:
+    """The TaskHost the tools of one session use."""
+
+    def __init__(self, manager: TaskManager, runner: SessionRunner) -> None:
+        self.manager = manager
+        self.runner = runner
+        self.engine = manager.engine
+        self.inline_ms = self.engine.config.tools.inline_ms
+
+    @property
+    def session_id(self) -> str:
+        return self.runner.session_id
+
+    def _new_id(self) -> str:
+        # Derived from the log, so ids stay unique across restarts of the session.
+        return f"{self.session_id}-t{len(self.runner.state.tasks) + 1}"
+
+    def _get(self, task_id: str) -> BackgroundTask:
+        task = self.manager.tasks.get(task_id)
+        if task is not None and task.session_id == self.session_id:
+            return task
+        recorded = self.runner.state.tasks.get(task_id)
+        if recorded is not None:
+            raise ToolError(f"task {task_id} is {recorded.status}: {recorded.summary}".strip())
+        raise ToolError(f"no task {task_id!r} in this session")
+
+    # -- shell tasks ---------------------------------------------------------------
+
+    async def adopt_shell(self, shell: ShellProcess, title: str, timeout_s: float) -> str:
+        task = BackgroundTask(self._new_id(), self.session_id, "shell", title, shell=shell)
+        task.output_path = self.engine.artifacts_root / self.session_id / f"{task.task_id}.log"
+        task.output_path.parent.mkdir(parents=True, exist_ok=True)
+        self.manager.tasks[task.task_id] = task
+        data: dict[str, Any] = {
+            "task_id": task.task_id,
+            "kind": "shell",
+            "title": title,
+            "owner": current_owner(self.engine.id),
+            "output_path": str(task.output_path),
+        }
+        if shell.pgid is not None:
+            data["pgid"] = shell.pgid
+            data["pgid_start"] = process_start_time(shell.pgid)
+        await self.runner.emit(ev.TASK_STARTED, data)
+        with task.output_path.open("wb") as out:
+            so_far = shell.output.encode()
+            out.write(so_far)
+            task.written = len(so_far)
+        if shell.output:
+            await self.runner.emit(
+                ev.TASK_OUTPUT, {"task_id": task.task_id, "stream": "stdout", "text": shell.output}
+            )
+        shell.on_output = lambda stream, text: self._collect(task, text)
+        task.supervisor = asyncio.create_task(
+            self._supervise_shell(task, timeout_s), name=f"task {task.task_id}"
+        )
+        return task.task_id
+
+    def _collect(self, task: BackgroundTask, text: str) -> None:
+        data = text.encode()
+        assert task.output_path is not None
+        with task.output_path.open("ab") as out:
+            out.write(data)
+        task.written += len(data)
+        task.pending.append(text)
+        task.pending_bytes += len(data)
+        self.engine.publish_delta(self.session_id, "task", text, call_id=task.task_id)
+
+    async def _flush(self, task: BackgroundTask) -> None:
+        if task.pending:
+            text = "".join(task.pending)
+            task.pending.clear()
+            task.pending_bytes = 0
+            await self.runner.emit(
+                ev.TASK_OUTPUT, {"task_id": task.task_id, "stream": "stdout", "text": text}
+            )
+
+    async def _supervise_shell(self, task: BackgroundTask, timeout_s: float) -> None:
+        assert task.shell is not None
+        shell = task.shell
+        deadline = time.monotonic() + timeout_s
+        timed_out = False
+        exit_waiter = asyncio.ensure_future(shell.wait())
+        try:
+            while not exit_waiter.done():
+                wait_for = min(FLUSH_INTERVAL_S, max(deadline - time.monotonic(), 0))
+                await asyncio.wait([exit_waiter], timeout=wait_for)
+                if task.pending_bytes >= FLUSH_BYTES or not exit_waiter.done():
+                    await self._flush(task)
+                if not exit_waiter.done() and time.monotonic() >= deadline:
+                    timed_out = True
+                    await stop_shell(shell)
+            returncode = exit_waiter.result()
+            await self._flush(task)
+        except asyncio.CancelledError:
+            await stop_shell(shell)
+            raise
+        tail = "\n".join(shell.output.splitlines()[-SUMMARY_LINES:])
+        if task.cancel_requested:
+            await self._finish(task, "cancelled", returncode, f"cancelled\n{tail}".strip())
+        elif timed_out:
+            await self._finish(
+                task, "failed", returncode, f"timed out after {timeout_s:g} s\n{tail}"
+            )
+        else:
+            status = "completed" if returncode == 0 else "failed"
+            await self._finish(task, status, returncode, tail)
+
+    # -- subagents -----------------------------------------------------------------
+
+    async def spawn_subagent(self, prompt: str, preset: str, background: bool) -> TaskInfo:
+        presets = self.engine.config.presets
+        if preset not in presets:
+            raise ToolError(f"no preset {preset!r}; presets: {', '.join(sorted(presets))}")
+        parent = self.runner.state
+        max_depth = self.engine.config.subagents.max_depth
+        if parent.depth >= max_depth:
+            raise ToolError(
+                f"subagents may nest {max_depth} deep ([subagents] max_depth); this session "
+                "cannot spawn one"
+            )
+        chosen = presets[preset]
+        task = BackgroundTask(
+            self._new_id(), self.session_id, "subagent", f"{preset}: {_first_line(prompt)}"
+        )
+        task.notify = background
+        self.manager.tasks[task.task_id] = task
+        child_id = await self.engine.start_session(
+            prompt,
+            provider=chosen.provider or parent.provider,
+            model=chosen.model or parent.model,
+            workspace=parent.workspace,
+            parent_id=self.session_id,
+            preset=preset,
+            approval_mode=parent.approval_mode,
+        )
+        task.child_session_id = child_id
+        await self.runner.emit(
+            ev.SUBAGENT_SPAWNED,
+            {"child_session_id": child_id, "preset": preset, "prompt": prompt},
+        )
+        await self.runner.emit(
+            ev.TASK_STARTED,
+            {
+                "task_id": task.task_id,
+                "kind": "subagent",
+                "title": task.title,
+                "child_session_id": child_id,
+                "owner": current_owner(self.engine.id),
+            },
+        )
+        task.supervisor = asyncio.create_task(
+            self._supervise_child(task), name=f"task {task.task_id}"
+        )
+        if background:
+            return task.info()
+        try:
+            await task.done.wait()
+        except asyncio.CancelledError:
+            task.notify = False
+            await self.manager._stop(task)
+            raise
+        return task.info()
+
+    async def _supervise_child(self, task: BackgroundTask) -> None:
+        assert task.child_session_id is not None
+        state = await self.engine.wait(task.child_session_id)
+        if state.status == "done":
+            await self._finish(task, "completed", None, state.final_text)
+        elif state.status == "cancelled" or task.cancel_requested:
+            await self._finish(task, "cancelled", None, "the subagent was cancelled")
+        else:
+            await self._finish(task, "failed", None, state.last_error or state.final_text)
+
+    # -- the end of a task ---------------------------------------------------------
+
+    async def _finish(
+        self, task: BackgroundTask, status: str, exit_code: int | None, summary: str
+    ) -> None:
+        task.status, task.exit_code, task.summary = status, exit_code, summary
+        data: dict[str, Any] = {"task_id": task.task_id, "summary": summary}
+        if exit_code is not None:
+            data["exit_code"] = exit_code
+        await self.runner.emit(f"task.{status}", data)
+        self.manager.tasks.pop(task.task_id, None)
+        if task.notify and status != "cancelled":
+            code = f", exit code {exit_code}" if exit_code is not None else ""
+            self.runner.wake(
+                f"Background task {task.task_id} ({task.title}) {status}{code}.\n{summary}".strip()
+            )
+        else:
+            await self.runner.settle()
+        task.done.set()
+
+    # -- what the tools call -------------------------------------------------------
+
+    async def read(self, task_id: str, since: int) -> tuple[str, int, TaskInfo]:
+        task = self._get(task_id)
+        if task.output_path is None:
+            return "(a subagent has no output stream; use wait_task)", since, task.info()
+        limit = self.engine.tool_limits.output_limit_bytes
+        with task.output_path.open("rb") as out:
+            out.seek(since)
+            data = out.read(limit)
+        return data.decode(errors="replace"), since + len(data), task.info()
+
+    async def wait(self, task_id: str, timeout_s: float) -> TaskInfo:
+        task = self._get(task_id)
+        try:
+            await asyncio.wait_for(asyncio.shield(task.done.wait()), timeout_s)
+        except TimeoutError:
+            return task.info()
+        task.notify = False
+        return task.info()
+
+    async def cancel(self, task_id: str) -> TaskInfo:
+        task = self._get(task_id)
+        task.notify = False
+        await self.manager._stop(task)
+        await task.done.wait()
+        return task.info()
+
+
+def _first_line(text: str, width: int = 60) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= width else line[: width - 1] + "…"
+
+
+def kill_orphaned_group(data: dict[str, Any]) -> None:
+    """Stop what a dead process left running, if the group is still the one it started
+    (a reused process id is left alone)."""
+    pgid = data.get("pgid")
+    if not isinstance(pgid, int) or process_start_time(pgid) != data.get("pgid_start"):
+        return
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
