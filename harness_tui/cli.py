@@ -92,6 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     _common(show, top=False)
     show.add_argument("--json", action="store_true", help="print as JSON")
 
+    tail = commands.add_parser(
+        "tail",
+        help="follow a task's output or a session's events live, until it ends",
+        description="Follow a background task's output (ID like 3f2a9c1b0d12-t1) or a "
+        "session's events (a session id) from the store, including a run in another "
+        "process; exits when the task or session ends.",
+    )
+    tail.add_argument("target", metavar="ID", help="a task id or a session id")
+    tail.add_argument("--no-follow", action="store_true", help="print what exists and exit")
+    tail.add_argument("--json", action="store_true", help="print events as JSON lines")
+    _common(tail, top=False)
+
     policy = commands.add_parser("policy", help="check commands against the policy rules")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
     check = policy_commands.add_parser(
@@ -138,6 +150,8 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                 parser.error(f"{flag} goes with --exec")
         if args.command == "config":
             return _config_show(args)
+        if args.command == "tail":
+            return _tail(args)
         if args.command == "policy":
             from harness_tui import policy_cli
 
@@ -199,6 +213,21 @@ def _config_show(args: argparse.Namespace) -> int:
     config = load_config(project=getattr(args, "project", None), flags=_flags(args))
     print(format_config(config, as_json=args.json))
     return exitcodes.OK
+
+
+def _tail(args: argparse.Namespace) -> int:
+    from harness_tui.config import load_config
+    from harness_tui.store import StoreError
+    from harness_tui.tail import run_tail
+
+    config = load_config(project=args.project, flags=_flags(args))
+    try:
+        return asyncio.run(
+            run_tail(config, args.target, follow=not args.no_follow, as_json=args.json)
+        )
+    except StoreError as exc:
+        print(f"harness-tui: {exc}", file=sys.stderr)
+        return exitcodes.FAILURE
 
 
 def _dashboard(args: argparse.Namespace) -> int:

@@ -367,8 +367,8 @@ class CompactionConfig:
     """Tokens the model can take in one request."""
     threshold: float = setting(0.8, gt=0, le=1)
     """Compact when the last request's input passes this share of the window."""
-    keep_turns: int = setting(2, ge=1)
-    """The newest turns are never summarised."""
+    keep_replies: int = setting(4, ge=1)
+    """The newest model replies, with their tool results, are never summarised."""
     elide_bytes: int = setting(2000, ge=100)
     """Older tool outputs above this size are the first to be replaced by stubs."""
 

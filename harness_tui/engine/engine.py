@@ -239,6 +239,12 @@ class Engine:
         runner = self._runners.get(session_id) or await self._adopt(session_id)
         await runner.emit(ev.SESSION_APPROVAL_MODE, {"approval_mode": mode})
 
+    async def compact(self, session_id: str) -> bool:
+        """Compact a session's conversation now (`/compact`), or before the running
+        turn's next request. True when it was compacted or will be."""
+        runner = self._runners.get(session_id) or await self._adopt(session_id)
+        return await runner.compact_now()
+
     def state(self, session_id: str) -> SessionState:
         """The live projection of a session this engine runs or has loaded."""
         runner = self._runners.get(session_id)

@@ -19,11 +19,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness_tui import events as ev
+from harness_tui.engine import compaction
 from harness_tui.engine.gate import Verdict
 from harness_tui.engine.owner import current_owner
 from harness_tui.engine.session import PendingApproval, SessionState
 from harness_tui.events import Event
 from harness_tui.providers.base import (
+    COMPACTION_SYSTEM,
+    Message,
     ModelRequest,
     ModelResponse,
     Provider,
@@ -31,6 +34,7 @@ from harness_tui.providers.base import (
     TextDelta,
     ToolCall,
 )
+from harness_tui.tools.artifacts import save_artifact
 from harness_tui.tools.base import ToolContext, ToolError
 
 if TYPE_CHECKING:
@@ -92,6 +96,7 @@ class SessionRunner:
         # stops without writing, so the request stays pending in the log.
         self._detached = False
         self.tasks = engine.tasks.host_for(self)
+        self._compact_requested = False
 
     @property
     def session_id(self) -> str:
@@ -285,6 +290,11 @@ class SessionRunner:
                         )
                 if steps >= max_steps:
                     return "max_steps", f"stopped after {steps} model requests (max_steps)"
+                if self._compact_requested or compaction.needs_compaction(
+                    self.state, self.engine.config.compaction
+                ):
+                    forced, self._compact_requested = self._compact_requested, False
+                    await self.compact(force=forced)
                 self._check_budget()
                 response = await self._request()
                 steps += 1
@@ -497,19 +507,22 @@ class SessionRunner:
             self.engine.allow_always(pending)
         return call.arguments
 
-    async def _execute(self, call: ToolCall, args: dict[str, Any]) -> None:
-        tool = self.engine.tools[call.name]
-        ctx = ToolContext(
+    def _tool_context(self, call_id: str) -> ToolContext:
+        return ToolContext(
             session_id=self.session_id,
             workspace=self.engine.workspace_path(self.state),
             artifacts_dir=self.engine.artifacts_root,
             env=self.engine.tool_env(),
             limits=self.engine.tool_limits,
             on_output=lambda stream, text: self.engine.publish_delta(
-                self.session_id, stream, text, call_id=call.id
+                self.session_id, stream, text, call_id=call_id
             ),
             tasks=self.tasks,
         )
+
+    async def _execute(self, call: ToolCall, args: dict[str, Any]) -> None:
+        tool = self.engine.tools[call.name]
+        ctx = self._tool_context(call.id)
         started = time.monotonic()
         try:
             result = await tool.run(args, ctx)
@@ -548,3 +561,86 @@ class SessionRunner:
             )
             completed["artifact_id"] = art.artifact_id
         await self.emit(ev.TOOL_COMPLETED, completed)
+
+    # -- compaction ----------------------------------------------------------------
+
+    async def compact_now(self) -> bool:
+        """Compact an idle session at once, or a running one before its next request.
+        Input that arrives meanwhile waits, then runs as usual."""
+        if self.busy:
+            self._compact_requested = True
+            return True
+        outcome: list[bool] = []
+
+        async def compact_then_drain() -> None:
+            outcome.append(await self.compact(force=True))
+            await self._drain()
+
+        self._task = asyncio.create_task(compact_then_drain(), name=f"session {self.session_id}")
+        await asyncio.wait([self._task])
+        self._task.result()
+        return outcome[0]
+
+    async def compact(self, *, force: bool = False) -> bool:
+        """Shorten the conversation (see engine.compaction); False if nothing could be.
+        `force` summarises even when the conversation is not yet too big."""
+        request = self._build_request()
+        measured = compaction.estimate_tokens(list(request.messages), request.system, request.tools)
+        plan = compaction.plan(
+            self.state,
+            self.engine.config.compaction,
+            max(self.state.last_input_tokens, measured),
+            force=force,
+        )
+        if not plan.elide and not plan.covered_until_seq:
+            return False
+        ctx = self._tool_context("compaction")
+        stubs = []
+        for call_id, text in plan.elide:
+            art = save_artifact(ctx, text, source=f"compaction: output of call {call_id}")
+            stubs.append(
+                {
+                    "call_id": call_id,
+                    "artifact_id": art.artifact_id,
+                    "stub": compaction.stub(call_id, art.bytes, str(art.path), art.artifact_id),
+                }
+            )
+        summary = ""
+        if plan.covered_until_seq:
+            summary = await self._summarise(plan.covered)
+        preview = SessionState.from_events(self.session_id, [])
+        preview.messages, preview.message_seqs = (
+            list(self.state.messages),
+            list(self.state.message_seqs),
+        )
+        data = compaction.event_data(plan, stubs, summary, 0)
+        preview.apply(
+            Event(self.session_id, self.state.last_seq + 1, ev.COMPACTION_COMPLETED, data)
+        )
+        data["tokens_after"] = compaction.estimate_tokens(
+            preview.messages, request.system, request.tools
+        )
+        await self.emit(ev.COMPACTION_COMPLETED, data)
+        return True
+
+    async def _summarise(self, covered: list[Message]) -> str:
+        """The covered part of the conversation, summarised by the session's provider.
+        A failure is recorded and compaction makes do with the stubs."""
+        request = ModelRequest(
+            model=self.state.model,
+            system=COMPACTION_SYSTEM,
+            messages=(
+                *covered,
+                Message(role="user", content="Summarise the conversation above."),
+            ),
+            max_tokens=self.engine.config.provider.max_tokens,
+        )
+        try:
+            response = await self._stream(request)
+        except ProviderError as exc:
+            await self.emit(
+                ev.MODEL_FAILED,
+                {"error": f"compaction: {exc}", "retryable": exc.retryable, "attempt": 1},
+            )
+            return ""
+        return response.text.strip()

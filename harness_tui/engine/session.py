@@ -6,13 +6,13 @@ restart that replays the log sees exactly what the running process saw.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from harness_tui import events as ev
 from harness_tui.events import Event
-from harness_tui.providers.base import Message, ToolCall
+from harness_tui.providers.base import Message, ToolCall, summary_message
 
 
 @dataclass(slots=True)
@@ -79,6 +79,8 @@ class SessionState:
     cost_usd: float = 0.0
     last_input_tokens: int = 0
     messages: list[Message] = field(default_factory=list)
+    # The seq of the event each message came from, in step with `messages`.
+    message_seqs: list[int] = field(default_factory=list)
     # Calls the model asked for that have no result yet, by call_id.
     open_calls: dict[str, ToolCall] = field(default_factory=dict)
     approvals: dict[str, PendingApproval] = field(default_factory=dict)
@@ -99,6 +101,10 @@ class SessionState:
     @property
     def running_tasks(self) -> list[TaskState]:
         return [task for task in self.tasks.values() if task.status == "running"]
+
+    def add_message(self, seq: int, message: Message) -> None:
+        self.messages.append(message)
+        self.message_seqs.append(seq)
 
     def apply(self, event: Event) -> None:
         data = event.data
@@ -129,7 +135,7 @@ def _status(state: SessionState, event: Event, data: dict[str, Any]) -> None:
 
 
 def _input(state: SessionState, event: Event, data: dict[str, Any]) -> None:
-    state.messages.append(Message(role="user", content=data["text"]))
+    state.add_message(event.seq, Message(role="user", content=data["text"]))
 
 
 def _turn_started(state: SessionState, event: Event, data: dict[str, Any]) -> None:
@@ -161,13 +167,14 @@ def _model_completed(state: SessionState, event: Event, data: dict[str, Any]) ->
     )
     text = data.get("text", "")
     provider_content = data.get("provider_content")
-    state.messages.append(
+    state.add_message(
+        event.seq,
         Message(
             role="assistant",
             content=text,
             tool_calls=calls,
             provider_content=tuple(provider_content) if provider_content else None,
-        )
+        ),
     )
     for call in calls:
         state.open_calls[call.id] = call
@@ -188,25 +195,27 @@ def _model_failed(state: SessionState, event: Event, data: dict[str, Any]) -> No
 
 def _tool_completed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.open_calls.pop(data["call_id"], None)
-    state.messages.append(
+    state.add_message(
+        event.seq,
         Message(
             role="tool",
             content=data.get("result", ""),
             tool_call_id=data["call_id"],
             is_error=bool(data.get("is_error")),
-        )
+        ),
     )
 
 
 def _tool_failed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.open_calls.pop(data["call_id"], None)
-    state.messages.append(
+    state.add_message(
+        event.seq,
         Message(
             role="tool",
             content=f"error: {data.get('error', '')}",
             tool_call_id=data["call_id"],
             is_error=True,
-        )
+        ),
     )
 
 
@@ -255,6 +264,28 @@ def _subagent_spawned(state: SessionState, event: Event, data: dict[str, Any]) -
     state.children.append(data["child_session_id"])
 
 
+def _compaction(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    # Large old tool outputs first become stubs that say where the full text is.
+    stubs = {item["call_id"]: item["stub"] for item in data.get("elided", [])}
+    if stubs:
+        state.messages = [
+            replace(m, content=stubs[m.tool_call_id])
+            if m.role == "tool" and m.tool_call_id in stubs
+            else m
+            for m in state.messages
+        ]
+    # Then, if there is a summary, it stands in for everything up to covered_until_seq.
+    covered = data.get("covered_until_seq", 0)
+    if data.get("summary") and covered:
+        kept = [
+            (s, m) for s, m in zip(state.message_seqs, state.messages, strict=True) if s > covered
+        ]
+        state.messages = [summary_message(data["summary"], data.get("replies_covered", 0))]
+        state.message_seqs = [covered]
+        for seq, message in kept:
+            state.add_message(seq, message)
+
+
 _HANDLERS = {
     ev.SESSION_CREATED: _created,
     ev.SESSION_STATUS: _status,
@@ -274,4 +305,5 @@ _HANDLERS = {
     ev.TASK_FAILED: _task_ended,
     ev.TASK_CANCELLED: _task_ended,
     ev.SUBAGENT_SPAWNED: _subagent_spawned,
+    ev.COMPACTION_COMPLETED: _compaction,
 }

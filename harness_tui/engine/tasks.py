@@ -113,6 +113,8 @@ class SessionTasks:
         return f"{self.session_id}-t{len(self.runner.state.tasks) + 1}"
 
     def _get(self, task_id: str) -> BackgroundTask:
+        if task_id.startswith("t") and task_id[1:].isdigit():
+            task_id = f"{self.session_id}-{task_id}"  # the short form, within a session
         task = self.manager.tasks.get(task_id)
         if task is not None and task.session_id == self.session_id:
             return task

@@ -7,6 +7,7 @@ with exactly one `ModelResponse`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -128,3 +129,30 @@ class Provider(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+# Compaction: older turns summarised by the session's own provider. The summary stands
+# in the conversation as a user message whose header says how many model replies it
+# covers, so a provider that counts replies (the scripted one) keeps its place.
+COMPACTION_SYSTEM = (
+    "You are compacting a coding agent's conversation so it can go on within its "
+    "context window. Write a concise summary of everything the agent will need: the "
+    "task, decisions made, files read and changed (with paths), commands run and their "
+    "outcomes, and what remains to do. Write it for the agent itself, in plain text."
+)
+_SUMMARY_HEADER = "[Summary of the conversation so far: {replies} earlier model replies]"
+_SUMMARY_PATTERN = re.compile(
+    r"^\[Summary of the conversation so far: (\d+) earlier model replies\]"
+)
+
+
+def summary_message(summary: str, replies: int) -> Message:
+    return Message(role="user", content=f"{_SUMMARY_HEADER.format(replies=replies)}\n{summary}")
+
+
+def replies_summarised(message: Message) -> int:
+    """How many model replies a summary message stands for (0 for any other message)."""
+    if message.role != "user":
+        return 0
+    found = _SUMMARY_PATTERN.match(message.content)
+    return int(found.group(1)) if found else 0

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from harness_tui.providers.base import (
+    COMPACTION_SYSTEM,
     ModelRequest,
     ModelResponse,
     ProviderError,
@@ -40,6 +41,7 @@ from harness_tui.providers.base import (
     TextDelta,
     ToolCall,
     Usage,
+    replies_summarised,
 )
 
 BUILTIN_DIR = Path(__file__).parent / "scripts"
@@ -243,7 +245,13 @@ class ScriptedProvider:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         self.requests.append(request)
-        index = sum(1 for m in request.messages if m.role == "assistant")
+        if request.system == COMPACTION_SYSTEM:
+            yield _summarise(request)
+            return
+        # Replies a compaction summary stands for still count: the script goes on.
+        index = sum(1 for m in request.messages if m.role == "assistant") + sum(
+            replies_summarised(m) for m in request.messages
+        )
         if index < len(self.script.turns):
             turn = self.script.turns[index]
         else:
@@ -303,3 +311,15 @@ def _estimate_usage(request: ModelRequest, text: str, calls: tuple[ToolCall, ...
         input_tokens=max(1, math.ceil(sent / 4)),
         output_tokens=max(1, math.ceil(written / 4)),
     )
+
+
+def _summarise(request: ModelRequest) -> ModelResponse:
+    """A deterministic summary for compaction: what was asked and what was done."""
+    asked = [m.content for m in request.messages if m.role == "user" and m.content]
+    calls = [c for m in request.messages for c in m.tool_calls]
+    tools = ", ".join(sorted({c.name for c in calls})) or "none"
+    text = (
+        f"The user asked: {asked[0][:200] if asked else '(nothing)'}. "
+        f"{len(calls)} tool calls so far ({tools})."
+    )
+    return ModelResponse(text=text, usage=_estimate_usage(request, text, ()))

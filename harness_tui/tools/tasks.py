@@ -9,7 +9,10 @@ from harness_tui.providers.base import ToolSpec
 from harness_tui.tools.base import TaskHost, TaskInfo, ToolContext, ToolError, ToolResult
 from harness_tui.tools.registry import check_args
 
-_TASK_ID = {"type": "string", "description": "The id a background task was given."}
+_TASK_ID = {
+    "type": "string",
+    "description": "The id a background task was given (or its short form, e.g. t1).",
+}
 
 
 def _host(ctx: ToolContext, tool: str) -> TaskHost:
