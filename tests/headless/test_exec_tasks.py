@@ -1,0 +1,192 @@
+"""Background tasks in headless runs, tailed from a second process; crash recovery."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+
+from tests.support.projects import cli_env, harness_cmd, init_repo, write_script
+
+TICKS = "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo tick $i; sleep 1; done"
+
+
+def test_a_12_second_command_runs_as_a_task_tailed_live_from_another_process(tmp_path):
+    project = init_repo(tmp_path / "p")
+    script = write_script(
+        tmp_path / "s.toml",
+        f'[[turn]]\ntext = "starting the slow job"\n[[turn.tool_calls]]\nname = "bash"\n'
+        f"arguments = {{ command = {TICKS!r} }}\n\n"
+        '[[turn]]\ntext = "while it runs, listing files"\n[[turn.tool_calls]]\n'
+        'name = "glob"\narguments = { pattern = "*" }\n\n'
+        '[[turn]]\ntext = "waiting for the slow job"\n\n'
+        '[[turn]]\ntext = "the slow job finished after 12 ticks"\n',
+    )
+    env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="1000")
+    run = subprocess.Popen(
+        harness_cmd(
+            "--exec",
+            "run the slow job",
+            "--provider",
+            "scripted",
+            "--model",
+            str(script),
+            "--json",
+            "--project",
+            str(project),
+        ),
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stdout is not None
+    events = []
+    for line in run.stdout:
+        events.append(json.loads(line))
+        if events[-1]["type"] == "task.started":
+            break
+    task_id = events[-1]["data"]["task_id"]
+
+    tail = subprocess.Popen(
+        harness_cmd("tail", task_id, "--project", str(project)),
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    tailed: list[tuple[str, bool]] = []  # (line, was the exec run still going?)
+
+    def read_tail():
+        assert tail.stdout is not None
+        for line in tail.stdout:
+            tailed.append((line.rstrip("\n"), run.poll() is None))
+
+    reader = threading.Thread(target=read_tail)
+    reader.start()
+    rest, err = run.communicate(timeout=90)
+    tail.wait(timeout=30)
+    reader.join(timeout=10)
+
+    assert run.returncode == 0, err
+    events += [json.loads(line) for line in rest.splitlines()]
+    kinds = [e["type"] for e in events]
+    # The agent went on while the command ran, and the end woke it.
+    assert kinds.index("task.started") < kinds.index("tool.requested", kinds.index("task.started"))
+    assert kinds.index("task.completed") < len(kinds) - 1
+    woken = [e for e in events if e["type"] == "input.received" and e["data"]["mode"] == "auto"]
+    assert woken and task_id in woken[0]["data"]["text"]
+    assert events[-1]["data"]["status"] == "done"
+    texts = [e["data"]["text"] for e in events if e["type"] == "model.completed"]
+    assert texts[-1] == "the slow job finished after 12 ticks"
+    # The second process showed the output while the job was still running.
+    lines = [line for line, _ in tailed]
+    assert [f"tick {i}" for i in range(1, 13)] == [x for x in lines if x.startswith("tick")]
+    assert any(live for line, live in tailed if line == "tick 3"), tailed
+    assert tail.returncode == 0
+    assert lines[-1] == f"[task {task_id} completed (exit code 0)]"
+
+
+def test_kill_9_while_a_task_runs_then_restart_cancels_it_and_the_session_goes_on(tmp_path):
+    project = init_repo(tmp_path / "p")
+    script = write_script(
+        tmp_path / "s.toml",
+        '[[turn]]\ntext = "starting"\n[[turn.tool_calls]]\nname = "bash"\n'
+        'arguments = { command = "echo up; sleep 84.42" }\n\n'
+        '[[turn]]\ntext = "waiting"\n\n'
+        '[[turn]]\ntext = "the job was lost; carrying on"\n',
+    )
+    env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="300")
+    run = subprocess.Popen(
+        harness_cmd(
+            "--exec",
+            "go",
+            "--provider",
+            "scripted",
+            "--model",
+            str(script),
+            "--json",
+            "--project",
+            str(project),
+        ),
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stdout is not None
+    for line in run.stdout:
+        event = json.loads(line)
+        if event["type"] == "turn.completed":
+            break  # the turn ended; the task is still running
+    sid = event["session_id"]
+    os.kill(run.pid, signal.SIGKILL)
+    run.wait(timeout=10)
+    left = subprocess.run(["pgrep", "-f", "sleep 84.42"], capture_output=True)
+    assert left.returncode == 0, "the task's command should have outlived its parent"
+
+    resumed = subprocess.run(
+        harness_cmd(
+            "--exec", "what happened?", "--session", sid, "--json", "--project", str(project)
+        ),
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    events = [json.loads(line) for line in resumed.stdout.splitlines()]
+    with sqlite3.connect(project / ".harness" / "harness.db") as db:
+        rows = db.execute("SELECT data FROM events WHERE type = 'task.cancelled'").fetchall()
+    cancelled = [json.loads(data) for (data,) in rows]
+    assert cancelled and cancelled[0]["reason"] == "process_exited"
+    assert [e["data"]["text"] for e in events if e["type"] == "model.completed"] == [
+        "the job was lost; carrying on"
+    ]
+    time.sleep(0.2)
+    gone = subprocess.run(["pgrep", "-f", "sleep 84.42"], capture_output=True)
+    assert gone.returncode == 1, "recovery left the orphaned command running"
+
+
+def test_ctrl_c_stops_background_tasks_too(tmp_path):
+    project = init_repo(tmp_path / "p")
+    script = write_script(
+        tmp_path / "s.toml",
+        '[[turn]]\ntext = ""\n[[turn.tool_calls]]\nname = "bash"\n'
+        'arguments = { command = "sleep 83.91" }\n\n[[turn]]\ntext = "waiting"\n',
+    )
+    run = subprocess.Popen(
+        harness_cmd(
+            "--exec",
+            "go",
+            "--provider",
+            "scripted",
+            "--model",
+            str(script),
+            "--json",
+            "--project",
+            str(project),
+        ),
+        cwd=project,
+        env=cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="200"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stdout is not None
+    for line in run.stdout:
+        if json.loads(line)["type"] == "turn.completed":
+            break
+    run.send_signal(signal.SIGINT)
+    rest, _ = run.communicate(timeout=30)
+    assert run.returncode == 130
+    assert '"task.cancelled"' in rest
+    assert subprocess.run(["pgrep", "-f", "sleep 83.91"], capture_output=True).returncode == 1
