@@ -1,0 +1,470 @@
+"""Machinery both backends share: the group-commit writer, the commit signal that wakes
+subscribers, the subscription loop and the session summary projection.
+
+A backend supplies how a batch is written, how rows are read and how connections close;
+everything about batching, waking and folding events into summaries lives here once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import json.encoder
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from harness_tui.events import MODEL_COMPLETED, SESSION_CREATED, SESSION_STATUS, Event
+from harness_tui.store.base import DuplicateEventError, StoreError
+
+# One transaction never carries more than this many events (a single append() larger
+# than this still commits whole: its events are atomic).
+MAX_BATCH_EVENTS = 2000
+
+# Page size of the subscription's catch-up reads.
+SUBSCRIBE_PAGE = 500
+
+# The JSON of event data, compact and UTF-8 as is. The C encoder is built once: going
+# through json.dumps builds a new one for every call, which costs as much as the
+# encoding itself on the append path.
+_c_encoder = json.encoder.c_make_encoder
+if _c_encoder is None:  # pragma: no cover - interpreters without the C accelerator
+    encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+else:
+    _encode_data = _c_encoder(
+        None, None, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+
+    def encode_json(value: Any) -> str:
+        return "".join(_encode_data(value, 0))
+
+
+# A batch write returns, per call, either its positions or the error that failed only
+# that call (a duplicate or an invalid event); anything it raises fails the whole batch.
+CallResult = list[int] | StoreError
+
+
+class PendingAppend:
+    """One append() call waiting for the writer: the events, their rows as the backend
+    binds them (prepared by the caller, so the writer does no per-event encoding) and
+    the future the caller awaits.
+
+    Every backend lays a row out as (session_id, seq, ts, type, data); the summary
+    projection reuses the encoded `ts` so it is never encoded twice.
+    """
+
+    __slots__ = ("events", "rows", "future")
+
+    def __init__(self, events: Sequence[Event], rows: list[Any], future: asyncio.Future) -> None:
+        self.events = events
+        self.rows = rows
+        self.future = future
+
+
+# --- the summary projection ------------------------------------------------------------
+
+
+class SessionDelta:
+    """What one batch changes in one session's summary row.
+
+    `created` says whether the batch holds the session.created event; only then are
+    the descriptive fields written. `status` is None when the batch does not change it.
+    """
+
+    # created_at and updated_at hold the backend's encoding of the timestamp.
+    __slots__ = (
+        "session_id",
+        "created",
+        "title",
+        "project",
+        "provider",
+        "model",
+        "parent_id",
+        "status",
+        "created_at",
+        "updated_at",
+        "last_seq",
+        "last_position",
+        "input_tokens",
+        "output_tokens",
+        "cost_usd",
+    )
+
+    def __init__(self, session_id: str, ts: Any) -> None:
+        self.session_id = session_id
+        self.created = False
+        self.title = ""
+        self.project = ""
+        self.provider = ""
+        self.model = ""
+        self.parent_id: str | None = None
+        self.status: str | None = None
+        self.created_at = ts
+        self.updated_at = ts
+        self.last_seq = 0
+        self.last_position = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cost_usd = 0.0
+
+    @property
+    def activity_only(self) -> bool:
+        """True when the batch only moved the session on (no creation, status or
+        usage): the common case, which a backend may write with a leaner statement."""
+        return (
+            not self.created
+            and self.status is None
+            and not self.input_tokens
+            and not self.output_tokens
+            and not self.cost_usd
+        )
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _number(value: Any, kind: type[int] | type[float]) -> int | float:
+    # Usage comes from providers; a malformed figure must not fail the append.
+    try:
+        return kind(value or 0)
+    except (TypeError, ValueError):
+        return kind(0)
+
+
+def _project(delta: SessionDelta, event: Event, ts: Any) -> None:
+    data = event.data
+    kind = event.type
+    if kind == SESSION_CREATED:
+        delta.created = True
+        delta.title = _text(data.get("title"))
+        delta.project = _text(data.get("project"))
+        delta.provider = _text(data.get("provider"))
+        delta.model = _text(data.get("model"))
+        parent = data.get("parent_id")
+        delta.parent_id = None if parent is None else str(parent)
+        delta.status = "idle"
+        delta.created_at = ts
+    elif kind == SESSION_STATUS:
+        status = data.get("status")
+        if status is not None:
+            delta.status = str(status)
+    elif kind == MODEL_COMPLETED:
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            delta.input_tokens += _number(usage.get("input_tokens"), int)
+            delta.output_tokens += _number(usage.get("output_tokens"), int)
+            delta.cost_usd += _number(usage.get("cost_usd"), float)
+
+
+_PROJECTED_TYPES = frozenset({SESSION_CREATED, SESSION_STATUS, MODEL_COMPLETED})
+
+
+def fold_summaries(
+    calls: Sequence[PendingAppend], positions: Sequence[CallResult]
+) -> list[SessionDelta]:
+    """Fold the committed calls of one batch into one delta per touched session.
+
+    Calls whose result is an error are skipped: their events are not in the log.
+    """
+    deltas: dict[str, SessionDelta] = {}
+    for call, result in zip(calls, positions, strict=True):
+        if isinstance(result, StoreError):
+            continue
+        for event, row, position in zip(call.events, call.rows, result, strict=True):
+            ts = row[2]
+            delta = deltas.get(event.session_id)
+            if delta is None:
+                delta = deltas[event.session_id] = SessionDelta(event.session_id, ts)
+            if event.seq > delta.last_seq:
+                delta.last_seq = event.seq
+            delta.last_position = position
+            delta.updated_at = ts
+            if event.type in _PROJECTED_TYPES:
+                _project(delta, event, ts)
+    return list(deltas.values())
+
+
+def split_deltas(deltas: list[SessionDelta]) -> tuple[list[SessionDelta], list[SessionDelta]]:
+    """(activity only, the rest). Backends write the first kind with a lean UPDATE and
+    fall back to their upsert for it only when a session has no row yet; the upsert
+    repeats such a delta harmlessly (max, coalesce and +0)."""
+    touched: list[SessionDelta] = []
+    full: list[SessionDelta] = []
+    for delta in deltas:
+        (touched if delta.activity_only else full).append(delta)
+    return touched, full
+
+
+def split_positions(calls: Sequence[PendingAppend], first: int) -> list[CallResult]:
+    """Hand out consecutive positions, starting at `first`, to the calls in order."""
+    results: list[CallResult] = []
+    for call in calls:
+        count = len(call.rows)
+        results.append(list(range(first, first + count)))
+        first += count
+    return results
+
+
+def repeated_event(events: Sequence[Event]) -> Event | None:
+    """The first event of one call whose (session_id, seq) an earlier one already uses."""
+    seen: set[tuple[str, int]] = set()
+    for event in events:
+        key = (event.session_id, event.seq)
+        if key in seen:
+            return event
+        seen.add(key)
+    return None
+
+
+def duplicate_error(event: Event) -> DuplicateEventError:
+    return DuplicateEventError(
+        f"session {event.session_id} already has an event with seq {event.seq}"
+    )
+
+
+def migrations_to_apply(
+    migrations: Sequence[tuple[int, Any]], applied: set[int], where: str
+) -> list[tuple[int, Any]]:
+    known = {version for version, _ in migrations}
+    unknown = sorted(applied - known)
+    if unknown:
+        raise StoreError(
+            f"{where} has schema version {unknown[-1]}, newer than this harness-tui "
+            f"understands (up to {max(known)}); upgrade harness-tui"
+        )
+    return [(version, sql) for version, sql in migrations if version not in applied]
+
+
+# --- waking subscribers ------------------------------------------------------------------
+
+
+class CommitSignal:
+    """Wakes every in-process subscriber after a commit.
+
+    A subscriber takes `current()` before it reads, so a commit that lands between its
+    read and its wait still wakes it: each notify() sets the old event and installs a
+    fresh one.
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def current(self) -> asyncio.Event:
+        return self._event
+
+    def notify(self) -> None:
+        event, self._event = self._event, asyncio.Event()
+        event.set()
+
+
+async def wait_for_signal(event: asyncio.Event, timeout: float) -> None:
+    """Return when `event` is set or after `timeout` seconds (the cross-process poll)."""
+    try:
+        async with asyncio.timeout(timeout):
+            await event.wait()
+    except TimeoutError:
+        pass
+
+
+# --- the store skeleton --------------------------------------------------------------------
+
+
+class GroupCommitStore:
+    """append/subscribe/close on top of one writer task that group-commits.
+
+    Callers queue their calls; the writer takes everything queued while the previous
+    transaction ran (up to MAX_BATCH_EVENTS) and commits it in one transaction, so
+    concurrent sessions share commits without anyone waiting on a timer. append()
+    returns once its own transaction has committed.
+
+    A backend implements `_encode(events)`, `_write_batch(calls)`, `read_all(...)` and
+    `_close_connections()`, and calls `_start_writer()` once it is open.
+    """
+
+    # How many batches may be on their way to the database at once. One for SQLite,
+    # whose writes share this process's interpreter; two where the database works in
+    # its own process, so one batch's callers run while the next batch commits.
+    max_in_flight = 1
+
+    url: str
+    # What messages call the store: the file, or the server and database (never the
+    # URL, which may carry a password).
+    name: str
+    poll_interval: float
+
+    def _init_writer(self) -> None:
+        self._pending: deque[PendingAppend] = deque()
+        self._pending_rows = 0
+        self._wake = asyncio.Event()
+        self._signal = CommitSignal()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        self._closed = False
+        self._close_task: asyncio.Task[None] | None = None
+
+    def _start_writer(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop(), name=f"store writer {self.name}")
+
+    # Backend hooks.
+
+    def _encode(self, events: Sequence[Event]) -> list[Any]:
+        raise NotImplementedError
+
+    async def _write_batch(self, calls: list[PendingAppend]) -> list[CallResult]:
+        raise NotImplementedError
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]:
+        raise NotImplementedError
+
+    async def _close_connections(self) -> None:
+        raise NotImplementedError
+
+    async def _before_subscribe(self) -> None:
+        """Called once as a subscription starts, before its first read."""
+
+    # The contract.
+
+    async def append(self, events: Sequence[Event]) -> list[int]:
+        if self._closing:
+            raise StoreError(f"the store {self.name} is closed")
+        if not events:
+            return []
+        try:
+            rows = self._encode(events)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise StoreError(f"event cannot be stored: {exc}") from None
+        future = asyncio.get_running_loop().create_future()
+        self._pending.append(PendingAppend(events, rows, future))
+        self._pending_rows += len(rows)
+        self._wake.set()
+        return await future
+
+    async def subscribe(self, after_position: int = 0) -> AsyncIterator[Event]:
+        await self._before_subscribe()
+        position = after_position
+        while not self._closed:
+            woken = self._signal.current()
+            try:
+                events = await self.read_all(position, SUBSCRIBE_PAGE)
+            except StoreError:
+                # The store closed under the read: the stream simply ends.
+                if self._closing:
+                    return
+                raise
+            for event in events:
+                yield event
+                position = event.position  # type: ignore[assignment]
+            if len(events) < SUBSCRIBE_PAGE and not self._closed:
+                await wait_for_signal(woken, self.poll_interval)
+
+    async def close(self) -> None:
+        """Commit what is queued, stop the writer, wake subscribers, close connections.
+
+        Idempotent; concurrent callers all wait for the same shutdown.
+        """
+        if self._close_task is None:
+            self._close_task = asyncio.ensure_future(self._shutdown())
+        await asyncio.shield(self._close_task)
+
+    async def _shutdown(self) -> None:
+        self._closing = True
+        self._wake.set()
+        try:
+            if self._writer is not None:
+                await self._writer
+        finally:
+            self._closed = True
+            self._signal.notify()
+            await self._close_connections()
+
+    # The writer.
+
+    def _take_batch(self, halve: bool) -> list[PendingAppend]:
+        pending = self._pending
+        if halve:
+            count = (len(pending) + 1) // 2
+        elif self._pending_rows <= MAX_BATCH_EVENTS:
+            count = len(pending)
+        else:
+            count = 0
+            size = 0
+            for call in pending:
+                if count and size + len(call.rows) > MAX_BATCH_EVENTS:
+                    break
+                count += 1
+                size += len(call.rows)
+        batch = []
+        for _ in range(count):
+            call = pending.popleft()
+            self._pending_rows -= len(call.rows)
+            # A caller cancelled before its batch started: its events are withdrawn.
+            if not call.future.done():
+                batch.append(call)
+        return batch
+
+    async def _write_loop(self) -> None:
+        in_flight: set[asyncio.Task[None]] = set()
+
+        def landed(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            self._wake.set()
+
+        try:
+            while True:
+                if self._pending and len(in_flight) < self.max_in_flight:
+                    # With room for a second batch and none running, send half now:
+                    # the other half goes out right behind it, and from then on each
+                    # half's callers run while the other half commits.
+                    halve = self.max_in_flight > 1 and not in_flight and len(self._pending) > 1
+                    batch = self._take_batch(halve)
+                    if not batch:
+                        continue
+                    if self.max_in_flight == 1:
+                        await self._commit(batch)
+                    else:
+                        task = asyncio.create_task(self._commit(batch))
+                        in_flight.add(task)
+                        task.add_done_callback(landed)
+                    continue
+                if self._closing and not self._pending and not in_flight:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+        finally:
+            # Only reached early if the writer is cancelled (the event loop is going
+            # away): no caller may be left waiting for a commit that never comes.
+            self._fail(list(self._pending), "stopped before the append committed")
+            self._pending.clear()
+            self._pending_rows = 0
+
+    def _fail(self, calls: list[PendingAppend], reason: str) -> None:
+        for call in calls:
+            if not call.future.done():
+                # One exception object per caller: raising a shared one in many tasks
+                # would splice their tracebacks together.
+                call.future.set_exception(StoreError(f"{self.name}: {reason}"))
+
+    async def _commit(self, batch: list[PendingAppend]) -> None:
+        try:
+            results = await self._write_batch(batch)
+        except asyncio.CancelledError:
+            self._fail(batch, "stopped before the append committed")
+            raise
+        except StoreError as exc:
+            for call in batch:
+                if not call.future.done():
+                    call.future.set_exception(type(exc)(*exc.args))
+            return
+        except Exception as exc:
+            self._fail(batch, str(exc))
+            return
+        for call, result in zip(batch, results, strict=True):
+            future = call.future
+            if future.done():
+                continue
+            if isinstance(result, StoreError):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+        self._signal.notify()

@@ -1,0 +1,511 @@
+"""The PostgreSQL event store (asyncpg), for several engines sharing one log.
+
+The writer owns one connection and group-commits each batch with one bulk insert;
+queries use a small pool; subscribers share one LISTEN connection and poll as a
+fallback. Every writer, in any process, takes the same transaction-level advisory lock
+before it inserts, so positions commit in the order they were handed out: a tailing
+reader that has seen position N never later finds a smaller one appear.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import asyncpg
+
+from harness_tui.events import Event
+from harness_tui.store._common import (
+    CallResult,
+    GroupCommitStore,
+    PendingAppend,
+    duplicate_error,
+    encode_json,
+    fold_summaries,
+    migrations_to_apply,
+    repeated_event,
+    split_deltas,
+)
+from harness_tui.store.base import SessionSummary, StoreError
+
+# Subscribers wake on NOTIFY at once; the poll only covers a lost LISTEN connection.
+POLL_INTERVAL = 1.0
+CONNECT_TIMEOUT = 5.0
+NOTIFY_CHANNEL = "harness_events"
+
+# Advisory lock keys (arbitrary, fixed): one serialises writers across processes, the
+# other serialises migrations when several processes open a new database at once.
+_WRITE_LOCK = 7_274_101
+_MIGRATION_LOCK = 7_274_102
+
+MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
+    (
+        1,
+        (
+            """
+            CREATE TABLE events (
+                position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                session_id TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                ts TIMESTAMPTZ NOT NULL,
+                type TEXT NOT NULL,
+                data JSONB NOT NULL,
+                UNIQUE (session_id, seq)
+            )
+            """,
+            """
+            CREATE TABLE sessions (
+                session_id TEXT PRIMARY KEY,
+                title TEXT NOT NULL DEFAULT '',
+                project TEXT NOT NULL DEFAULT '',
+                provider TEXT NOT NULL DEFAULT '',
+                model TEXT NOT NULL DEFAULT '',
+                parent_id TEXT,
+                status TEXT NOT NULL DEFAULT 'idle',
+                created_at TIMESTAMPTZ NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL,
+                last_seq BIGINT NOT NULL DEFAULT 0,
+                last_position BIGINT NOT NULL DEFAULT 0,
+                input_tokens BIGINT NOT NULL DEFAULT 0,
+                output_tokens BIGINT NOT NULL DEFAULT 0,
+                cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0
+            )
+            """,
+            "CREATE INDEX sessions_by_update ON sessions (updated_at, last_position)",
+        ),
+    ),
+]
+
+# One simple-protocol round trip opens the transaction, queues the wake-up (delivered
+# at commit) and waits for the write lock.
+_BEGIN_WRITE = (
+    f"BEGIN; SELECT pg_advisory_xact_lock({_WRITE_LOCK}), pg_notify('{NOTIFY_CHANNEL}', '')"
+)
+
+# ORDER BY ord: identities are handed out in the order the caller queued the events.
+_INSERT_EVENTS = """
+WITH inserted AS (
+    INSERT INTO events (session_id, seq, ts, type, data)
+    SELECT session_id, seq, ts, type, data::jsonb
+    FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[])
+        WITH ORDINALITY AS e(session_id, seq, ts, type, data, ord)
+    ORDER BY ord
+    RETURNING position
+)
+SELECT array_agg(position ORDER BY position) FROM inserted
+"""
+
+# Update the sessions that have a row, insert the rest; the write lock makes the pair
+# race-free. `created` says whether the batch holds the session.created event.
+_UPSERT_SESSIONS = """
+WITH d AS (
+    SELECT * FROM unnest(
+        $1::text[], $2::bool[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+        $8::text[], $9::timestamptz[], $10::timestamptz[], $11::bigint[], $12::bigint[],
+        $13::bigint[], $14::bigint[], $15::float8[]
+    ) AS d(session_id, created, title, project, provider, model, parent_id, status,
+           created_at, updated_at, last_seq, last_position, input_tokens, output_tokens,
+           cost_usd)
+),
+updated AS (
+    UPDATE sessions AS s SET
+        title = CASE WHEN d.created THEN d.title ELSE s.title END,
+        project = CASE WHEN d.created THEN d.project ELSE s.project END,
+        provider = CASE WHEN d.created THEN d.provider ELSE s.provider END,
+        model = CASE WHEN d.created THEN d.model ELSE s.model END,
+        parent_id = CASE WHEN d.created THEN d.parent_id ELSE s.parent_id END,
+        created_at = CASE WHEN d.created THEN d.created_at ELSE s.created_at END,
+        status = COALESCE(d.status, s.status),
+        updated_at = GREATEST(s.updated_at, d.updated_at),
+        last_seq = GREATEST(s.last_seq, d.last_seq),
+        last_position = GREATEST(s.last_position, d.last_position),
+        input_tokens = s.input_tokens + d.input_tokens,
+        output_tokens = s.output_tokens + d.output_tokens,
+        cost_usd = s.cost_usd + d.cost_usd
+    FROM d
+    WHERE s.session_id = d.session_id
+    RETURNING s.session_id
+)
+INSERT INTO sessions (session_id, title, project, provider, model, parent_id, status,
+    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd)
+SELECT session_id, title, project, provider, model, parent_id, COALESCE(status, 'idle'),
+    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd
+FROM d
+WHERE session_id NOT IN (SELECT session_id FROM updated)
+"""
+
+# Most batches only move sessions on; this is several times cheaper than the upsert.
+_TOUCH_SESSIONS = """
+UPDATE sessions AS s SET
+    updated_at = GREATEST(s.updated_at, d.updated_at),
+    last_seq = GREATEST(s.last_seq, d.last_seq),
+    last_position = GREATEST(s.last_position, d.last_position)
+FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[])
+    AS d(session_id, updated_at, last_seq, last_position)
+WHERE s.session_id = d.session_id
+"""
+
+_EVENT_COLUMNS = "position, session_id, seq, ts, type, data::text"
+_SESSION_COLUMNS = (
+    "session_id, title, project, provider, model, parent_id, status, created_at, "
+    "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd"
+)
+
+# Errors that belong to the events of one call, not to the connection or the batch.
+_CALL_ERRORS = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
+
+_decode_json = json.JSONDecoder().decode
+
+
+def describe(url: str) -> str:
+    """`HOST:PORT (database NAME)` for messages; never includes the password."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        host = parts.hostname or query.get("host", ["localhost"])[0]
+        port = parts.port or int(query.get("port", ["5432"])[0])
+        database = (
+            unquote(parts.path.lstrip("/"))
+            or query.get("dbname", [""])[0]
+            or unquote(parts.username or "")
+            or "postgres"
+        )
+    except ValueError:
+        return "an unparsable PostgreSQL URL"
+    return f"{host}:{port} (database {database})"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "Connection refused"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT:g} s"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host"
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return "the database does not exist"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+async def _connect(url: str, name: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise StoreError(f"cannot reach PostgreSQL at {name}: {_reason(exc)}") from None
+
+
+def _event(row: Sequence[Any]) -> Event:
+    return Event(
+        session_id=row[1],
+        seq=row[2],
+        type=row[4],
+        data=_decode_json(row[5]),
+        ts=row[3],
+        position=row[0],
+    )
+
+
+def _summary(row: Sequence[Any]) -> SessionSummary:
+    return SessionSummary(*row)
+
+
+class PostgresEventStore(GroupCommitStore):
+    # Two batches in flight, each on its own connection: the second waits for the write
+    # lock inside the server while the first commits, so the server never idles while
+    # this process hands results back and gathers the next batch.
+    max_in_flight = 2
+
+    def __init__(self, url: str, poll_interval: float) -> None:
+        self.url = url
+        self.name = describe(url)
+        self.poll_interval = poll_interval
+        self._idle_writers: list[asyncpg.Connection] = []
+        # Resolved once the batch before holds the write lock: batches ask for the lock
+        # in the order they were taken, so they also commit in that order.
+        self._lock_turn: asyncio.Future[None] | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+        self._listener_lock = asyncio.Lock()
+        self._init_writer()
+
+    @classmethod
+    async def open(cls, url: str, *, poll_interval: float = POLL_INTERVAL) -> PostgresEventStore:
+        store = cls(url, poll_interval)
+        try:
+            writer = await _connect(url, store.name)
+            store._idle_writers.append(writer)
+            await store._migrate(writer)
+            store._pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=4, timeout=CONNECT_TIMEOUT
+            )
+        except StoreError:
+            await store._close_connections()
+            raise
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await store._close_connections()
+            raise StoreError(f"cannot open the store at PostgreSQL {store.name}: {exc}") from None
+        except BaseException:
+            await store._close_connections()
+            raise
+        store._start_writer()
+        return store
+
+    async def _migrate(self, conn: asyncpg.Connection) -> None:
+        async with conn.transaction():
+            await conn.execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            )
+            applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+            for version, statements in migrations_to_apply(MIGRATIONS, applied, self.name):
+                for statement in statements:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())",
+                    version,
+                )
+
+    async def _close_connections(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            await self._close_quietly(listener)
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                async with asyncio.timeout(CONNECT_TIMEOUT):
+                    await pool.close()
+            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                pool.terminate()
+        writers, self._idle_writers = self._idle_writers, []
+        for writer in writers:
+            await self._close_quietly(writer)
+
+    @staticmethod
+    async def _close_quietly(conn: asyncpg.Connection) -> None:
+        try:
+            async with asyncio.timeout(CONNECT_TIMEOUT):
+                await conn.close()
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            conn.terminate()
+
+    # --- writing ---------------------------------------------------------------------
+
+    def _encode(self, events: Sequence[Event]) -> list[Any]:
+        return [
+            (event.session_id, event.seq, event.ts, event.type, encode_json(event.data))
+            for event in events
+        ]
+
+    async def _write_batch(self, calls: list[PendingAppend]) -> list[CallResult]:
+        previous = self._lock_turn
+        turn = self._lock_turn = asyncio.get_running_loop().create_future()
+        conn: asyncpg.Connection | None = None
+        try:
+            if previous is not None:
+                await previous
+            conn = self._idle_writers.pop() if self._idle_writers else None
+            if conn is None or conn.is_closed():
+                # The first time a second batch is in flight, or after the server
+                # restarted or the network dropped.
+                conn = await _connect(self.url, self.name)
+            try:
+                return await self._write_together(conn, calls, turn)
+            except _CALL_ERRORS:
+                return await self._write_one_by_one(conn, calls)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"cannot write to PostgreSQL at {self.name}: {exc}") from None
+        finally:
+            if not turn.done():
+                turn.set_result(None)
+            if conn is not None and not conn.is_closed():
+                self._idle_writers.append(conn)
+
+    async def _write_together(
+        self, conn: asyncpg.Connection, calls: list[PendingAppend], turn: asyncio.Future[None]
+    ) -> list[CallResult]:
+        rows = calls[0].rows if len(calls) == 1 else [row for call in calls for row in call.rows]
+        await conn.execute(_BEGIN_WRITE)
+        turn.set_result(None)
+        try:
+            positions = await conn.fetchval(_INSERT_EVENTS, *_columns(rows))
+            results: list[CallResult] = []
+            start = 0
+            for call in calls:
+                end = start + len(call.rows)
+                results.append(positions[start:end])
+                start = end
+            await self._write_summaries(conn, calls, results)
+            await conn.execute("COMMIT")
+        except BaseException:
+            await self._rollback(conn)
+            raise
+        return results
+
+    async def _write_one_by_one(
+        self, conn: asyncpg.Connection, calls: list[PendingAppend]
+    ) -> list[CallResult]:
+        """The slow path after a constraint failed: each call under its own savepoint,
+        so only the offending calls fail and the rest of the batch still commits."""
+        results: list[CallResult] = []
+        await conn.execute(_BEGIN_WRITE)
+        try:
+            for call in calls:
+                await conn.execute("SAVEPOINT append_call")
+                try:
+                    positions = await conn.fetchval(_INSERT_EVENTS, *_columns(call.rows))
+                except _CALL_ERRORS as exc:
+                    await conn.execute("ROLLBACK TO SAVEPOINT append_call")
+                    results.append(await self._call_error(conn, call, exc))
+                    continue
+                await conn.execute("RELEASE SAVEPOINT append_call")
+                results.append(positions)
+            await self._write_summaries(conn, calls, results)
+            await conn.execute("COMMIT")
+        except BaseException:
+            await self._rollback(conn)
+            raise
+        return results
+
+    async def _rollback(self, conn: asyncpg.Connection) -> None:
+        if conn.is_closed():
+            return
+        try:
+            await conn.execute("ROLLBACK")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            # Cannot tell what state the session is in: start over on a fresh one.
+            conn.terminate()
+
+    async def _call_error(
+        self, conn: asyncpg.Connection, call: PendingAppend, exc: Exception
+    ) -> StoreError:
+        if isinstance(exc, asyncpg.UniqueViolationError):
+            repeated = repeated_event(call.events)
+            if repeated is not None:
+                return duplicate_error(repeated)
+            for event in call.events:
+                taken = await conn.fetchval(
+                    "SELECT 1 FROM events WHERE session_id = $1 AND seq = $2",
+                    event.session_id,
+                    event.seq,
+                )
+                if taken:
+                    return duplicate_error(event)
+        return StoreError(f"event cannot be stored in PostgreSQL at {self.name}: {exc}")
+
+    @staticmethod
+    async def _write_summaries(
+        conn: asyncpg.Connection, calls: list[PendingAppend], results: list[CallResult]
+    ) -> None:
+        touched, full = split_deltas(fold_summaries(calls, results))
+        if touched:
+            status = await conn.execute(
+                _TOUCH_SESSIONS,
+                [d.session_id for d in touched],
+                [d.updated_at for d in touched],
+                [d.last_seq for d in touched],
+                [d.last_position for d in touched],
+            )
+            if int(status.rsplit(" ", 1)[-1]) < len(touched):
+                full.extend(touched)
+        if full:
+            await conn.execute(
+                _UPSERT_SESSIONS,
+                [d.session_id for d in full],
+                [d.created for d in full],
+                [d.title for d in full],
+                [d.project for d in full],
+                [d.provider for d in full],
+                [d.model for d in full],
+                [d.parent_id for d in full],
+                [d.status for d in full],
+                [d.created_at for d in full],
+                [d.updated_at for d in full],
+                [d.last_seq for d in full],
+                [d.last_position for d in full],
+                [d.input_tokens for d in full],
+                [d.output_tokens for d in full],
+                [d.cost_usd for d in full],
+            )
+
+    # --- reading ---------------------------------------------------------------------
+
+    async def _fetch(self, sql: str, *args: Any) -> list[Any]:
+        pool = self._pool
+        if pool is None or self._closed:
+            raise StoreError(f"the store {self.name} is closed")
+        try:
+            return await pool.fetch(sql, *args)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            if self._closing:
+                raise StoreError(f"the store {self.name} is closed") from None
+            raise StoreError(f"cannot read from PostgreSQL at {self.name}: {exc}") from None
+
+    async def read(self, session_id: str, after_seq: int = 0) -> list[Event]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = $1 AND seq > $2 ORDER BY seq",
+            session_id,
+            after_seq,
+        )
+        return [_event(row) for row in rows]
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
+            after_position,
+            limit,
+        )
+        return [_event(row) for row in rows]
+
+    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
+        rows = await self._fetch(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions "
+            "ORDER BY updated_at DESC, last_position DESC LIMIT $1",
+            limit,
+        )
+        return [_summary(row) for row in rows]
+
+    async def session(self, session_id: str) -> SessionSummary | None:
+        rows = await self._fetch(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = $1", session_id
+        )
+        return _summary(rows[0]) if rows else None
+
+    async def last_position(self) -> int:
+        rows = await self._fetch("SELECT coalesce(max(position), 0) FROM events")
+        return rows[0][0]
+
+    # --- following -------------------------------------------------------------------
+
+    async def _before_subscribe(self) -> None:
+        """LISTEN before the first read, so no commit can slip between the two.
+
+        Without a listener the subscription still works, on the poll alone.
+        """
+        async with self._listener_lock:
+            if self._listener is not None and not self._listener.is_closed():
+                return
+            if self._closing:
+                return
+            try:
+                listener = await _connect(self.url, self.name)
+                await listener.add_listener(NOTIFY_CHANNEL, self._notified)
+            except (StoreError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                return
+            if self._closing:
+                await self._close_quietly(listener)
+                return
+            self._listener = listener
+
+    def _notified(self, *_: Any) -> None:
+        self._signal.notify()
+
+
+def _columns(rows: list[Any]) -> list[Any]:
+    """Rows to the five column arrays the bulk insert unnests."""
+    return [list(column) for column in zip(*rows, strict=True)]

@@ -1,0 +1,457 @@
+"""The SQLite event store (aiosqlite), the default for one machine.
+
+Two connections: a writer that group-commits every queued append in one transaction,
+and a reader for queries and subscriptions, so reads never wait behind a commit (WAL
+lets them run side by side). Other processes may open the same file; SQLite's write
+lock serialises their commits, and subscribers notice their events by polling.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+from harness_tui.events import Event, utcnow
+from harness_tui.store._common import (
+    CallResult,
+    GroupCommitStore,
+    PendingAppend,
+    duplicate_error,
+    encode_json,
+    fold_summaries,
+    migrations_to_apply,
+    repeated_event,
+    split_deltas,
+    split_positions,
+)
+from harness_tui.store.base import SessionSummary, StoreError
+
+URL_PREFIX = "sqlite:///"
+
+# Cross-process subscribers notice other writers' commits this often; commits made
+# through this store object wake its subscribers at once.
+POLL_INTERVAL = 0.1
+
+# How long a writer waits for another process's write lock before failing the batch.
+BUSY_TIMEOUT_MS = 10_000
+
+MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
+    (
+        1,
+        (
+            # AUTOINCREMENT: a position is never handed out twice, even after the newest
+            # events are deleted, so a subscriber resuming from a position misses nothing.
+            """
+            CREATE TABLE events (
+                position INTEGER PRIMARY KEY AUTOINCREMENT,
+                session_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                ts TEXT NOT NULL,
+                type TEXT NOT NULL,
+                data TEXT NOT NULL,
+                UNIQUE (session_id, seq)
+            )
+            """,
+            """
+            CREATE TABLE sessions (
+                session_id TEXT PRIMARY KEY,
+                title TEXT NOT NULL DEFAULT '',
+                project TEXT NOT NULL DEFAULT '',
+                provider TEXT NOT NULL DEFAULT '',
+                model TEXT NOT NULL DEFAULT '',
+                parent_id TEXT,
+                status TEXT NOT NULL DEFAULT 'idle',
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL,
+                last_seq INTEGER NOT NULL DEFAULT 0,
+                last_position INTEGER NOT NULL DEFAULT 0,
+                input_tokens INTEGER NOT NULL DEFAULT 0,
+                output_tokens INTEGER NOT NULL DEFAULT 0,
+                cost_usd REAL NOT NULL DEFAULT 0
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX sessions_by_update ON sessions (updated_at, last_position)",
+        ),
+    ),
+]
+
+_INSERT_EVENT = "INSERT INTO events (session_id, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)"
+
+# ?2 says whether the batch holds the session.created event; only then are the
+# descriptive fields overwritten. Timestamps are fixed-width ISO text, so max() on
+# them is chronological.
+_UPSERT_SESSION = """
+INSERT INTO sessions (session_id, title, project, provider, model, parent_id, status,
+    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd)
+VALUES (?1, ?3, ?4, ?5, ?6, ?7, coalesce(?8, 'idle'), ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+ON CONFLICT (session_id) DO UPDATE SET
+    title = CASE WHEN ?2 THEN ?3 ELSE title END,
+    project = CASE WHEN ?2 THEN ?4 ELSE project END,
+    provider = CASE WHEN ?2 THEN ?5 ELSE provider END,
+    model = CASE WHEN ?2 THEN ?6 ELSE model END,
+    parent_id = CASE WHEN ?2 THEN ?7 ELSE parent_id END,
+    created_at = CASE WHEN ?2 THEN ?9 ELSE created_at END,
+    status = coalesce(?8, status),
+    updated_at = max(updated_at, ?10),
+    last_seq = max(last_seq, ?11),
+    last_position = max(last_position, ?12),
+    input_tokens = input_tokens + ?13,
+    output_tokens = output_tokens + ?14,
+    cost_usd = cost_usd + ?15
+"""
+
+# Most batches only move sessions on; this is several times cheaper than the upsert.
+_TOUCH_SESSION = """
+UPDATE sessions SET
+    updated_at = max(updated_at, ?2),
+    last_seq = max(last_seq, ?3),
+    last_position = max(last_position, ?4)
+WHERE session_id = ?1
+"""
+
+_EVENT_COLUMNS = "position, session_id, seq, ts, type, data"
+_SESSION_COLUMNS = (
+    "session_id, title, project, provider, model, parent_id, status, created_at, "
+    "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd"
+)
+
+_decode_json = json.JSONDecoder().decode
+_parse_ts = datetime.fromisoformat
+
+
+def encode_ts(ts: datetime) -> str:
+    # The same fixed-width form as events.format_ts, so text order is time order;
+    # isoformat is several times faster than strftime on the hot path.
+    if ts.tzinfo is not UTC:
+        ts = ts.astimezone(UTC)
+    return ts.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+def sqlite_path(url: str) -> Path:
+    """The database file named by a `sqlite:///` URL.
+
+    Three slashes, then the path: `sqlite:////var/lib/h.db` is the absolute path
+    /var/lib/h.db, `sqlite:///h.db` is h.db in the current directory, and
+    `sqlite:///~/h.db` is in the home directory. A query string is ignored.
+    """
+    if not url.startswith(URL_PREFIX):
+        raise StoreError(f"store url {url!r}: expected sqlite:///PATH")
+    raw = url[len(URL_PREFIX) :].split("?", 1)[0]
+    if not raw:
+        raise StoreError(f"store url {url!r} names no database file")
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else Path.cwd() / path
+
+
+def _event(row: Sequence[Any]) -> Event:
+    return Event(
+        session_id=row[1],
+        seq=row[2],
+        type=row[4],
+        data=_decode_json(row[5]),
+        ts=_parse_ts(row[3]),
+        position=row[0],
+    )
+
+
+def _summary(row: Sequence[Any]) -> SessionSummary:
+    return SessionSummary(
+        session_id=row[0],
+        title=row[1],
+        project=row[2],
+        provider=row[3],
+        model=row[4],
+        parent_id=row[5],
+        status=row[6],
+        created_at=_parse_ts(row[7]),
+        updated_at=_parse_ts(row[8]),
+        last_seq=row[9],
+        last_position=row[10],
+        input_tokens=row[11],
+        output_tokens=row[12],
+        cost_usd=row[13],
+    )
+
+
+class SQLiteEventStore(GroupCommitStore):
+    def __init__(self, url: str, path: Path, poll_interval: float) -> None:
+        self.url = url
+        self.path = path
+        self.name = str(path)
+        self.poll_interval = poll_interval
+        self._writer_db: aiosqlite.Connection | None = None
+        self._reader_db: aiosqlite.Connection | None = None
+        self._init_writer()
+
+    @classmethod
+    async def open(cls, url: str, *, poll_interval: float = POLL_INTERVAL) -> SQLiteEventStore:
+        path = sqlite_path(url)
+        store = cls(url, path, poll_interval)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            store._writer_db = await store._connect()
+            await store._run_on_writer(store._prepare_writer)
+            store._reader_db = await store._connect()
+            await store._run_on_reader(store._prepare_reader)
+        except (sqlite3.Error, OSError) as exc:
+            await store._close_connections()
+            raise store._open_error(exc) from None
+        except BaseException:
+            await store._close_connections()
+            raise
+        store._start_writer()
+        return store
+
+    def _open_error(self, exc: BaseException) -> StoreError:
+        if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+            return StoreError(f"{self.path} is not a valid SQLite database ({exc})")
+        if isinstance(exc, OSError):
+            return StoreError(f"cannot open SQLite database {self.path}: {exc.strerror or exc}")
+        return StoreError(f"cannot open SQLite database {self.path}: {exc}")
+
+    async def _connect(self) -> aiosqlite.Connection:
+        # isolation_level=None: this module issues BEGIN/COMMIT itself, so sqlite3
+        # never opens a transaction behind its back.
+        return await aiosqlite.connect(self.path, isolation_level=None)
+
+    # aiosqlite runs every call on the connection's own thread; handing that thread a
+    # whole function lets a batch (BEGIN, inserts, summaries, COMMIT) cost one thread
+    # hop instead of one per statement. `_execute` and `_conn` are how aiosqlite
+    # itself does this.
+    async def _run_on_writer(self, function: Any, *args: Any) -> Any:
+        assert self._writer_db is not None
+        return await self._writer_db._execute(function, self._writer_db._conn, *args)
+
+    async def _run_on_reader(self, function: Any, *args: Any) -> Any:
+        assert self._reader_db is not None
+        return await self._reader_db._execute(function, self._reader_db._conn, *args)
+
+    # Runs on the writer thread.
+    def _prepare_writer(self, db: sqlite3.Connection) -> None:
+        # The busy timeout comes first: switching to WAL needs a moment of exclusive
+        # access, and another process may be opening the same file right now.
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        # WAL: readers and the writer do not block each other. synchronous=NORMAL in
+        # WAL mode writes each commit to the WAL file before COMMIT returns and only
+        # skips the fsync, so a committed append survives the process being killed;
+        # only an operating-system crash or power loss can take the last commits.
+        db.execute("PRAGMA journal_mode = WAL").fetchone()
+        db.execute("PRAGMA synchronous = NORMAL")
+        # BEGIN IMMEDIATE takes the write lock first, so two processes opening a new
+        # file at once migrate it one after the other.
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            applied = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+            for version, statements in migrations_to_apply(MIGRATIONS, applied, str(self.path)):
+                for statement in statements:
+                    db.execute(statement)
+                db.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (version, encode_ts(utcnow())),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    # Runs on the reader thread.
+    @staticmethod
+    def _prepare_reader(db: sqlite3.Connection) -> None:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA query_only = ON")
+
+    async def _close_connections(self) -> None:
+        for attribute in ("_reader_db", "_writer_db"):
+            connection = getattr(self, attribute)
+            setattr(self, attribute, None)
+            if connection is not None:
+                await connection.close()
+
+    # --- writing ---------------------------------------------------------------------
+
+    def _encode(self, events: Sequence[Event]) -> list[Any]:
+        return [
+            (
+                event.session_id,
+                event.seq,
+                encode_ts(event.ts),
+                event.type,
+                encode_json(event.data),
+            )
+            for event in events
+        ]
+
+    async def _write_batch(self, calls: list[PendingAppend]) -> list[CallResult]:
+        try:
+            return await self._run_on_writer(self._write_batch_now, calls)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc}") from None
+
+    # Runs on the writer thread.
+    def _write_batch_now(
+        self, db: sqlite3.Connection, calls: list[PendingAppend]
+    ) -> list[CallResult]:
+        rows = calls[0].rows if len(calls) == 1 else [row for call in calls for row in call.rows]
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            try:
+                db.executemany(_INSERT_EVENT, rows)
+            except sqlite3.IntegrityError:
+                db.execute("ROLLBACK")
+                return self._write_calls_one_by_one(db, calls)
+            # The write lock is held, so nobody else inserted in between: the batch
+            # got consecutive positions ending at the last rowid.
+            last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+            results = split_positions(calls, last - len(rows) + 1)
+            self._write_summaries(db, calls, results)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return results
+
+    def _write_calls_one_by_one(
+        self, db: sqlite3.Connection, calls: list[PendingAppend]
+    ) -> list[CallResult]:
+        """The slow path after a constraint failed: each call under its own savepoint,
+        so only the offending calls fail and the rest of the batch still commits."""
+        results: list[CallResult] = []
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for call in calls:
+                db.execute("SAVEPOINT append_call")
+                try:
+                    db.executemany(_INSERT_EVENT, call.rows)
+                except sqlite3.IntegrityError as exc:
+                    db.execute("ROLLBACK TO append_call")
+                    db.execute("RELEASE append_call")
+                    results.append(self._call_error(db, call, exc))
+                    continue
+                db.execute("RELEASE append_call")
+                last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
+                results.extend(split_positions([call], last - len(call.rows) + 1))
+            self._write_summaries(db, calls, results)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return results
+
+    def _call_error(
+        self, db: sqlite3.Connection, call: PendingAppend, exc: sqlite3.IntegrityError
+    ) -> StoreError:
+        repeated = repeated_event(call.events)
+        if repeated is not None:
+            return duplicate_error(repeated)
+        for event in call.events:
+            taken = db.execute(
+                "SELECT 1 FROM events WHERE session_id = ? AND seq = ?",
+                (event.session_id, event.seq),
+            ).fetchone()
+            if taken:
+                return duplicate_error(event)
+        return StoreError(f"event cannot be stored in {self.path}: {exc}")
+
+    @staticmethod
+    def _write_summaries(
+        db: sqlite3.Connection, calls: list[PendingAppend], results: list[CallResult]
+    ) -> None:
+        touched, full = split_deltas(fold_summaries(calls, results))
+        if touched:
+            before = db.total_changes
+            db.executemany(
+                _TOUCH_SESSION,
+                [
+                    (
+                        delta.session_id,
+                        delta.updated_at,
+                        delta.last_seq,
+                        delta.last_position,
+                    )
+                    for delta in touched
+                ],
+            )
+            if db.total_changes - before < len(touched):
+                full.extend(touched)
+        if full:
+            db.executemany(
+                _UPSERT_SESSION,
+                [
+                    (
+                        delta.session_id,
+                        delta.created,
+                        delta.title,
+                        delta.project,
+                        delta.provider,
+                        delta.model,
+                        delta.parent_id,
+                        delta.status,
+                        delta.created_at,
+                        delta.updated_at,
+                        delta.last_seq,
+                        delta.last_position,
+                        delta.input_tokens,
+                        delta.output_tokens,
+                        delta.cost_usd,
+                    )
+                    for delta in full
+                ],
+            )
+
+    # --- reading ---------------------------------------------------------------------
+
+    async def _fetch(self, sql: str, parameters: Sequence[Any]) -> list[Any]:
+        reader = self._reader_db
+        if reader is None or self._closed:
+            raise StoreError(f"the store {self.name} is closed")
+        try:
+            return list(await reader.execute_fetchall(sql, parameters))
+        except ValueError:
+            # aiosqlite's answer when the connection closed under the query.
+            raise StoreError(f"the store {self.name} is closed") from None
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from None
+
+    async def read(self, session_id: str, after_seq: int = 0) -> list[Event]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = ? AND seq > ? ORDER BY seq",
+            (session_id, after_seq),
+        )
+        return [_event(row) for row in rows]
+
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+            (after_position, limit),
+        )
+        return [_event(row) for row in rows]
+
+    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
+        rows = await self._fetch(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions "
+            "ORDER BY updated_at DESC, last_position DESC LIMIT ?",
+            (-1 if limit is None else limit,),
+        )
+        return [_summary(row) for row in rows]
+
+    async def session(self, session_id: str) -> SessionSummary | None:
+        rows = await self._fetch(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ?", (session_id,)
+        )
+        return _summary(rows[0]) if rows else None
+
+    async def last_position(self) -> int:
+        rows = await self._fetch("SELECT coalesce(max(position), 0) FROM events", ())
+        return rows[0][0]

@@ -1,0 +1,498 @@
+"""The EventStore contract, written once and run against every backend.
+
+A backend's test module subclasses `StoreContract` and provides these fixtures:
+
+- `store_url`: the URL of a fresh, empty database for this test;
+- `broken_store`: (url, fragments) of a database that cannot be used, and the words
+  the StoreError must contain so the user knows which file or server is at fault;
+- `backend`: the backend class, for options open_store does not take (poll_interval).
+
+Guards such as `asyncio.timeout(WAIT)` only stop a broken store from hanging the
+suite; no test asserts how fast anything is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from harness_tui.events import (
+    MODEL_COMPLETED,
+    SESSION_CREATED,
+    SESSION_STATUS,
+    TASK_OUTPUT,
+    Event,
+)
+from harness_tui.store import DuplicateEventError, EventStore, StoreError, open_store
+
+APPEND_PROC = Path(__file__).with_name("append_proc.py")
+
+# Generous: the suite shares small machines with other work.
+WAIT = 60
+
+# Subscribers in these tests can only be woken by the store's own signal (a local
+# commit, or NOTIFY on PostgreSQL), never by the poll.
+NEVER_POLL = 3600.0
+
+
+def output(session_id: str, seq: int, text: str = "") -> Event:
+    return Event(session_id, seq, TASK_OUTPUT, {"task_id": "t1", "text": text or f"line {seq}"})
+
+
+async def run_append_proc(url: str, session_id: str, count: int, *options: str) -> list[int]:
+    """Run tests/store/append_proc.py to completion; the positions it reported."""
+    proc = await start_append_proc(url, session_id, count, *options)
+    async with asyncio.timeout(WAIT):
+        stdout, stderr = await proc.communicate()
+    if "--kill" not in options:
+        assert proc.returncode == 0, stderr.decode()
+    return json.loads(stdout.decode().strip().splitlines()[-1])
+
+
+async def start_append_proc(
+    url: str, session_id: str, count: int, *options: str
+) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(APPEND_PROC),
+        url,
+        session_id,
+        str(count),
+        *options,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def take(stream: AsyncIterator[Event], count: int) -> list[Event]:
+    events = []
+    async with asyncio.timeout(WAIT):
+        while len(events) < count:
+            events.append(await anext(stream))
+    return events
+
+
+class StoreContract:
+    @pytest.fixture
+    async def store(self, store_url: str) -> AsyncIterator[EventStore]:
+        store = await open_store(store_url)
+        yield store
+        await store.close()
+
+    # --- order and reading -----------------------------------------------------------
+
+    async def test_positions_give_one_global_order(self, store: EventStore) -> None:
+        first = await store.append([output("a", 1), output("a", 2)])
+        second = await store.append([output("b", 1)])
+        third = await store.append([output("a", 3), output("b", 2), output("c", 1)])
+
+        returned = first + second + third
+        assert returned == sorted(returned)
+        assert len(set(returned)) == len(returned)
+        everything = await store.read_all()
+        assert [e.position for e in everything] == returned
+        assert [(e.session_id, e.seq) for e in everything] == [
+            ("a", 1),
+            ("a", 2),
+            ("b", 1),
+            ("a", 3),
+            ("b", 2),
+            ("c", 1),
+        ]
+        assert await store.last_position() == returned[-1]
+
+    async def test_empty_store(self, store: EventStore) -> None:
+        assert await store.last_position() == 0
+        assert await store.read_all() == []
+        assert await store.read("nobody") == []
+        assert await store.sessions() == []
+        assert await store.session("nobody") is None
+        assert await store.append([]) == []
+
+    async def test_read_gives_one_session_in_seq_order(self, store: EventStore) -> None:
+        for seq in range(1, 6):
+            await store.append([output("a", seq), output("b", seq)])
+
+        assert [e.seq for e in await store.read("a")] == [1, 2, 3, 4, 5]
+        assert [e.seq for e in await store.read("a", after_seq=3)] == [4, 5]
+        assert {e.session_id for e in await store.read("b")} == {"b"}
+
+    async def test_read_all_pages_by_position(self, store: EventStore) -> None:
+        positions = await store.append([output("a", seq) for seq in range(1, 11)])
+
+        page = await store.read_all(after_position=positions[2], limit=4)
+        assert [e.position for e in page] == positions[3:7]
+        assert await store.read_all(after_position=positions[-1]) == []
+
+    async def test_events_come_back_as_they_went_in(self, store: EventStore) -> None:
+        ts = datetime(2031, 5, 17, 8, 9, 10, 123456, tzinfo=UTC)
+        data = {
+            "text": 'naïve café — 日本語 "quoted" \\ back\nslash',
+            "nested": {"list": [1, 2.5, None, True], "empty": {}},
+            "big": 2**53 + 1,
+        }
+        [position] = await store.append([Event("s", 1, TASK_OUTPUT, data, ts)])
+
+        [event] = await store.read("s")
+        assert event == Event("s", 1, TASK_OUTPUT, data, ts, position)
+        assert (await store.read_all())[0] == event
+
+    async def test_timestamps_in_other_zones_are_stored_as_utc(self, store: EventStore) -> None:
+        local = datetime(2030, 1, 1, 17, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+        await store.append([Event("s", 1, TASK_OUTPUT, {}, local)])
+
+        [event] = await store.read("s")
+        assert event.ts == local
+        assert event.ts.utcoffset() == timedelta(0)
+
+    # --- duplicates and atomicity ----------------------------------------------------
+
+    async def test_duplicate_fails_only_its_own_append(self, store: EventStore) -> None:
+        await store.append([output("a", 1, "original")])
+
+        duplicate, other = await asyncio.gather(
+            store.append([output("a", 1, "impostor")]),
+            store.append([output("b", 1)]),
+            return_exceptions=True,
+        )
+
+        assert isinstance(duplicate, DuplicateEventError)
+        assert "a" in str(duplicate) and "1" in str(duplicate)
+        assert isinstance(other, list) and len(other) == 1
+        assert [e.data["text"] for e in await store.read("a")] == ["original"]
+        assert [e.position for e in await store.read("b")] == other
+
+    async def test_an_append_is_all_or_nothing(self, store: EventStore) -> None:
+        await store.append([output("a", 1)])
+
+        with pytest.raises(DuplicateEventError):
+            await store.append([output("a", 2), output("a", 3), output("a", 1)])
+
+        assert [e.seq for e in await store.read("a")] == [1]
+        assert (await store.session("a")).last_seq == 1
+        # The session goes on from where it really is.
+        await store.append([output("a", 2)])
+        assert [e.seq for e in await store.read("a")] == [1, 2]
+
+    async def test_duplicate_inside_one_append_is_rejected(self, store: EventStore) -> None:
+        with pytest.raises(DuplicateEventError):
+            await store.append([output("a", 1), output("a", 1)])
+
+        assert await store.read("a") == []
+
+    async def test_many_duplicates_among_many_appends(self, store: EventStore) -> None:
+        await store.append([output(f"s{n}", 1) for n in range(20)])
+
+        results = await asyncio.gather(
+            *(store.append([output(f"s{n}", 1 if n % 2 else 2)]) for n in range(20)),
+            return_exceptions=True,
+        )
+
+        for n, result in enumerate(results):
+            if n % 2:
+                assert isinstance(result, DuplicateEventError)
+            else:
+                assert isinstance(result, list)
+        assert len(await store.read_all()) == 30
+
+    async def test_unstorable_data_is_refused_before_anything_is_written(
+        self, store: EventStore
+    ) -> None:
+        with pytest.raises(StoreError):
+            await store.append([Event("a", 1, TASK_OUTPUT, {"when": object()})])
+
+        assert await store.read_all() == []
+
+    # --- concurrency -----------------------------------------------------------------
+
+    async def test_hundred_concurrent_writers_lose_nothing(self, store: EventStore) -> None:
+        per_task = 20
+
+        async def session(n: int) -> list[int]:
+            positions = []
+            for seq in range(1, per_task + 1):
+                positions += await store.append([output(f"session-{n:03d}", seq)])
+            return positions
+
+        returned = await asyncio.gather(*(session(n) for n in range(100)))
+
+        everything = await store.read_all(limit=100 * per_task + 1)
+        assert len(everything) == 100 * per_task
+        assert [e.position for e in everything] == sorted(p for ps in returned for p in ps)
+        for n, positions in enumerate(returned):
+            events = await store.read(f"session-{n:03d}")
+            assert [e.seq for e in events] == list(range(1, per_task + 1))
+            # A session's events are in the global order in the order it wrote them.
+            assert [e.position for e in events] == positions == sorted(positions)
+        assert len(await store.sessions()) == 100
+
+    async def test_concurrent_multi_event_appends_stay_together(self, store: EventStore) -> None:
+        calls = [[output(f"s{n}", seq) for seq in range(1, 6)] for n in range(30)]
+
+        returned = await asyncio.gather(*(store.append(events) for events in calls))
+
+        for positions in returned:
+            # Whole calls are never interleaved with each other.
+            assert positions == list(range(positions[0], positions[0] + 5))
+
+    # --- across processes and restarts -----------------------------------------------
+
+    async def test_reopening_sees_everything_committed(self, store_url: str) -> None:
+        store = await open_store(store_url)
+        created = datetime(2030, 1, 1, tzinfo=UTC)
+        await store.append(
+            [Event("s", 1, SESSION_CREATED, {"title": "Fix the build", "project": "p"}, created)]
+        )
+        positions = await store.append([output("s", seq) for seq in range(2, 12)])
+        await store.close()
+
+        reopened = await open_store(store_url)
+        try:
+            assert [e.seq for e in await reopened.read("s")] == list(range(1, 12))
+            assert await reopened.last_position() == positions[-1]
+            summary = await reopened.session("s")
+            assert summary.title == "Fix the build"
+            assert summary.last_seq == 11
+            assert summary.last_position == positions[-1]
+            assert summary.created_at == created
+            # And the log goes on after the restart.
+            assert await reopened.append([output("s", 12)]) > positions
+        finally:
+            await reopened.close()
+
+    async def test_two_processes_opening_a_new_database_at_once(self, store_url: str) -> None:
+        first, second = await asyncio.gather(
+            run_append_proc(store_url, "one", 3), run_append_proc(store_url, "two", 3)
+        )
+
+        store = await open_store(store_url)
+        try:
+            everything = await store.read_all()
+            assert sorted(e.position for e in everything) == sorted(first + second)
+        finally:
+            await store.close()
+
+    async def test_subscriber_sees_another_process_append(
+        self, store: EventStore, store_url: str
+    ) -> None:
+        await store.append([output("local", 1)])
+        stream = store.subscribe()
+        try:
+            [replayed] = await take(stream, 1)
+            assert replayed.session_id == "local"
+
+            remote_positions = await run_append_proc(store_url, "remote", 5)
+            remote = await take(stream, 5)
+        finally:
+            await stream.aclose()
+
+        assert [(e.session_id, e.seq) for e in remote] == [("remote", n) for n in range(1, 6)]
+        assert [e.position for e in remote] == remote_positions
+
+    async def test_tailing_two_writer_processes_misses_nothing(
+        self, store: EventStore, store_url: str
+    ) -> None:
+        stream = store.subscribe()
+        try:
+            writers = asyncio.gather(
+                run_append_proc(store_url, "left", 60), run_append_proc(store_url, "right", 60)
+            )
+            seen = await take(stream, 120)
+            left, right = await writers
+        finally:
+            await stream.aclose()
+
+        positions = [e.position for e in seen]
+        assert positions == sorted(left + right)
+        assert [e.position for e in await store.read_all()] == positions
+
+    # --- subscriptions ---------------------------------------------------------------
+
+    async def test_subscribe_replays_from_a_position_then_follows(self, store: EventStore) -> None:
+        positions = await store.append([output("s", seq) for seq in range(1, 6)])
+        stream = store.subscribe(after_position=positions[2])
+        try:
+            replayed = await take(stream, 2)
+            assert [e.seq for e in replayed] == [4, 5]
+
+            await store.append([output("s", 6)])
+            await store.append([output("s", 7), output("s", 8)])
+            live = await take(stream, 3)
+        finally:
+            await stream.aclose()
+
+        assert [e.seq for e in live] == [6, 7, 8]
+
+    async def test_local_commit_wakes_subscribers_without_polling(
+        self, backend: type, store_url: str
+    ) -> None:
+        store = await backend.open(store_url, poll_interval=NEVER_POLL)
+        streams = [store.subscribe(), store.subscribe()]
+        try:
+            await store.append([output("s", 1)])
+            # Each subscription has read the log up to here; what comes next can only
+            # reach it through the wake-up after the commit.
+            for stream in streams:
+                await take(stream, 1)
+
+            [position] = await store.append([output("s", 2)])
+
+            for stream in streams:
+                [event] = await take(stream, 1)
+                assert event.position == position
+        finally:
+            for stream in streams:
+                await stream.aclose()
+            await store.close()
+
+    async def test_subscription_pages_through_a_long_backlog(self, store: EventStore) -> None:
+        for start in range(1, 1301, 100):
+            await store.append([output("s", seq) for seq in range(start, start + 100)])
+        stream = store.subscribe()
+        try:
+            events = await take(stream, 1300)
+        finally:
+            await stream.aclose()
+
+        assert [e.seq for e in events] == list(range(1, 1301))
+
+    async def test_close_ends_a_waiting_subscription(self, store_url: str) -> None:
+        store = await open_store(store_url)
+        await store.append([output("s", 1)])
+        seen: list[Event] = []
+
+        async def follow() -> None:
+            async for event in store.subscribe():
+                seen.append(event)
+
+        follower = asyncio.ensure_future(follow())
+        async with asyncio.timeout(WAIT):
+            while not seen:
+                await asyncio.sleep(0.01)
+            await store.close()
+            await follower
+
+        assert [e.seq for e in seen] == [1]
+        assert follower.exception() is None
+
+    # --- summaries -------------------------------------------------------------------
+
+    async def test_sessions_summarise_created_status_and_usage(self, store: EventStore) -> None:
+        t0 = datetime(2030, 1, 1, tzinfo=UTC)
+        created = {
+            "title": "Refactor parser",
+            "project": "/work/p",
+            "workspace": "/work/p",
+            "provider": "scripted",
+            "model": "demo-1",
+        }
+        usage = {"input_tokens": 1200, "output_tokens": 300, "cost_usd": 0.25}
+        await store.append(
+            [
+                Event("parent", 1, SESSION_CREATED, created, t0),
+                Event("parent", 2, SESSION_STATUS, {"status": "running"}, t0 + timedelta(1)),
+            ]
+        )
+        await store.append(
+            [Event("parent", 3, MODEL_COMPLETED, {"text": "", "usage": usage}, t0 + timedelta(2))]
+        )
+        [last] = await store.append(
+            [Event("parent", 4, MODEL_COMPLETED, {"usage": usage}, t0 + timedelta(3))]
+        )
+        await store.append(
+            [
+                Event(
+                    "child",
+                    1,
+                    SESSION_CREATED,
+                    {**created, "title": "Write tests", "parent_id": "parent"},
+                    t0 + timedelta(4),
+                )
+            ]
+        )
+
+        parent = await store.session("parent")
+        assert parent.title == "Refactor parser"
+        assert (parent.project, parent.provider, parent.model) == ("/work/p", "scripted", "demo-1")
+        assert parent.parent_id is None
+        assert parent.status == "running"
+        assert (parent.input_tokens, parent.output_tokens) == (2400, 600)
+        assert parent.cost_usd == pytest.approx(0.5)
+        assert parent.created_at == t0
+        assert parent.updated_at == t0 + timedelta(3)
+        assert (parent.last_seq, parent.last_position) == (4, last)
+
+        child = await store.session("child")
+        assert (child.title, child.parent_id, child.status) == ("Write tests", "parent", "idle")
+
+        await store.append(
+            [Event("parent", 5, SESSION_STATUS, {"status": "done"}, t0 + timedelta(5))]
+        )
+        listing = await store.sessions()
+        assert [s.session_id for s in listing] == ["parent", "child"]
+        assert listing[0].status == "done"
+        assert [s.session_id for s in await store.sessions(limit=1)] == ["parent"]
+
+    async def test_usage_without_cost_and_odd_usage_do_not_fail(self, store: EventStore) -> None:
+        await store.append(
+            [
+                Event("s", 1, MODEL_COMPLETED, {"usage": {"input_tokens": 10}}),
+                Event("s", 2, MODEL_COMPLETED, {"usage": None}),
+                Event("s", 3, MODEL_COMPLETED, {"usage": {"output_tokens": "lots"}}),
+            ]
+        )
+
+        summary = await store.session("s")
+        assert (summary.input_tokens, summary.output_tokens, summary.cost_usd) == (10, 0, 0.0)
+        assert summary.last_seq == 3
+
+    async def test_summary_of_a_session_without_a_created_event(self, store: EventStore) -> None:
+        await store.append([output("orphan", 1)])
+
+        summary = await store.session("orphan")
+        assert (summary.title, summary.status, summary.last_seq) == ("", "idle", 1)
+
+    # --- failures --------------------------------------------------------------------
+
+    async def test_unusable_database_gives_a_clear_error(
+        self, broken_store: tuple[str, list[str]]
+    ) -> None:
+        url, fragments = broken_store
+
+        with pytest.raises(StoreError) as caught:
+            await open_store(url)
+
+        message = str(caught.value)
+        for fragment in fragments:
+            assert fragment in message
+
+    async def test_append_after_close_is_refused_and_close_is_idempotent(
+        self, store_url: str
+    ) -> None:
+        store = await open_store(store_url)
+        await store.append([output("s", 1)])
+        await asyncio.gather(store.close(), store.close())
+        await store.close()
+
+        with pytest.raises(StoreError, match="closed"):
+            await store.append([output("s", 2)])
+
+    async def test_close_commits_what_was_queued(self, store_url: str) -> None:
+        store = await open_store(store_url)
+        appends = [asyncio.ensure_future(store.append([output(f"s{n}", 1)])) for n in range(50)]
+        await asyncio.sleep(0)
+        await store.close()
+        positions = await asyncio.gather(*appends)
+
+        reopened = await open_store(store_url)
+        try:
+            stored = await reopened.read_all()
+            assert sorted(e.position for e in stored) == sorted(p for [p] in positions)
+        finally:
+            await reopened.close()

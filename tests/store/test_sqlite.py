@@ -1,0 +1,98 @@
+"""The store contract on SQLite, plus what only a file-backed store can get wrong."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness_tui.store import StoreError, open_store, sqlite_url
+from harness_tui.store.sqlite import SQLiteEventStore, sqlite_path
+from tests.store.contract import StoreContract, output, run_append_proc
+
+
+class TestSQLiteStore(StoreContract):
+    @pytest.fixture
+    def store_url(self, sqlite_store_url: str) -> str:
+        return sqlite_store_url
+
+    @pytest.fixture
+    def backend(self) -> type:
+        return SQLiteEventStore
+
+    @pytest.fixture
+    def broken_store(self, tmp_path: Path) -> tuple[str, list[str]]:
+        path = tmp_path / "harness.db"
+        path.write_bytes(os.urandom(8192))
+        return sqlite_url(path), [str(path), "not a valid SQLite database"]
+
+
+async def test_missing_folders_are_created(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "harness.db"
+
+    store = await open_store(sqlite_url(path))
+    try:
+        await store.append([output("s", 1)])
+    finally:
+        await store.close()
+
+    assert path.is_file()
+
+
+async def test_a_committed_append_survives_the_process_being_killed(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path / "harness.db")
+
+    positions = await run_append_proc(url, "doomed", 25, "--kill")
+
+    store = await open_store(url)
+    try:
+        assert [e.position for e in await store.read("doomed")] == positions
+        assert (await store.session("doomed")).last_seq == 25
+    finally:
+        await store.close()
+
+
+async def test_unwritable_location_names_the_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+
+    with pytest.raises(StoreError, match="not-a-folder"):
+        await open_store(sqlite_url(blocker / "harness.db"))
+
+
+def test_url_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+    assert sqlite_path("sqlite:////var/lib/harness.db") == Path("/var/lib/harness.db")
+    assert sqlite_path("sqlite:///harness.db") == tmp_path / "harness.db"
+    assert sqlite_path("sqlite:///state/h.db?mode=rw") == tmp_path / "state" / "h.db"
+    assert sqlite_path("sqlite:///~/h.db") == tmp_path / "home" / "h.db"
+    assert sqlite_path(sqlite_url(tmp_path / "x.db")) == tmp_path / "x.db"
+    with pytest.raises(StoreError, match="names no database file"):
+        sqlite_path("sqlite:///")
+
+
+async def test_relative_url_opens_in_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    store = await open_store("sqlite:///.harness/harness.db")
+    await store.close()
+
+    assert (tmp_path / ".harness" / "harness.db").is_file()
+
+
+async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "harness.db"
+    store = await open_store(sqlite_url(path))
+    await store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO schema_migrations VALUES (999, '2099-01-01T00:00:00Z')")
+
+    with pytest.raises(StoreError, match="schema version 999"):
+        await open_store(sqlite_url(path))
