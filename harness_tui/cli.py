@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--max-steps", metavar="N", type=int, help="model requests per turn")
     run.add_argument(
+        "--worktree",
+        action="store_true",
+        default=None,
+        help="with --exec: run in a git worktree of its own on branch <prefix><session> "
+        "(default: [git] worktree)",
+    )
+    run.add_argument(
         "--approval-mode",
         choices=("untrusted", "on-request", "auto", "never"),
         help="untrusted: prompt for anything no rule allows; on-request (default): prompt "
@@ -103,6 +110,15 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--no-follow", action="store_true", help="print what exists and exit")
     tail.add_argument("--json", action="store_true", help="print events as JSON lines")
     _common(tail, top=False)
+
+    worktrees = commands.add_parser(
+        "worktrees", help="list session worktrees, or prune stale ones"
+    )
+    worktrees.add_argument(
+        "action", nargs="?", choices=("list", "prune"), default="list", help="default: list"
+    )
+    worktrees.add_argument("--json", action="store_true", help="print as JSON lines")
+    _common(worktrees, top=False)
 
     policy = commands.add_parser("policy", help="check commands against the policy rules")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
@@ -145,11 +161,16 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             ("--session", args.session),
             ("--max-steps", args.max_steps is not None),
             ("--approvals", args.approvals != "none"),
+            ("--worktree", args.worktree is not None),
         ):
             if given and args.command is None:
                 parser.error(f"{flag} goes with --exec")
         if args.command == "config":
             return _config_show(args)
+        if args.command == "worktrees":
+            from harness_tui import worktrees_cli
+
+            return worktrees_cli.run(args, _flags(args))
         if args.command == "tail":
             return _tail(args)
         if args.command == "policy":
@@ -180,6 +201,7 @@ def _exec(args: argparse.Namespace) -> int:
         model=args.model,
         json=args.json,
         approvals=args.approvals,
+        worktree=args.worktree,
     )
     try:
         return asyncio.run(run_exec(config, options))

@@ -41,6 +41,8 @@ class ExecOptions:
     # "stdin": approval requests go to stderr as JSON lines, answers come on stdin.
     # "none": a needed approval ends the run with exit code 3.
     approvals: str = "none"
+    # None: the project's [git] worktree setting.
+    worktree: bool | None = None
 
 
 async def run_exec(
