@@ -67,4 +67,9 @@ class EventStore(Protocol):
 
     async def last_position(self) -> int: ...
 
+    async def delete_sessions(self, session_ids: Sequence[str]) -> int:
+        """Remove whole sessions (their events and summaries) for retention; returns
+        how many events went. Positions of other events do not change."""
+        ...
+
     async def close(self) -> None: ...

@@ -480,6 +480,18 @@ class PostgresEventStore(GroupCommitStore):
         rows = await self._fetch("SELECT coalesce(max(position), 0) FROM events")
         return rows[0][0]
 
+    async def delete_sessions(self, session_ids: Sequence[str]) -> int:
+        pool = self._pool
+        if pool is None or self._closed:
+            raise StoreError(f"the store {self.name} is closed")
+        ids = list(session_ids)
+        async with pool.acquire() as conn, conn.transaction():
+            status = await conn.execute(
+                "DELETE FROM events WHERE session_id = ANY($1::text[])", ids
+            )
+            await conn.execute("DELETE FROM sessions WHERE session_id = ANY($1::text[])", ids)
+        return int(status.split()[-1])
+
     # --- following -------------------------------------------------------------------
 
     async def _before_subscribe(self) -> None:

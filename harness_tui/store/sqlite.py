@@ -455,3 +455,22 @@ class SQLiteEventStore(GroupCommitStore):
     async def last_position(self) -> int:
         rows = await self._fetch("SELECT coalesce(max(position), 0) FROM events", ())
         return rows[0][0]
+
+    async def delete_sessions(self, session_ids: Sequence[str]) -> int:
+        ids = [(session_id,) for session_id in session_ids]
+
+        # Runs on the writer thread, between group commits.
+        def delete(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                before = db.total_changes
+                db.executemany("DELETE FROM events WHERE session_id = ?", ids)
+                removed = db.total_changes - before
+                db.executemany("DELETE FROM sessions WHERE session_id = ?", ids)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return removed
+
+        return await self._run_on_writer(delete) if ids else 0

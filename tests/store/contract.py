@@ -107,6 +107,16 @@ class StoreContract:
         ]
         assert await store.last_position() == returned[-1]
 
+    async def test_deleting_sessions_for_retention(self, store: EventStore) -> None:
+        await store.append([output("old", 1), output("old", 2), output("new", 1)])
+        assert await store.delete_sessions(["old", "never-there"]) == 2
+        assert await store.read("old") == []
+        assert [e.session_id for e in await store.read_all()] == ["new"]
+        assert [s.session_id for s in await store.sessions()] == ["new"]
+        # The log goes on after the gap: positions never go back.
+        last = await store.last_position()
+        assert (await store.append([output("new", 2)]))[0] > last
+
     async def test_empty_store(self, store: EventStore) -> None:
         assert await store.last_position() == 0
         assert await store.read_all() == []
