@@ -111,14 +111,45 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--json", action="store_true", help="print events as JSON lines")
     _common(tail, top=False)
 
-    worktrees = commands.add_parser(
-        "worktrees", help="list session worktrees, or prune stale ones"
-    )
+    worktrees = commands.add_parser("worktrees", help="list session worktrees, or prune stale ones")
     worktrees.add_argument(
         "action", nargs="?", choices=("list", "prune"), default="list", help="default: list"
     )
     worktrees.add_argument("--json", action="store_true", help="print as JSON lines")
     _common(worktrees, top=False)
+
+    gc = commands.add_parser("gc", help="signals, remediation drafts, grades and retention")
+    gc_commands = gc.add_subparsers(dest="gc_command", metavar="ACTION", required=True)
+    gc_status = gc_commands.add_parser("status", help="signals with their evidence, and grades")
+    gc_status.add_argument("--json", action="store_true", help="print as JSON")
+    _common(gc_status, top=False)
+    gc_drafts = gc_commands.add_parser("drafts", help="remediation drafts and their status")
+    gc_drafts.add_argument(
+        "--status", choices=("pending", "adopted", "rejected", "expired"), help="only these"
+    )
+    _common(gc_drafts, top=False)
+    gc_adopt = gc_commands.add_parser("adopt", help="write a pending draft into the project")
+    gc_adopt.add_argument("draft_id", metavar="ID")
+    _common(gc_adopt, top=False)
+    gc_reject = gc_commands.add_parser("reject", help="reject a pending draft")
+    gc_reject.add_argument("draft_id", metavar="ID")
+    gc_reject.add_argument("--reason", default="", help="why, kept in the log")
+    _common(gc_reject, top=False)
+    gc_run = gc_commands.add_parser(
+        "run", help="find signals, draft remediations, prune sessions past retention_days"
+    )
+    gc_run.add_argument("--dry-run", action="store_true", help="say what would happen only")
+    _common(gc_run, top=False)
+
+    rules = commands.add_parser("rules", help="code rules: run the project's guards")
+    rules_commands = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    rules_check = rules_commands.add_parser(
+        "check",
+        help="run .harness/guards/*, print violations (FILE:LINE RULE severity message); "
+        "exit 1 when there are violations",
+    )
+    rules_check.add_argument("--json", action="store_true", help="print the report as JSON")
+    _common(rules_check, top=False)
 
     policy = commands.add_parser("policy", help="check commands against the policy rules")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
@@ -171,6 +202,10 @@ def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             from harness_tui import worktrees_cli
 
             return worktrees_cli.run(args, _flags(args))
+        if args.command in ("gc", "rules"):
+            from harness_tui import gc_cli
+
+            return gc_cli.run(args, _flags(args))
         if args.command == "tail":
             return _tail(args)
         if args.command == "policy":

@@ -43,6 +43,9 @@ GC_SIGNAL = "gc.signal"
 GC_DRAFT_CREATED = "gc.draft.created"
 GC_DRAFT_ADOPTED = "gc.draft.adopted"
 GC_DRAFT_REJECTED = "gc.draft.rejected"
+GC_COMPLETED = "gc.completed"
+# Code-rule guards ran: {violations: [...], errors: [...]}.
+RULES_CHECKED = "rules.checked"
 
 VOCABULARY = frozenset(
     value for name, value in list(globals().items()) if name.isupper() and isinstance(value, str)

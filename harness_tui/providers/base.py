@@ -140,6 +140,12 @@ COMPACTION_SYSTEM = (
     "task, decisions made, files read and changed (with paths), commands run and their "
     "outcomes, and what remains to do. Write it for the agent itself, in plain text."
 )
+# GC: a remediation draft for a recurring pattern (harness_tui.gc.drafts.draft_prompt).
+GC_DRAFT_SYSTEM = (
+    "You review how coding agents work in a project and propose small, precise fixes "
+    "for recurring problems: a policy rule, a code rule, or a note for the agents' "
+    "instructions. Answer with exactly one JSON object as asked."
+)
 _SUMMARY_HEADER = "[Summary of the conversation so far: {replies} earlier model replies]"
 _SUMMARY_PATTERN = re.compile(
     r"^\[Summary of the conversation so far: (\d+) earlier model replies\]"

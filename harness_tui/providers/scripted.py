@@ -34,6 +34,7 @@ from typing import Any
 
 from harness_tui.providers.base import (
     COMPACTION_SYSTEM,
+    GC_DRAFT_SYSTEM,
     ModelRequest,
     ModelResponse,
     ProviderError,
@@ -248,6 +249,9 @@ class ScriptedProvider:
         if request.system == COMPACTION_SYSTEM:
             yield _summarise(request)
             return
+        if request.system == GC_DRAFT_SYSTEM:
+            yield _draft(request)
+            return
         # Replies a compaction summary stands for still count: the script goes on.
         index = sum(1 for m in request.messages if m.role == "assistant") + sum(
             replies_summarised(m) for m in request.messages
@@ -322,4 +326,17 @@ def _summarise(request: ModelRequest) -> ModelResponse:
         f"The user asked: {asked[0][:200] if asked else '(nothing)'}. "
         f"{len(calls)} tool calls so far ({tools})."
     )
+    return ModelResponse(text=text, usage=_estimate_usage(request, text, ()))
+
+
+def _draft(request: ModelRequest) -> ModelResponse:
+    """An offline GC draft: a note for the agents' instructions naming the pattern."""
+    prompt = request.messages[-1].content if request.messages else ""
+    pattern = prompt.splitlines()[1].strip() if prompt.count("\n") >= 1 else "a pattern"
+    draft = {
+        "kind": "note",
+        "title": f"Recurring: {pattern[:80]}",
+        "content": f"- Watch for this recurring pattern and avoid it: {pattern}",
+    }
+    text = "```json\n" + json.dumps(draft) + "\n```"
     return ModelResponse(text=text, usage=_estimate_usage(request, text, ()))

@@ -1,0 +1,295 @@
+"""GC as the engine runs it: signals from the log, drafts from the provider, retention,
+grades and code-rule checks, all recorded in the project's GC log.
+
+The GC log is one system session per project (`gc-<hash>`), so GC history replays
+like everything else. Several processes may run GC: appends that race on a seq are
+retried against the log as it now is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import shutil
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness_tui import events as ev
+from harness_tui.events import Event
+from harness_tui.gc.coderules import RulesReport, check_rules
+from harness_tui.gc.drafts import (
+    DraftBudget,
+    DraftError,
+    DraftsState,
+    adopt_draft,
+    draft_created_data,
+    draft_prompt,
+    new_draft_id,
+    parse_draft_reply,
+    plan_drafts,
+    reject_draft,
+    signal_event_data,
+)
+from harness_tui.gc.grade import Grade, grade, grade_project
+from harness_tui.gc.signals import Signal, find_signals
+from harness_tui.paths import harness_dir
+from harness_tui.providers.base import (
+    GC_DRAFT_SYSTEM,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    ProviderError,
+)
+from harness_tui.store import DuplicateEventError
+
+if TYPE_CHECKING:
+    from harness_tui.engine.engine import Engine
+
+# Sessions in these states are at work or about to be: retention never touches them.
+_LIVE = frozenset({"running", "waiting", "queued"})
+_PAGE = 5000
+
+
+def gc_session_id(project: Path) -> str:
+    return "gc-" + hashlib.sha1(str(project).encode()).hexdigest()[:10]
+
+
+def is_system_session(session_id: str) -> bool:
+    return session_id.startswith("gc-")
+
+
+@dataclass
+class RunReport:
+    signals: list[Signal] = field(default_factory=list)
+    drafted: list[tuple[Signal, str]] = field(default_factory=list)  # (signal, draft id)
+    skipped: list[tuple[Signal, str]] = field(default_factory=list)  # (signal, reason)
+    pruned: list[str] = field(default_factory=list)  # session ids
+    dry_run: bool = False
+
+
+@dataclass
+class Status:
+    signals: list[Signal]
+    drafts: DraftsState
+    project_grade: Grade | None
+    session_grades: dict[str, Grade]
+    last_run: datetime | None
+
+
+class GCService:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.config = engine.config
+        self.session_id = gc_session_id(engine.project)
+        self._auto: asyncio.Task[None] | None = None
+
+    # -- the GC log ----------------------------------------------------------------
+
+    async def _log(self) -> list[Event]:
+        return await self.engine.store.read(self.session_id)
+
+    async def _append(self, type_: str, data: dict[str, Any]) -> None:
+        for _ in range(5):
+            log = await self._log()
+            batch = []
+            if not log:
+                batch.append(
+                    Event(
+                        self.session_id,
+                        1,
+                        ev.SESSION_CREATED,
+                        {
+                            "title": "GC",
+                            "project": str(self.engine.project),
+                            "workspace": str(self.engine.project),
+                            "provider": "",
+                            "model": "",
+                            "system": True,
+                        },
+                    )
+                )
+            batch.append(Event(self.session_id, len(log) + len(batch) + 1, type_, data))
+            try:
+                await self.engine.store.append(batch)
+                return
+            except DuplicateEventError:
+                continue  # another process wrote to the GC log first: read it again
+        raise RuntimeError(f"could not append to the GC log {self.session_id}")
+
+    async def _all_events(self) -> list[Event]:
+        """Every agent session's events, in log order (the GC log left out)."""
+        events: list[Event] = []
+        after = 0
+        while page := await self.engine.store.read_all(after, _PAGE):
+            events.extend(e for e in page if not is_system_session(e.session_id))
+            after = page[-1].position or after
+        return events
+
+    async def drafts(self, now: datetime | None = None) -> DraftsState:
+        return DraftsState.from_events(
+            await self._log(),
+            now=now or datetime.now(UTC),
+            ttl_hours=self.config.gc.draft_ttl_hours,
+        )
+
+    # -- a run ---------------------------------------------------------------------
+
+    async def run(self, *, dry_run: bool = False, now: datetime | None = None) -> RunReport:
+        now = now or datetime.now(UTC)
+        cfg = self.config.gc
+        report = RunReport(dry_run=dry_run)
+        events = await self._all_events()
+        report.signals = find_signals(events, cfg.signals)
+        state = await self.drafts(now)
+        to_draft, report.skipped = plan_drafts(
+            report.signals, state, DraftBudget.from_config(cfg), cfg.max_drafts_per_run
+        )
+        prunable = await self._prunable(now)
+        report.pruned = [s for s in prunable]
+        if dry_run:
+            report.drafted = [(signal, "") for signal in to_draft]
+            return report
+        by_position = {e.position: e for e in events}
+        for signal in to_draft:
+            try:
+                proposal = parse_draft_reply(await self._ask_for_draft(signal, by_position))
+            except (ProviderError, DraftError) as exc:
+                report.skipped.append((signal, f"drafting failed: {exc}"))
+                continue
+            draft_id = new_draft_id()
+            await self._append(ev.GC_SIGNAL, signal_event_data(signal, draft_id=draft_id))
+            await self._append(ev.GC_DRAFT_CREATED, draft_created_data(draft_id, signal, proposal))
+            report.drafted.append((signal, draft_id))
+        for signal, reason in report.skipped:
+            await self._append(ev.GC_SIGNAL, signal_event_data(signal, skipped=reason))
+        await self._prune(prunable)
+        await self._append(
+            ev.GC_COMPLETED,
+            {
+                "signals": len(report.signals),
+                "drafted": [draft_id for _, draft_id in report.drafted],
+                "skipped": len(report.skipped),
+                "pruned": report.pruned,
+            },
+        )
+        return report
+
+    async def _ask_for_draft(self, signal: Signal, by_position: dict[int | None, Event]) -> str:
+        from harness_tui.providers.select import resolve_provider
+
+        excerpts = [
+            f"{e.type} {e.data}"[:300]
+            for position in signal.evidence[:5]
+            if (e := by_position.get(position)) is not None
+        ]
+        choice = resolve_provider(self.config)
+        provider = choice.build()
+        request = ModelRequest(
+            model=choice.model,
+            system=GC_DRAFT_SYSTEM,
+            messages=(Message(role="user", content=draft_prompt(signal, excerpts)),),
+            max_tokens=2000,
+        )
+        try:
+            response: ModelResponse | None = None
+            async for item in provider.stream(request):
+                if isinstance(item, ModelResponse):
+                    response = item
+        finally:
+            await provider.aclose()
+        return response.text if response else ""
+
+    # -- retention -----------------------------------------------------------------
+
+    async def _prunable(self, now: datetime) -> list[str]:
+        """Sessions last touched before retention_days, none of them live, and no
+        subagent whose parent stays."""
+        cutoff = now - timedelta(days=self.config.gc.retention_days)
+        summaries = [s for s in await self.engine.sessions() if not is_system_session(s.session_id)]
+        old = {s.session_id for s in summaries if s.updated_at < cutoff and s.status not in _LIVE}
+        kept_parents = {s.session_id for s in summaries} - old
+        return [
+            s.session_id
+            for s in summaries
+            if s.session_id in old and (s.parent_id is None or s.parent_id not in kept_parents)
+        ]
+
+    async def _prune(self, session_ids: list[str]) -> None:
+        if not session_ids:
+            return
+        await self.engine.store.delete_sessions(session_ids)
+        for session_id in session_ids:
+            for leftover in (
+                self.engine.artifacts_root / session_id,
+                harness_dir(self.engine.project) / "demo" / session_id,
+            ):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+    # -- status, adopt, reject -------------------------------------------------------
+
+    async def status(self, now: datetime | None = None) -> Status:
+        events = await self._all_events()
+        signals = find_signals(events, self.config.gc.signals)
+        by_session: dict[str, list[Event]] = defaultdict(list)
+        for event in events:
+            by_session[event.session_id].append(event)
+        weights = self.config.gc.grade
+        slow = self.config.gc.signals.slow_tool_ms
+        session_grades = {
+            sid: g
+            for sid, evs in by_session.items()
+            if (g := grade(evs, weights, slow_tool_ms=slow)) is not None
+        }
+        log = await self._log()
+        runs = [e.ts for e in log if e.type == ev.GC_COMPLETED]
+        return Status(
+            signals=signals,
+            drafts=await self.drafts(now),
+            project_grade=grade_project(by_session, weights, slow_tool_ms=slow),
+            session_grades=session_grades,
+            last_run=runs[-1] if runs else None,
+        )
+
+    async def adopt(self, draft_id: str, *, by: str = "user") -> dict[str, Any]:
+        data = adopt_draft(self.engine.project, await self.drafts(), draft_id, by=by)
+        await self._append(ev.GC_DRAFT_ADOPTED, data)
+        # An adopted policy rule applies from the next decision on.
+        self.engine.gate.reload()
+        return data
+
+    async def reject(self, draft_id: str, reason: str, *, by: str = "user") -> dict[str, Any]:
+        data = reject_draft(await self.drafts(), draft_id, reason, by=by)
+        await self._append(ev.GC_DRAFT_REJECTED, data)
+        return data
+
+    # -- code rules ----------------------------------------------------------------
+
+    async def check_rules(self) -> RulesReport:
+        report = await asyncio.to_thread(
+            check_rules, self.engine.project, env=self.engine.tool_env()
+        )
+        await self._append(ev.RULES_CHECKED, report.to_dict())
+        return report
+
+    # -- after a session ends ------------------------------------------------------
+
+    def session_ended(self) -> None:
+        """Run GC in the background after a session ends, at most once a cooldown."""
+        if not self.config.gc.auto or (self._auto is not None and not self._auto.done()):
+            return
+        self._auto = asyncio.create_task(self._run_if_cooled_down(), name="gc after session")
+
+    async def _run_if_cooled_down(self) -> None:
+        log = await self._log()
+        runs = [e.ts for e in log if e.type == ev.GC_COMPLETED]
+        if runs and datetime.now(UTC) - runs[-1] < timedelta(seconds=self.config.gc.cooldown_s):
+            return
+        await self.run()
+
+    async def close(self) -> None:
+        if self._auto is not None and not self._auto.done():
+            self._auto.cancel()
+            await asyncio.gather(self._auto, return_exceptions=True)
