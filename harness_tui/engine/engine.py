@@ -18,6 +18,7 @@ from harness_tui.engine.runner import APPROVAL_DECISIONS, Resolution, SessionRun
 from harness_tui.engine.session import PendingApproval, SessionState
 from harness_tui.engine.tasks import TaskManager, kill_orphaned_group
 from harness_tui.events import Event
+from harness_tui.gc.service import GCService
 from harness_tui.paths import artifacts_dir
 from harness_tui.policy.env import scrub_env
 from harness_tui.policy.evaluate import MODES as APPROVAL_MODES
@@ -63,6 +64,7 @@ class Engine:
         )
         self._runners: dict[str, SessionRunner] = {}
         self.tasks = TaskManager(self)
+        self.gc = GCService(self)
         self._providers: dict[tuple[str, str], Provider] = {}
         self._delta_queues: set[asyncio.Queue[Delta]] = set()
         self._env = scrub_env(os.environ, allow=config.policy.allow_env)
@@ -89,6 +91,7 @@ class Engine:
         """Cancel running turns; a turn waiting for an approval is left waiting, so
         the request can still be answered after this process is gone. Background
         tasks are stopped and their ends recorded: nothing outlives the engine."""
+        await self.gc.close()
         await self.tasks.close()
         for runner in list(self._runners.values()):
             if runner.waiting_for_approval:
@@ -284,6 +287,10 @@ class Engine:
 
     def on_event(self, event: Event) -> None:
         """Called for every event a runner of this engine appended."""
+        if event.type == ev.SESSION_STATUS and event.data["status"] in ev.TERMINAL_STATUSES:
+            runner = self._runners.get(event.session_id)
+            if runner is not None and runner.state.parent_id is None:
+                self.gc.session_ended()
 
     def publish_delta(
         self, session_id: str, stream: str, text: str, *, call_id: str | None = None

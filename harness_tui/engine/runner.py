@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from harness_tui import events as ev
 from harness_tui.engine import compaction
-from harness_tui.engine.gate import Verdict
+from harness_tui.engine.gate import FILE_WRITERS, Verdict
 from harness_tui.engine.owner import current_owner
 from harness_tui.engine.session import PendingApproval, SessionState
 from harness_tui.events import Event
+from harness_tui.gc.coderules import feedback, guards_dir
 from harness_tui.providers.base import (
     COMPACTION_SYSTEM,
     Message,
@@ -282,8 +283,11 @@ class SessionRunner:
                 if self.state.open_calls:
                     # The calls of the last reply, in order; after a restart, those a
                     # resumed turn has not finished yet.
-                    for call in list(self.state.open_calls.values()):
+                    calls = list(self.state.open_calls.values())
+                    for call in calls:
                         await self._run_call(call)
+                    if any(call.name in FILE_WRITERS for call in calls):
+                        await self._check_code_rules()
                     for inbound in self._take_steers():
                         await self.emit(
                             ev.INPUT_RECEIVED, {"text": inbound.text, "mode": inbound.mode}
@@ -314,6 +318,16 @@ class SessionRunner:
                     return "no_tool_calls", None
         except TurnEnded as ended:
             return ended.reason, ended.error
+
+    async def _check_code_rules(self) -> None:
+        """After an edit, the project's guards run; what they find goes back to the
+        agent in its next request."""
+        if not guards_dir(self.engine.project).is_dir():
+            return
+        report = await self.engine.gc.check_rules()
+        text = feedback(report)
+        if text:
+            self._steers.append(Inbound(text, "auto"))
 
     def _take_steers(self) -> list[Inbound]:
         steers, self._steers = self._steers, []
