@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -177,6 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code = dispatch(args, parser)
     except KeyboardInterrupt:
         code = exitcodes.INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as other command-line tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = exitcodes.OK
     sys.exit(code)
 
 

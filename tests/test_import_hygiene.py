@@ -55,7 +55,7 @@ def test_a_scripted_exec_run_imports_neither_textual_nor_the_sdks(tmp_path):
     code = (
         "from harness_tui.cli import main\n"
         "try:\n"
-        f"    main(['--exec', 'fix it', '--provider', 'scripted', '--project', {str(repo)!r}])\n"
+        f"    main(['--exec', 'fix it', '--provider', 'scripted', '--approval-mode', 'auto', '--project', {str(repo)!r}])\n"
         "except SystemExit as exit:\n"
         "    assert exit.code == 0, exit.code\n"
     )

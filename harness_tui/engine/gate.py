@@ -89,15 +89,18 @@ class PolicyGate:
             target = resolve_in_workspace(workspace, path)
         except PathEscapeError as exc:
             return Verdict("forbid", "jail", str(exc), "high", summary=f"{tool} {path}")
-        for private in {harness_dir(workspace).resolve(), harness_dir(self.project).resolve()}:
-            if target == private or private in target.parents:
-                return Verdict(
-                    "forbid",
-                    "harness-files",
-                    f"{path} is in {private}, where harness-tui keeps its policy and data",
-                    "critical",
-                    summary=f"{tool} {path}",
-                )
+        # The project's own .harness/ is outside any other workspace, so the jail keeps
+        # it; a workspace that is the project needs this check. (The demo's workspace
+        # lives under .harness/demo/ and is writable like any other.)
+        private = harness_dir(workspace).resolve()
+        if target == private or private in target.parents:
+            return Verdict(
+                "forbid",
+                "harness-files",
+                f"{path} is in {private}, where harness-tui keeps its policy and data",
+                "critical",
+                summary=f"{tool} {path}",
+            )
         try:
             change = (preview_edit if tool == "edit_file" else preview_write)(workspace, args)
             rel = workspace_relative(workspace, change.path)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness_tui import events as ev
 from harness_tui.engine.owner import current_owner, process_start_time
+from harness_tui.providers.scripted import subagent_script
 from harness_tui.tools.base import TaskInfo, ToolError
 from harness_tui.tools.bash import ShellProcess, stop_shell
 
@@ -224,10 +225,15 @@ class SessionTasks:
         )
         task.notify = background
         self.manager.tasks[task.task_id] = task
+        provider = chosen.provider or parent.provider
+        model = chosen.model or parent.model
+        if provider == "scripted" and not chosen.model:
+            # A scripted parent's subagents play their own part of the script.
+            model = subagent_script(parent.model, preset) or model
         child_id = await self.engine.start_session(
             prompt,
-            provider=chosen.provider or parent.provider,
-            model=chosen.model or parent.model,
+            provider=provider,
+            model=model,
             workspace=parent.workspace,
             parent_id=self.session_id,
             preset=preset,

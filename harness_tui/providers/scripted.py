@@ -86,6 +86,17 @@ def builtin_scripts() -> list[str]:
     return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
 
 
+def subagent_script(name_or_path: str, preset: str) -> str | None:
+    """The script a subagent of `preset` plays when its parent plays `name_or_path`:
+    NAME-PRESET beside it (demo -> demo-explore), if there is one."""
+    if "/" in name_or_path or name_or_path.endswith((".toml", ".jsonl")):
+        path = Path(name_or_path).expanduser()
+        sibling = path.with_name(f"{path.stem}-{preset}{path.suffix}")
+        return str(sibling) if sibling.is_file() else None
+    builtin = f"{name_or_path}-{preset}"
+    return builtin if (BUILTIN_DIR / f"{builtin}.toml").is_file() else None
+
+
 def load_script(name_or_path: str | os.PathLike[str]) -> Script:
     """A built-in script by name ("demo", "echo") or a .toml / .jsonl file by path."""
     raw = os.fspath(name_or_path)

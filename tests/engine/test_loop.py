@@ -25,7 +25,9 @@ def types(events):
 
 async def test_demo_session_fixes_the_bug_and_the_tests_really_pass(tmp_path):
     repo = demo_repo(tmp_path / "repo")
-    engine = await open_engine(repo, **{"provider.name": "scripted"})
+    engine = await open_engine(
+        repo, **{"provider.name": "scripted", "policy.approval_mode": "auto"}
+    )
     try:
         sid = await engine.start_session("fix the failing test")
         state = await engine.wait(sid)
@@ -49,22 +51,35 @@ async def test_demo_session_fixes_the_bug_and_the_tests_really_pass(tmp_path):
     )
     assert kinds[-2:] == [ev.TURN_COMPLETED, ev.SESSION_STATUS]
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    # The demo used a subagent, a background task and an approval.
+    assert ev.SUBAGENT_SPAWNED in kinds and ev.TASK_STARTED in kinds
+    assert any(
+        e.data.get("rule_id") == "git-clean-force" for e in events if e.type == ev.POLICY_DECIDED
+    )
+    assert not (repo / "debug.log").exists()
     # The first test run failed and the last one passed, as the agent saw them.
-    bash_results = [
+    commands = {
+        e.data["call_id"]: e.data["args"].get("command")
+        for e in events
+        if e.type == ev.TOOL_REQUESTED
+    }
+    test_runs = [
         e.data
         for e in events
-        if e.type == ev.TOOL_COMPLETED and "exit_code" in e.data.get("metadata", {})
+        if e.type == ev.TOOL_COMPLETED
+        and (commands.get(e.data["call_id"]) or "").startswith("python3 -m unittest -v")
     ]
-    assert bash_results[0]["metadata"]["exit_code"] == 0  # `| tail` hides the failure code
-    assert "FAILED" in bash_results[0]["result"]
-    assert bash_results[-1]["metadata"]["exit_code"] == 0
-    assert "OK" in bash_results[-1]["result"]
+    assert "FAILED" in test_runs[0]["result"]
+    assert test_runs[-1]["metadata"]["exit_code"] == 0
+    assert "Ran 4 tests" in test_runs[-1]["result"] and "OK" in test_runs[-1]["result"]
 
 
 async def test_the_demo_in_a_project_without_its_files_runs_on_a_seeded_copy(tmp_path):
     project = init_repo(tmp_path / "mine")
     (project / "README.md").write_text("my project\n")
-    engine = await open_engine(project, **{"provider.name": "scripted"})
+    engine = await open_engine(
+        project, **{"provider.name": "scripted", "policy.approval_mode": "auto"}
+    )
     try:
         sid = await engine.start_session("show me the demo")
         state = await engine.wait(sid)

@@ -31,7 +31,15 @@ def stored_events(project):
 
 def test_fix_the_failing_test_with_the_scripted_provider(tmp_path):
     repo = demo_repo(tmp_path / "repo")
-    done = run_exec(repo, "fix the failing test", "--provider", "scripted", tmp_path=tmp_path)
+    done = run_exec(
+        repo,
+        "fix the failing test",
+        "--provider",
+        "scripted",
+        "--approval-mode",
+        "auto",
+        tmp_path=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     # The final answer is on stdout, the progress on stderr.
     assert "Fixed the failing test" in done.stdout
@@ -44,7 +52,16 @@ def test_fix_the_failing_test_with_the_scripted_provider(tmp_path):
 
 def test_json_output_is_one_event_per_line_in_the_store_envelope(tmp_path):
     repo = demo_repo(tmp_path / "repo")
-    done = run_exec(repo, "fix it", "--provider", "scripted", "--json", tmp_path=tmp_path)
+    done = run_exec(
+        repo,
+        "fix it",
+        "--provider",
+        "scripted",
+        "--json",
+        "--approval-mode",
+        "auto",
+        tmp_path=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines, "no events printed"

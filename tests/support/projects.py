@@ -39,10 +39,14 @@ def commit_all(repo: Path, message: str = "initial") -> None:
 
 
 def demo_repo(path: Path) -> Path:
-    """A git repo holding the demo project: calc.py with a bug and its failing test."""
+    """A git repo holding the demo project: calc.py with a bug and its failing test,
+    committed, and debug.log, a stray untracked file."""
     init_repo(path)
     seed_demo_project(path)
+    stray = (path / "debug.log").read_text()
+    (path / "debug.log").unlink()
     commit_all(path)
+    (path / "debug.log").write_text(stray)
     return path
 
 
