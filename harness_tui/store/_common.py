@@ -19,7 +19,7 @@ from harness_tui.store.base import DuplicateEventError, StoreError
 
 # One transaction never carries more than this many events (a single append() larger
 # than this still commits whole: its events are atomic).
-MAX_BATCH_EVENTS = 2000
+MAX_BATCH_EVENTS = 8000
 
 # Page size of the subscription's catch-up reads.
 SUBSCRIBE_PAGE = 500
@@ -282,11 +282,6 @@ class GroupCommitStore:
     `_close_connections()`, and calls `_start_writer()` once it is open.
     """
 
-    # How many batches may be on their way to the database at once. One for SQLite,
-    # whose writes share this process's interpreter; two where the database works in
-    # its own process, so one batch's callers run while the next batch commits.
-    max_in_flight = 1
-
     url: str
     # What messages call the store: the file, or the server and database (never the
     # URL, which may carry a password).
@@ -380,11 +375,9 @@ class GroupCommitStore:
 
     # The writer.
 
-    def _take_batch(self, halve: bool) -> list[PendingAppend]:
+    def _take_batch(self) -> list[PendingAppend]:
         pending = self._pending
-        if halve:
-            count = (len(pending) + 1) // 2
-        elif self._pending_rows <= MAX_BATCH_EVENTS:
+        if self._pending_rows <= MAX_BATCH_EVENTS:
             count = len(pending)
         else:
             count = 0
@@ -404,30 +397,14 @@ class GroupCommitStore:
         return batch
 
     async def _write_loop(self) -> None:
-        in_flight: set[asyncio.Task[None]] = set()
-
-        def landed(task: asyncio.Task[None]) -> None:
-            in_flight.discard(task)
-            self._wake.set()
-
         try:
             while True:
-                if self._pending and len(in_flight) < self.max_in_flight:
-                    # With room for a second batch and none running, send half now:
-                    # the other half goes out right behind it, and from then on each
-                    # half's callers run while the other half commits.
-                    halve = self.max_in_flight > 1 and not in_flight and len(self._pending) > 1
-                    batch = self._take_batch(halve)
-                    if not batch:
-                        continue
-                    if self.max_in_flight == 1:
+                if self._pending:
+                    batch = self._take_batch()
+                    if batch:
                         await self._commit(batch)
-                    else:
-                        task = asyncio.create_task(self._commit(batch))
-                        in_flight.add(task)
-                        task.add_done_callback(landed)
                     continue
-                if self._closing and not self._pending and not in_flight:
+                if self._closing:
                     return
                 self._wake.clear()
                 await self._wake.wait()

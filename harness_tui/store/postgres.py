@@ -215,19 +215,11 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
 
 
 class PostgresEventStore(GroupCommitStore):
-    # Two batches in flight, each on its own connection: the second waits for the write
-    # lock inside the server while the first commits, so the server never idles while
-    # this process hands results back and gathers the next batch.
-    max_in_flight = 2
-
     def __init__(self, url: str, poll_interval: float) -> None:
         self.url = url
         self.name = describe(url)
         self.poll_interval = poll_interval
-        self._idle_writers: list[asyncpg.Connection] = []
-        # Resolved once the batch before holds the write lock: batches ask for the lock
-        # in the order they were taken, so they also commit in that order.
-        self._lock_turn: asyncio.Future[None] | None = None
+        self._writer_conn: asyncpg.Connection | None = None
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
         self._listener_lock = asyncio.Lock()
@@ -237,9 +229,8 @@ class PostgresEventStore(GroupCommitStore):
     async def open(cls, url: str, *, poll_interval: float = POLL_INTERVAL) -> PostgresEventStore:
         store = cls(url, poll_interval)
         try:
-            writer = await _connect(url, store.name)
-            store._idle_writers.append(writer)
-            await store._migrate(writer)
+            store._writer_conn = await _connect(url, store.name)
+            await store._migrate(store._writer_conn)
             store._pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=4, timeout=CONNECT_TIMEOUT
             )
@@ -282,8 +273,8 @@ class PostgresEventStore(GroupCommitStore):
                     await pool.close()
             except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 pool.terminate()
-        writers, self._idle_writers = self._idle_writers, []
-        for writer in writers:
+        writer, self._writer_conn = self._writer_conn, None
+        if writer is not None:
             await self._close_quietly(writer)
 
     @staticmethod
@@ -303,35 +294,23 @@ class PostgresEventStore(GroupCommitStore):
         ]
 
     async def _write_batch(self, calls: list[PendingAppend]) -> list[CallResult]:
-        previous = self._lock_turn
-        turn = self._lock_turn = asyncio.get_running_loop().create_future()
-        conn: asyncpg.Connection | None = None
         try:
-            if previous is not None:
-                await previous
-            conn = self._idle_writers.pop() if self._idle_writers else None
+            conn = self._writer_conn
             if conn is None or conn.is_closed():
-                # The first time a second batch is in flight, or after the server
-                # restarted or the network dropped.
-                conn = await _connect(self.url, self.name)
+                # The server restarted or the network dropped: this batch reconnects.
+                conn = self._writer_conn = await _connect(self.url, self.name)
             try:
-                return await self._write_together(conn, calls, turn)
+                return await self._write_together(conn, calls)
             except _CALL_ERRORS:
                 return await self._write_one_by_one(conn, calls)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreError(f"cannot write to PostgreSQL at {self.name}: {exc}") from None
-        finally:
-            if not turn.done():
-                turn.set_result(None)
-            if conn is not None and not conn.is_closed():
-                self._idle_writers.append(conn)
 
     async def _write_together(
-        self, conn: asyncpg.Connection, calls: list[PendingAppend], turn: asyncio.Future[None]
+        self, conn: asyncpg.Connection, calls: list[PendingAppend]
     ) -> list[CallResult]:
         rows = calls[0].rows if len(calls) == 1 else [row for call in calls for row in call.rows]
         await conn.execute(_BEGIN_WRITE)
-        turn.set_result(None)
         try:
             positions = await conn.fetchval(_INSERT_EVENTS, *_columns(rows))
             results: list[CallResult] = []

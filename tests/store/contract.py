@@ -219,6 +219,18 @@ class StoreContract:
 
         assert await store.read_all() == []
 
+    async def test_an_unstorable_value_fails_only_its_own_append(self, store: EventStore) -> None:
+        too_big, other = await asyncio.gather(
+            store.append([output("a", 1), output("a", 2**70)]),
+            store.append([output("b", 1)]),
+            return_exceptions=True,
+        )
+
+        assert isinstance(too_big, StoreError)
+        assert not isinstance(too_big, DuplicateEventError)
+        assert isinstance(other, list)
+        assert [e.session_id for e in await store.read_all()] == ["b"]
+
     # --- concurrency -----------------------------------------------------------------
 
     async def test_hundred_concurrent_writers_lose_nothing(self, store: EventStore) -> None:
