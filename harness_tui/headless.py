@@ -171,9 +171,10 @@ class _Printer:
 
     async def run(self) -> None:
         async for event in self.engine.subscribe(self.start):
+            # A subagent's session is created before its parent records the spawn.
+            if event.type == ev.SESSION_CREATED and event.data.get("parent_id") in self.family:
+                self.family.add(event.session_id)
             if event.session_id in self.family:
-                if event.type == ev.SUBAGENT_SPAWNED:
-                    self.family.add(event.data["child_session_id"])
                 self.render(event)
             async with self._progress:
                 self.seen = event.position or self.seen
