@@ -37,6 +37,8 @@ SUBAGENT_SPAWNED = "subagent.spawned"
 ARTIFACT_CREATED = "artifact.created"
 COMPACTION_COMPLETED = "compaction.completed"
 WORKTREE_CREATED = "worktree.created"
+# A worktree session's end: its work committed on its branch, what the branch changed.
+WORKTREE_COMMITTED = "worktree.committed"
 WORKTREE_REMOVED = "worktree.removed"
 VALIDATION_COMPLETED = "validation.completed"
 GC_SIGNAL = "gc.signal"

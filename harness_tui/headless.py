@@ -49,6 +49,7 @@ async def run_exec(
     config: Config, options: ExecOptions, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr
 ) -> int:
     engine = await Engine.open(config)
+    engine.auto_gc = False
     try:
         return await _run(engine, options, stdout, stderr)
     finally:
@@ -62,7 +63,10 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
         await engine.send(session_id, options.prompt, mode="prompt")
     else:
         session_id = await engine.start_session(
-            options.prompt, provider=options.provider, model=options.model
+            options.prompt,
+            provider=options.provider,
+            model=options.model,
+            worktree=options.worktree,
         )
     render = JsonRenderer(stdout) if options.json else TextRenderer(stderr)
     needed = asyncio.Event()
@@ -123,6 +127,10 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
     if interrupted.is_set():
         return exitcodes.INTERRUPTED
     code = _EXIT_FOR_REASON.get(state.last_turn_reason or "failed", exitcodes.FAILURE)
+    if state.status == "failed":
+        # The turn may have ended well and the session failed after it: a worktree
+        # session's validation, or its worktree that could not be made.
+        code = exitcodes.FAILURE
     # A failed turn's reason was already rendered from its turn.completed event.
     if not options.json and code == exitcodes.OK:
         print(state.final_text, file=stdout)
@@ -238,6 +246,25 @@ class TextRenderer:
             self.line(f"  ✓ approval {data['approval_id']}: {data['decision']} by {data['by']}")
         elif kind == ev.TURN_COMPLETED and data.get("reason") != "no_tool_calls":
             self.line(f"● turn ended: {data.get('error') or data.get('reason')}")
+        elif kind == ev.SESSION_STATUS:
+            if data["status"] == "queued":
+                self.line(f"● queued for a worktree slot (position {data.get('position')})")
+            elif data.get("error"):
+                self.line(f"● session {data['status']}: {data['error']}")
+        elif kind == ev.WORKTREE_CREATED:
+            self.line(f"● worktree {data['path']} on branch {data['branch']} (from {data['base']})")
+        elif kind == ev.VALIDATION_COMPLETED:
+            mark = "✓" if data.get("kind") == "passed" else "✗"
+            how = "timed out" if data.get("timed_out") else f"exit {data.get('exit_code')}"
+            self.line(f"  {mark} validation `{data['command']}`: {how}")
+        elif kind == ev.WORKTREE_COMMITTED:
+            commit = (data.get("commit") or "")[:12] or "nothing new to commit"
+            self.line(
+                f"● branch {data['branch']}: {commit}; {data.get('files', 0)} files changed, "
+                f"+{data.get('insertions', 0)} -{data.get('deletions', 0)}"
+            )
+        elif kind == ev.WORKTREE_REMOVED:
+            self.line(f"● worktree removed; the work stays on branch {data['branch']}")
 
 
 def describe_call(tool: str, args: dict[str, Any]) -> str:

@@ -40,6 +40,11 @@ def user_themes_dir() -> Path:
     return user_config_dir() / "themes"
 
 
+def user_cache_dir() -> Path:
+    """What can be thrown away and made again, such as which rule files were checked."""
+    return _xdg("XDG_CACHE_HOME", ".cache")
+
+
 def user_data_dir() -> Path:
     """Data that belongs to no single checkout, such as worktrees."""
     return _xdg("XDG_DATA_HOME", ".local/share")

@@ -16,7 +16,7 @@ from harness_tui.policy.rules import default_rule_paths, load_rules
 def run(args: argparse.Namespace, flags: dict[str, Any]) -> int:
     config = load_config(project=getattr(args, "project", None), flags=flags)
     # Loading checks every rule's examples; a failing one raises PolicyLoadError.
-    rules = load_rules(default_rule_paths(config.project))
+    rules = load_rules(default_rule_paths(config.project), recheck=args.policy_command == "test")
     if args.policy_command == "test":
         examples = sum(len(rule.match) + len(rule.not_match) for rule in rules)
         print(f"{len(rules)} rules, {examples} examples, all pass ({', '.join(rules.sources)})")

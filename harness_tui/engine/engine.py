@@ -7,18 +7,19 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness_tui import events as ev
 from harness_tui.engine.gate import PolicyGate, Verdict, approved_rule
-from harness_tui.engine.owner import engine_closed, engine_opened, owner_alive
+from harness_tui.engine.owner import current_owner, engine_closed, engine_opened, owner_alive
 from harness_tui.engine.prompts import build_system_prompt
 from harness_tui.engine.runner import APPROVAL_DECISIONS, Resolution, SessionRunner
 from harness_tui.engine.session import PendingApproval, SessionState
 from harness_tui.engine.tasks import TaskManager, kill_orphaned_group
+from harness_tui.engine.worktree_sessions import WorktreeRecord, WorktreeRefused, WorktreeSessions
 from harness_tui.events import Event
-from harness_tui.gc.service import GCService
 from harness_tui.paths import artifacts_dir
 from harness_tui.policy.env import scrub_env
 from harness_tui.policy.evaluate import MODES as APPROVAL_MODES
@@ -32,6 +33,7 @@ from harness_tui.tools.registry import builtin_tools
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
+    from harness_tui.gc.service import GCService
 
 
 class EngineError(Exception):
@@ -64,13 +66,17 @@ class Engine:
         )
         self._runners: dict[str, SessionRunner] = {}
         self.tasks = TaskManager(self)
-        self.gc = GCService(self)
+        # GC after each session that ends; off for one-shot runs (--exec), whose
+        # process would exit in the middle of it.
+        self.auto_gc = True
         self._providers: dict[tuple[str, str], Provider] = {}
         self._delta_queues: set[asyncio.Queue[Delta]] = set()
         self._env = scrub_env(os.environ, allow=config.policy.allow_env)
         # Loads the rules now, so a broken policy file stops start-up with its name.
         self.gate = PolicyGate(self.project)
         self.redactor = Redactor(os.environ)
+        # One scheduler for every worktree session this engine runs.
+        self.worktrees = WorktreeSessions(self)
         engine_opened(self.id)
 
     @classmethod
@@ -91,13 +97,16 @@ class Engine:
         """Cancel running turns; a turn waiting for an approval is left waiting, so
         the request can still be answered after this process is gone. Background
         tasks are stopped and their ends recorded: nothing outlives the engine."""
-        await self.gc.close()
+        if "gc" in self.__dict__:
+            await self.gc.close()
         await self.tasks.close()
         for runner in list(self._runners.values()):
             if runner.waiting_for_approval:
                 await runner.detach()
             else:
                 await runner.cancel()
+        # Worktree sessions cut short are committed and cleaned up; paused ones stay.
+        await self.worktrees.close()
         for provider in self._providers.values():
             await provider.aclose()
         await self.store.close()
@@ -116,13 +125,39 @@ class Engine:
         parent_id: str | None = None,
         preset: str | None = None,
         approval_mode: str | None = None,
+        worktree: bool | None = None,
+        priority: int | None = None,
     ) -> str:
-        """Create a session and start its first turn; returns the session id."""
+        """Create a session and start its first turn; returns the session id.
+
+        `worktree`: run it in a git worktree of its own, on branch
+        `<branch_prefix><session id>` (None: the project's [git] worktree; never for a
+        subagent or a given workspace). A worktree session waits, queued, while the
+        concurrency limits are reached; `priority` orders the queue (default: the
+        project's). Raises EngineError when the queue is full or the project is not a
+        git repository."""
         mode = approval_mode or self.config.policy.approval_mode
         _check_mode(mode)
         resolved = resolve_provider(self.config, provider, model)
         session_id = uuid.uuid4().hex[:12]
-        if workspace is None:
+        if worktree is None:
+            # A subagent works in its parent's workspace; a given workspace is used as is.
+            worktree = self.config.git.worktree and parent_id is None and workspace is None
+        plan: dict[str, Any] | None = None
+        ticket = None
+        if worktree:
+            if workspace is not None or parent_id:
+                raise EngineError(
+                    "a worktree session works in a worktree of its own: it takes no "
+                    "workspace and cannot be a subagent"
+                )
+            try:
+                plan = await self.worktrees.plan(session_id, priority)
+                ticket = self.worktrees.submit(session_id, priority)
+            except WorktreeRefused as exc:
+                raise EngineError(str(exc)) from exc
+            workspace = plan["path"]
+        elif workspace is None:
             workspace = resolved.prepare_workspace(self.project, session_id)
         state = SessionState(session_id)
         runner = self._attach(state, resolved.name, resolved.model)
@@ -142,8 +177,25 @@ class Engine:
             created["depth"] = (parent.state.depth if parent else 0) + 1
         if preset:
             created["preset"] = preset
-        await runner.emit(ev.SESSION_CREATED, created)
-        await runner.set_status("idle")
+        if plan is not None:
+            created["worktree"] = plan
+            created["owner"] = current_owner(self.id)
+        try:
+            await runner.emit(ev.SESSION_CREATED, created)
+        except BaseException:
+            if ticket is not None:
+                self.worktrees.release(session_id)
+            raise
+        if ticket is None:
+            await runner.set_status("idle")
+        else:
+            runner.worktree = self.worktrees.attach(runner, ticket)
+            if ticket.granted:
+                await runner.set_status("running")  # it holds a slot; its worktree is next
+            else:
+                await runner.emit(
+                    ev.SESSION_STATUS, {"status": "queued", "position": ticket.position}
+                )
         runner.submit(prompt, "prompt")
         return session_id
 
@@ -151,15 +203,24 @@ class Engine:
         """Steer the running turn (mode="steer"), queue a follow-up for when it ends
         ("follow_up"), or start a turn on an idle session (either, or "prompt")."""
         runner = self._runners.get(session_id) or await self._adopt(session_id)
+        if runner.worktree is not None:
+            try:
+                runner.worktree.check_input()
+            except WorktreeRefused as exc:
+                raise EngineError(str(exc)) from exc
         runner.submit(text, mode)
 
     async def cancel(self, session_id: str) -> None:
-        """Stop the session's turn, its background tasks and its subagents. Idempotent."""
+        """Stop the session's turn, its background tasks and its subagents. Idempotent.
+        A queued worktree session leaves the queue; a running one has its partial work
+        committed (WIP) on its branch, and its worktree removed."""
         runner = self._runners.get(session_id)
         if runner is not None:
             await runner.cancel()
         await self.tasks.cancel_session(session_id)
         if runner is not None:
+            if runner.worktree is not None:
+                await runner.worktree.cancelled()
             await runner.settle()
 
     async def wait(self, session_id: str) -> SessionState:
@@ -267,6 +328,18 @@ class Engine:
     async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
         return await self.store.sessions(limit)
 
+    async def worktree_records(self) -> list[WorktreeRecord]:
+        """Every worktree session in the log with its branch, status and diff summary,
+        and its worktree as `git worktree list` sees it; then worktree folders no
+        session accounts for."""
+        return await self.worktrees.records()
+
+    async def prune_worktrees(self) -> list[WorktreeRecord]:
+        """Remove worktrees whose session ended or is not in the log (their uncommitted
+        work committed on their branch first), then let git forget worktrees whose
+        folders are gone. Returns what was removed."""
+        return await self.worktrees.prune()
+
     def subscribe(self, after_position: int = 0) -> AsyncIterator[Event]:
         """Every event in the store after `after_position`, then live ones, including
         those written by other processes."""
@@ -287,7 +360,11 @@ class Engine:
 
     def on_event(self, event: Event) -> None:
         """Called for every event a runner of this engine appended."""
-        if event.type == ev.SESSION_STATUS and event.data["status"] in ev.TERMINAL_STATUSES:
+        if (
+            self.auto_gc
+            and event.type == ev.SESSION_STATUS
+            and event.data["status"] in ev.TERMINAL_STATUSES
+        ):
             runner = self._runners.get(event.session_id)
             if runner is not None and runner.state.parent_id is None:
                 self.gc.session_ended()
@@ -302,6 +379,13 @@ class Engine:
             if queue.full():
                 queue.get_nowait()
             queue.put_nowait(delta)
+
+    @cached_property
+    def gc(self) -> GCService:
+        """Signals, drafts, grades, retention and code rules (loaded when first used)."""
+        from harness_tui.gc.service import GCService
+
+        return GCService(self)
 
     def judge(self, state: SessionState, tool: str, args: dict[str, Any]) -> Verdict:
         mode = state.approval_mode or self.config.policy.approval_mode
@@ -363,6 +447,7 @@ class Engine:
             provider = resolve_provider(self.config, provider_name, model).build()
             self._providers[key] = provider
         runner = SessionRunner(self, state, provider)
+        runner.worktree = self.worktrees.attach(runner)
         self._runners[state.session_id] = runner
         return runner
 
@@ -385,16 +470,24 @@ class Engine:
         """Clean up after processes that died: their background tasks are recorded as
         cancelled (process_exited) and whatever they left running is stopped; a turn
         they left open is closed, each unfinished tool call recorded as interrupted.
-        A turn waiting for an approval stays open: it can still be answered."""
-        for summary in await self.store.sessions():
-            if summary.status not in ("running", "waiting"):
-                continue
-            state = await self.load_state(summary.session_id)
+        A turn waiting for an approval stays open: it can still be answered. A worktree
+        session they left (queued, running, or half-way through its end) is failed
+        with the reason, its work committed on its branch and its worktree removed."""
+        summaries = await self.store.sessions()
+        candidates = [
+            s.session_id for s in summaries if s.status in ("running", "waiting", "queued")
+        ]
+        # A worktree folder left behind points at its session whatever its status says.
+        leftovers = self.worktrees.leftover_session_ids() - set(candidates)
+        candidates += [s.session_id for s in summaries if s.session_id in leftovers]
+        for session_id in candidates:
+            state = await self.load_state(session_id)
             orphans = [task for task in state.running_tasks if not owner_alive(task.owner)]
             turn_orphaned = state.turn_active and not owner_alive(state.turn_owner)
             # A turn waiting for an approval stays open: it can still be answered.
             close_turn = turn_orphaned and not state.approvals
-            if not orphans and not close_turn:
+            stranded = self.worktrees.stranded(state)
+            if not orphans and not close_turn and not stranded:
                 continue
             runner = self._attach(state, state.provider, state.model)
             for task in orphans:
@@ -411,6 +504,8 @@ class Engine:
                 await runner.close_interrupted()
             elif not state.turn_active:
                 await runner.settle()
+            if stranded and runner.worktree is not None:
+                await runner.worktree.recover()
 
 
 def _check_mode(mode: str) -> None:

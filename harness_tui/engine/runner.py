@@ -24,7 +24,6 @@ from harness_tui.engine.gate import FILE_WRITERS, Verdict
 from harness_tui.engine.owner import current_owner
 from harness_tui.engine.session import PendingApproval, SessionState
 from harness_tui.events import Event
-from harness_tui.gc.coderules import feedback, guards_dir
 from harness_tui.providers.base import (
     COMPACTION_SYSTEM,
     Message,
@@ -40,6 +39,7 @@ from harness_tui.tools.base import ToolContext, ToolError
 
 if TYPE_CHECKING:
     from harness_tui.engine.engine import Engine
+    from harness_tui.engine.worktree_sessions import WorktreeSession
 
 INPUT_MODES = ("prompt", "steer", "follow_up", "auto")
 APPROVAL_DECISIONS = ("allow_once", "allow_always", "deny", "edit")
@@ -98,6 +98,9 @@ class SessionRunner:
         self._detached = False
         self.tasks = engine.tasks.host_for(self)
         self._compact_requested = False
+        # Set for a session that runs in its own git worktree: it takes a slot before
+        # its turns, and validates, commits and cleans up after them.
+        self.worktree: WorktreeSession | None = None
 
     @property
     def session_id(self) -> str:
@@ -163,6 +166,8 @@ class SessionRunner:
     async def settle(self) -> None:
         """After a background task ended unannounced: an idle session whose last task
         is gone shows the status its last turn left."""
+        if self.worktree is not None:
+            return  # its status after the turns is its worktree's end (validated, committed)
         if not self.busy and not self.engine.tasks.running_for(self.session_id):
             await self.set_status(_STATUS_AFTER.get(self.state.last_turn_reason or "", "idle"))
 
@@ -174,6 +179,16 @@ class SessionRunner:
         if task is not None and not task.done():
             task.cancel()
             await asyncio.wait([task])
+
+    def drop_input(self) -> None:
+        """Forget queued input that must not run (a worktree session that cannot)."""
+        self._inbox.clear()
+        self._steers.clear()
+
+    @property
+    def detached(self) -> bool:
+        """Whether this process left the session waiting for an approval."""
+        return self._detached
 
     @property
     def waiting_for_approval(self) -> bool:
@@ -196,10 +211,28 @@ class SessionRunner:
             await asyncio.wait([self._task])
 
     async def _drain(self) -> None:
-        while self._inbox:
-            inbound = self._inbox.popleft()
-            if not await self._turn(inbound):
+        if self.worktree is not None:
+            # A slot and the worktree come first; nothing to run needs neither.
+            if not self._inbox or not await self.worktree.begin():
                 return
+        await self._run_inbox()
+
+    async def _run_inbox(self) -> None:
+        while True:
+            while self._inbox:
+                inbound = self._inbox.popleft()
+                if not await self._turn(inbound):
+                    return  # cancelled or detached: whoever stopped it cleans up
+            if self.worktree is None:
+                return
+            decision = await self.worktree.after_turns()
+            if self._inbox:
+                continue  # input that came meanwhile runs first; validation runs after it
+            if decision.retry is not None:
+                self._inbox.append(Inbound(decision.retry, "auto"))
+                continue
+            await self.worktree.end(decision)
+            return
 
     def resume(self, approval_id: str, answer: Resolution) -> None:
         """Carry on a turn that another process left waiting for `approval_id`."""
@@ -207,8 +240,10 @@ class SessionRunner:
         self._task = asyncio.create_task(self._resume(), name=f"session {self.session_id}")
 
     async def _resume(self) -> None:
+        if self.worktree is not None and not await self.worktree.begin():
+            return
         if await self._turn(None):
-            await self._drain()
+            await self._run_inbox()
 
     # -- a turn --------------------------------------------------------------------
 
@@ -273,6 +308,8 @@ class SessionRunner:
         status = _STATUS_AFTER[reason]
         if status in ("done", "idle") and self.engine.tasks.running_for(self.session_id):
             status = "running"  # its background tasks go on, and will wake it
+        if status == "done" and self.worktree is not None:
+            status = "running"  # validation and the commit come first; they end it
         await self.set_status(status)
 
     async def _steps(self) -> tuple[str, str | None]:
@@ -322,9 +359,11 @@ class SessionRunner:
     async def _check_code_rules(self) -> None:
         """After an edit, the project's guards run; what they find goes back to the
         agent in its next request."""
+        from harness_tui.gc.coderules import feedback, guards_dir
+
         if not guards_dir(self.engine.project).is_dir():
             return
-        report = await self.engine.gc.check_rules()
+        report = await self.engine.gc.check_rules(self.engine.workspace_path(self.state))
         text = feedback(report)
         if text:
             self._steers.append(Inbound(text, "auto"))

@@ -51,6 +51,35 @@ class TaskState:
 
 
 @dataclass(slots=True)
+class SessionWorktree:
+    """A worktree session's own git worktree: planned in session.created, made by
+    worktree.created, its work recorded by worktree.committed, gone after
+    worktree.removed. The branch outlives it."""
+
+    branch: str
+    base: str
+    path: str  # where it is (or will be) checked out
+    # Whether the worktree is removed when the session ends, as configured when the
+    # session started, so a later change of [git] cleanup does not reach back.
+    cleanup: bool = True
+    priority: int | None = None
+    created: bool = False
+    base_commit: str | None = None
+    committed: bool = False
+    # The commit made at the end (None when nothing was left uncommitted).
+    commit: str | None = None
+    # What the branch changed since its base: files, insertions, deletions.
+    files: int = 0
+    insertions: int = 0
+    deletions: int = 0
+    removed: bool = False
+
+    @property
+    def present(self) -> bool:
+        return self.created and not self.removed
+
+
+@dataclass(slots=True)
 class SessionState:
     session_id: str
     title: str = ""
@@ -86,6 +115,14 @@ class SessionState:
     approvals: dict[str, PendingApproval] = field(default_factory=dict)
     tasks: dict[str, TaskState] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)
+    # The process that last took charge of the session (its creation, its worktree, a
+    # turn): recovery finishes a worktree session only once that process is gone.
+    owner: dict[str, Any] | None = None
+    worktree: SessionWorktree | None = None
+    # 1-based place in the worktree queue while the status is "queued".
+    queue_position: int | None = None
+    # Validation runs that failed; each one sent back to the agent counts as a retry.
+    validation_failures: int = 0
 
     @classmethod
     def from_events(cls, session_id: str, events: list[Event]) -> SessionState:
@@ -128,10 +165,23 @@ def _created(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.approval_mode = data.get("approval_mode")
     state.depth = int(data.get("depth", 0))
     state.created_at = event.ts
+    state.owner = data.get("owner")
+    planned = data.get("worktree")
+    if isinstance(planned, dict):
+        state.worktree = SessionWorktree(
+            branch=planned["branch"],
+            base=planned["base"],
+            path=planned["path"],
+            cleanup=bool(planned.get("cleanup", True)),
+            priority=planned.get("priority"),
+        )
 
 
 def _status(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.status = data["status"]
+    state.queue_position = data.get("position") if data["status"] == "queued" else None
+    if data.get("error"):
+        state.last_error = data["error"]
 
 
 def _input(state: SessionState, event: Event, data: dict[str, Any]) -> None:
@@ -142,11 +192,13 @@ def _turn_started(state: SessionState, event: Event, data: dict[str, Any]) -> No
     state.turns += 1
     state.turn_active = True
     state.turn_owner = data.get("owner")
+    state.owner = data.get("owner") or state.owner
     state.last_error = None
 
 
 def _turn_resumed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.turn_owner = data.get("owner")
+    state.owner = data.get("owner") or state.owner
 
 
 def _approval_mode(state: SessionState, event: Event, data: dict[str, Any]) -> None:
@@ -286,6 +338,40 @@ def _compaction(state: SessionState, event: Event, data: dict[str, Any]) -> None
             state.add_message(seq, message)
 
 
+def _worktree_created(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    worktree = state.worktree
+    if worktree is None:  # a log written before the plan was recorded in session.created
+        worktree = state.worktree = SessionWorktree(
+            branch=data["branch"], base=data.get("base", ""), path=data["path"]
+        )
+    worktree.created = True
+    worktree.path = data["path"]
+    worktree.base_commit = data.get("base_commit")
+    # Tools, the policy gate and the system prompt all work in the worktree from now on.
+    state.workspace = data["path"]
+    state.owner = data.get("owner") or state.owner
+
+
+def _worktree_committed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    if state.worktree is None:
+        return
+    state.worktree.committed = True
+    state.worktree.commit = data.get("commit") or state.worktree.commit
+    state.worktree.files = int(data.get("files", 0))
+    state.worktree.insertions = int(data.get("insertions", 0))
+    state.worktree.deletions = int(data.get("deletions", 0))
+
+
+def _worktree_removed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    if state.worktree is not None:
+        state.worktree.removed = True
+
+
+def _validation(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    if data.get("exit_code") != 0 or data.get("timed_out"):
+        state.validation_failures += 1
+
+
 _HANDLERS = {
     ev.SESSION_CREATED: _created,
     ev.SESSION_STATUS: _status,
@@ -306,4 +392,8 @@ _HANDLERS = {
     ev.TASK_CANCELLED: _task_ended,
     ev.SUBAGENT_SPAWNED: _subagent_spawned,
     ev.COMPACTION_COMPLETED: _compaction,
+    ev.WORKTREE_CREATED: _worktree_created,
+    ev.WORKTREE_COMMITTED: _worktree_committed,
+    ev.WORKTREE_REMOVED: _worktree_removed,
+    ev.VALIDATION_COMPLETED: _validation,
 }

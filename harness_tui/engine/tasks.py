@@ -142,15 +142,16 @@ class SessionTasks:
             data["pgid"] = shell.pgid
             data["pgid_start"] = process_start_time(shell.pgid)
         await self.runner.emit(ev.TASK_STARTED, data)
+        so_far = shell.output
         with task.output_path.open("wb") as out:
-            so_far = shell.output.encode()
-            out.write(so_far)
-            task.written = len(so_far)
-        if shell.output:
-            await self.runner.emit(
-                ev.TASK_OUTPUT, {"task_id": task.task_id, "stream": "stdout", "text": shell.output}
-            )
+            task.written = out.write(so_far.encode())
+        # Collect from here on before anything awaits, or output that arrives
+        # meanwhile would reach neither the file nor the log.
         shell.on_output = lambda stream, text: self._collect(task, text)
+        if so_far:
+            await self.runner.emit(
+                ev.TASK_OUTPUT, {"task_id": task.task_id, "stream": "stdout", "text": so_far}
+            )
         task.supervisor = asyncio.create_task(
             self._supervise_shell(task, timeout_s), name=f"task {task.task_id}"
         )

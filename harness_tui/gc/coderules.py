@@ -232,11 +232,14 @@ def check_rules(
     *,
     timeout_s: float = DEFAULT_GUARD_TIMEOUT_S,
     env: Mapping[str, str] | None = None,
+    workdir: Path | None = None,
 ) -> RulesReport:
-    """Load the rules and run every guard (in name order) in `project`. `env` is the
-    guards' environment (default: this process's); pass a scrubbed one when the check
-    runs on an agent's behalf."""
+    """Load the project's rules and run every guard (in name order) in `workdir`
+    (default: the project; a worktree session's checkout, say). `env` is the guards'
+    environment (default: this process's); pass a scrubbed one when the check runs on
+    an agent's behalf."""
     project = Path(project).resolve()
+    where_run = Path(workdir).resolve() if workdir is not None else project
     rules, errors = load_code_rules(project)
     report = RulesReport(rules=rules, errors=errors)
     folder = guards_dir(project)
@@ -254,14 +257,14 @@ def check_rules(
             continue
         report.guards.append(name)
         try:
-            done = _run_guard(guard, project, env, timeout_s)
+            done = _run_guard(guard, where_run, env, timeout_s)
         except subprocess.TimeoutExpired:
             report.errors.append(f"{where}: guard timed out after {timeout_s:g}s")
             continue
         except OSError as exc:
             report.errors.append(f"{where}: guard cannot start: {exc.strerror or exc}")
             continue
-        found = _violations(done.stdout, name, where, rules, report.errors, project)
+        found = _violations(done.stdout, name, where, rules, report.errors, where_run)
         for v in found:
             if v.rule_id not in rules and (name, v.rule_id) not in unknown:
                 unknown.add((name, v.rule_id))

@@ -267,9 +267,10 @@ class GCService:
 
     # -- code rules ----------------------------------------------------------------
 
-    async def check_rules(self) -> RulesReport:
+    async def check_rules(self, workdir: Path | None = None) -> RulesReport:
+        """Run the project's guards, in `workdir` if given (a session's workspace)."""
         report = await asyncio.to_thread(
-            check_rules, self.engine.project, env=self.engine.tool_env()
+            check_rules, self.engine.project, env=self.engine.tool_env(), workdir=workdir
         )
         await self._append(ev.RULES_CHECKED, report.to_dict())
         return report

@@ -12,6 +12,7 @@ workspace and home they are given, never by looking at the filesystem.
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 import tomllib
@@ -21,6 +22,7 @@ from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
 
+from harness_tui import __version__
 from harness_tui import paths as app_paths
 from harness_tui.policy.shell import Segment, Word, analyze
 
@@ -318,10 +320,14 @@ def load_builtin_rules() -> RuleSet:
     return load_rules([path])
 
 
-def load_rules(paths: Iterable[str | Path]) -> RuleSet:
+def load_rules(paths: Iterable[str | Path], *, recheck: bool = False) -> RuleSet:
     """Load rule files in order; a later rule replaces an earlier one with the same id,
     and `enabled = false` drops it. Files that do not exist are skipped, since the user
-    and project layers are optional."""
+    and project layers are optional.
+
+    Every rule's examples are checked the first time a file's exact content loads;
+    that content is then remembered as checked (with this version of the policy code),
+    so later starts skip the work. `recheck` checks them regardless."""
     merged: dict[str, Rule] = {}
     sources: list[str] = []
     for path in map(Path, paths):
@@ -331,7 +337,12 @@ def load_rules(paths: Iterable[str | Path]) -> RuleSet:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
             raise PolicyLoadError(str(path), f"cannot be read: {exc}") from exc
-        for rule in parse_rules(text, str(path)):
+        stamp = _checked_stamp(text)
+        checked_before = not recheck and stamp.exists()
+        rules = parse_rules(text, str(path), check_examples=not checked_before)
+        if not checked_before:
+            _remember_checked(stamp)
+        for rule in rules:
             if rule.enabled:
                 merged[rule.id] = rule
             else:
@@ -340,7 +351,35 @@ def load_rules(paths: Iterable[str | Path]) -> RuleSet:
     return RuleSet(tuple(merged.values()), tuple(sources))
 
 
-def parse_rules(text: str, source: str) -> list[Rule]:
+def _policy_code_digest() -> str:
+    # Examples are judged by this code: a change to it must check them again.
+    here = Path(__file__).parent
+    digest = hashlib.sha256(__version__.encode())
+    for name in ("shell.py", "rules.py", "evaluate.py"):
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _checked_stamp(text: str) -> Path:
+    global _CODE_DIGEST
+    if _CODE_DIGEST is None:
+        _CODE_DIGEST = _policy_code_digest()
+    key = hashlib.sha256((_CODE_DIGEST + text).encode()).hexdigest()[:32]
+    return app_paths.user_cache_dir() / "policy-checked" / key
+
+
+def _remember_checked(stamp: Path) -> None:
+    try:
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+    except OSError:
+        pass  # no cache, no harm: the examples are checked again next time
+
+
+_CODE_DIGEST: str | None = None
+
+
+def parse_rules(text: str, source: str, *, check_examples: bool = True) -> list[Rule]:
     """Parse and check one rule file's text; `source` names it in errors."""
     try:
         data = tomllib.loads(text)
@@ -359,7 +398,7 @@ def parse_rules(text: str, source: str) -> list[Rule]:
         if rule.id in seen:
             raise PolicyLoadError(source, "defined twice in this file", rule.id)
         seen.add(rule.id)
-        if rule.enabled:
+        if rule.enabled and check_examples:
             _check_examples(rule)
         rules.append(rule)
     return rules

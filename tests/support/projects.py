@@ -66,6 +66,7 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     }
     env["XDG_CONFIG_HOME"] = str(tmp_path / "xdg-config")
     env["XDG_DATA_HOME"] = str(tmp_path / "xdg-data")
+    env["XDG_CACHE_HOME"] = str(tmp_path / "xdg-cache")
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env
