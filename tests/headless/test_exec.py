@@ -9,7 +9,15 @@ import sqlite3
 import subprocess
 import time
 
-from tests.support.projects import cli_env, demo_repo, harness_cmd, init_repo, write_script
+from tests.support.projects import (
+    cli_env,
+    demo_repo,
+    events_until,
+    harness_cmd,
+    init_repo,
+    start_exec,
+    write_script,
+)
 
 
 def run_exec(project, *args, tmp_path, timeout=120, **env):
@@ -153,31 +161,11 @@ def test_kill_9_mid_tool_loses_nothing_and_the_session_carries_on(tmp_path):
         text = "the job was interrupted; picking up from here"
         """,
     )
-    proc = subprocess.Popen(
-        harness_cmd(
-            "--exec",
-            "run the job",
-            "--provider",
-            "scripted",
-            "--model",
-            str(script),
-            "--json",
-            "--project",
-            str(project),
-        ),
-        cwd=project,
-        env=cli_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_exec(
+        project, tmp_path, "run the job", "--provider", "scripted", "--model", str(script), "--json"
     )
-    seen = []
     try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            seen.append(json.loads(line))
-            if seen[-1]["type"] == "tool.requested":
-                break
+        seen = events_until(proc, "tool.requested")
         time.sleep(0.5)  # let the command start
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
@@ -212,28 +200,10 @@ def test_ctrl_c_cancels_the_turn_and_exits_130(tmp_path):
         tmp_path / "s.toml",
         '[[turn]]\ntext = ""\n[[turn.tool_calls]]\nname = "bash"\narguments = { command = "sleep 91.23" }\n',
     )
-    proc = subprocess.Popen(
-        harness_cmd(
-            "--exec",
-            "go",
-            "--provider",
-            "scripted",
-            "--model",
-            str(script),
-            "--json",
-            "--project",
-            str(project),
-        ),
-        cwd=project,
-        env=cli_env(tmp_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    proc = start_exec(
+        project, tmp_path, "go", "--provider", "scripted", "--model", str(script), "--json"
     )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if json.loads(line)["type"] == "tool.requested":
-            break
+    events_until(proc, "tool.requested")
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=30)

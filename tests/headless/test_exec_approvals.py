@@ -6,7 +6,14 @@ import json
 import subprocess
 
 from tests.support.loopback import LoopbackAnthropic, Reply
-from tests.support.projects import cli_env, commit_all, harness_cmd, init_repo, write_script
+from tests.support.projects import (
+    cli_env,
+    commit_all,
+    harness_cmd,
+    init_repo,
+    start_exec,
+    write_script,
+)
 
 PROMPTING = "echo outside > ../outside.txt"
 
@@ -19,14 +26,8 @@ def project(tmp_path):
 
 
 def start(repo, tmp_path, *args, **env):
-    return subprocess.Popen(
-        harness_cmd("--exec", "go", "--project", str(repo), *args),
-        cwd=repo,
-        env=cli_env(tmp_path, **env),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    return start_exec(
+        repo, tmp_path, "go", *args, env=cli_env(tmp_path, **env), stdin=subprocess.PIPE
     )
 
 

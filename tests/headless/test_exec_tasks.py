@@ -10,7 +10,14 @@ import subprocess
 import threading
 import time
 
-from tests.support.projects import cli_env, harness_cmd, init_repo, write_script
+from tests.support.projects import (
+    cli_env,
+    events_until,
+    harness_cmd,
+    init_repo,
+    start_exec,
+    write_script,
+)
 
 TICKS = "for i in 1 2 3 4 5 6 7 8 9 10 11 12; do echo tick $i; sleep 1; done"
 
@@ -27,30 +34,18 @@ def test_a_12_second_command_runs_as_a_task_tailed_live_from_another_process(tmp
         '[[turn]]\ntext = "the slow job finished after 12 ticks"\n',
     )
     env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="1000")
-    run = subprocess.Popen(
-        harness_cmd(
-            "--exec",
-            "run the slow job",
-            "--provider",
-            "scripted",
-            "--model",
-            str(script),
-            "--json",
-            "--project",
-            str(project),
-        ),
-        cwd=project,
+    run = start_exec(
+        project,
+        tmp_path,
+        "run the slow job",
+        "--provider",
+        "scripted",
+        "--model",
+        str(script),
+        "--json",
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
-    assert run.stdout is not None
-    events = []
-    for line in run.stdout:
-        events.append(json.loads(line))
-        if events[-1]["type"] == "task.started":
-            break
+    events = events_until(run, "task.started")
     task_id = events[-1]["data"]["task_id"]
 
     tail = subprocess.Popen(
@@ -103,30 +98,11 @@ def test_kill_9_while_a_task_runs_then_restart_cancels_it_and_the_session_goes_o
         '[[turn]]\ntext = "the job was lost; carrying on"\n',
     )
     env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="300")
-    run = subprocess.Popen(
-        harness_cmd(
-            "--exec",
-            "go",
-            "--provider",
-            "scripted",
-            "--model",
-            str(script),
-            "--json",
-            "--project",
-            str(project),
-        ),
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    run = start_exec(
+        project, tmp_path, "go", "--provider", "scripted", "--model", str(script), "--json", env=env
     )
-    assert run.stdout is not None
-    for line in run.stdout:
-        event = json.loads(line)
-        if event["type"] == "turn.completed":
-            break  # the turn ended; the task is still running
-    sid = event["session_id"]
+    # The turn ends while the task still runs.
+    sid = events_until(run, "turn.completed")[-1]["session_id"]
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=10)
     left = subprocess.run(["pgrep", "-f", "sleep 84.42"], capture_output=True)
@@ -163,28 +139,18 @@ def test_ctrl_c_stops_background_tasks_too(tmp_path):
         '[[turn]]\ntext = ""\n[[turn.tool_calls]]\nname = "bash"\n'
         'arguments = { command = "sleep 83.91" }\n\n[[turn]]\ntext = "waiting"\n',
     )
-    run = subprocess.Popen(
-        harness_cmd(
-            "--exec",
-            "go",
-            "--provider",
-            "scripted",
-            "--model",
-            str(script),
-            "--json",
-            "--project",
-            str(project),
-        ),
-        cwd=project,
+    run = start_exec(
+        project,
+        tmp_path,
+        "go",
+        "--provider",
+        "scripted",
+        "--model",
+        str(script),
+        "--json",
         env=cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="200"),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
-    assert run.stdout is not None
-    for line in run.stdout:
-        if json.loads(line)["type"] == "turn.completed":
-            break
+    events_until(run, "turn.completed")
     run.send_signal(signal.SIGINT)
     rest, _ = run.communicate(timeout=30)
     assert run.returncode == 130

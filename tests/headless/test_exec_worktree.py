@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.loopback import LoopbackAnthropic, Reply
-from tests.support.projects import cli_env, demo_repo, git, harness_cmd, init_repo, write_script
+from tests.support.projects import (
+    cli_env,
+    demo_repo,
+    git,
+    harness_cmd,
+    init_repo,
+    start_exec,
+    write_script,
+)
 
 FIX = {
     "path": "calc.py",
@@ -225,25 +233,18 @@ def test_kill_9_mid_session_then_restart_fails_it_and_leaves_no_worktree(tmp_pat
         """,
     )
     env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="300")
-    run = subprocess.Popen(
-        harness_cmd(
-            "--exec",
-            "build it",
-            "--worktree",
-            "--provider",
-            "scripted",
-            "--model",
-            str(script),
-            "--json",
-            "--project",
-            str(project),
-            *store_flag(tmp_path),
-        ),
-        cwd=project,
+    run = start_exec(
+        project,
+        tmp_path,
+        "build it",
+        "--worktree",
+        "--provider",
+        "scripted",
+        "--model",
+        str(script),
+        "--json",
+        *store_flag(tmp_path),
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
     )
     try:
         assert run.stdout is not None

@@ -74,3 +74,32 @@ def cli_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def harness_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "harness_tui", *args]
+
+
+def start_exec(
+    project: Path, tmp_path: Path, *args: str, env: dict[str, str] | None = None, **popen
+) -> subprocess.Popen:
+    """`harness-tui --exec ARGS --project PROJECT` started in the background, as a
+    user's second terminal would; text pipes for stdout and stderr."""
+    return subprocess.Popen(
+        harness_cmd("--exec", *args, "--project", str(project)),
+        cwd=project,
+        env=env or cli_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
+    )
+
+
+def events_until(proc: subprocess.Popen, event_type: str) -> list[dict]:
+    """Read a `--json` run's events until the first of `event_type` (included)."""
+    import json
+
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(json.loads(line))
+        if seen[-1]["type"] == event_type:
+            return seen
+    raise AssertionError(f"the run ended without a {event_type} event")
