@@ -291,3 +291,37 @@ async def test_a_secret_printed_by_a_tool_is_not_stored(tmp_path, home, monkeypa
     assert secret.encode() not in stored
     assert b"tok-1234567890abcdef" not in stored
     assert b"key=[redacted]" in stored or b"key=[redacted]" in stored.replace(b"\\", b"")
+
+
+async def test_a_subagents_approval_waits_in_the_same_inbox_labelled_with_its_session(
+    tmp_path, home
+):
+    repo = repo_with_file(tmp_path)
+    child = script_running(tmp_path, PROMPTING, final="child wrote it")
+    child = child.rename(tmp_path / "child.toml")
+    (repo / ".harness").mkdir(exist_ok=True)
+    (repo / ".harness" / "config.toml").write_text(
+        f'[presets.writer]\ndescription = "writes"\ntools = ["bash"]\nprovider = "scripted"\n'
+        f'model = "{child}"\nmax_steps = 5\n'
+    )
+    parent = write_script(
+        tmp_path / "parent.toml",
+        '[[turn]]\ntext = "delegating"\n[[turn.tool_calls]]\nname = "spawn_subagent"\n'
+        'arguments = { prompt = "write it", preset = "writer" }\n\n[[turn]]\ntext = "done"\n',
+    )
+    engine = await open_engine(repo)
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(parent))
+        request = await next_approval(engine)
+        inbox = await engine.pending_approvals()
+        assert [(state.session_id, a.approval_id) for state, a in inbox] == [
+            (request.session_id, request.data["approval_id"])
+        ]
+        child_state = inbox[0][0]
+        assert child_state.parent_id == sid and child_state.preset == "writer"
+        await engine.resolve_approval(request.data["approval_id"], "allow_once")
+        state = await engine.wait(sid)
+    finally:
+        await engine.close()
+    assert (tmp_path / "outside.txt").read_text() == "outside\n"
+    assert state.final_text == "done"
