@@ -1,15 +1,558 @@
-"""The dashboard app. Until it lands, `harness-tui` without a command prints help."""
+"""The dashboard app: opens the engine, folds its events into the screen, and turns
+keys into engine calls.
+
+Everything the app asks of the engine goes through the Engine facade; everything it
+learns comes from the event stream, batched per frame by the adapter.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import gc
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from textual import on
+from textual.app import App
+from textual.worker import Worker, WorkerState
+
+from harness_tui import exitcodes
+from harness_tui.engine.engine import Engine, EngineError
+from harness_tui.providers.select import ProviderConfigError, resolve_provider
+from harness_tui.tui import keys
+from harness_tui.tui.adapter import FRAME_S, EngineAdapter, EngineBatch
+from harness_tui.tui.commands import DashboardCommands
+from harness_tui.tui.format import ellipsize
+from harness_tui.tui.model import ApprovalView, Clock, DashboardModel
+from harness_tui.tui.screens.approval import ApprovalDecision, ApprovalScreen
+from harness_tui.tui.screens.confirm import ConfirmScreen
+from harness_tui.tui.screens.dashboard import DashboardScreen
+from harness_tui.tui.screens.help import HelpScreen
+from harness_tui.tui.screens.inbox import InboxScreen
+from harness_tui.tui.screens.mode import ApprovalModeScreen
+from harness_tui.tui.screens.new_session import NewSessionRequest, NewSessionScreen
+from harness_tui.tui.screens.tail import TailScreen
+from harness_tui.tui.themes import DEFAULT_THEME, load_themes, theme_dirs, token_defaults
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
 
+# A scripted reply's pause in the dashboard when the config sets none: long enough to
+# watch the demo stream and to steer it mid-turn.
+DEMO_DELAY_MS = 1200
+TAG_WIDTH = 13
+
+
+class HarnessApp(App[int]):
+    # Absolute, so subclasses defined elsewhere (tests, embedders) find it too.
+    CSS_PATH = Path(__file__).parent / "app.tcss"
+    TITLE = "harness-tui"
+    BINDINGS = keys.APP
+    COMMANDS = App.COMMANDS | {DashboardCommands}
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        watch_theme_files: bool = True,
+        frame_s: float = FRAME_S,
+    ) -> None:
+        self.config = config
+        self.clock = clock or Clock()
+        self.model = DashboardModel()
+        self.engine: Engine | None = None
+        self.adapter: EngineAdapter | None = None
+        self.frame_s = frame_s
+        self.watch_theme_files = watch_theme_files
+        self.keymap: dict[str, str] = dict(config.keys)
+        # Set once the dashboard has folded the log as it stood at start-up; tests and
+        # the benchmark wait on it instead of sleeping.
+        self.ready = asyncio.Event()
+        self._ready_at = 0
+        # Approvals answered here whose approval.resolved has not arrived yet, and
+        # those the user put off with Esc: neither is prompted for again by itself.
+        self.answered: set[str] = set()
+        self.deferred: set[str] = set()
+        # Approvals that arrived while the dashboard was open: those pop up by
+        # themselves. Older ones are announced once and wait in the inbox.
+        self.announced: set[str] = set()
+        self._shutting_down = False
+        loaded = load_themes()
+        self._theme_errors = loaded.errors
+        self.user_theme_names = {
+            name for name, path in loaded.sources.items() if path.parent != theme_dirs()[0]
+        }
+        super().__init__()
+        for theme in loaded.themes.values():
+            self.register_theme(theme)
+        self._provider()
+
+    # -- labels --------------------------------------------------------------------
+
+    def _provider(self) -> None:
+        try:
+            choice = resolve_provider(self.config)
+        except ProviderConfigError as exc:
+            self.provider_label = "not configured"
+            self.provider_error: str | None = str(exc)
+            self.provider_note: str | None = None
+            self.header_note: str | None = "see the notification"
+            return
+        self.provider_label = f"{choice.name}/{choice.model}"
+        self.provider_error = None
+        self.provider_note = choice.note
+        self.header_note = None
+        if choice.name == "scripted":
+            # The full note goes to a notification; the header keeps the gist.
+            no_key = bool(choice.note and "no API key" in choice.note)
+            self.header_note = "offline demo, no API key set" if no_key else "offline demo"
+
+    @property
+    def project_label(self) -> str:
+        return self.config.project.name or str(self.config.project)
+
+    @property
+    def store_label(self) -> str:
+        url = self.config.store_url
+        if url.startswith("sqlite:///"):
+            path = Path(url.removeprefix("sqlite:///"))
+            try:
+                return str(path.relative_to(self.config.project))
+            except ValueError:
+                home = Path.home()
+                return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+        parts = urlsplit(url)
+        if parts.password:  # never paint a password
+            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+            return urlunsplit(parts._replace(netloc=netloc))
+        return url
+
+    def session_title(self, session_id: str) -> str:
+        view = self.model.sessions.get(session_id)
+        return (view.title if view and view.title else session_id) or "?"
+
+    def session_tag(self, session_id: str) -> str:
+        return ellipsize(self.session_title(session_id), TAG_WIDTH)
+
+    def key_for(self, binding_id: str) -> str:
+        """How a binding's key is shown, after the user's remapping."""
+        for _context, bindings in keys.CONTEXTS:
+            for binding in bindings:
+                if binding.id == binding_id:
+                    key = self.keymap.get(binding_id, binding.key).split(",")[0].strip()
+                    return self.get_key_display(replace(binding, key=key, key_display=None))
+        return binding_id
+
+    @property
+    def dashboard(self) -> DashboardScreen:
+        return self.get_screen("dashboard")  # type: ignore[return-value]
+
+    # -- start-up ------------------------------------------------------------------
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return token_defaults(self.current_theme.to_color_system().generate())
+
+    def on_mount(self) -> None:
+        self.set_keymap(self.keymap)
+        for problem in keys.check_keymap(self.keymap):
+            self.notify(problem, severity="warning", timeout=10)
+        for problem in self._theme_errors:
+            self.notify(problem, title="Theme not loaded", severity="error", timeout=10)
+        wanted = self.config.ui.theme
+        if wanted in self.available_themes:
+            self.theme = wanted
+        else:
+            self.theme = DEFAULT_THEME
+            self.notify(
+                f"[ui] theme {wanted!r}: no such theme; using {DEFAULT_THEME}",
+                severity="warning",
+                timeout=10,
+            )
+        self.install_screen(DashboardScreen(), "dashboard")
+        self.push_screen("dashboard")
+        if self.provider_error:
+            self.notify(self.provider_error, title="Provider", severity="error", timeout=15)
+        elif self.provider_note and "no API key" in self.provider_note:
+            self.notify(self.provider_note, title="Offline demo", timeout=8)
+        self.run_worker(
+            self._open_engine(),
+            name="open engine",
+            group="engine",
+            exit_on_error=False,
+            description="Open the store and start following its log",
+        )
+        if self.watch_theme_files:
+            self.run_worker(
+                self._watch_themes(),
+                name="theme watcher",
+                group="themes",
+                exit_on_error=False,
+                description="Reload theme files when they change",
+            )
+
+    async def _open_engine(self) -> None:
+        try:
+            engine = await Engine.open(self.config)
+        except Exception as exc:
+            # Without an engine there is nothing to show: leave, saying why (a store
+            # that cannot be opened, a policy file that does not load, ...).
+            self.exit(return_code=exitcodes.FAILURE, message=f"harness-tui: {exc}")
+            return
+        self.engine = engine
+        summaries = await engine.sessions()
+        self.model.seed(summaries)
+        self._ready_at = max((s.last_position for s in summaries), default=0)
+        self.dashboard.refresh_all()
+        if self._ready_at == 0:
+            self._mark_ready()
+        self.adapter = adapter = EngineAdapter(engine, self, frame_s=self.frame_s)
+        for coroutine, name in (
+            (adapter.follow_log(), "follow the event log"),
+            (adapter.follow_deltas(), "follow streaming model text"),
+            (adapter.pump(), "deliver events once per frame"),
+        ):
+            self.run_worker(coroutine, name=name, group="engine", exit_on_error=False)
+
+    # -- engine events -------------------------------------------------------------
+
+    @on(EngineBatch)
+    def _engine_batch(self, batch: EngineBatch) -> None:
+        changes = self.model.apply(batch.events, batch.deltas)
+        for screen in self.screen_stack:
+            model_changed = getattr(screen, "model_changed", None)
+            if model_changed is not None and screen.is_mounted:
+                model_changed(changes)
+        self.dashboard.refresh_header()
+        if not self.ready.is_set() and self.model.position >= self._ready_at:
+            self._mark_ready()
+            # Caught up: draw everything once in full, counters included.
+            self.dashboard.refresh_all()
+            pending = len(self.pending_approvals())
+            if pending:
+                noun = "approval is" if pending == 1 else "approvals are"
+                inbox = self.key_for("inbox")
+                self.notify(f"{pending} {noun} pending · {inbox} opens the inbox", timeout=8)
+        elif changes.new_approvals and self.ready.is_set():
+            self._announce(changes.new_approvals)
+        if self.adapter is not None:
+            # The next batch may come once this one is on screen: the screen gets to
+            # paint (and keys get handled) between batches, however fast they arrive.
+            # Asked of the dashboard, which is never popped: a callback left with a
+            # modal screen that closes first would never run.
+            self.dashboard.call_after_refresh(self.adapter.handled)
+
+    def _mark_ready(self) -> None:
+        self.ready.set()
+        # Everything alive now (modules, widgets, the replayed history) stays for the
+        # session: moved out of the collector's way, a full collection scans only what
+        # came later and no longer stalls a frame for tens of milliseconds.
+        gc.freeze()
+
+    def _announce(self, approvals: list[ApprovalView]) -> None:
+        self.announced.update(approval.approval_id for approval in approvals)
+        self.bell()
+        for approval in approvals:
+            self.notify(
+                f"{self.session_title(approval.session_id)}: {approval.tool} "
+                f"{ellipsize(approval.summary, 60)}",
+                title="Approval needed",
+                severity="warning",
+                timeout=6,
+            )
+        self.prompt_next_approval(auto=True)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if event.state == WorkerState.ERROR and not self._shutting_down:
+            self.notify(
+                f"{worker.name}: {worker.error}", title="Something failed", severity="error"
+            )
+
+    # -- approvals -----------------------------------------------------------------
+
+    def pending_approvals(self) -> list[ApprovalView]:
+        return [a for a in self.model.pending_approvals() if a.approval_id not in self.answered]
+
+    def prompt_next_approval(self, *, auto: bool = False) -> bool:
+        """Show the oldest pending approval. `auto`: only one that arrived while this
+        dashboard was open and was not put off, and only over an idle dashboard."""
+        pending = self.pending_approvals()
+        if auto:
+            pending = [
+                a
+                for a in pending
+                if a.approval_id in self.announced and a.approval_id not in self.deferred
+            ]
+            # Never pop a prompt under someone typing: a "y" meant for the input bar
+            # must not approve a command.
+            focused = self.focused
+            if self.screen is not self.dashboard or (
+                focused is not None and focused.id in ("input", "filter")
+            ):
+                return False
+        if not pending:
+            return False
+        self.prompt_approval(pending[0])
+        return True
+
+    def prompt_approval(self, approval: ApprovalView, *, start: str = "choose") -> None:
+        if isinstance(self.screen, ApprovalScreen):
+            return
+        title = self.session_title(approval.session_id)
+
+        def decided(decision: ApprovalDecision | None) -> None:
+            if decision is None:
+                self.deferred.add(approval.approval_id)
+                return
+            self._resolve(approval, decision)
+            if isinstance(self.screen, DashboardScreen):
+                self.prompt_next_approval(auto=True)
+
+        self.push_screen(ApprovalScreen(approval, title, start=start), decided)
+
+    def answer(self, approval: ApprovalView, decision: str) -> None:
+        self._resolve(approval, ApprovalDecision(approval.approval_id, decision))
+
+    def _resolve(self, approval: ApprovalView, decision: ApprovalDecision) -> None:
+        self.answered.add(approval.approval_id)
+        self.dashboard.refresh_header()
+        self.run_worker(
+            self._send_decision(approval, decision),
+            name="answer approval",
+            group="actions",
+            exit_on_error=False,
+        )
+
+    async def _send_decision(self, approval: ApprovalView, decision: ApprovalDecision) -> None:
+        engine = self._engine()
+        try:
+            await engine.resolve_approval(
+                decision.approval_id,
+                decision.decision,
+                reason=decision.reason,
+                edited_args=decision.edited_args,
+            )
+        except EngineError as exc:
+            self.answered.discard(approval.approval_id)
+            self.dashboard.refresh_header()
+            self.notify(str(exc), title="Approval not sent", severity="error")
+
+    def open_inbox(self) -> None:
+        if not isinstance(self.screen, InboxScreen):
+            self.push_screen(InboxScreen())
+
+    # -- sessions ------------------------------------------------------------------
+
+    def _engine(self) -> Engine:
+        if self.engine is None:
+            raise EngineError("the store is still opening")
+        return self.engine
+
+    def open_new_session(self) -> None:
+        choice_name = self.config.provider.name
+        model_hint = self.provider_label.partition("/")[2]
+
+        def chosen(request: NewSessionRequest | None) -> None:
+            if request is not None:
+                self.run_worker(
+                    self._start_session(request),
+                    name="start session",
+                    group="actions",
+                    exit_on_error=False,
+                )
+
+        self.push_screen(
+            NewSessionScreen(
+                provider=choice_name,
+                model_hint=model_hint,
+                approval_mode=self.config.policy.approval_mode,
+                worktree=self.config.git.worktree,
+            ),
+            chosen,
+        )
+
+    async def _start_session(self, request: NewSessionRequest) -> None:
+        try:
+            session_id = await self._engine().start_session(
+                request.prompt,
+                provider=request.provider,
+                model=request.model,
+                approval_mode=request.approval_mode,
+                worktree=request.worktree,
+            )
+        except (EngineError, ProviderConfigError, ValueError) as exc:
+            self.notify(str(exc), title="Session not started", severity="error", timeout=10)
+            return
+        self.dashboard.select_when_listed(session_id)
+
+    def send_input(self, session_id: str | None, text: str, how: str) -> None:
+        if session_id is None:
+            self.run_worker(
+                self._start_session(
+                    NewSessionRequest(
+                        prompt=text,
+                        provider=None,
+                        model=None,
+                        approval_mode=self.config.policy.approval_mode,
+                        worktree=None,
+                    )
+                ),
+                name="start session",
+                group="actions",
+                exit_on_error=False,
+            )
+            return
+        view = self.model.sessions.get(session_id)
+        running = view is not None and view.turn_active
+        if how == "follow_up":
+            mode = "follow_up"
+        else:
+            mode = "steer" if running else "prompt"
+        self.run_worker(
+            self._send(session_id, text, mode),
+            name="send input",
+            group="actions",
+            exit_on_error=False,
+        )
+
+    async def _send(self, session_id: str, text: str, mode: str) -> None:
+        try:
+            await self._engine().send(session_id, text, mode=mode)
+        except (EngineError, ProviderConfigError, ValueError) as exc:
+            self.notify(str(exc), title="Not sent", severity="error")
+            return
+        verb = {"steer": "Steering", "follow_up": "Queued a follow-up for", "prompt": "Sent to"}
+        self.notify(f"{verb[mode]} “{self.session_title(session_id)}”: {ellipsize(text, 60)}")
+
+    def confirm_cancel(self, session_id: str) -> None:
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(
+                    self._engine().cancel(session_id),
+                    name="cancel turn",
+                    group="actions",
+                    exit_on_error=False,
+                )
+
+        self.push_screen(
+            ConfirmScreen(
+                "Cancel the turn?",
+                f"Stop the running turn of “{self.session_title(session_id)}”? "
+                "What it has done so far stays in the log.",
+            ),
+            confirmed,
+        )
+
+    def choose_approval_mode(self, session_id: str) -> None:
+        view = self.model.sessions.get(session_id)
+        current = view.approval_mode if view else None
+
+        def chosen(mode: str | None) -> None:
+            if mode and mode != current:
+                self.run_worker(
+                    self._set_mode(session_id, mode),
+                    name="set approval mode",
+                    group="actions",
+                    exit_on_error=False,
+                )
+
+        self.push_screen(ApprovalModeScreen(self.session_title(session_id), current), chosen)
+
+    async def _set_mode(self, session_id: str, mode: str) -> None:
+        try:
+            await self._engine().set_approval_mode(session_id, mode)
+        except (EngineError, ValueError) as exc:
+            self.notify(str(exc), title="Mode not changed", severity="error")
+
+    def open_tail(self, task_id: str) -> None:
+        if task_id in self.model.tasks:
+            self.push_screen(TailScreen(task_id))
+
+    # -- themes --------------------------------------------------------------------
+
+    async def _watch_themes(self) -> None:
+        from watchfiles import awatch
+
+        directories = [d for d in theme_dirs() if d.is_dir()]
+        if not directories:
+            return
+        async for _changes in awatch(*directories, debounce=200, recursive=False):
+            self.reload_themes()
+
+    def reload_themes(self) -> None:
+        loaded = load_themes()
+        for problem in loaded.errors:
+            self.notify(problem, title="Theme not reloaded", severity="error", timeout=10)
+        self.user_theme_names = {
+            name for name, path in loaded.sources.items() if path.parent != theme_dirs()[0]
+        }
+        for theme in loaded.themes.values():
+            self.register_theme(theme)
+        if self.theme in loaded.themes:
+            # Same name, new colours: re-apply so every widget repaints with them.
+            self.refresh_css(animate=False)
+            self.theme_changed_signal.publish(self.current_theme)
+            self.notify(f"Theme {self.theme} reloaded.", timeout=3)
+
+    # -- app actions ---------------------------------------------------------------
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.keymap))
+
+    async def action_quit(self) -> None:
+        engine = self.engine
+        running = [
+            view
+            for view in self.model.sessions.values()
+            if view.turn_active
+            and engine is not None
+            and (view.turn_owner or {}).get("engine") == engine.id
+        ]
+        if not running:
+            await self.shutdown()
+            return
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self.shutdown(), name="shut down", exit_on_error=False)
+
+        noun = "session is" if len(running) == 1 else "sessions are"
+        self.push_screen(
+            ConfirmScreen(
+                "Quit?",
+                f"{len(running)} {noun} running. Quitting cancels the turns this dashboard "
+                "runs; everything so far stays in the store.",
+            ),
+            confirmed,
+        )
+
+    async def shutdown(self) -> None:
+        """Stop following the log, close the engine (its turns end on the record),
+        then leave."""
+        await self._close_engine()
+        self.exit(return_code=exitcodes.OK)
+
+    async def on_unmount(self) -> None:
+        # However the app ends, the engine's turns and the store are closed properly.
+        await self._close_engine()
+
+    async def _close_engine(self) -> None:
+        if self._shutting_down:
+            return
+        self._shutting_down = True
+        self.workers.cancel_group(self, "engine")
+        self.workers.cancel_group(self, "themes")
+        if self.engine is not None:
+            await self.engine.close()
+
 
 def run_dashboard(config: Config) -> int:
-    from harness_tui.cli import build_parser
-
-    build_parser().print_help()
-    return 0
+    if config.scripted.delay_ms == 0:
+        config = replace(config, scripted=replace(config.scripted, delay_ms=DEMO_DELAY_MS))
+    app = HarnessApp(config)
+    app.run()
+    return app.return_code or exitcodes.OK

@@ -1,0 +1,481 @@
+"""What the dashboard knows: a bounded fold over the engine's event stream.
+
+The engine's own projection (`SessionState`) keeps every message of a session, which a
+model request needs; a screen does not. This fold keeps per session only what is drawn
+(status, counters, tasks, pending approvals, children) and a window of log lines, so
+the dashboard's memory stays flat however long the log grows. It imports no Textual:
+the widgets read it, and tests can drive it directly.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from harness_tui import events as ev
+from harness_tui.events import Event, utcnow
+from harness_tui.tui.render import LogLine, render_event
+
+# How many log lines the "all sessions" view keeps, and each session's view.
+ALL_WINDOW = 10_000
+SESSION_WINDOW = 5_000
+# Output chunks kept per background task for the tail view's scrollback.
+TASK_OUTPUT_WINDOW = 4_000
+# Tool calls without a result yet, per session; a bound in case results never come.
+OPEN_CALLS_LIMIT = 256
+# Live model text kept per session for the "streaming" line.
+STREAM_TAIL = 400
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """Where "now" and the display time zone come from. Tests and snapshots pass a
+    fixed clock so ages and durations do not change between runs."""
+
+    now: Callable[[], datetime] = utcnow
+    # None: the machine's local time zone.
+    tz: tzinfo | None = None
+
+    def local(self, ts: datetime) -> datetime:
+        return ts.astimezone(self.tz)
+
+
+@dataclass(slots=True)
+class TaskView:
+    task_id: str
+    session_id: str
+    kind: str
+    title: str
+    status: str = "running"
+    exit_code: int | None = None
+    summary: str = ""
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    # The session a subagent task runs in, when the engine says so.
+    child_session_id: str | None = None
+    output: deque[str] = field(default_factory=lambda: deque(maxlen=TASK_OUTPUT_WINDOW))
+    # Chunks ever received: a tail view compares it with what it has shown.
+    output_count: int = 0
+
+    def duration(self, now: datetime) -> timedelta | None:
+        if self.started_at is None:
+            return None
+        return (self.ended_at or now) - self.started_at
+
+    def new_output(self, seen: int) -> list[str]:
+        """Chunks after the first `seen`; those that fell out of the window are gone."""
+        missing = self.output_count - seen
+        if missing <= 0:
+            return []
+        if missing >= len(self.output):
+            return list(self.output)
+        return list(self.output)[-missing:]
+
+
+@dataclass(slots=True)
+class ApprovalView:
+    approval_id: str
+    session_id: str
+    call_id: str
+    summary: str
+    risk: str
+    rule_id: str | None
+    diff: str | None
+    tool: str
+    args: dict[str, Any]
+    requested_at: datetime
+    position: int
+    # Why the policy asks, e.g. "git clean -f deletes untracked files for good".
+    reason: str = ""
+
+    @property
+    def command(self) -> str | None:
+        command = self.args.get("command")
+        return command if isinstance(command, str) else None
+
+
+@dataclass(slots=True)
+class SessionView:
+    session_id: str
+    title: str = ""
+    provider: str = ""
+    model: str = ""
+    parent_id: str | None = None
+    preset: str | None = None
+    status: str = ""
+    approval_mode: str | None = None
+    note: str | None = None
+    workspace: str = ""
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    turn_active: bool = False
+    # turn.started's owner: which process and engine run the turn.
+    turn_owner: dict[str, Any] | None = None
+    last_error: str | None = None
+    children: list[str] = field(default_factory=list)
+    tasks: dict[str, TaskView] = field(default_factory=dict)
+    approvals: dict[str, ApprovalView] = field(default_factory=dict)
+    # tool.requested by call_id until its result, so an approval can show the tool.
+    open_calls: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    lines: deque[LogLine] = field(default_factory=lambda: deque(maxlen=SESSION_WINDOW))
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def model_label(self) -> str:
+        return f"{self.provider}/{self.model}" if self.provider else self.model
+
+    @property
+    def display_status(self) -> str:
+        # A pending approval is what a person must act on, whatever else is going on.
+        if self.approvals:
+            return "waiting"
+        return self.status or "idle"
+
+
+@dataclass(slots=True)
+class Changes:
+    """What one batch changed, so each widget redraws only its part."""
+
+    sessions: set[str] = field(default_factory=set)
+    # A session appeared or moved in the tree: the session list is rebuilt.
+    structure: bool = False
+    approvals: bool = False
+    new_approvals: list[ApprovalView] = field(default_factory=list)
+    tasks: set[str] = field(default_factory=set)
+    task_output: set[str] = field(default_factory=set)
+    lines: list[LogLine] = field(default_factory=list)
+    streams: set[str] = field(default_factory=set)
+    # The newest position in the batch (0 when it carried no events).
+    position: int = 0
+
+
+class DashboardModel:
+    def __init__(self) -> None:
+        self.sessions: dict[str, SessionView] = {}
+        self.all_lines: deque[LogLine] = deque(maxlen=ALL_WINDOW)
+        self.tasks: dict[str, TaskView] = {}
+        self.approvals: dict[str, ApprovalView] = {}
+        self.streams: dict[str, str] = {}
+        self.position = 0
+        self.event_count = 0
+
+    # -- reading -------------------------------------------------------------------
+
+    def roots(self) -> list[SessionView]:
+        """Top-level sessions, newest first, as the session list shows them."""
+        roots = [
+            view
+            for view in self.sessions.values()
+            if not view.parent_id or view.parent_id not in self.sessions
+        ]
+        roots.sort(key=_newest_first)
+        return roots
+
+    def children_of(self, view: SessionView) -> list[SessionView]:
+        ordered = [self.sessions[c] for c in view.children if c in self.sessions]
+        listed = set(view.children)
+        extra = [
+            child
+            for child in self.sessions.values()
+            if child.parent_id == view.session_id and child.session_id not in listed
+        ]
+        extra.sort(key=lambda child: child.created_at or _EPOCH)
+        return ordered + extra
+
+    def tree(self) -> list[tuple[SessionView, int, bool]]:
+        """(session, depth, is_last_sibling) in display order: parents above children."""
+        rows: list[tuple[SessionView, int, bool]] = []
+        seen: set[str] = set()
+
+        def visit(view: SessionView, depth: int, last: bool) -> None:
+            if view.session_id in seen:  # a malformed log must not loop forever
+                return
+            seen.add(view.session_id)
+            rows.append((view, depth, last))
+            children = self.children_of(view)
+            for index, child in enumerate(children):
+                visit(child, depth + 1, index == len(children) - 1)
+
+        for root in self.roots():
+            visit(root, 0, False)
+        return rows
+
+    def pending_approvals(self) -> list[ApprovalView]:
+        """Every pending approval across sessions, oldest first."""
+        return sorted(self.approvals.values(), key=lambda a: a.position)
+
+    def tasks_of(self, session_id: str | None) -> list[TaskView]:
+        if session_id is None:
+            tasks = list(self.tasks.values())
+        else:
+            view = self.sessions.get(session_id)
+            tasks = list(view.tasks.values()) if view else []
+        tasks.sort(key=lambda t: (t.status != "running", -(t.started_at or _EPOCH).timestamp()))
+        return tasks
+
+    def lines_of(self, session_id: str | None) -> deque[LogLine]:
+        if session_id is None:
+            return self.all_lines
+        view = self.sessions.get(session_id)
+        return view.lines if view else deque()
+
+    # -- folding -------------------------------------------------------------------
+
+    def seed(self, summaries: Iterable[Any]) -> None:
+        """Session rows from the store's summaries, shown before the log replay has
+        reached them; the replay's session.created resets what it recounts."""
+        for summary in summaries:
+            view = self.sessions.setdefault(summary.session_id, SessionView(summary.session_id))
+            view.title = summary.title
+            view.provider = summary.provider
+            view.model = summary.model
+            view.parent_id = summary.parent_id
+            view.status = summary.status
+            view.created_at = summary.created_at
+            view.updated_at = summary.updated_at
+            view.input_tokens = summary.input_tokens
+            view.output_tokens = summary.output_tokens
+            view.cost_usd = summary.cost_usd
+
+    def apply(self, events: Sequence[Event], deltas: dict[str, str] | None = None) -> Changes:
+        changes = Changes()
+        for event in events:
+            self._apply(event, changes)
+        if events:
+            changes.position = self.position
+        for session_id, text in (deltas or {}).items():
+            tail = (self.streams.get(session_id, "") + text)[-STREAM_TAIL:]
+            self.streams[session_id] = tail
+            changes.streams.add(session_id)
+        return changes
+
+    def _view(self, session_id: str, changes: Changes) -> SessionView:
+        view = self.sessions.get(session_id)
+        if view is None:
+            view = self.sessions[session_id] = SessionView(session_id)
+            changes.structure = True
+        return view
+
+    def _apply(self, event: Event, changes: Changes) -> None:
+        self.event_count += 1
+        if event.position is not None:
+            self.position = event.position
+        sid = event.session_id
+        view = self._view(sid, changes)
+        view.updated_at = event.ts
+        changes.sessions.add(sid)
+        # Rendered before the fold: a result line names its tool from the open call
+        # that the fold is about to close.
+        lines = render_event(event, view.open_calls, view.tasks)
+        if lines:
+            view.lines.extend(lines)
+            self.all_lines.extend(lines)
+            changes.lines.extend(lines)
+        handler = _HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, view, event, changes)
+
+    def _drop_approvals(self, view: SessionView, changes: Changes) -> None:
+        for approval_id in list(view.approvals):
+            self.approvals.pop(approval_id, None)
+        if view.approvals:
+            view.approvals.clear()
+            changes.approvals = True
+
+
+_EPOCH = datetime(1970, 1, 1).astimezone()
+
+
+def _newest_first(view: SessionView) -> float:
+    return -(view.created_at or _EPOCH).timestamp()
+
+
+Handler = Callable[[DashboardModel, SessionView, Event, Changes], None]
+
+
+def _created(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    data = event.data
+    view.title = data.get("title", "")
+    view.provider = data.get("provider", "")
+    view.model = data.get("model", "")
+    view.parent_id = data.get("parent_id")
+    view.preset = data.get("preset")
+    view.approval_mode = data.get("approval_mode")
+    view.note = data.get("note")
+    view.workspace = data.get("workspace", "")
+    view.created_at = event.ts
+    # The replay recounts what a summary had seeded.
+    view.input_tokens = view.output_tokens = 0
+    view.cost_usd = 0.0
+    if view.parent_id:
+        parent = model.sessions.get(view.parent_id)
+        if parent is not None and view.session_id not in parent.children:
+            parent.children.append(view.session_id)
+    changes.structure = True
+
+
+def _status(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    view.status = event.data.get("status", view.status)
+
+
+def _approval_mode(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    view.approval_mode = event.data.get("approval_mode", view.approval_mode)
+
+
+def _turn_started(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    view.turn_active = True
+    view.turn_owner = event.data.get("owner")
+    view.last_error = None
+
+
+def _turn_completed(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    view.turn_active = False
+    view.last_error = event.data.get("error")
+    view.open_calls.clear()
+    # Nobody can answer an approval once its turn is over.
+    model._drop_approvals(view, changes)
+    model.streams.pop(view.session_id, None)
+    changes.streams.add(view.session_id)
+
+
+def _model_completed(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    usage = event.data.get("usage") or {}
+    view.input_tokens += int(usage.get("input_tokens") or 0)
+    view.output_tokens += int(usage.get("output_tokens") or 0)
+    view.cost_usd += float(usage.get("cost_usd") or 0.0)
+    if model.streams.pop(view.session_id, None) is not None:
+        changes.streams.add(view.session_id)
+
+
+def _tool_requested(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    data = event.data
+    if len(view.open_calls) >= OPEN_CALLS_LIMIT:
+        view.open_calls.pop(next(iter(view.open_calls)))
+    view.open_calls[data.get("call_id", "")] = (data.get("tool", "?"), data.get("args") or {})
+
+
+def _tool_done(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    call_id = event.data.get("call_id", "")
+    view.open_calls.pop(call_id, None)
+
+
+def _approval_requested(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    data = event.data
+    call_id = data.get("call_id", "")
+    tool, args = view.open_calls.get(call_id, (data.get("tool", "?"), data.get("args") or {}))
+    approval = ApprovalView(
+        approval_id=data["approval_id"],
+        session_id=view.session_id,
+        call_id=call_id,
+        summary=data.get("summary", ""),
+        risk=data.get("risk", ""),
+        rule_id=data.get("rule_id"),
+        diff=data.get("diff"),
+        tool=tool,
+        args=dict(args),
+        requested_at=event.ts,
+        position=event.position or model.position,
+        reason=data.get("reason", ""),
+    )
+    view.approvals[approval.approval_id] = approval
+    model.approvals[approval.approval_id] = approval
+    changes.approvals = True
+    changes.new_approvals.append(approval)
+
+
+def _approval_resolved(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    approval_id = event.data.get("approval_id", "")
+    view.approvals.pop(approval_id, None)
+    model.approvals.pop(approval_id, None)
+    changes.new_approvals = [a for a in changes.new_approvals if a.approval_id != approval_id]
+    changes.approvals = True
+
+
+def _task_started(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    data = event.data
+    task = TaskView(
+        task_id=data["task_id"],
+        session_id=view.session_id,
+        kind=data.get("kind", "shell"),
+        title=data.get("title", ""),
+        started_at=event.ts,
+        child_session_id=data.get("child_session_id"),
+    )
+    view.tasks[task.task_id] = task
+    model.tasks[task.task_id] = task
+    changes.tasks.add(view.session_id)
+
+
+def _task_output(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    task = model.tasks.get(event.data.get("task_id", ""))
+    if task is None:
+        return
+    task.output.append(event.data.get("text", ""))
+    task.output_count += 1
+    changes.task_output.add(task.task_id)
+
+
+def _task_ended(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    task = model.tasks.get(event.data.get("task_id", ""))
+    if task is None:
+        return
+    task.status = event.type.removeprefix("task.")
+    task.exit_code = event.data.get("exit_code")
+    task.summary = event.data.get("summary", "") or event.data.get("reason", "")
+    task.ended_at = event.ts
+    changes.tasks.add(task.session_id)
+    changes.task_output.add(task.task_id)
+
+
+def _subagent_spawned(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    child_id = event.data.get("child_session_id")
+    if child_id and child_id not in view.children:
+        view.children.append(child_id)
+        changes.structure = True
+    task_id = event.data.get("task_id")
+    if child_id and task_id and task_id in model.tasks:
+        model.tasks[task_id].child_session_id = child_id
+
+
+_HANDLERS: dict[str, Handler] = {
+    ev.SESSION_CREATED: _created,
+    ev.SESSION_STATUS: _status,
+    ev.SESSION_APPROVAL_MODE: _approval_mode,
+    ev.TURN_STARTED: _turn_started,
+    ev.TURN_COMPLETED: _turn_completed,
+    ev.MODEL_COMPLETED: _model_completed,
+    ev.TOOL_REQUESTED: _tool_requested,
+    ev.TOOL_COMPLETED: _tool_done,
+    ev.TOOL_FAILED: _tool_done,
+    ev.APPROVAL_REQUESTED: _approval_requested,
+    ev.APPROVAL_RESOLVED: _approval_resolved,
+    ev.TASK_STARTED: _task_started,
+    ev.TASK_OUTPUT: _task_output,
+    ev.TASK_COMPLETED: _task_ended,
+    ev.TASK_FAILED: _task_ended,
+    ev.TASK_CANCELLED: _task_ended,
+    ev.SUBAGENT_SPAWNED: _subagent_spawned,
+}

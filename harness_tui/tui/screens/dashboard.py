@@ -1,0 +1,275 @@
+"""The dashboard: sessions and their subagents, tasks, the event log, the input bar."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from harness_tui.tui import keys
+from harness_tui.tui.format import ellipsize
+from harness_tui.tui.model import Changes
+from harness_tui.tui.render import TYPE_FILTERS
+from harness_tui.tui.widgets.event_log import EventLog
+from harness_tui.tui.widgets.header import DashboardHeader
+from harness_tui.tui.widgets.input_bar import InputBar
+from harness_tui.tui.widgets.sessions import SessionsTable
+from harness_tui.tui.widgets.tasks import TasksTable
+
+if TYPE_CHECKING:
+    from harness_tui.tui.app import HarnessApp
+
+
+class FilterInput(Input):
+    BINDINGS = keys.FILTER
+
+    def action_clear(self) -> None:
+        self.value = ""
+        self.screen.query_one(EventLog).focus()
+
+
+class DashboardScreen(Screen[None]):
+    BINDINGS = keys.DASHBOARD
+    app: HarnessApp
+
+    def __init__(self) -> None:
+        super().__init__(id="dashboard")
+        self.selected: str | None = None
+        self._type_filter = 0
+        # A session just started here, to select as soon as its row appears.
+        self._select_next: str | None = None
+        self._stream_text = ""
+
+    def compose(self) -> ComposeResult:
+        app = self.app
+        yield DashboardHeader(
+            project=app.project_label,
+            store=app.store_label,
+            provider=app.provider_label,
+            note=app.header_note,
+        )
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                sessions = SessionsTable(app.model, app.clock, id="sessions")
+                sessions.border_title = "Sessions"
+                yield sessions
+                tasks = TasksTable(app.model, app.clock, id="tasks")
+                tasks.border_title = "Tasks & subagents"
+                yield tasks
+            with Vertical(id="right"):
+                yield FilterInput(
+                    placeholder="Filter the log: text to match · Esc clears", id="filter"
+                )
+                log = EventLog(app.clock, id="log", tag_for=app.session_tag)
+                log.border_title = "Events · all sessions"
+                yield log
+                yield Static("", id="stream")
+        yield InputBar(id="input")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(SessionsTable).rebuild()
+        self._show(None)
+        self.query_one(SessionsTable).focus()
+        self.set_interval(1.0, self._tick, name="ages")
+
+    # -- engine changes ------------------------------------------------------------
+
+    def model_changed(self, changes: Changes) -> None:
+        sessions = self.query_one(SessionsTable)
+        sessions.sync(changes)
+        if self._select_next and self._select_next in self.app.model.sessions:
+            if sessions.select(self._select_next):
+                self._select_next = None
+        log = self.query_one(EventLog)
+        if self.selected is None:
+            log.add(changes.lines)
+        else:
+            log.add([line for line in changes.lines if line.session_id == self.selected])
+        if changes.tasks or changes.structure:
+            self.query_one(TasksTable).sync(changes.tasks | changes.sessions)
+        if self.selected is None or self.selected in changes.sessions:
+            self._update_input()
+        if changes.streams:
+            self._update_stream()
+        self.refresh_header()
+
+    def refresh_header(self) -> None:
+        model = self.app.model
+        self.query_one(DashboardHeader).set_counts(
+            pending=len(self.app.pending_approvals()),
+            active=sum(1 for view in model.sessions.values() if view.turn_active),
+        )
+
+    def refresh_all(self) -> None:
+        self.query_one(SessionsTable).rebuild()
+        self._show(self.selected)
+        self.refresh_header()
+
+    def select_when_listed(self, session_id: str) -> None:
+        if not self.query_one(SessionsTable).select(session_id):
+            self._select_next = session_id
+
+    def _tick(self) -> None:
+        self.query_one(SessionsTable).tick()
+        self.query_one(TasksTable).tick()
+
+    # -- selection -----------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted, "#sessions")
+    def _session_highlighted(self) -> None:
+        selected = self.query_one(SessionsTable).selected_session
+        if selected != self.selected:
+            self._show(selected)
+
+    @on(DataTable.RowSelected, "#sessions")
+    def _session_chosen(self) -> None:
+        self.action_focus_input()
+
+    @on(DataTable.RowSelected, "#tasks")
+    def _task_chosen(self) -> None:
+        self.action_tail_task()
+
+    def _show(self, session_id: str | None) -> None:
+        self.selected = session_id
+        model = self.app.model
+        log = self.query_one(EventLog)
+        log.show(model.lines_of(session_id), show_session=session_id is None)
+        view = model.sessions.get(session_id or "")
+        if view is None:
+            log.border_title = "Events · all sessions"
+        else:
+            log.border_title = f"Events · {ellipsize(view.title or view.session_id, 60)}"
+        tasks = self.query_one(TasksTable)
+        tasks.show(session_id)
+        tasks.border_title = "Tasks & subagents" + (" · all sessions" if view is None else "")
+        self._update_input()
+        self._update_stream()
+
+    def _update_input(self) -> None:
+        view = self.app.model.sessions.get(self.selected or "")
+        send = self.app.key_for("focus_input")
+        follow_up = self.app.key_for("follow_up")
+        if view is None:
+            focused = "A prompt for a new session · Enter starts it · Esc goes back"
+            unfocused = f"Press {send} to type a prompt for a new session (n: with options)"
+        else:
+            title = f"“{ellipsize(view.title or view.session_id, 40)}”"
+            if view.turn_active:
+                focused = f"Steer {title} (Enter) · queue a follow-up ({follow_up}) · Esc goes back"
+                unfocused = f"Press {send} to steer {title} or queue a follow-up"
+            else:
+                focused = f"A prompt for {title} (Enter) · Esc goes back"
+                unfocused = f"Press {send} to send {title} a prompt"
+        self.query_one(InputBar).set_hints(focused=focused, unfocused=unfocused)
+
+    def _update_stream(self) -> None:
+        streams = self.app.model.streams
+        session_id = self.selected
+        if session_id is None and streams:
+            session_id = next(reversed(streams))
+        text = streams.get(session_id or "", "")
+        if text:
+            line = " ".join(text.split())
+            text = f"▍ {self.app.session_tag(session_id or '')} is writing: …{line[-300:]}"
+        # An update lays the screen out again: only when the line really changes.
+        if text != self._stream_text:
+            self._stream_text = text
+            stream = self.query_one("#stream", Static)
+            stream.set_class(not text, "-empty")
+            stream.update(text)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        # An approval that arrived while the user was typing waits until they stop.
+        if event.widget.id not in ("input", "filter"):
+            self.app.prompt_next_approval(auto=True)
+
+    # -- input ---------------------------------------------------------------------
+
+    @on(InputBar.Send)
+    def _send(self, message: InputBar.Send) -> None:
+        self.app.send_input(self.selected, message.text, message.how)
+        bar = self.query_one(InputBar)
+        bar.value = ""
+        self.query_one(SessionsTable).focus()
+
+    @on(InputBar.Leave)
+    def _leave_input(self) -> None:
+        self.query_one(SessionsTable).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._apply_filter()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self) -> None:
+        self.query_one(EventLog).focus()
+
+    def _apply_filter(self) -> None:
+        name, categories = TYPE_FILTERS[self._type_filter]
+        needle = self.query_one("#filter", Input).value
+        self.query_one(EventLog).set_filter(needle, name, categories)
+        self.set_class(bool(needle) or self._type_filter != 0, "-filtering")
+
+    # -- actions -------------------------------------------------------------------
+
+    def action_new_session(self) -> None:
+        self.app.open_new_session()
+
+    def action_focus_input(self) -> None:
+        self.query_one(InputBar).focus()
+
+    def action_answer_approval(self) -> None:
+        if not self.app.prompt_next_approval():
+            self.notify("No approvals are pending.")
+
+    def action_inbox(self) -> None:
+        self.app.open_inbox()
+
+    def action_tail_task(self) -> None:
+        tasks = self.query_one(TasksTable)
+        child = tasks.selected_child
+        if child is not None:
+            self.query_one(SessionsTable).select(child)
+            return
+        task = tasks.selected_task
+        if task is None:
+            self.notify("No task selected: pick one in the Tasks pane.")
+            return
+        if task.child_session_id and task.child_session_id in self.app.model.sessions:
+            # A subagent's output is its own session's log: show that.
+            self.query_one(SessionsTable).select(task.child_session_id)
+            return
+        self.app.open_tail(task.task_id)
+
+    def action_cancel_turn(self) -> None:
+        view = self.app.model.sessions.get(self.selected or "")
+        if view is None or not view.turn_active:
+            self.notify("Select a session with a running turn to cancel it.")
+            return
+        self.app.confirm_cancel(view.session_id)
+
+    def action_approval_mode(self) -> None:
+        if self.selected is None:
+            self.notify("Select a session to change its approval mode.")
+            return
+        self.app.choose_approval_mode(self.selected)
+
+    def action_filter(self) -> None:
+        # Shown first: a hidden widget cannot take focus.
+        self.set_class(True, "-filtering")
+        self.query_one("#filter", Input).focus()
+
+    def action_cycle_type_filter(self) -> None:
+        self._type_filter = (self._type_filter + 1) % len(TYPE_FILTERS)
+        self._apply_filter()
+
+    def action_all_sessions(self) -> None:
+        self.query_one(SessionsTable).select(None)
+
+    def action_follow(self) -> None:
+        self.query_one(EventLog).follow()

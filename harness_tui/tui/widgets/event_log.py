@@ -1,0 +1,302 @@
+"""The event log: a Line-API widget that paints only the rows on screen.
+
+It shows one source of `LogLine`s (every session, or one) through a text and type
+filter. Lines arrive in batches (one call per frame, however many events), the view
+keeps a bounded window and drops the oldest lines in chunks, and the view follows the
+newest line only while the user is at the bottom, like `tail -f` in a pager.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+
+from rich.cells import set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual.cache import LRUCache
+from textual.geometry import Region, Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from harness_tui.tui.format import ellipsize
+from harness_tui.tui.model import ALL_WINDOW, Clock
+from harness_tui.tui.render import LogLine
+
+STAMP_WIDTH = 9
+KINDS = ("input", "model", "tool", "result", "policy", "approval", "task", "status", "error")
+LABEL_WIDTH = 10
+TAG_WIDTH = 14
+
+
+class EventLog(ScrollView, can_focus=True):
+    COMPONENT_CLASSES = {
+        "event-log--time",
+        "event-log--session",
+        *(f"event-log--{kind}" for kind in KINDS),
+    }
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        window: int = ALL_WINDOW,
+        tag_for: Callable[[str], str] = lambda sid: sid,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.clock = clock
+        self.window = window
+        self.tag_for = tag_for
+        self._source: Sequence[LogLine] = ()
+        self._lines: list[LogLine] = []
+        # Lines dropped from the front of _lines so far: cache keys stay valid across
+        # a trim because they count from the first line this view ever held.
+        self._dropped = 0
+        self._needle = ""
+        self._categories: frozenset[str] = frozenset()
+        self._filter_name = "all"
+        self._show_session = True
+        self._unseen = 0
+        # Follow the newest line until the user scrolls up; scrolling back to the
+        # bottom (or G) follows again. A flag, not "is the view at the end", because
+        # the view is not at the end for a moment whenever it grows or resizes.
+        self._follow = True
+        self._cache: LRUCache[tuple[int, int], Strip] = LRUCache(256)
+        self._styles: dict[str, Style] = {}
+        self._tags: dict[str, str] = {}
+        self._stamps: dict[int, str] = {}
+        self._paint_width = 0
+        self.last_position = 0
+        """The newest store position handed to the log, shown or filtered out."""
+
+    # -- what is shown -------------------------------------------------------------
+
+    @property
+    def line_count(self) -> int:
+        return len(self._lines)
+
+    @property
+    def following(self) -> bool:
+        return self._follow
+
+    @property
+    def lines(self) -> Sequence[LogLine]:
+        return self._lines
+
+    def show(self, source: Sequence[LogLine], *, show_session: bool) -> None:
+        """Switch to another source (every session, or one) and follow its end."""
+        self._source = source
+        self._show_session = show_session
+        self._rebuild(follow=True)
+
+    def set_filter(self, needle: str, name: str, categories: frozenset[str]) -> None:
+        self._needle = needle.strip().lower()
+        self._filter_name = name
+        self._categories = categories
+        self._rebuild(follow=True)
+
+    def _wanted(self, lines: Iterable[LogLine]) -> list[LogLine]:
+        """The lines the filter lets through. Lines of one event stay together: an
+        event is shown whole when any of its lines matches."""
+        categories, needle = self._categories, self._needle
+        if not categories and not needle:
+            return list(lines)
+        kept: list[LogLine] = []
+        group: list[LogLine] = []
+        hit = False
+        for line in lines:
+            if line.label and group:
+                if hit:
+                    kept.extend(group)
+                group, hit = [], False
+            group.append(line)
+            if not hit and (not categories or line.kind in categories):
+                hit = not needle or line.matches(needle)
+        if hit:
+            kept.extend(group)
+        return kept
+
+    def _rebuild(self, *, follow: bool) -> None:
+        self._lines = self._wanted(self._source)[-self.window :]
+        self._dropped = 0
+        self._unseen = 0
+        self._cache.clear()
+        self._tags.clear()
+        self._set_line_count(len(self._lines))
+        if follow:
+            self._follow = True
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        self.refresh()
+        self._update_subtitle()
+
+    def add(self, lines: Sequence[LogLine]) -> None:
+        """New lines of the current source, in order; called once per batch."""
+        if not lines:
+            return
+        if lines[-1].position:
+            self.last_position = max(self.last_position, lines[-1].position)
+        # A continuation line whose first line is already in the view belongs to it.
+        wanted = self._wanted(lines)
+        if not wanted:
+            return
+        following = self._follow and not self.is_vertical_scrollbar_grabbed
+        self._lines.extend(wanted)
+        excess = len(self._lines) - self.window
+        trimmed = 0
+        # Trimming in chunks keeps the list's front deletions rare.
+        if excess > self.window // 10:
+            trimmed = excess
+            del self._lines[:trimmed]
+            self._dropped += trimmed
+        self._set_line_count(len(self._lines))
+        if following:
+            self._unseen = 0
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        else:
+            self._unseen += len(wanted)
+            if trimmed:
+                # Keep the rows the reader is looking at where they are.
+                self.scroll_to(
+                    y=max(0, self.scroll_y - trimmed), animate=False, immediate=True, force=True
+                )
+        self.refresh()
+        self._update_subtitle()
+
+    def _set_line_count(self, count: int) -> None:
+        """Set the scrollable height without laying out the whole screen: a layout
+        costs tens of milliseconds on a full dashboard, and the log grows every frame.
+        Only the scrollbar needs to know; it asks for a layout itself when it has to
+        appear or go."""
+        size = Size(0, count)
+        if size != self.virtual_size:
+            self.set_reactive(EventLog.virtual_size, size)
+            self._scroll_update(size)
+
+    def follow(self) -> None:
+        self._follow = True
+        self._unseen = 0
+        self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+        self._update_subtitle()
+
+    def action_scroll_end(self) -> None:
+        self.follow()
+
+    def on_resize(self) -> None:
+        self._cache.clear()
+        if self._follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value < old_value and new_value < self.max_scroll_y:
+            self._follow = False
+        elif new_value >= self.max_scroll_y:
+            self._follow = True
+            self._unseen = 0
+        self._update_subtitle()
+
+    def _update_subtitle(self) -> None:
+        parts = []
+        if self._filter_name != "all":
+            parts.append(f"type: {self._filter_name}")
+        if self._needle:
+            parts.append(f"“{self._needle}”")
+        if self._follow:
+            parts.append("following")
+        elif self._unseen:
+            parts.append(f"paused · {self._unseen:,} new below · G to follow")
+        else:
+            parts.append("paused · G to follow")
+        parts.append(f"{len(self._lines):,} lines")
+        subtitle = " · ".join(parts)
+        if subtitle != self.border_subtitle:
+            self.border_subtitle = subtitle
+
+    # -- painting ------------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+        self._cache.clear()
+        self._stamps.clear()
+
+    def _style(self, name: str) -> Style:
+        # Styles are looked up once per theme or style change, not once per line:
+        # working them out from the CSS is the dearest part of painting a line.
+        style = self._styles.get(name)
+        if style is None:
+            if name == "base":
+                style = self.rich_style
+            else:
+                style = self.get_component_rich_style(f"event-log--{name}")
+            self._styles[name] = style
+        return style
+
+    def _tag(self, session_id: str) -> str:
+        tag = self._tags.get(session_id)
+        if tag is None:
+            tag = self._tags[session_id] = ellipsize(self.tag_for(session_id), TAG_WIDTH - 1)
+        return tag
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # Worked out once per paint rather than once per line.
+        self._paint_width = self.scrollable_content_region.width
+        return super().render_lines(crop)
+
+    def render_line(self, y: int) -> Strip:
+        width = self._paint_width or self.scrollable_content_region.width
+        index = int(self.scroll_y) + y
+        if index >= len(self._lines):
+            return Strip.blank(width, self._style("base"))
+        key = (index + self._dropped, width)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._cache[key] = self._paint(self._lines[index], width)
+        return strip.apply_offsets(0, index)
+
+    def _stamp(self, ts: datetime) -> str:
+        key = int(ts.timestamp())
+        stamp = self._stamps.get(key)
+        if stamp is None:
+            if len(self._stamps) > 4096:
+                self._stamps.clear()
+            stamp = self._stamps[key] = self.clock.local(ts).strftime("%H:%M:%S ")
+        return stamp
+
+    def _paint(self, line: LogLine, width: int) -> Strip:
+        """One line as a strip exactly `width` cells wide. At firehose rates every
+        visible line is new in every frame, so this stays lean: styles and time
+        stamps come from caches and the text is cut to fit before it becomes a strip."""
+        styles = self._styles
+        base = self._style("base")
+        kind = line.kind if line.kind in KINDS else "status"
+        text_style = styles.get(f"{kind}-text")
+        if text_style is None:
+            text_style = styles[f"{kind}-text"] = base + self._style(kind)
+            styles[f"{kind}-label"] = text_style + Style(bold=True)
+            styles["time-cell"] = base + self._style("time")
+            styles["session-cell"] = base + self._style("session")
+        segments: list[Segment] = []
+        if line.label:
+            segments.append(Segment(self._stamp(line.ts), styles["time-cell"]))
+            used = STAMP_WIDTH
+            if self._show_session:
+                tag = self._tag(line.session_id)
+                segments.append(Segment(f"{tag:<{TAG_WIDTH}}", styles["session-cell"]))
+                used += TAG_WIDTH
+            segments.append(Segment(f"{line.label:<{LABEL_WIDTH}}", styles[f"{kind}-label"]))
+            used += LABEL_WIDTH
+        else:
+            used = STAMP_WIDTH + (TAG_WIDTH if self._show_session else 0) + LABEL_WIDTH
+            segments.append(Segment(" " * used, base))
+        if used >= width:
+            return Strip(segments).crop_extend(0, width, base)
+        room = width - used
+        text = line.text
+        if text.isascii():
+            text = text[:room].ljust(room)
+        else:
+            text = set_cell_size(text, room)
+        segments.append(Segment(text, text_style))
+        return Strip(segments, width)

@@ -1,0 +1,110 @@
+"""Fixtures for the dashboard's tests: real stores in temporary folders, the real
+engine, and a fixed clock wherever a picture is compared."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Input
+
+from harness_tui.config import Config, load_config
+from harness_tui.store import open_store, sqlite_url
+from harness_tui.tui.app import HarnessApp
+from harness_tui.tui.showcase import FIXED_CLOCK, showcase_project, write_showcase
+from tests.support.projects import demo_repo
+
+
+@pytest.fixture(autouse=True)
+def _steady_cursor(monkeypatch):
+    """A blinking cursor would make two screenshots of the same screen differ: the
+    cursor stays as it was drawn first."""
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
+def _store_path(project: Path) -> Path:
+    return project / ".harness" / "harness.db"
+
+
+@pytest.fixture
+def showcase_config(tmp_path) -> Callable[..., Config]:
+    """A project whose store holds a session in every state (see showcase.py)."""
+    project = showcase_project(tmp_path)
+    db = _store_path(project)
+    db.parent.mkdir(parents=True)
+
+    async def write() -> None:
+        store = await open_store(sqlite_url(db))
+        try:
+            await write_showcase(store)
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+
+    def make(**flags: Any) -> Config:
+        return load_config(project=project, flags={"provider.name": "scripted", **flags})
+
+    return make
+
+
+class RecordingApp(HarnessApp):
+    """The app, keeping every notification it showed so a test can read them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.notices: list[str] = []
+
+    def notify(self, message: str, *args: Any, **kwargs: Any) -> None:
+        self.notices.append(message)
+        super().notify(message, *args, **kwargs)
+
+
+@pytest.fixture
+def showcase_app(showcase_config) -> Callable[..., HarnessApp]:
+    def make(**flags: Any) -> RecordingApp:
+        return RecordingApp(showcase_config(**flags), clock=FIXED_CLOCK, watch_theme_files=False)
+
+    return make
+
+
+@pytest.fixture
+def demo_project(tmp_path) -> Path:
+    return demo_repo(tmp_path / "demo")
+
+
+def live_config(project: Path, *, script: Path | None = None, **flags: Any) -> Config:
+    """A config for a live run with the scripted provider: quick replies, background
+    tasks after a fraction of a second."""
+    settings = {
+        "provider.name": "scripted",
+        "scripted.delay_ms": 20,
+        "tools.inline_ms": 300,
+        **flags,
+    }
+    if script is not None:
+        settings["scripted.script"] = str(script)
+    return load_config(project=project, flags=settings)
+
+
+async def wait_until(pilot, predicate: Callable[[], bool], *, timeout: float = 30.0) -> None:
+    """Let the app run until `predicate` holds; a test fails only if it never does."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {predicate}\n{_screen_state(pilot.app)}")
+        await pilot.pause(0.05)
+
+
+def _screen_state(app: Any) -> str:
+    """What the app showed when a wait timed out, to tell why."""
+    lines = [f"screen: {type(app.screen).__name__}, focus: {app.focused}"]
+    lines += [f"  notice: {notice}" for notice in getattr(app, "notices", [])]
+    model = getattr(app, "model", None)
+    if model is not None:
+        lines += [f"  {line.label:<10} {line.text[:120]}" for line in list(model.all_lines)[-20:]]
+    return "\n".join(lines)

@@ -1,0 +1,129 @@
+"""The dashboard's fold over events: what it keeps, and that it keeps it bounded."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from harness_tui import events as ev
+from harness_tui.events import Event
+from harness_tui.tui.model import (
+    ALL_WINDOW,
+    SESSION_WINDOW,
+    TASK_OUTPUT_WINDOW,
+    DashboardModel,
+)
+from harness_tui.tui.render import render_event
+from harness_tui.tui.showcase import showcase_events
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+class Writer:
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.seq = 0
+        self.position = 0
+
+    def __call__(self, type_: str, **data) -> Event:
+        self.seq += 1
+        Writer.position += 1
+        return Event(
+            self.session_id,
+            self.seq,
+            type_,
+            data,
+            ts=T0 + timedelta(seconds=self.seq),
+            position=Writer.position,
+        )
+
+
+Writer.position = 0
+
+
+def test_showcase_folds_into_every_state():
+    model = DashboardModel()
+    model.apply(showcase_events())
+    states = {view.display_status for view in model.sessions.values()}
+    assert states == {"running", "waiting", "idle", "queued", "done", "failed", "cancelled"}
+    assert [a.tool for a in model.pending_approvals()] == ["bash", "edit_file"]
+    fix = next(v for v in model.sessions.values() if v.title.startswith("Fix the failing"))
+    assert len(model.children_of(fix)) == 2
+    assert {t.status for t in fix.tasks.values()} == {"running", "failed"}
+
+
+def test_windows_stay_bounded_however_long_the_log():
+    model = DashboardModel()
+    write = Writer("s1")
+    model.apply(
+        [
+            write(ev.SESSION_CREATED, title="busy"),
+            write(ev.TASK_STARTED, task_id="t", kind="shell", title="yes"),
+        ]
+    )
+    for _ in range(3):
+        batch = [
+            write(ev.TASK_OUTPUT, task_id="t", stream="stdout", text="y\n")
+            for _ in range(ALL_WINDOW)
+        ]
+        model.apply(batch)
+    assert len(model.all_lines) == ALL_WINDOW
+    assert len(model.sessions["s1"].lines) == SESSION_WINDOW
+    task = model.tasks["t"]
+    assert len(task.output) == TASK_OUTPUT_WINDOW
+    assert task.output_count == 3 * ALL_WINDOW
+    assert len(task.new_output(task.output_count - 5)) == 5
+
+
+def test_an_approval_is_dropped_when_its_turn_ends():
+    model = DashboardModel()
+    write = Writer("s2")
+    model.apply(
+        [
+            write(ev.SESSION_CREATED, title="t"),
+            write(ev.TURN_STARTED),
+            write(ev.TOOL_REQUESTED, call_id="c1", tool="bash", args={"command": "rm -rf build"}),
+            write(
+                ev.APPROVAL_REQUESTED,
+                approval_id="a1",
+                call_id="c1",
+                summary="rm -rf build",
+                risk="high",
+            ),
+        ]
+    )
+    (approval,) = model.pending_approvals()
+    assert approval.tool == "bash" and approval.command == "rm -rf build"
+    assert model.sessions["s2"].display_status == "waiting"
+    changes = model.apply([write(ev.TURN_COMPLETED, reason="cancelled")])
+    assert changes.approvals and not model.pending_approvals()
+
+
+def test_each_event_kind_reads_at_a_glance():
+    write = Writer("s3")
+    calls = {"c1": ("bash", {"command": "pytest -q"})}
+    cases = {
+        ev.TOOL_REQUESTED: (
+            dict(call_id="c1", tool="bash", args={"command": "pytest -q\necho"}),
+            "bash  pytest -q …",
+        ),
+        ev.TOOL_COMPLETED: (
+            dict(call_id="c1", result="3 passed\nok", duration_ms=12),
+            "bash ✓ 3 passed  (+1 lines)  · 12 ms",
+        ),
+        ev.POLICY_DECIDED: (
+            dict(call_id="c1", decision="forbid", rule_id="sudo", risk="high", reason="root"),
+            "forbid · rule sudo · risk high · root",
+        ),
+        ev.APPROVAL_RESOLVED: (
+            dict(approval_id="a", decision="deny", by="user", reason="no"),
+            "deny by user · no",
+        ),
+    }
+    for type_, (data, expected) in cases.items():
+        (line,) = render_event(write(type_, **data), calls)
+        assert line.text == expected
+    lines = render_event(write(ev.MODEL_COMPLETED, text="one\ntwo", tool_calls=[]), calls)
+    assert [(line.label, line.text) for line in lines] == [("model", "one"), ("", "two")]
+    # Terminal escapes in tool output never reach the screen.
+    (line,) = render_event(write(ev.TASK_OUTPUT, task_id="t", text="\x1b[31mred\x1b[0m\tx"), calls)
+    assert line.text == "red    x"

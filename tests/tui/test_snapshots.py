@@ -1,0 +1,142 @@
+"""Snapshot tests: the dashboard drawn over the showcase store with a fixed clock.
+
+Each test's docstring says what a reviewer should see. Regenerate the baselines with
+`pytest tests/tui/test_snapshots.py --snapshot-update` after checking the report.
+"""
+
+from __future__ import annotations
+
+from textual.pilot import Pilot
+
+from harness_tui.tui.app import HarnessApp
+from harness_tui.tui.showcase import FIX_TEST, PYTEST_TASK
+from harness_tui.tui.widgets.tasks import TasksTable
+
+SIZE = (160, 45)
+
+
+async def _ready(pilot: Pilot) -> None:
+    app: HarnessApp = pilot.app  # type: ignore[assignment]
+    await app.ready.wait()
+    await pilot.pause()
+
+
+async def _select_fix_session(pilot: Pilot) -> None:
+    await _ready(pilot)
+    app: HarnessApp = pilot.app  # type: ignore[assignment]
+    app.dashboard.select_when_listed(FIX_TEST)
+    await pilot.pause()
+
+
+def test_dashboard_every_state(snap_compare, showcase_app):
+    """The dashboard over ten sessions. Sessions pane: one row per state with its
+    glyph: ▶ running (Fix the failing mean() test, and its explore subagent), ◆ waiting
+    for approval (Publish the docs site, Rename load()), ○ idle (Summarise), ◌ queued
+    (Upgrade dependencies), ✓ done (Add retries, the review subagent), ✗ failed (Refactor
+    the query parser), ⊘ cancelled (Find out why test_upload is flaky); subagents sit
+    under their parent with tree guides; tokens, cost and age in columns. The header
+    shows project shop, store .harness/harness.db, scripted/demo (offline demo), 4
+    running and "◆ 2 approvals pending" highlighted. The event log shows every session
+    with a session column and follows the tail; the tasks pane lists the running dev
+    server and the failed pytest run."""
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready)
+
+
+def test_subagent_tree_and_tasks(snap_compare, showcase_app):
+    """ "Fix the failing mean() test in calc" is selected. The log shows only its events
+    (no session column): tool calls with their arguments, results, policy decisions,
+    the two subagents spawned and task output. The tasks pane lists its background
+    tasks (▶ the dev server, running 38:17; ✗ pytest, failed after 2:00) and its two
+    subagents ([review] done, [explore] running). The input bar offers to steer it."""
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_select_fix_session)
+
+
+def test_approval_prompt_command(snap_compare, showcase_app):
+    """`p` opens the oldest pending approval: the session "Publish the docs site to
+    gh-pages", tool bash, the rule git-push-force, risk high in bold, why it asks, and
+    the command `git push --force origin gh-pages` syntax-highlighted. The footer shows
+    y allow once, a allow always, n deny, e edit, esc later."""
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["p"])
+
+
+def test_approval_prompt_diff(snap_compare, showcase_app):
+    """The approval for the file edit, opened from the inbox: session "Rename load()
+    to load_config()", tool edit_file, risk medium, no rule (the approval mode asks),
+    and the unified diff with removed lines red and added lines green."""
+    assert snap_compare(
+        showcase_app(), terminal_size=SIZE, run_before=_ready, press=["i", "down", "enter"]
+    )
+
+
+def test_approval_deny_with_reason(snap_compare, showcase_app):
+    """After `n` on the command approval, a reason field appears under the details with
+    the typed reason "use the docs workflow instead"; the footer offers ctrl+s to
+    confirm and esc to go back."""
+    assert snap_compare(
+        showcase_app(),
+        terminal_size=SIZE,
+        run_before=_ready,
+        press=["p", "n", *"use the docs workflow instead"],
+    )
+
+
+def test_inbox(snap_compare, showcase_app):
+    """The approval inbox lists both pending approvals oldest first (Publish the docs
+    site, waiting 18m; Rename load(), 11m) with tool, what it asks, risk and rule; the
+    preview below shows the highlighted one, the force-push command."""
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["i"])
+
+
+async def _tail_pytest(pilot: Pilot) -> None:
+    await _select_fix_session(pilot)
+    app: HarnessApp = pilot.app  # type: ignore[assignment]
+    tasks = app.dashboard.query_one(TasksTable)
+    tasks.focus()
+    tasks.move_cursor(row=tasks._order.index(PYTEST_TASK))
+    await pilot.pause()
+
+
+def test_task_tail(snap_compare, showcase_app):
+    """`t` on the pytest task opens its tail: the title names the session and the task,
+    the log holds pytest's output (one failure, assert 6.0 == 4), and the status line
+    says ✗ failed · 2:00 · exit 1 · 1 failed, 2 passed · 13 lines · following."""
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_tail_pytest, press=["t"])
+
+
+def test_type_filter(snap_compare, showcase_app):
+    """`f` pressed five times filters the log to errors: only the failed turn, the
+    failed model requests, the failed status, the cancelled tool call and the failed
+    pytest task remain; the log's subtitle says "type: errors"."""
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["f"] * 5)
+
+
+def test_help(snap_compare, showcase_app):
+    """`?` lists every binding by where it applies (Everywhere, Dashboard, Input bar,
+    …) with its key, what it does and its id for [keys] in the config."""
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["?"])
+
+
+def test_new_session_dialog(snap_compare, showcase_app):
+    """`n` opens the new-session form: the prompt (focused), provider scripted, model
+    (placeholder demo), approval mode on-request and the worktree switch off."""
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["n"])
+
+
+def test_theme_light(snap_compare, showcase_app):
+    """The dashboard in harness-light: dark text on white, the same glyphs in darker
+    status colours, the waiting badge in the header orange."""
+    app = showcase_app(**{"ui.theme": "harness-light"})
+    assert snap_compare(app, terminal_size=SIZE, run_before=_ready)
+
+
+def test_theme_nord(snap_compare, showcase_app):
+    """The dashboard in harness-nord: the Nord palette's slate background and frost
+    blues, with the same layout as the dark theme."""
+    app = showcase_app(**{"ui.theme": "harness-nord"})
+    assert snap_compare(app, terminal_size=SIZE, run_before=_ready)
+
+
+def test_narrow_terminal(snap_compare, showcase_app):
+    """At 100×30 the panes shrink but stay readable: session titles are cut with an
+    ellipsis, provider/model falls back to the model name, the log crops long lines."""
+    assert snap_compare(showcase_app(), terminal_size=(100, 30), run_before=_ready)
