@@ -29,6 +29,7 @@ from harness_tui.tui.model import ApprovalView, Clock, DashboardModel
 from harness_tui.tui.screens.approval import ApprovalDecision, ApprovalScreen
 from harness_tui.tui.screens.confirm import ConfirmScreen
 from harness_tui.tui.screens.dashboard import DashboardScreen
+from harness_tui.tui.screens.gc import GCScreen
 from harness_tui.tui.screens.help import HelpScreen
 from harness_tui.tui.screens.inbox import InboxScreen
 from harness_tui.tui.screens.mode import ApprovalModeScreen
@@ -343,6 +344,12 @@ class HarnessApp(App[int]):
     def open_inbox(self) -> None:
         if not isinstance(self.screen, InboxScreen):
             self.push_screen(InboxScreen())
+
+    def open_gc(self) -> None:
+        if self.engine is None:
+            self.notify("The store is still opening.")
+        elif not isinstance(self.screen, GCScreen):
+            self.push_screen(GCScreen())
 
     # -- sessions ------------------------------------------------------------------
 

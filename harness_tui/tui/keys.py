@@ -77,6 +77,14 @@ DASHBOARD = [
         tooltip="Show only one kind of event: conversation, tools, approvals, tasks, errors",
     ),
     bind(
+        "g",
+        "gc",
+        "GC",
+        id="gc",
+        tooltip="Signals GC found in the log, its drafts to adopt or reject, the grade",
+        show=False,
+    ),
+    bind(
         "a",
         "all_sessions",
         "All",
@@ -146,6 +154,38 @@ TAIL = [
     bind("escape", "close", "Close", id="close", tooltip="Back to the dashboard"),
 ]
 
+GC = [
+    bind(
+        "a", "adopt", "Adopt", id="adopt_draft", tooltip="Write the selected draft into the project"
+    ),
+    bind(
+        "r",
+        "reject",
+        "Reject",
+        id="reject_draft",
+        tooltip="Reject the selected draft, saying why",
+    ),
+    bind(
+        "R",
+        "run_gc",
+        "Run GC",
+        id="run_gc",
+        tooltip="Look for signals and draft fixes now; asks before pruning old sessions",
+    ),
+    bind("escape", "close", "Close", id="close", tooltip="Back to the dashboard"),
+]
+
+REJECT_REASON = [
+    bind(
+        "ctrl+s",
+        "confirm",
+        "Reject",
+        id="confirm_reject",
+        tooltip="Reject the draft with this reason (Enter does too)",
+    ),
+    bind("escape", "close", "Back", id="keep_draft", tooltip="Leave the draft pending"),
+]
+
 CONFIRM = [
     bind("y", "confirm", "Yes", id="confirm", tooltip="Go ahead"),
     bind("n,escape", "dismiss_no", "No", id="refuse", tooltip="Leave things as they are"),
@@ -174,6 +214,8 @@ CONTEXTS: tuple[tuple[str, list[Binding]], ...] = (
     ("Approval prompt: deny reason or edit", APPROVAL_FORM),
     ("Approval inbox", INBOX),
     ("Task tail", TAIL),
+    ("GC", GC),
+    ("GC: reason for rejecting a draft", REJECT_REASON),
     ("Confirmation", CONFIRM),
     ("New session", NEW_SESSION),
     ("Help", HELP),

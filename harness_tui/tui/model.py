@@ -17,6 +17,7 @@ from typing import Any
 
 from harness_tui import events as ev
 from harness_tui.events import Event, utcnow
+from harness_tui.gc.service import is_system_session
 from harness_tui.tui.render import LogLine, render_event
 
 # How many log lines the "all sessions" view keeps, and each session's view.
@@ -109,6 +110,8 @@ class SessionView:
     approval_mode: str | None = None
     note: str | None = None
     workspace: str = ""
+    # GC's own log: folded like any session, but neither listed nor in the log panes.
+    system: bool = False
     created_at: datetime | None = None
     updated_at: datetime | None = None
     input_tokens: int = 0
@@ -170,11 +173,15 @@ class DashboardModel:
 
     # -- reading -------------------------------------------------------------------
 
+    def listed(self) -> list[SessionView]:
+        """The agents' sessions, which the session list shows and counts."""
+        return [view for view in self.sessions.values() if not view.system]
+
     def roots(self) -> list[SessionView]:
         """Top-level sessions, newest first, as the session list shows them."""
         roots = [
             view
-            for view in self.sessions.values()
+            for view in self.listed()
             if not view.parent_id or view.parent_id not in self.sessions
         ]
         roots.sort(key=_newest_first)
@@ -234,7 +241,9 @@ class DashboardModel:
         """Session rows from the store's summaries, shown before the log replay has
         reached them; the replay's session.created resets what it recounts."""
         for summary in summaries:
-            view = self.sessions.setdefault(summary.session_id, SessionView(summary.session_id))
+            view = self.sessions.get(summary.session_id)
+            if view is None:
+                view = self.sessions[summary.session_id] = self._new_view(summary.session_id)
             view.title = summary.title
             view.provider = summary.provider
             view.model = summary.model
@@ -258,10 +267,13 @@ class DashboardModel:
             changes.streams.add(session_id)
         return changes
 
+    def _new_view(self, session_id: str) -> SessionView:
+        return SessionView(session_id, system=is_system_session(session_id))
+
     def _view(self, session_id: str, changes: Changes) -> SessionView:
         view = self.sessions.get(session_id)
         if view is None:
-            view = self.sessions[session_id] = SessionView(session_id)
+            view = self.sessions[session_id] = self._new_view(session_id)
             changes.structure = True
         return view
 
@@ -273,9 +285,13 @@ class DashboardModel:
         view = self._view(sid, changes)
         view.updated_at = event.ts
         changes.sessions.add(sid)
+        if event.type == ev.SESSION_CREATED and event.data.get("system"):
+            view.system = True
         # Rendered before the fold: a result line names its tool from the open call
-        # that the fold is about to close.
-        lines = render_event(event, view.open_calls, view.tasks)
+        # that the fold is about to close. GC's own log draws no lines: its signals,
+        # drafts and runs are read on the GC screen, and among the agents' events they
+        # would only be noise.
+        lines = [] if view.system else render_event(event, view.open_calls, view.tasks)
         if lines:
             view.lines.extend(lines)
             self.all_lines.extend(lines)

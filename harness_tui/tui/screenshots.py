@@ -1,8 +1,8 @@
 """Regenerate the README's screenshots: `python -m harness_tui.tui.screenshots`.
 
-Each screen is drawn over the showcase store (every session state, hand-made events,
-fixed timestamps) with a fixed clock, so the pictures change only when the dashboard
-does. They are written to screenshots/ at the top of the repository, or to the folder
+Each screen is drawn over a showcase store (every session state, or for the GC screen
+sessions with recurring trouble and GC's log; hand-made events, fixed timestamps) with
+a fixed clock, so the pictures change only when the dashboard does. They are written to screenshots/ at the top of the repository, or to the folder
 given as the first argument.
 """
 
@@ -20,11 +20,13 @@ from textual.pilot import Pilot
 from harness_tui.config import load_config
 from harness_tui.store import open_store, sqlite_url
 from harness_tui.tui.app import HarnessApp
+from harness_tui.tui.screens.gc import GCScreen
 from harness_tui.tui.showcase import (
     FIX_TEST,
     FIXED_CLOCK,
     PYTEST_TASK,
     showcase_project,
+    write_gc_showcase,
     write_showcase,
 )
 
@@ -39,6 +41,8 @@ class Shot:
     keys: tuple[str, ...] = ()
     theme: str = "harness-dark"
     before: Callable[[HarnessApp], Awaitable[None]] | None = None
+    # Which store it is drawn over: "showcase" or "gc".
+    store: str = "showcase"
 
 
 async def _select_fix(app: HarnessApp) -> None:
@@ -50,6 +54,12 @@ async def _tail_pytest(app: HarnessApp) -> None:
     app.open_tail(PYTEST_TASK)
 
 
+async def _open_gc(app: HarnessApp) -> None:
+    await app.push_screen(GCScreen())
+    # The screen reads the store in a worker: the picture waits for it.
+    await app.workers.wait_for_complete([w for w in app.workers if w.group == "gc-status"])
+
+
 SHOTS = (
     Shot("dashboard", "harness-tui: every session state"),
     Shot("subagents", "harness-tui: a session, its subagents and tasks", before=_select_fix),
@@ -58,6 +68,7 @@ SHOTS = (
     Shot("inbox", "harness-tui: the approval inbox", keys=("i",)),
     Shot("task-tail", "harness-tui: tailing a background task", before=_tail_pytest),
     Shot("help", "harness-tui: keys", keys=("question_mark",)),
+    Shot("gc", "harness-tui: GC signals, drafts and the grade", before=_open_gc, store="gc"),
     Shot("theme-light", "harness-tui: harness-light theme", theme="harness-light"),
 )
 
@@ -91,19 +102,28 @@ async def generate(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as tmp:
-        project = showcase_project(Path(tmp))
-        db = project / ".harness" / "harness.db"
-        db.parent.mkdir(parents=True)
-        store = await open_store(sqlite_url(db))
-        try:
-            await write_showcase(store)
-        finally:
-            await store.close()
+        projects = {
+            "showcase": await _project(Path(tmp) / "showcase", gc=False),
+            "gc": await _project(Path(tmp) / "gc", gc=True),
+        }
         for shot in SHOTS:
             path = out / f"{shot.name}.svg"
-            path.write_text(await _shoot(project, shot), encoding="utf-8")
+            path.write_text(await _shoot(projects[shot.store], shot), encoding="utf-8")
             written.append(path)
     return written
+
+
+async def _project(directory: Path, *, gc: bool) -> Path:
+    """A "shop" project with the showcase store, or the GC screen's."""
+    project = showcase_project(directory)
+    db = project / ".harness" / "harness.db"
+    db.parent.mkdir(parents=True)
+    store = await open_store(sqlite_url(db))
+    try:
+        await (write_gc_showcase(store, project) if gc else write_showcase(store))
+    finally:
+        await store.close()
+    return project
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,12 @@ from textual.widgets import Input
 from harness_tui.config import Config, load_config
 from harness_tui.store import open_store, sqlite_url
 from harness_tui.tui.app import HarnessApp
-from harness_tui.tui.showcase import FIXED_CLOCK, showcase_project, write_showcase
+from harness_tui.tui.showcase import (
+    FIXED_CLOCK,
+    showcase_project,
+    write_gc_showcase,
+    write_showcase,
+)
 from tests.support.projects import demo_repo
 
 
@@ -67,6 +72,30 @@ class RecordingApp(HarnessApp):
 def showcase_app(showcase_config) -> Callable[..., HarnessApp]:
     def make(**flags: Any) -> RecordingApp:
         return RecordingApp(showcase_config(**flags), clock=FIXED_CLOCK, watch_theme_files=False)
+
+    return make
+
+
+@pytest.fixture
+def gc_showcase_app(tmp_path) -> Callable[..., RecordingApp]:
+    """The app on the fixed clock over the GC screen's store: sessions that kept running
+    into the same walls, and GC's log of them (see showcase.py)."""
+    project = showcase_project(tmp_path)
+    db = _store_path(project)
+    db.parent.mkdir(parents=True)
+
+    async def write() -> None:
+        store = await open_store(sqlite_url(db))
+        try:
+            await write_gc_showcase(store, project)
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+
+    def make(**flags: Any) -> RecordingApp:
+        config = load_config(project=project, flags={"provider.name": "scripted", **flags})
+        return RecordingApp(config, clock=FIXED_CLOCK, watch_theme_files=False)
 
     return make
 

@@ -235,6 +235,7 @@ async def test_palette_offers_the_dashboard_commands(showcase_app):
         provider = DashboardCommands(app.dashboard)
         texts = [text for text, _callback, _help in provider._commands()]
         assert "Start a new session" in texts
+        assert any(t.startswith("Signals GC found") for t in texts)
         assert any(t.startswith("Show session: Fix the failing") for t in texts)
         assert any(t.startswith("Answer approval: git push") for t in texts)
         assert {"Theme: harness-dark", "Theme: harness-light", "Theme: harness-nord"} <= set(texts)

@@ -9,8 +9,10 @@ from __future__ import annotations
 from textual.pilot import Pilot
 
 from harness_tui.tui.app import HarnessApp
+from harness_tui.tui.screens.gc import GCScreen
 from harness_tui.tui.showcase import FIX_TEST, PYTEST_TASK
 from harness_tui.tui.widgets.tasks import TasksTable
+from tests.tui.conftest import wait_until
 
 SIZE = (160, 45)
 
@@ -114,6 +116,31 @@ def test_help(snap_compare, showcase_app):
     """`?` lists every binding by where it applies (Everywhere, Dashboard, Input bar,
     …) with its key, what it does and its id for [keys] in the config."""
     assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["?"])
+
+
+async def _open_gc(pilot: Pilot) -> None:
+    await _ready(pilot)
+    await pilot.press("g")
+    screen = pilot.app.screen
+    assert isinstance(screen, GCScreen)
+    await wait_until(pilot, lambda: screen.status is not None)
+    await pilot.pause()
+
+
+def test_gc_screen(snap_compare, gc_showcase_app):
+    """`g` opens GC over a project whose sessions keep running into the same walls.
+    The title line names the project; the Project panel shows grade C 0.63 in the
+    waiting colour with security 0.79, stability 0.73, coverage 0.00, speed 1.00 (4
+    sessions, 14 tool calls), the last GC run 2025-03-14 09:38 UTC · 4m ago, and drafts
+    2 pending · 1 adopted · 1 rejected · 1 expired; the letter scale is in its bottom
+    border. Signals · 4: repeated_warning (package-install asked 3 times), chronic_block
+    (git-push-force), hot_file (shop/cart.py, 5 edits) and repeated_failing_command
+    (make lint), each with its event positions and its draft with a coloured status.
+    Drafts, newest first, with the newest pending one (d-7c2e9a41f0, Never force-push)
+    selected; the pane beside it shows that draft's signal, events, target AGENTS.md,
+    when it was drafted and the Markdown it would add. The footer offers a adopt,
+    r reject, R run GC, esc close."""
+    assert snap_compare(gc_showcase_app(), terminal_size=SIZE, run_before=_open_gc)
 
 
 def test_new_session_dialog(snap_compare, showcase_app):

@@ -230,6 +230,9 @@ class DashboardScreen(Screen[None]):
     def action_inbox(self) -> None:
         self.app.open_inbox()
 
+    def action_gc(self) -> None:
+        self.app.open_gc()
+
     def action_tail_task(self) -> None:
         tasks = self.query_one(TasksTable)
         child = tasks.selected_child

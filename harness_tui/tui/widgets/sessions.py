@@ -89,7 +89,7 @@ class SessionsTable(DataTable[Text]):
             self.move_cursor(row=self._order.index(selected), animate=False)
 
     def sync(self, changes: Changes) -> None:
-        if changes.structure or len(self._order) != len(self.model.sessions) + 1:
+        if changes.structure or len(self._order) != len(self.model.listed()) + 1:
             self.rebuild()
             return
         if not changes.sessions:
@@ -179,8 +179,8 @@ class SessionsTable(DataTable[Text]):
         )
 
     def _all_cells(self) -> tuple[Text, ...]:
-        sessions = self.model.sessions.values()
-        label = f"All sessions · {len(self.model.sessions)}"
+        sessions = self.model.listed()
+        label = f"All sessions · {len(sessions)}"
         return (
             Text("∗", style="bold"),
             Text(label, style="bold"),
