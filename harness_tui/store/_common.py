@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import json.encoder
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -270,7 +271,7 @@ async def wait_for_signal(event: asyncio.Event, timeout: float) -> None:
 # --- the store skeleton --------------------------------------------------------------------
 
 
-class GroupCommitStore:
+class GroupCommitStore(ABC):
     """append/subscribe/close on top of one writer task that group-commits.
 
     Callers queue their calls; the writer takes everything queued while the previous
@@ -303,19 +304,19 @@ class GroupCommitStore:
 
     # Backend hooks.
 
-    def _encode(self, events: Sequence[Event]) -> list[Any]:
-        raise NotImplementedError
+    @abstractmethod
+    def _encode(self, events: Sequence[Event]) -> list[Any]: ...
 
-    async def _write_batch(self, calls: list[PendingAppend]) -> list[CallResult]:
-        raise NotImplementedError
+    @abstractmethod
+    async def _write_batch(self, calls: list[PendingAppend]) -> list[CallResult]: ...
 
-    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]:
-        raise NotImplementedError
+    @abstractmethod
+    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]: ...
 
-    async def _close_connections(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    async def _close_connections(self) -> None: ...
 
-    async def _before_subscribe(self) -> None:
+    async def _before_subscribe(self) -> None:  # noqa: B027 - optional: most need nothing
         """Called once as a subscription starts, before its first read."""
 
     # The contract.

@@ -155,7 +155,8 @@ class _FlexTable(DataTable[Text]):
             self.move_cursor(row=self._keys.index(key), animate=False)
 
     def _rows(self) -> list[tuple[str, tuple[Text, ...]]]:
-        raise NotImplementedError
+        """The table's rows as (key, cells); each table says what it lists."""
+        return []
 
     @property
     def current_key(self) -> str | None:
