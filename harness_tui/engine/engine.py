@@ -97,8 +97,9 @@ class Engine:
         """Cancel running turns; a turn waiting for an approval is left waiting, so
         the request can still be answered after this process is gone. Background
         tasks are stopped and their ends recorded: nothing outlives the engine."""
-        if "gc" in self.__dict__:
-            await self.gc.close()
+        # Sessions cancelled below end, and an ending session would start a GC pass
+        # against a store about to close.
+        self.auto_gc = False
         await self.tasks.close()
         for runner in list(self._runners.values()):
             if runner.waiting_for_approval:
@@ -107,6 +108,8 @@ class Engine:
                 await runner.cancel()
         # Worktree sessions cut short are committed and cleaned up; paused ones stay.
         await self.worktrees.close()
+        if "gc" in self.__dict__:
+            await self.gc.close()
         for provider in self._providers.values():
             await provider.aclose()
         await self.store.close()

@@ -290,7 +290,7 @@ async def test_a_secret_printed_by_a_tool_is_not_stored(tmp_path, home, monkeypa
     stored = (repo / ".harness" / "harness.db").read_bytes()
     assert secret.encode() not in stored
     assert b"tok-1234567890abcdef" not in stored
-    assert b"key=[redacted]" in stored or b"key=[redacted]" in stored.replace(b"\\", b"")
+    assert b"key=[redacted]" in stored  # the output is kept, the key is not
 
 
 async def test_a_subagents_approval_waits_in_the_same_inbox_labelled_with_its_session(

@@ -4,7 +4,6 @@ retries, cancel, failures to set up, and listing and pruning."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from pathlib import Path
 
@@ -14,7 +13,15 @@ from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine, EngineError
 from harness_tui.engine.worktrees import worktree_path
-from tests.support.projects import commit_all, demo_repo, git, init_repo, write_script
+from tests.support.projects import (
+    commit_all,
+    demo_repo,
+    git,
+    init_repo,
+    snapshot,
+    worktree_paths,
+    write_script,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -37,29 +44,6 @@ def config_for(project: Path, tmp_path: Path, **flags):
 
 async def open_engine(project: Path, tmp_path: Path, **flags) -> Engine:
     return await Engine.open(config_for(project, tmp_path, **flags))
-
-
-def snapshot(repo: Path) -> tuple[list[str], dict[str, str]]:
-    """What a person would notice changing in their checkout: git status, and the
-    content of every file. `.git` is git's, `.harness/` is where harness-tui keeps its
-    own data for the project (artifacts such as task output): neither is the session's."""
-    status = [
-        line for line in git(repo, "status", "--porcelain").splitlines() if line != "?? .harness/"
-    ]
-    files = {
-        str(path.relative_to(repo)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(repo.rglob("*"))
-        if path.is_file() and not {".git", ".harness"} & set(path.relative_to(repo).parts)
-    }
-    return status, files
-
-
-def worktree_paths(repo: Path) -> list[str]:
-    return [
-        line.removeprefix("worktree ")
-        for line in git(repo, "worktree", "list", "--porcelain").splitlines()
-        if line.startswith("worktree ")
-    ]
 
 
 def script(tmp_path: Path, name: str, body: str) -> str:

@@ -3,7 +3,6 @@ subprocesses, real git repositories and worktrees, a loopback model server, kill
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
@@ -21,7 +20,9 @@ from tests.support.projects import (
     git,
     harness_cmd,
     init_repo,
+    snapshot,
     start_exec,
+    worktree_paths,
     write_script,
 )
 
@@ -60,29 +61,6 @@ def stored(tmp_path: Path, session_id: str) -> list[tuple[str, dict]]:
             "SELECT type, data FROM events WHERE session_id = ? ORDER BY seq", (session_id,)
         )
         return [(kind, json.loads(data)) for kind, data in rows]
-
-
-def snapshot(repo: Path) -> tuple[list[str], dict[str, str]]:
-    """What a person would notice changing in their checkout: git status, and the
-    content of every file. `.git` is git's, `.harness/` is where harness-tui keeps its
-    own data for the project (artifacts such as task output): neither is the session's."""
-    status = [
-        line for line in git(repo, "status", "--porcelain").splitlines() if line != "?? .harness/"
-    ]
-    files = {
-        str(path.relative_to(repo)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(repo.rglob("*"))
-        if path.is_file() and not {".git", ".harness"} & set(path.relative_to(repo).parts)
-    }
-    return status, files
-
-
-def worktree_paths(repo: Path) -> list[str]:
-    return [
-        line.removeprefix("worktree ")
-        for line in git(repo, "worktree", "list", "--porcelain").splitlines()
-        if line.startswith("worktree ")
-    ]
 
 
 def test_exec_worktree_against_a_loopback_server_lands_the_fix_on_a_branch(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -103,3 +104,26 @@ def events_until(proc: subprocess.Popen, event_type: str) -> list[dict]:
         if seen[-1]["type"] == event_type:
             return seen
     raise AssertionError(f"the run ended without a {event_type} event")
+
+
+def snapshot(repo: Path) -> tuple[list[str], dict[str, str]]:
+    """What a person would notice changing in their checkout: git status, and the
+    content of every file. `.git` is git's, `.harness/` is where harness-tui keeps its
+    own data for the project (artifacts such as task output): neither is the session's."""
+    status = [
+        line for line in git(repo, "status", "--porcelain").splitlines() if line != "?? .harness/"
+    ]
+    files = {
+        str(path.relative_to(repo)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(repo.rglob("*"))
+        if path.is_file() and not {".git", ".harness"} & set(path.relative_to(repo).parts)
+    }
+    return status, files
+
+
+def worktree_paths(repo: Path) -> list[str]:
+    return [
+        line.removeprefix("worktree ")
+        for line in git(repo, "worktree", "list", "--porcelain").splitlines()
+        if line.startswith("worktree ")
+    ]
