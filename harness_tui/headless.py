@@ -57,7 +57,7 @@ async def run_exec(
 
 
 async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: TextIO) -> int:
-    start = await engine.store.last_position()
+    start = await engine.last_position()
     if options.session_id:
         session_id = options.session_id
         await engine.send(session_id, options.prompt, mode="prompt")

@@ -30,14 +30,14 @@ async def run_tail(
             state = await engine.load_state(session_id)
         except EngineError:
             print(
-                f"harness-tui: no session or task {target!r} in {engine.store.url}", file=sys.stderr
+                f"harness-tui: no session or task {target!r} in {engine.store_url}", file=sys.stderr
             )
             return exitcodes.USAGE
         if match and target not in state.tasks:
             print(f"harness-tui: session {session_id} has no task {target!r}", file=sys.stderr)
             return exitcodes.USAGE
         view = _TaskView(target, out, as_json) if match else _SessionView(out, as_json)
-        history = await engine.store.read(session_id)
+        history = await engine.history(session_id)
         for event in history:
             view.show(event)
         if not follow or view.ended:

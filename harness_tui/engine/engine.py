@@ -331,6 +331,19 @@ class Engine:
     async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
         return await self.store.sessions(limit)
 
+    async def history(self, session_id: str, after_seq: int = 0) -> list[Event]:
+        """A session's events after `after_seq`, oldest first."""
+        return await self.store.read(session_id, after_seq)
+
+    async def last_position(self) -> int:
+        """The store's newest position: subscribe after it to see only what comes next."""
+        return await self.store.last_position()
+
+    @property
+    def store_url(self) -> str:
+        """Where the events live, for messages that name the store."""
+        return self.store.url
+
     async def worktree_records(self) -> list[WorktreeRecord]:
         """Every worktree session in the log with its branch, status and diff summary,
         and its worktree as `git worktree list` sees it; then worktree folders no

@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from harness_tui.providers.base import ToolSpec
+from harness_tui.tools.args import check_args
 from harness_tui.tools.artifacts import limit_output
 from harness_tui.tools.base import Artifact, ToolContext, ToolError, ToolResult
-from harness_tui.tools.registry import check_args
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from typing import Any, NamedTuple
 
 from harness_tui.policy.jail import PathEscapeError, resolve_in_workspace, workspace_relative
 from harness_tui.providers.base import ToolSpec
+from harness_tui.tools.args import check_args
 from harness_tui.tools.artifacts import atomic_write_bytes
 from harness_tui.tools.base import ToolContext, ToolError, ToolResult
-from harness_tui.tools.registry import check_args
 
 # A NUL byte in the first block marks a file as binary (the heuristic git and grep use).
 _SNIFF_BYTES = 8192

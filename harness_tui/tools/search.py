@@ -19,10 +19,10 @@ from typing import Any
 
 from harness_tui.policy.jail import workspace_root
 from harness_tui.providers.base import ToolSpec
+from harness_tui.tools.args import check_args
 from harness_tui.tools.artifacts import limit_output
 from harness_tui.tools.base import ToolContext, ToolError, ToolResult
 from harness_tui.tools.files import is_binary, jailed
-from harness_tui.tools.registry import check_args
 
 # Directories that are never listed or searched: git's internals and the harness's own
 # state (event store, artifacts).

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from harness_tui.providers.base import ToolSpec
+from harness_tui.tools.args import check_args
 from harness_tui.tools.base import TaskHost, TaskInfo, ToolContext, ToolError, ToolResult
-from harness_tui.tools.registry import check_args
 
 _TASK_ID = {
     "type": "string",

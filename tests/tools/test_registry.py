@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from harness_tui.tools.args import check_args
 from harness_tui.tools.base import ToolError
-from harness_tui.tools.registry import builtin_tools, check_args, get_tools
+from harness_tui.tools.registry import builtin_tools, get_tools
 
 NAMES = [
     "bash",
