@@ -24,9 +24,7 @@ reason (`signal_event_data`), so `gc status` can say why.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness_tui import events as ev
+from harness_tui.atomic import write_atomic
 from harness_tui.config import GCConfig, update_toml
 from harness_tui.events import Event
 from harness_tui.gc.coderules import load_code_rules, parse_rule_file
@@ -423,7 +422,7 @@ def apply_policy_rule_draft(
         if before is None:
             policy_path.unlink(missing_ok=True)
         else:
-            _write_atomically(policy_path, before)
+            write_atomic(policy_path, before)
         raise DraftError(str(exc)) from None
 
 
@@ -459,27 +458,7 @@ def _append_markdown(target: Path, text: str) -> None:
         separator = "\n"
     else:
         separator = "\n\n"
-    _write_atomically(target, before + separator + text.strip("\n") + "\n")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """A crash leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except FileNotFoundError:
-        mode = 0o644
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temporary, mode)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(target, before + separator + text.strip("\n") + "\n")
 
 
 __all__ = [

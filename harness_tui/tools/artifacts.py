@@ -7,11 +7,11 @@ read_file when the artifacts directory is inside the workspace) can still see it
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 from pathlib import Path
 
+from harness_tui.atomic import write_atomic
 from harness_tui.tools.base import Artifact, ToolContext
 
 # Session ids become a directory name; anything else could place files elsewhere.
@@ -26,30 +26,6 @@ def new_artifact_id() -> str:
     return "art_" + secrets.token_hex(6)
 
 
-def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
-    """Write `data` to `path` so a reader sees the old file or the new one, never half.
-
-    The temporary file is created with 0o666 so the process umask applies to a new
-    file; `mode` (the old file's permissions when overwriting) is set before the swap.
-    """
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def save_artifact(
     ctx: ToolContext, content: str | bytes, source: str, mime: str = "text/plain"
 ) -> Artifact:
@@ -61,7 +37,7 @@ def save_artifact(
     directory.mkdir(parents=True, exist_ok=True)
     artifact_id = new_artifact_id()
     path = directory / artifact_id
-    atomic_write_bytes(path, data)
+    write_atomic(path, data)
     return Artifact(artifact_id=artifact_id, path=path, bytes=len(data), mime=mime, source=source)
 
 

@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from harness_tui.atomic import write_atomic
 from harness_tui.policy.jail import PathEscapeError, resolve_in_workspace, workspace_relative
 from harness_tui.providers.base import ToolSpec
 from harness_tui.tools.args import check_args
-from harness_tui.tools.artifacts import atomic_write_bytes
 from harness_tui.tools.base import ToolContext, ToolError, ToolResult
 
 # A NUL byte in the first block marks a file as binary (the heuristic git and grep use).
@@ -318,7 +318,7 @@ def apply_change(workspace: Path, change: FileChange) -> None:
         mode = stat.S_IMODE(path.stat().st_mode)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, change.new_text.encode("utf-8"), mode)
+        write_atomic(path, change.new_text.encode("utf-8"), mode=mode)
     except OSError as exc:
         raise ToolError(f"cannot write {rel}: {exc.strerror or exc}") from exc
 
