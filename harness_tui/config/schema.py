@@ -1,0 +1,366 @@
+"""The schema: one frozen dataclass per section, and `setting()` for a field's
+constraints.
+
+The validator reads nothing but these dataclasses (their fields, type hints and
+metadata), so a new section is a new dataclass here, a field on `Config` and its
+defaults in `config/default.toml`; a test checks that the two agree. Supported field
+types: bool, int, float (an int is accepted), str, list[T], dict[str, T], a nested
+section dataclass, and dataclasses as list items or dict values ("records", e.g.
+`[[projects]]` or `[presets.NAME]`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness_tui import paths
+
+PROVIDER_NAMES = ("auto", "scripted", "anthropic", "openai")
+
+
+def setting(
+    default: Any = dataclasses.MISSING,
+    *,
+    ge: float | None = None,
+    gt: float | None = None,
+    le: float | None = None,
+    lt: float | None = None,
+    choices: tuple[str, ...] | None = None,
+) -> Any:
+    """A config field with its constraints: bounds (`ge` ≥, `gt` >, `le` ≤, `lt` <) for
+    numbers, `choices` for strings. On a list field they apply to every item. A list or
+    dict default is copied for each instance, as dataclasses require."""
+    metadata = {
+        name: value
+        for name, value in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt), ("choices", choices))
+        if value is not None
+    }
+    if isinstance(default, list | dict):
+        template = default
+        return field(default_factory=lambda: _copy(template), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    return value
+
+
+INTERNAL = "internal"
+"""Field metadata key marking the fields of `Config` that are facts about the load,
+not settings a file may hold."""
+_NOT_A_SETTING = {INTERNAL: True}
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    url: str = ""
+    """Where every event is kept. Empty means <project>/.harness/harness.db.
+    `sqlite:///absolute/path/harness.db` or `postgresql://user@host:5432/database`."""
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str = setting("auto", choices=PROVIDER_NAMES)
+    """auto: anthropic when ANTHROPIC_API_KEY is set, else openai when OPENAI_API_KEY is
+    set, else the offline scripted demo. Or name one: scripted, anthropic, openai."""
+    model: str = ""
+    """Empty means the chosen provider's own default model (see its section)."""
+    max_tokens: int = setting(8192, ge=1)
+    """Largest reply the model may write in one request."""
+    max_retries: int = setting(4, ge=0)
+    """Transient failures (429, 5xx, connection reset, timeout) are retried this many
+    times with exponential backoff and jitter; retry-after is honoured."""
+    retry_base_delay_s: float = setting(0.5, ge=0)
+    """The first delay of the exponential backoff."""
+    retry_max_delay_s: float = setting(30.0, ge=0)
+    """Backoff never waits longer than this."""
+    circuit_breaker_failures: int = setting(6, ge=1)
+    """After this many consecutive failed requests the session fails."""
+    request_timeout_s: float = setting(300.0, gt=0)
+    """Seconds one model request may take before it counts as a timeout."""
+
+
+@dataclass(frozen=True)
+class AnthropicConfig:
+    base_url: str = ""
+    """Empty means ANTHROPIC_BASE_URL, else the SDK default."""
+    model: str = "claude-sonnet-5-5"
+    """The model used when [provider] model is empty."""
+    prompt_caching: bool = True
+    """Cache the system prompt and tool definitions between requests."""
+
+
+@dataclass(frozen=True)
+class OpenAIConfig:
+    base_url: str = ""
+    """Empty means OPENAI_BASE_URL, else the SDK default. For Ollama use
+    http://localhost:11434/v1, for vLLM http://HOST:8000/v1."""
+    model: str = "gpt-5.5"
+    """The model used when [provider] model is empty."""
+    api_key_env: str = "OPENAI_API_KEY"
+    """Name of the environment variable that holds the key. Local servers that need no
+    key work without it."""
+
+
+@dataclass(frozen=True)
+class ScriptedConfig:
+    script: str = "demo"
+    """A built-in script name (demo) or the path of a .toml or .jsonl script."""
+    delay_ms: int = setting(0, ge=0)
+    """Pause before each scripted reply, so a demo can be watched; 0 in tests."""
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    max_steps: int = setting(40, ge=1)
+    """A turn stops after this many model requests (exit reason max_steps)."""
+    max_total_tokens: int = setting(0, ge=0)
+    """Token budget for one session; 0 means no limit (exit reason budget)."""
+    max_cost_usd: float = setting(0.0, ge=0)
+    """Cost budget for one session in US dollars; 0 means no limit."""
+    system_prompt: str = ""
+    """Extra instructions appended to the built-in system prompt."""
+
+
+@dataclass(frozen=True)
+class ToolsConfig:
+    bash_timeout_s: int = setting(600, gt=0)
+    """Seconds a bash command may run in the foreground before it is stopped."""
+    output_limit_bytes: int = setting(30000, ge=1)
+    """Tool output above this many bytes goes to an artifact file; the transcript gets
+    the head, the tail and the artifact's path."""
+    max_read_lines: int = setting(2000, ge=1)
+    """read_file returns at most this many lines per call."""
+    inline_ms: int = setting(5000, ge=0)
+    """A bash command still running after this many milliseconds becomes a background
+    task; the agent gets its id at once and is told when it finishes."""
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    approval_mode: str = setting("on-request", choices=("untrusted", "on-request", "auto", "never"))
+    """untrusted: prompt for anything no rule allows; on-request: prompt where a rule
+    says prompt; auto: allow all but forbidden; never: a prompt becomes a denial."""
+    allow_env: list[str] = setting([])
+    """Secret-looking environment variables tools may still see, by name."""
+
+
+@dataclass(frozen=True)
+class UIConfig:
+    theme: str = "harness-dark"
+    """A built-in theme (themes/*.toml) or one in $XDG_CONFIG_HOME/harness-tui/themes."""
+
+
+@dataclass(frozen=True)
+class GCSignalsConfig:
+    """Thresholds of the GC signals: a pattern becomes a signal at this many sightings."""
+
+    repeated_warning: int = setting(3, ge=1)
+    """The same policy prompt or approval-denial reason this many times."""
+    chronic_block: int = setting(3, ge=1)
+    """The same rule forbidding commands this many times."""
+    hot_file: int = setting(5, ge=1)
+    """The same file edited this many times, across sessions."""
+    slow_tool_ms: int = setting(30000, ge=0)
+    """A tool call that takes longer than this many milliseconds is slow."""
+    slow_tool: int = setting(3, ge=1)
+    """This many slow calls of one tool make a signal."""
+    failure_window: int = setting(20, ge=2)
+    """The most recent tool results compared, half against half, for a rising failure rate."""
+    failure_rise: float = setting(1.5, ge=1)
+    """The second half of the window failing this many times as often as the first."""
+    repeated_failing_command: int = setting(3, ge=1)
+    """The same shell command failing this many times in one session."""
+
+
+@dataclass(frozen=True)
+class GCGradeConfig:
+    """Weights of the grade's dimensions; only their ratios matter."""
+
+    security: float = setting(0.4, ge=0)
+    """Forbidden and denied actions against tool calls."""
+    stability: float = setting(0.3, ge=0)
+    """Failed tool calls and failed turns."""
+    coverage: float = setting(0.2, ge=0)
+    """Turns that edited files and also ran tests or validation."""
+    speed: float = setting(0.1, ge=0)
+    """Tool calls and turns within their time limits."""
+
+
+@dataclass(frozen=True)
+class GCConfig:
+    retention_days: int = setting(30, ge=1)
+    """`gc run` prunes sessions, artifacts and worktrees older than this; a running
+    session is never touched."""
+    cooldown_s: int = setting(300, ge=0)
+    """After a session ends, GC runs at most once in this many seconds."""
+    max_drafts_per_run: int = setting(3, ge=0)
+    """At most this many remediation drafts in one GC run."""
+    draft_ttl_hours: int = setting(72, ge=1)
+    """A draft nobody adopted or rejected expires after this many hours."""
+    budget_per_signal: int = setting(1, ge=0)
+    """Drafts one signal may ever get, whatever became of them."""
+    budget_per_run: int = setting(3, ge=0)
+    """Drafts one GC run may create."""
+    budget_total: int = setting(20, ge=0)
+    """Drafts the project may ever get; past it, signals are recorded without a draft."""
+    auto: bool = True
+    """Run GC by itself after a session ends; false leaves it to `harness-tui gc run`."""
+    signals: GCSignalsConfig = field(default_factory=GCSignalsConfig)
+    grade: GCGradeConfig = field(default_factory=GCGradeConfig)
+
+
+@dataclass(frozen=True)
+class GitConfig:
+    worktree: bool = False
+    """Run this project's sessions in their own git worktree unless told otherwise
+    (`--worktree` / `--no-worktree`, or the dashboard's option)."""
+    base_branch: str = ""
+    """The branch (or any ref) a session's worktree starts from; empty means the branch
+    checked out when the session starts."""
+    branch_prefix: str = "harness/"
+    """A session's branch is this prefix followed by the session id."""
+    cleanup: bool = True
+    """Remove the worktree when its session ends; the branch, with its commit, stays."""
+
+
+@dataclass(frozen=True)
+class ConcurrencyConfig:
+    max_worktree_sessions: int = setting(4, ge=1)
+    """Worktree sessions running at once, all projects together; more wait, queued."""
+    per_project: int = setting(2, ge=1)
+    """Worktree sessions of one project running at once, unless its [[projects]] entry
+    says otherwise."""
+    queue_cap: int = setting(50, ge=0)
+    """Worktree sessions that may wait at once; one more is refused with a message."""
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """One `[[projects]]` entry: scheduling for the project at `path`."""
+
+    path: str
+    """The project folder, as an absolute path or starting with ~."""
+    max_concurrent: int = setting(0, ge=0)
+    """Its worktree sessions running at once; 0 means [concurrency] per_project."""
+    priority: int = 0
+    """Queued sessions of higher-priority projects start first; ties go to the oldest."""
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    commands: list[str] = setting([])
+    """Shell commands run in the worktree, in order, after the agent finishes; the first
+    failure stops the rest and goes back to the agent."""
+    timeout_s: int = setting(600, gt=0)
+    """Seconds one command may run before it is stopped (and counts as failed)."""
+    max_retries: int = setting(2, ge=0)
+    """Times a failure goes back to the agent as a new turn before the session fails."""
+    retry_backoff_s: float = setting(1.0, ge=0)
+    """Pause before the first retry, doubled for each one after it."""
+    output_tail_bytes: int = setting(4000, ge=1)
+    """The last this many bytes of a command's output are kept and shown to the agent."""
+
+
+@dataclass(frozen=True)
+class PresetConfig:
+    description: str = ""
+    """What the preset is for, shown to the model in spawn_subagent's choices."""
+    system_prompt: str = ""
+    """Instructions added to the subagent's system prompt."""
+    tools: list[str] = setting([])
+    """The tools the subagent may call; empty means all but spawn_subagent."""
+    provider: str = ""
+    """Empty means the parent session's provider."""
+    model: str = ""
+    """Empty means the parent session's model."""
+    max_steps: int = setting(20, ge=1)
+    """Model requests per turn of the subagent."""
+
+
+BUILTIN_PRESETS = {
+    "explore": PresetConfig(
+        description="Read-only exploration: finds and reads code and reports what it found",
+        system_prompt=(
+            "You are exploring the codebase for another agent. Read, search and report "
+            "concisely; you cannot change files."
+        ),
+        tools=["read_file", "glob", "grep"],
+        max_steps=20,
+    ),
+    "worker": PresetConfig(
+        description="A self-contained piece of work, with every tool",
+        system_prompt=(
+            "You are doing one self-contained task for another agent. Finish it, check "
+            "it, and report what you changed."
+        ),
+        max_steps=40,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class SubagentsConfig:
+    max_depth: int = setting(1, ge=0)
+    """How deep subagents may nest: 1 lets a session spawn subagents that cannot
+    spawn their own."""
+
+
+@dataclass(frozen=True)
+class CompactionConfig:
+    context_window: int = setting(200000, ge=1000)
+    """Tokens the model can take in one request."""
+    threshold: float = setting(0.8, gt=0, le=1)
+    """Compact when the last request's input passes this share of the window."""
+    keep_replies: int = setting(4, ge=1)
+    """The newest model replies, with their tool results, are never summarised."""
+    elide_bytes: int = setting(2000, ge=100)
+    """Older tool outputs above this size are the first to be replaced by stubs."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """The merged configuration. Build it with `load_config()`."""
+
+    project: Path = field(metadata=_NOT_A_SETTING)
+    """The project directory: --project, else the git root of the working directory."""
+    store: StoreConfig = field(default_factory=StoreConfig)
+    provider: ProviderConfig = field(default_factory=ProviderConfig)
+    anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
+    openai: OpenAIConfig = field(default_factory=OpenAIConfig)
+    scripted: ScriptedConfig = field(default_factory=ScriptedConfig)
+    engine: EngineConfig = field(default_factory=EngineConfig)
+    tools: ToolsConfig = field(default_factory=ToolsConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    ui: UIConfig = field(default_factory=UIConfig)
+    gc: GCConfig = field(default_factory=GCConfig)
+    git: GitConfig = field(default_factory=GitConfig)
+    concurrency: ConcurrencyConfig = field(default_factory=ConcurrencyConfig)
+    validation: ValidationConfig = field(default_factory=ValidationConfig)
+    subagents: SubagentsConfig = field(default_factory=SubagentsConfig)
+    compaction: CompactionConfig = field(default_factory=CompactionConfig)
+    presets: dict[str, PresetConfig] = setting(BUILTIN_PRESETS)
+    """Subagent presets by name; explore and worker are built in."""
+    projects: list[ProjectConfig] = setting([])
+    """Per-project scheduling of worktree sessions; see ProjectConfig."""
+    keys: dict[str, str] = setting({})
+    """Binding id -> key, e.g. quit = "ctrl+q". `?` in the dashboard lists the ids."""
+    sources: dict[str, str] = field(
+        default_factory=dict, compare=False, repr=False, metadata=_NOT_A_SETTING
+    )
+    """Dotted key ("engine.max_steps") -> the layer its value came from: "default",
+    "user file PATH", "project file PATH", "env NAME" or "flag"."""
+
+    @property
+    def store_url(self) -> str:
+        """store.url, else the project's own SQLite file."""
+        if self.store.url:
+            return self.store.url
+        return f"sqlite:///{paths.default_store_path(self.project)}"
