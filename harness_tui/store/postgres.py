@@ -323,11 +323,12 @@ class PostgresEventStore(GroupCommitStore):
         if pool is None or self._closed:
             raise StoreError(f"the store {self.name} is closed")
         try:
-            return await pool.fetch(sql, *args)
+            rows: list[Any] = await pool.fetch(sql, *args)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             if self._closing:
                 raise StoreError(f"the store {self.name} is closed") from None
             raise StoreError(f"cannot read from PostgreSQL at {self.name}: {exc}") from None
+        return rows
 
     async def read(self, session_id: str, after_seq: int = 0) -> list[Event]:
         rows = await self._fetch(
@@ -361,7 +362,8 @@ class PostgresEventStore(GroupCommitStore):
 
     async def last_position(self) -> int:
         rows = await self._fetch("SELECT coalesce(max(position), 0) FROM events")
-        return rows[0][0]
+        position: int = rows[0][0]
+        return position
 
     async def delete_sessions(self, session_ids: Sequence[str]) -> int:
         pool = self._pool
