@@ -31,7 +31,15 @@ from harness_tui.providers.base import (
     ToolSpec,
 )
 from harness_tui.providers.pricing import cost_usd
-from tests.support.loopback import ErrorReply, LoopbackServer, Reply, StreamError
+from tests.support.loopback import (
+    AnyReply,
+    ErrorReply,
+    LoopbackAnthropic,
+    LoopbackOpenAI,
+    LoopbackServer,
+    Reply,
+    StreamError,
+)
 
 SYSTEM = "You are a careful coding agent."
 READ_FILE = ToolSpec(
@@ -92,7 +100,7 @@ class ProviderContract:
     # The provider's name, which starts every error message: "anthropic (host:port): …".
     protocol: ClassVar[str]
     provider_class: ClassVar[Any]
-    server_class: ClassVar[type[LoopbackServer]]
+    server_class: ClassVar[type[LoopbackAnthropic] | type[LoopbackOpenAI]]
     # A model the price table knows, so a cost is computed.
     model: ClassVar[str]
     # Tool call ids the loopback server gives: f"{call_id_prefix}_loopback_{reply}_{n}".
@@ -168,7 +176,7 @@ class ProviderContract:
     async def test_rate_limit_is_retryable_with_retry_after_and_the_next_request_succeeds(
         self, connect: Connect
     ) -> None:
-        replies = [
+        replies: list[AnyReply] = [
             ErrorReply(429, self.rate_limit_message, {"retry-after": "7"}),
             Reply("Recovered."),
         ]
