@@ -1,4 +1,5 @@
-"""Remediation drafts: which signals get one, their lifecycle, and adopting them.
+"""Remediation drafts: which signals get one, what the provider is asked, and their
+lifecycle; adopting one writes into the project (`gc/adoption.py`).
 
 A draft is a proposed fix for a signal, written by the provider: a policy rule (a
 `[[rule]]` table for the project's .harness/policy.toml), a code rule (a Markdown
@@ -26,27 +27,15 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness_tui import events as ev
-from harness_tui.atomic import write_atomic
-from harness_tui.config import GCConfig, update_toml
+from harness_tui.config import GCConfig
 from harness_tui.events import Event
-from harness_tui.gc.coderules import load_code_rules, parse_rule_file
 from harness_tui.gc.signals import Signal
-from harness_tui.policy.rules import (
-    PolicyLoadError,
-    load_rules,
-    parse_rules,
-    project_rules_path,
-)
-
-if TYPE_CHECKING:
-    import tomlkit
 
 DRAFT_KINDS = ("policy_rule", "code_rule", "note")
 STATUSES = ("pending", "adopted", "rejected", "expired")
@@ -151,6 +140,14 @@ class DraftsState:
         draft = self.drafts.get(draft_id)
         if draft is None:
             raise DraftError(f"no draft {draft_id}")
+        return draft
+
+    def pending(self, draft_id: str, verb: str) -> Draft:
+        """The draft, which must still be pending to be `verb` (adopted, rejected)."""
+        draft = self.get(draft_id)
+        status = self.status(draft)
+        if status != "pending":
+            raise DraftError(f"draft {draft_id} is {status}, not pending: it cannot be {verb}")
         return draft
 
     def listed(self, status: str | None = None) -> list[Draft]:
@@ -309,56 +306,7 @@ def draft_created_data(draft_id: str, signal: Signal, proposal: DraftProposal) -
 
 
 # ---------------------------------------------------------------------------------------
-# Adopting and rejecting.
-
-
-def validate_draft_target(project: Path, path: str | Path) -> Path:
-    """The absolute file `path` (relative to the project, or absolute) names, after
-    following symlinks; DraftError when that is outside the project or inside .git."""
-    root = Path(project).resolve()
-    target = (root / Path(path).expanduser()).resolve()
-    if not target.is_relative_to(root) or target == root:
-        raise DraftError(f"draft target {path} is outside the project {root}")
-    if target.is_relative_to(root / ".git"):
-        raise DraftError(f"draft target {path} is inside .git")
-    if target.is_dir():
-        raise DraftError(f"draft target {path} is a directory, not a file")
-    return target
-
-
-def _pending(state: DraftsState, draft_id: str, verb: str) -> Draft:
-    draft = state.get(draft_id)
-    status = state.status(draft)
-    if status != "pending":
-        raise DraftError(f"draft {draft_id} is {status}, not pending: it cannot be {verb}")
-    return draft
-
-
-def adopt_draft(
-    project: Path, state: DraftsState, draft_id: str, *, by: str = "user"
-) -> dict[str, Any]:
-    """Write a pending draft's artifact into the project and return the data of its
-    gc.draft.adopted event, for the caller to append. Nothing is written when the
-    draft is not pending, its target is outside the project, or the artifact would not
-    load (a policy rule whose examples fail, a code rule heading that does not parse)."""
-    draft = _pending(state, draft_id, "adopted")
-    target = validate_draft_target(project, draft.target)
-    note = f"adopted from GC draft {draft.draft_id}"
-    if draft.kind == "policy_rule":
-        # Only the project's own policy file is loaded; a rule anywhere else would
-        # look adopted and change nothing.
-        if target != project_rules_path(Path(project).resolve()):
-            raise DraftError(f"draft {draft_id}: a policy rule goes in .harness/policy.toml")
-        if not isinstance(draft.content, Mapping):
-            raise DraftError(f"draft {draft_id}: a policy rule needs a rule table")
-        apply_policy_rule_draft(target, dict(draft.content), comment=note)
-    elif draft.kind == "code_rule":
-        _apply_code_rule(Path(project), target, draft)
-    elif draft.kind == "note":
-        _append_markdown(target, str(draft.content))
-    else:
-        raise DraftError(f"draft {draft_id} has unknown kind {draft.kind!r}")
-    return {"draft_id": draft.draft_id, "kind": draft.kind, "target": draft.target, "by": by}
+# Settling a draft. Adopting one writes its artifact into the project (gc/adoption.py).
 
 
 def reject_draft(
@@ -366,99 +314,10 @@ def reject_draft(
 ) -> dict[str, Any]:
     """The data of a gc.draft.rejected event; the reason is required, so the next draft
     for the same signal can be told what was wrong with this one."""
-    _pending(state, draft_id, "rejected")
+    state.pending(draft_id, "rejected")
     if not reason or not reason.strip():
         raise DraftError(f"draft {draft_id}: say why it is rejected")
     return {"draft_id": draft_id, "reason": reason.strip(), "by": by}
-
-
-def apply_policy_rule_draft(
-    policy_path: Path, rule: dict[str, Any], *, comment: str | None = None
-) -> None:
-    """Append `rule` as a `[[rule]]` table to the policy file, keeping the user's
-    comments and layout. The file as it would be is checked first (fields, a duplicate
-    id, the rule's match / not_match examples), so a bad rule never reaches the disk;
-    afterwards `load_rules` must accept the file, else the old text is put back."""
-    import tomlkit
-    from tomlkit.exceptions import ParseError
-    from tomlkit.items import AoT
-
-    policy_path = Path(policy_path)
-    try:
-        before = policy_path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        before = None
-
-    def append(document: tomlkit.TOMLDocument) -> None:
-        table = tomlkit.table()
-        table.update(rule)
-        if comment:
-            table.comment(comment)
-        rules = document.get("rule")
-        if rules is None:
-            rules = tomlkit.aot()
-            document.append("rule", rules)
-        elif not tomlkit.dumps(document).endswith("\n\n"):
-            # A blank line before the new table, as between the user's own rules.
-            table.trivia.indent = "\n"
-        if not isinstance(rules, AoT):
-            raise DraftError(f"{policy_path}: `rule` is not an array of tables ([[rule]])")
-        rules.append(table)
-
-    try:
-        preview = tomlkit.parse(before or "")
-    except ParseError as exc:
-        raise DraftError(f"{policy_path}: invalid TOML: {exc}") from None
-    append(preview)
-    try:
-        parse_rules(tomlkit.dumps(preview), str(policy_path))
-    except PolicyLoadError as exc:
-        raise DraftError(str(exc)) from None
-    update_toml(policy_path, append)
-    try:
-        load_rules([policy_path])
-    except PolicyLoadError as exc:
-        # Someone changed the file between the check and the write: restore it.
-        if before is None:
-            policy_path.unlink(missing_ok=True)
-        else:
-            write_atomic(policy_path, before)
-        raise DraftError(str(exc)) from None
-
-
-def _apply_code_rule(project: Path, target: Path, draft: Draft) -> None:
-    if target.suffix != ".md" or target.parent.name != "rules":
-        raise DraftError(f"draft {draft.draft_id}: a code rule goes in .harness/rules/*.md")
-    text = str(draft.content)
-    rules, errors = parse_rule_file(text, draft.target)
-    if errors:
-        raise DraftError(f"draft {draft.draft_id}: {errors[0]}")
-    if not rules:
-        raise DraftError(f"draft {draft.draft_id}: no `## ID: Title (severity)` section")
-    existing, _ = load_code_rules(project)
-    for rule in rules:
-        if rule.id in existing:
-            first = existing[rule.id]
-            raise DraftError(
-                f"draft {draft.draft_id}: rule {rule.id} is already defined at "
-                f"{first.file}:{first.line}"
-            )
-    _append_markdown(target, text)
-
-
-def _append_markdown(target: Path, text: str) -> None:
-    try:
-        before = target.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        before = ""
-    # A blank line between what was there and what is added keeps both readable.
-    if not before or before.endswith("\n\n"):
-        separator = ""
-    elif before.endswith("\n"):
-        separator = "\n"
-    else:
-        separator = "\n\n"
-    write_atomic(target, before + separator + text.strip("\n") + "\n")
 
 
 __all__ = [
@@ -470,8 +329,6 @@ __all__ = [
     "DraftError",
     "DraftProposal",
     "DraftsState",
-    "adopt_draft",
-    "apply_policy_rule_draft",
     "draft_created_data",
     "draft_prompt",
     "new_draft_id",
@@ -479,5 +336,4 @@ __all__ = [
     "plan_drafts",
     "reject_draft",
     "signal_event_data",
-    "validate_draft_target",
 ]

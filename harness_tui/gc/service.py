@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from harness_tui import events as ev
 from harness_tui.events import Event
+from harness_tui.gc.adoption import adopt_draft
 from harness_tui.gc.coderules import RulesReport, check_rules
 from harness_tui.gc.drafts import (
     DraftBudget,
     DraftError,
     DraftsState,
-    adopt_draft,
     draft_created_data,
     draft_prompt,
     new_draft_id,

@@ -22,7 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from harness_tui.policy.rules import RISK_ORDER, STRICTNESS, PathContext, Rule, RuleSet
+from harness_tui.policy.matching import RISK_ORDER, STRICTNESS, Rule, RuleSet
+from harness_tui.policy.path_classes import PathContext
 from harness_tui.policy.shell import Segment, analyze
 
 MODES = ("untrusted", "on-request", "auto", "never")

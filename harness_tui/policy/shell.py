@@ -882,7 +882,7 @@ class _Parser:
         return _Bare(self._until_double_close(), self._redirects(), self._text(start))
 
     def _until_double_close(self) -> list[_Tok]:
-        words = []
+        words: list[_Tok] = []
         while True:
             tok = self.lexer.next()
             if tok.kind == "eof":
@@ -976,15 +976,21 @@ class _Parser:
 
 def _is_assignment(tok: _Tok) -> bool:
     m = _ASSIGNMENT.match(tok.text)
-    return bool(m) and all(tok.mask[: m.end()]) if tok.mask else bool(m)
+    if m is None:
+        return False
+    return all(tok.mask[: m.end()]) if tok.mask else True
 
 
 # --- from syntax tree to segments ----------------------------------------------------------
 
 
+# The directories a command may run in; None where that is only known at run time.
+_Cwds = tuple[Word | None, ...]
+
+
 @dataclass(frozen=True)
 class _Ctx:
-    cwds: tuple[Word | None, ...]
+    cwds: _Cwds
     via: tuple[str, ...] = ()
     input_from: tuple[str, ...] = ()
     # What a shell started here would read as its script: ("text", body) for a
@@ -1044,7 +1050,7 @@ class _Walker:
             prev = sep
         return start if background else _union(ok, failed)
 
-    def _pipeline(self, pipeline: _Pipeline, ctx: _Ctx) -> tuple[tuple, tuple]:
+    def _pipeline(self, pipeline: _Pipeline, ctx: _Ctx) -> tuple[_Cwds, _Cwds]:
         if len(pipeline.commands) == 1:
             return self._command(pipeline.commands[0], ctx)
         upstream = list(ctx.input_from)
@@ -1059,7 +1065,7 @@ class _Walker:
             stdin = ("text", text) if text is not None else ("pipe", "")
         return ctx.cwds, ctx.cwds
 
-    def _command(self, node: object, ctx: _Ctx) -> tuple[tuple, tuple]:
+    def _command(self, node: object, ctx: _Ctx) -> tuple[_Cwds, _Cwds]:
         if isinstance(node, _Simple):
             return self._simple(node, ctx)
         if isinstance(node, _Group):
@@ -1101,7 +1107,7 @@ class _Walker:
 
     # Simple commands.
 
-    def _simple(self, node: _Simple, ctx: _Ctx) -> tuple[tuple, tuple]:
+    def _simple(self, node: _Simple, ctx: _Ctx) -> tuple[_Cwds, _Cwds]:
         own = _base_name(node.words[0].text) if node.words else ""
         carry = _Carry([], [])
         feeders = self._substitutions(node.assigns + node.words, node.redirects, ctx, carry, own)
@@ -1371,6 +1377,7 @@ class _Walker:
     def _env(self, argv: list[Word], ctx: _Ctx) -> tuple[list[Word] | None, _Ctx] | None:
         i = 1
         prefix: list[Word] = []
+        option: str
         while i < len(argv):
             arg = argv[i]
             if arg == "--":
@@ -1401,7 +1408,9 @@ class _Walker:
             inner = inner[1:]
         return (inner, ctx) if inner else None
 
-    def _shell(self, argv: list[Word], ctx: _Ctx, text: str, carry: _Carry):
+    def _shell(
+        self, argv: list[Word], ctx: _Ctx, text: str, carry: _Carry
+    ) -> tuple[list[Word] | None, _Ctx] | None:
         name = argv[0]
         command_mode = stdin_mode = False
         i = 1
@@ -1486,7 +1495,9 @@ class _Walker:
                 self._emit(rm, replace(ctx, via=(*ctx.via, "find -delete")), text, _Carry([], []))
             j += 1
 
-    def _git(self, argv: list[Word], ctx: _Ctx, text: str, carry: _Carry):
+    def _git(
+        self, argv: list[Word], ctx: _Ctx, text: str, carry: _Carry
+    ) -> tuple[list[Word] | None, _Ctx] | None:
         i = 1
         configs: list[Word] = []
         while i < len(argv):
@@ -1821,6 +1832,6 @@ def _join(base: Word | None, target: Word) -> Word | None:
     return Word(base.rstrip("/") + "/" + target, base.dynamic or target.dynamic)
 
 
-def _union(a: tuple, b: tuple) -> tuple:
+def _union(a: _Cwds, b: _Cwds) -> _Cwds:
     merged = tuple(dict.fromkeys((*a, *b)))
     return merged if len(merged) <= MAX_CWDS else (None,)

@@ -13,16 +13,7 @@ from typing import Any
 
 import anthropic
 
-from harness_tui.providers._common import (
-    PLACEHOLDER_KEY,
-    body_error_type,
-    body_message,
-    describe_cause,
-    host_label,
-    parse_arguments,
-    retry_after_seconds,
-    transport_errors,
-)
+from harness_tui.providers._common import PLACEHOLDER_KEY, host_label, parse_arguments
 from harness_tui.providers.base import (
     Message,
     ModelRequest,
@@ -34,13 +25,17 @@ from harness_tui.providers.base import (
     ToolSpec,
     Usage,
 )
+from harness_tui.providers.errors import (
+    body_error_type,
+    body_message,
+    provider_error,
+    sdk_exceptions,
+)
 from harness_tui.providers.pricing import cost_usd
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
 _EPHEMERAL = {"type": "ephemeral"}
-# 529 is Anthropic's "overloaded"; 408 and 409 are worth another attempt too.
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
 # Error types the API can send inside an already-started (HTTP 200) stream.
 _RETRYABLE_STREAM_ERRORS = frozenset(
     {"overloaded_error", "api_error", "rate_limit_error", "timeout_error"}
@@ -97,22 +92,13 @@ class AnthropicProvider:
                     text = state.apply(event)
                     if text:
                         yield TextDelta(text)
-        except anthropic.APIStatusError as err:
-            raise self._status_error(err) from err
-        except anthropic.APITimeoutError as err:
-            raise ProviderError(f"{self._prefix}: request timed out", retryable=True) from err
-        except anthropic.APIConnectionError as err:
-            # Some SDK versions wrap a drop in the middle of the body like a failed connect.
-            what = "connection lost mid-stream" if state.started else "connection failed"
-            raise ProviderError(
-                f"{self._prefix}: {what}: {describe_cause(err)}", retryable=True
-            ) from err
-        except anthropic.APIError as err:
-            raise ProviderError(f"{self._prefix}: {err.message}", retryable=False) from err
-        except transport_errors() as err:
-            raise ProviderError(
-                f"{self._prefix}: connection lost mid-stream: {err or type(err).__name__}",
-                retryable=True,
+        except sdk_exceptions(anthropic) as err:
+            raise provider_error(
+                err,
+                sdk=anthropic,
+                prefix=self._prefix,
+                started=state.started,
+                in_stream=self._in_stream_error,
             ) from err
         if not state.finished:
             raise ProviderError(f"{self._prefix}: stream ended before message_stop", retryable=True)
@@ -133,28 +119,19 @@ class AnthropicProvider:
             params["tools"] = convert_tools(request.tools, cache_last=self.prompt_caching)
         return params
 
-    def _status_error(self, err: anthropic.APIStatusError) -> ProviderError:
-        status = err.status_code
-        message = body_message(err.body) or err.message
-        headers = err.response.headers
-        if 200 <= status < 300:
-            # An `error` event inside a stream that had already started.
+    def _in_stream_error(self, err: anthropic.APIError) -> ProviderError:
+        if isinstance(err, anthropic.APIStatusError):
+            # An `error` event inside a stream that had already started: the SDK raises
+            # it as a status error carrying the stream's 2xx status.
+            message = body_message(err.body) or err.message
             error_type = body_error_type(err.body)
             return ProviderError(
                 f"{self._prefix}: {error_type or 'error'} mid-stream: {message}",
                 retryable=error_type is None or error_type in _RETRYABLE_STREAM_ERRORS,
             )
-        retryable = status in _RETRYABLE_STATUS or status >= 500
-        hint = headers.get("x-should-retry")
-        if hint in ("true", "false"):
-            # The API's own verdict wins over the status code.
-            retryable = hint == "true"
-        return ProviderError(
-            f"{self._prefix}: {status} {message}",
-            retryable=retryable,
-            status=status,
-            retry_after=retry_after_seconds(headers),
-        )
+        # Anything else this SDK raises (a response it cannot validate) comes back the
+        # same on another attempt.
+        return ProviderError(f"{self._prefix}: {err.message}", retryable=False)
 
 
 def convert_tools(tools: tuple[ToolSpec, ...], *, cache_last: bool) -> list[dict[str, Any]]:
@@ -283,9 +260,10 @@ class _StreamState:
             self.blocks[index] = _ToolBlock(block.id, block.name, block.input)
         elif block.type == "text":
             self.blocks[index] = {"type": "text", "text": block.text or ""}
-            if block.text:
-                self.text.append(block.text)
-                return block.text
+            text: str = block.text
+            if text:
+                self.text.append(text)
+                return text
         elif block.type == "thinking":
             self.has_thinking = True
             self.blocks[index] = {
@@ -301,10 +279,11 @@ class _StreamState:
     def _delta(self, index: int, delta: Any) -> str:
         block = self.blocks.get(index)
         if delta.type == "text_delta":
+            text: str = delta.text
             if isinstance(block, dict) and block.get("type") == "text":
-                block["text"] += delta.text
-            self.text.append(delta.text)
-            return delta.text
+                block["text"] += text
+            self.text.append(text)
+            return text
         if delta.type == "input_json_delta" and isinstance(block, _ToolBlock):
             block.json_parts.append(delta.partial_json)
         elif isinstance(block, dict) and block.get("type") == "thinking":

@@ -16,15 +16,7 @@ from typing import Any
 
 import openai
 
-from harness_tui.providers._common import (
-    PLACEHOLDER_KEY,
-    body_message,
-    describe_cause,
-    host_label,
-    parse_arguments,
-    retry_after_seconds,
-    transport_errors,
-)
+from harness_tui.providers._common import PLACEHOLDER_KEY, host_label, parse_arguments
 from harness_tui.providers.base import (
     Message,
     ModelRequest,
@@ -36,11 +28,11 @@ from harness_tui.providers.base import (
     ToolSpec,
     Usage,
 )
+from harness_tui.providers.errors import body_message, provider_error, sdk_exceptions
 from harness_tui.providers.pricing import cost_usd
 
 DEFAULT_MODEL = "gpt-5.5"
 
-_RETRYABLE_STATUS = frozenset({408, 409, 429})
 # finish_reason in the stop_reason vocabulary the rest of the harness uses, so the
 # loop and the event log read the same whichever provider ran.
 _STOP_REASONS = {
@@ -106,27 +98,13 @@ class OpenAIProvider:
                     text = state.apply(chunk)
                     if text:
                         yield TextDelta(text)
-        except openai.APIStatusError as err:
-            raise self._status_error(err) from err
-        except openai.APITimeoutError as err:
-            raise ProviderError(f"{self._prefix}: request timed out", retryable=True) from err
-        except openai.APIConnectionError as err:
-            # Some SDK versions wrap a drop in the middle of the body like a failed connect.
-            what = "connection lost mid-stream" if state.started else "connection failed"
-            raise ProviderError(
-                f"{self._prefix}: {what}: {describe_cause(err)}", retryable=True
-            ) from err
-        except openai.APIError as err:
-            # An error object sent inside an already-started stream: the server gave up
-            # part-way, which another attempt usually gets past.
-            message = body_message(err.body) or err.message
-            raise ProviderError(
-                f"{self._prefix}: error mid-stream: {message}", retryable=True
-            ) from err
-        except transport_errors() as err:
-            raise ProviderError(
-                f"{self._prefix}: connection lost mid-stream: {err or type(err).__name__}",
-                retryable=True,
+        except sdk_exceptions(openai) as err:
+            raise provider_error(
+                err,
+                sdk=openai,
+                prefix=self._prefix,
+                started=state.started,
+                in_stream=self._in_stream_error,
             ) from err
         if state.finish_reason is None:
             raise ProviderError(
@@ -144,21 +122,11 @@ class OpenAIProvider:
             params["tools"] = convert_tools(request.tools)
         return params
 
-    def _status_error(self, err: openai.APIStatusError) -> ProviderError:
-        status = err.status_code
+    def _in_stream_error(self, err: openai.APIError) -> ProviderError:
+        # An error object sent inside an already-started stream: the server gave up
+        # part-way, which another attempt usually gets past.
         message = body_message(err.body) or err.message
-        headers = err.response.headers
-        retryable = status in _RETRYABLE_STATUS or status >= 500
-        hint = headers.get("x-should-retry")
-        if hint in ("true", "false"):
-            # The server's own verdict wins over the status code.
-            retryable = hint == "true"
-        return ProviderError(
-            f"{self._prefix}: {status} {message}",
-            retryable=retryable,
-            status=status,
-            retry_after=retry_after_seconds(headers),
-        )
+        return ProviderError(f"{self._prefix}: error mid-stream: {message}", retryable=True)
 
 
 def convert_tools(tools: tuple[ToolSpec, ...]) -> list[dict[str, Any]]:

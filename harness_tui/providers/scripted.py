@@ -153,7 +153,7 @@ def _parse_toml(text: str, where: str) -> list[Turn]:
 
 
 def _parse_jsonl(text: str, where: str) -> list[Turn]:
-    turns = []
+    turns: list[Turn] = []
     for line_no, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
         # Blank lines and '#' comment lines let a hand-written script breathe.

@@ -12,8 +12,8 @@ import json
 import json.encoder
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any, TypeVar
 
 from harness_tui.events import MODEL_COMPLETED, SESSION_CREATED, SESSION_STATUS, Event
 from harness_tui.store.base import DuplicateEventError, StoreError
@@ -28,7 +28,9 @@ SUBSCRIBE_PAGE = 500
 # The JSON of event data, compact and UTF-8 as is. The C encoder is built once: going
 # through json.dumps builds a new one for every call, which costs as much as the
 # encoding itself on the append path.
-_c_encoder = json.encoder.c_make_encoder
+# (The stubs leave the accelerator out, hence getattr.)
+_c_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+encode_json: Callable[[Any], str]
 if _c_encoder is None:  # pragma: no cover - interpreters without the C accelerator
     encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 else:
@@ -36,8 +38,10 @@ else:
         None, None, json.encoder.encode_basestring, None, ":", ",", False, False, True
     )
 
-    def encode_json(value: Any) -> str:
+    def _encode_with_c(value: Any) -> str:
         return "".join(_encode_data(value, 0))
+
+    encode_json = _encode_with_c
 
 
 # A batch write returns, per call, either its positions or the error that failed only
@@ -56,7 +60,9 @@ class PendingAppend:
 
     __slots__ = ("events", "rows", "future")
 
-    def __init__(self, events: Sequence[Event], rows: list[Any], future: asyncio.Future) -> None:
+    def __init__(
+        self, events: Sequence[Event], rows: list[Any], future: asyncio.Future[list[int]]
+    ) -> None:
         self.events = events
         self.rows = rows
         self.future = future
@@ -125,7 +131,10 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _number(value: Any, kind: type[int] | type[float]) -> int | float:
+_Number = TypeVar("_Number", int, float)
+
+
+def _number(value: Any, kind: type[_Number]) -> _Number:
     # Usage comes from providers; a malformed figure must not fail the append.
     try:
         return kind(value or 0)
@@ -330,7 +339,7 @@ class GroupCommitStore(ABC):
             rows = self._encode(events)
         except (TypeError, ValueError, RecursionError) as exc:
             raise StoreError(f"event cannot be stored: {exc}") from None
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
         self._pending.append(PendingAppend(events, rows, future))
         self._pending_rows += len(rows)
         self._wake.set()

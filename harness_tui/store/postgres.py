@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import asyncpg
 
@@ -26,59 +24,19 @@ from harness_tui.store._common import (
     duplicate_error,
     encode_json,
     fold_summaries,
-    migrations_to_apply,
     repeated_event,
     split_deltas,
 )
 from harness_tui.store.base import SessionSummary, StoreError
+from harness_tui.store.postgres_setup import CONNECT_TIMEOUT, connect, describe, migrate
 
 # Subscribers wake on NOTIFY at once; the poll only covers a lost LISTEN connection.
 POLL_INTERVAL = 1.0
-CONNECT_TIMEOUT = 5.0
 NOTIFY_CHANNEL = "harness_events"
 
-# Advisory lock keys (arbitrary, fixed): one serialises writers across processes, the
-# other serialises migrations when several processes open a new database at once.
+# Advisory lock key (arbitrary, fixed; postgres_setup.py holds the migrations' one):
+# it serialises writers across processes.
 _WRITE_LOCK = 7_274_101
-_MIGRATION_LOCK = 7_274_102
-
-MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
-    (
-        1,
-        (
-            """
-            CREATE TABLE events (
-                position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-                session_id TEXT NOT NULL,
-                seq BIGINT NOT NULL,
-                ts TIMESTAMPTZ NOT NULL,
-                type TEXT NOT NULL,
-                data JSONB NOT NULL,
-                UNIQUE (session_id, seq)
-            )
-            """,
-            """
-            CREATE TABLE sessions (
-                session_id TEXT PRIMARY KEY,
-                title TEXT NOT NULL DEFAULT '',
-                project TEXT NOT NULL DEFAULT '',
-                provider TEXT NOT NULL DEFAULT '',
-                model TEXT NOT NULL DEFAULT '',
-                parent_id TEXT,
-                status TEXT NOT NULL DEFAULT 'idle',
-                created_at TIMESTAMPTZ NOT NULL,
-                updated_at TIMESTAMPTZ NOT NULL,
-                last_seq BIGINT NOT NULL DEFAULT 0,
-                last_position BIGINT NOT NULL DEFAULT 0,
-                input_tokens BIGINT NOT NULL DEFAULT 0,
-                output_tokens BIGINT NOT NULL DEFAULT 0,
-                cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0
-            )
-            """,
-            "CREATE INDEX sessions_by_update ON sessions (updated_at, last_position)",
-        ),
-    ),
-]
 
 # One simple-protocol round trip opens the transaction, queues the wake-up (delivered
 # at commit) and waits for the write lock.
@@ -161,44 +119,6 @@ _CALL_ERRORS = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
 _decode_json = json.JSONDecoder().decode
 
 
-def describe(url: str) -> str:
-    """`HOST:PORT (database NAME)` for messages; never includes the password."""
-    try:
-        parts = urlsplit(url)
-        query = parse_qs(parts.query)
-        host = parts.hostname or query.get("host", ["localhost"])[0]
-        port = parts.port or int(query.get("port", ["5432"])[0])
-        database = (
-            unquote(parts.path.lstrip("/"))
-            or query.get("dbname", [""])[0]
-            or unquote(parts.username or "")
-            or "postgres"
-        )
-    except ValueError:
-        return "an unparsable PostgreSQL URL"
-    return f"{host}:{port} (database {database})"
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, ConnectionRefusedError):
-        return "Connection refused"
-    if isinstance(exc, TimeoutError):
-        return f"no answer within {CONNECT_TIMEOUT:g} s"
-    if isinstance(exc, socket.gaierror):
-        return "unknown host"
-    if isinstance(exc, asyncpg.InvalidCatalogNameError):
-        return "the database does not exist"
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-async def _connect(url: str, name: str) -> asyncpg.Connection:
-    try:
-        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise StoreError(f"cannot reach PostgreSQL at {name}: {_reason(exc)}") from None
-
-
 def _event(row: Sequence[Any]) -> Event:
     return Event(
         session_id=row[1],
@@ -229,8 +149,8 @@ class PostgresEventStore(GroupCommitStore):
     async def open(cls, url: str, *, poll_interval: float = POLL_INTERVAL) -> PostgresEventStore:
         store = cls(url, poll_interval)
         try:
-            store._writer_conn = await _connect(url, store.name)
-            await store._migrate(store._writer_conn)
+            store._writer_conn = await connect(url, store.name)
+            await migrate(store._writer_conn, store.name)
             store._pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=4, timeout=CONNECT_TIMEOUT
             )
@@ -245,22 +165,6 @@ class PostgresEventStore(GroupCommitStore):
             raise
         store._start_writer()
         return store
-
-    async def _migrate(self, conn: asyncpg.Connection) -> None:
-        async with conn.transaction():
-            await conn.execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
-            await conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            )
-            applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
-            for version, statements in migrations_to_apply(MIGRATIONS, applied, self.name):
-                for statement in statements:
-                    await conn.execute(statement)
-                await conn.execute(
-                    "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())",
-                    version,
-                )
 
     async def _close_connections(self) -> None:
         listener, self._listener = self._listener, None
@@ -298,7 +202,7 @@ class PostgresEventStore(GroupCommitStore):
             conn = self._writer_conn
             if conn is None or conn.is_closed():
                 # The server restarted or the network dropped: this batch reconnects.
-                conn = self._writer_conn = await _connect(self.url, self.name)
+                conn = self._writer_conn = await connect(self.url, self.name)
             try:
                 return await self._write_together(conn, calls)
             except _CALL_ERRORS:
@@ -419,11 +323,12 @@ class PostgresEventStore(GroupCommitStore):
         if pool is None or self._closed:
             raise StoreError(f"the store {self.name} is closed")
         try:
-            return await pool.fetch(sql, *args)
+            rows: list[Any] = await pool.fetch(sql, *args)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             if self._closing:
                 raise StoreError(f"the store {self.name} is closed") from None
             raise StoreError(f"cannot read from PostgreSQL at {self.name}: {exc}") from None
+        return rows
 
     async def read(self, session_id: str, after_seq: int = 0) -> list[Event]:
         rows = await self._fetch(
@@ -457,7 +362,8 @@ class PostgresEventStore(GroupCommitStore):
 
     async def last_position(self) -> int:
         rows = await self._fetch("SELECT coalesce(max(position), 0) FROM events")
-        return rows[0][0]
+        position: int = rows[0][0]
+        return position
 
     async def delete_sessions(self, session_ids: Sequence[str]) -> int:
         pool = self._pool
@@ -484,7 +390,7 @@ class PostgresEventStore(GroupCommitStore):
             if self._closing:
                 return
             try:
-                listener = await _connect(self.url, self.name)
+                listener = await connect(self.url, self.name)
                 await listener.add_listener(NOTIFY_CHANNEL, self._notified)
             except (StoreError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 return

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -238,11 +238,13 @@ class SQLiteEventStore(GroupCommitStore):
     # itself does this.
     async def _run_on_writer(self, function: Any, *args: Any) -> Any:
         assert self._writer_db is not None
-        return await self._writer_db._execute(function, self._writer_db._conn, *args)
+        execute: Callable[..., Awaitable[Any]] = self._writer_db._execute
+        return await execute(function, self._writer_db._conn, *args)
 
     async def _run_on_reader(self, function: Any, *args: Any) -> Any:
         assert self._reader_db is not None
-        return await self._reader_db._execute(function, self._reader_db._conn, *args)
+        execute: Callable[..., Awaitable[Any]] = self._reader_db._execute
+        return await execute(function, self._reader_db._conn, *args)
 
     # Runs on the writer thread.
     def _prepare_writer(self, db: sqlite3.Connection) -> None:
@@ -311,9 +313,10 @@ class SQLiteEventStore(GroupCommitStore):
 
     async def _write_batch(self, calls: list[PendingAppend]) -> list[CallResult]:
         try:
-            return await self._run_on_writer(self._write_batch_now, calls)
+            results: list[CallResult] = await self._run_on_writer(self._write_batch_now, calls)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {self.path}: {exc}") from None
+        return results
 
     # Runs on the writer thread.
     def _write_batch_now(
@@ -474,7 +477,8 @@ class SQLiteEventStore(GroupCommitStore):
 
     async def last_position(self) -> int:
         rows = await self._fetch("SELECT coalesce(max(position), 0) FROM events", ())
-        return rows[0][0]
+        position: int = rows[0][0]
+        return position
 
     async def delete_sessions(self, session_ids: Sequence[str]) -> int:
         ids = [(session_id,) for session_id in session_ids]

@@ -11,21 +11,19 @@ import pytest
 from harness_tui import events as ev
 from harness_tui.config import GCConfig
 from harness_tui.events import Event
+from harness_tui.gc.adoption import adopt_draft, apply_policy_rule_draft, validate_draft_target
 from harness_tui.gc.coderules import load_code_rules
 from harness_tui.gc.drafts import (
     DraftBudget,
     DraftError,
     DraftProposal,
     DraftsState,
-    adopt_draft,
-    apply_policy_rule_draft,
     draft_created_data,
     draft_prompt,
     parse_draft_reply,
     plan_drafts,
     reject_draft,
     signal_event_data,
-    validate_draft_target,
 )
 from harness_tui.gc.signals import Signal, find_signals
 from harness_tui.policy.evaluate import evaluate_command

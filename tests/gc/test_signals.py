@@ -253,7 +253,7 @@ def test_the_gc_package_never_imports_textual() -> None:
     code = (
         "import sys\n"
         "import harness_tui.gc.signals, harness_tui.gc.grade\n"
-        "import harness_tui.gc.coderules, harness_tui.gc.drafts\n"
+        "import harness_tui.gc.coderules, harness_tui.gc.drafts, harness_tui.gc.adoption\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'"
         " or m.startswith('harness_tui.tui')))\n"
     )

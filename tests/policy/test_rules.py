@@ -8,8 +8,8 @@ import pytest
 
 from harness_tui import paths
 from harness_tui.policy.evaluate import evaluate_command
+from harness_tui.policy.path_classes import PathContext
 from harness_tui.policy.rules import (
-    PathContext,
     PolicyLoadError,
     builtin_rules_path,
     default_rule_paths,

@@ -1,0 +1,115 @@
+"""Reaching a PostgreSQL server, and bringing its database's schema up to date.
+
+Errors name the server and database (`describe`), never the password, and say in a few
+words why the connection failed.
+"""
+
+from __future__ import annotations
+
+import socket
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import asyncpg
+
+from harness_tui.store._common import migrations_to_apply
+from harness_tui.store.base import StoreError
+
+CONNECT_TIMEOUT = 5.0
+
+# Advisory lock key (arbitrary, fixed): serialises migrations when several processes
+# open a new database at once.
+_MIGRATION_LOCK = 7_274_102
+
+MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
+    (
+        1,
+        (
+            """
+            CREATE TABLE events (
+                position BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                session_id TEXT NOT NULL,
+                seq BIGINT NOT NULL,
+                ts TIMESTAMPTZ NOT NULL,
+                type TEXT NOT NULL,
+                data JSONB NOT NULL,
+                UNIQUE (session_id, seq)
+            )
+            """,
+            """
+            CREATE TABLE sessions (
+                session_id TEXT PRIMARY KEY,
+                title TEXT NOT NULL DEFAULT '',
+                project TEXT NOT NULL DEFAULT '',
+                provider TEXT NOT NULL DEFAULT '',
+                model TEXT NOT NULL DEFAULT '',
+                parent_id TEXT,
+                status TEXT NOT NULL DEFAULT 'idle',
+                created_at TIMESTAMPTZ NOT NULL,
+                updated_at TIMESTAMPTZ NOT NULL,
+                last_seq BIGINT NOT NULL DEFAULT 0,
+                last_position BIGINT NOT NULL DEFAULT 0,
+                input_tokens BIGINT NOT NULL DEFAULT 0,
+                output_tokens BIGINT NOT NULL DEFAULT 0,
+                cost_usd DOUBLE PRECISION NOT NULL DEFAULT 0
+            )
+            """,
+            "CREATE INDEX sessions_by_update ON sessions (updated_at, last_position)",
+        ),
+    ),
+]
+
+
+def describe(url: str) -> str:
+    """`HOST:PORT (database NAME)` for messages; never includes the password."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qs(parts.query)
+        host = parts.hostname or query.get("host", ["localhost"])[0]
+        port = parts.port or int(query.get("port", ["5432"])[0])
+        database = (
+            unquote(parts.path.lstrip("/"))
+            or query.get("dbname", [""])[0]
+            or unquote(parts.username or "")
+            or "postgres"
+        )
+    except ValueError:
+        return "an unparsable PostgreSQL URL"
+    return f"{host}:{port} (database {database})"
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "Connection refused"
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {CONNECT_TIMEOUT:g} s"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host"
+    if isinstance(exc, asyncpg.InvalidCatalogNameError):
+        return "the database does not exist"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+async def connect(url: str, name: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise StoreError(f"cannot reach PostgreSQL at {name}: {_reason(exc)}") from None
+
+
+async def migrate(conn: asyncpg.Connection, name: str) -> None:
+    """Apply the migrations `conn`'s database lacks; `name` says which one in errors."""
+    async with conn.transaction():
+        await conn.execute(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        applied = {row[0] for row in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, statements in migrations_to_apply(MIGRATIONS, applied, name):
+            for statement in statements:
+                await conn.execute(statement)
+            await conn.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())",
+                version,
+            )
