@@ -13,7 +13,7 @@ from tests.support.projects import cli_env, demo_repo
 ENGINE_SIDE = [
     "harness_tui.engine",
     "harness_tui.engine.engine",
-    "harness_tui.engine.runner",
+    "harness_tui.engine.loop",
     "harness_tui.store",
     "harness_tui.store.sqlite",
     "harness_tui.store.postgres",

@@ -5,6 +5,8 @@ that name an artifact holding the full text. If the conversation is still too bi
 everything before the newest `keep_replies` model replies is summarised by the
 session's own provider. Both land in one `compaction.completed` event, which the
 session projection folds, so a restarted session sees the same shortened history.
+
+The planning is pure (`plan`); `compact` carries a plan out for a running session.
 """
 
 from __future__ import annotations
@@ -13,9 +15,21 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness_tui import events as ev
 from harness_tui.config import CompactionConfig
+from harness_tui.engine.model_call import ModelCall
 from harness_tui.engine.session import SessionState
-from harness_tui.providers.base import Message, ToolSpec, replies_summarised
+from harness_tui.events import Event
+from harness_tui.providers.base import (
+    COMPACTION_SYSTEM,
+    Message,
+    ModelRequest,
+    ProviderError,
+    ToolSpec,
+    replies_summarised,
+)
+from harness_tui.tools.artifacts import save_artifact
+from harness_tui.tools.base import ToolContext
 
 # After compacting, aim for at most this share of the threshold, so the session does
 # not compact again after a reply or two.
@@ -110,3 +124,63 @@ def event_data(
     if summary:
         data["replies_covered"] = compaction.replies_covered
     return data
+
+
+async def compact(model: ModelCall, tool_ctx: ToolContext, *, force: bool = False) -> bool:
+    """Shorten the session's conversation; False if nothing could be. `force`
+    summarises even when the conversation is not yet too big. Elided outputs are
+    saved as artifacts through `tool_ctx`."""
+    writer, state = model.writer, model.writer.state
+    request = model.build_request()
+    measured = estimate_tokens(list(request.messages), request.system, request.tools)
+    compaction = plan(
+        state,
+        model.ctx.config.compaction,
+        max(state.last_input_tokens, measured),
+        force=force,
+    )
+    if not compaction.elide and not compaction.covered_until_seq:
+        return False
+    stubs = []
+    for call_id, text in compaction.elide:
+        art = save_artifact(tool_ctx, text, source=f"compaction: output of call {call_id}")
+        stubs.append(
+            {
+                "call_id": call_id,
+                "artifact_id": art.artifact_id,
+                "stub": stub(call_id, art.bytes, str(art.path), art.artifact_id),
+            }
+        )
+    summary = ""
+    if compaction.covered_until_seq:
+        summary = await _summarise(model, compaction.covered)
+    preview = SessionState.from_events(state.session_id, [])
+    preview.messages, preview.message_seqs = list(state.messages), list(state.message_seqs)
+    data = event_data(compaction, stubs, summary, 0)
+    preview.apply(Event(state.session_id, state.last_seq + 1, ev.COMPACTION_COMPLETED, data))
+    data["tokens_after"] = estimate_tokens(preview.messages, request.system, request.tools)
+    await writer.emit(ev.COMPACTION_COMPLETED, data)
+    return True
+
+
+async def _summarise(model: ModelCall, covered: list[Message]) -> str:
+    """The covered part of the conversation, summarised by the session's provider.
+    A failure is recorded and compaction makes do with the stubs."""
+    request = ModelRequest(
+        model=model.writer.state.model,
+        system=COMPACTION_SYSTEM,
+        messages=(
+            *covered,
+            Message(role="user", content="Summarise the conversation above."),
+        ),
+        max_tokens=model.ctx.config.provider.max_tokens,
+    )
+    try:
+        response = await model.stream(request)
+    except ProviderError as exc:
+        await model.writer.emit(
+            ev.MODEL_FAILED,
+            {"error": f"compaction: {exc}", "retryable": exc.retryable, "attempt": 1},
+        )
+        return ""
+    return response.text.strip()

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness_tui.backends.base import Verdict
 from harness_tui.paths import harness_dir
 from harness_tui.policy.evaluate import evaluate_command
 from harness_tui.policy.jail import PathEscapeError, resolve_in_workspace, workspace_relative
@@ -21,30 +21,6 @@ from harness_tui.tools.base import ToolError
 from harness_tui.tools.files import preview_edit, preview_write, unified_diff
 
 FILE_WRITERS = frozenset({"write_file", "edit_file"})
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    decision: str  # allow | prompt | forbid
-    rule_id: str | None
-    reason: str
-    risk: str
-    # What a person approving it reads: the command, or the file and what changes.
-    summary: str
-    diff: str | None = None
-    # For "allow always": the argv of each shell segment that asked for a prompt.
-    prompted_segments: tuple[tuple[str, ...], ...] = field(default=())
-
-    def to_event(self, call_id: str) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "call_id": call_id,
-            "decision": self.decision,
-            "reason": self.reason,
-            "risk": self.risk,
-        }
-        if self.rule_id:
-            data["rule_id"] = self.rule_id
-        return data
 
 
 class PolicyGate:

@@ -3,7 +3,7 @@
 A task has a durable handle (`task_id`, `task.started` in the log). Its output goes
 live to subscribers, into an artifact file in full, and into the log as coalesced
 `task.output` chunks. Its end (`task.completed | task.failed | task.cancelled`) is
-written by the session's runner, which then wakes the agent if it is idle.
+written by the session's loop, which then wakes the agent if it is idle.
 """
 
 from __future__ import annotations
@@ -14,23 +14,56 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from harness_tui import events as ev
+from harness_tui.engine.context import EngineContext
 from harness_tui.engine.owner import current_owner, process_start_time
+from harness_tui.engine.session import SessionState
+from harness_tui.events import Event
 from harness_tui.providers.scripted import subagent_script
 from harness_tui.tools.base import TaskInfo, ToolError
 from harness_tui.tools.bash import ShellProcess, stop_shell
-
-if TYPE_CHECKING:
-    from harness_tui.engine.engine import Engine
-    from harness_tui.engine.runner import SessionRunner
 
 # Output is written to the log at most this often, or sooner when this much piles up:
 # readable live tails without an event per line.
 FLUSH_INTERVAL_S = 0.5
 FLUSH_BYTES = 16 * 1024
 SUMMARY_LINES = 15
+
+
+class Subagents(Protocol):
+    """How tasks start, wait for and stop child sessions (the Engine facade does)."""
+
+    async def start_session(
+        self,
+        prompt: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        workspace: str | Path | None = None,
+        parent_id: str | None = None,
+        preset: str | None = None,
+        approval_mode: str | None = None,
+    ) -> str: ...
+
+    async def wait(self, session_id: str) -> SessionState: ...
+
+    async def cancel(self, session_id: str) -> None: ...
+
+
+class TaskOwner(Protocol):
+    """The session a task belongs to: it records the task's events and is woken by
+    its end."""
+
+    @property
+    def state(self) -> SessionState: ...
+
+    async def emit(self, type_: str, data: dict[str, Any]) -> Event: ...
+
+    def wake(self, text: str) -> None: ...
+
+    async def settle(self) -> None: ...
 
 
 @dataclass(eq=False)
@@ -63,12 +96,13 @@ class BackgroundTask:
 class TaskManager:
     """Every running background task of one engine."""
 
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, ctx: EngineContext, sessions: Subagents) -> None:
+        self.ctx = ctx
+        self.sessions = sessions
         self.tasks: dict[str, BackgroundTask] = {}
 
-    def host_for(self, runner: SessionRunner) -> SessionTasks:
-        return SessionTasks(self, runner)
+    def host_for(self, owner: TaskOwner) -> SessionTasks:
+        return SessionTasks(self, owner)
 
     def running_for(self, session_id: str) -> list[BackgroundTask]:
         return [
@@ -93,25 +127,25 @@ class TaskManager:
         if task.shell is not None:
             await stop_shell(task.shell)
         elif task.child_session_id is not None:
-            await self.engine.cancel(task.child_session_id)
+            await self.sessions.cancel(task.child_session_id)
 
 
 class SessionTasks:
     """The TaskHost the tools of one session use."""
 
-    def __init__(self, manager: TaskManager, runner: SessionRunner) -> None:
+    def __init__(self, manager: TaskManager, owner: TaskOwner) -> None:
         self.manager = manager
-        self.runner = runner
-        self.engine = manager.engine
-        self.inline_ms = self.engine.config.tools.inline_ms
+        self.owner = owner
+        self.ctx = manager.ctx
+        self.inline_ms = self.ctx.config.tools.inline_ms
 
     @property
     def session_id(self) -> str:
-        return self.runner.session_id
+        return self.owner.state.session_id
 
     def _new_id(self) -> str:
         # Derived from the log, so ids stay unique across restarts of the session.
-        return f"{self.session_id}-t{len(self.runner.state.tasks) + 1}"
+        return f"{self.session_id}-t{len(self.owner.state.tasks) + 1}"
 
     def _get(self, task_id: str) -> BackgroundTask:
         if task_id.startswith("t") and task_id[1:].isdigit():
@@ -119,7 +153,7 @@ class SessionTasks:
         task = self.manager.tasks.get(task_id)
         if task is not None and task.session_id == self.session_id:
             return task
-        recorded = self.runner.state.tasks.get(task_id)
+        recorded = self.owner.state.tasks.get(task_id)
         if recorded is not None:
             raise ToolError(f"task {task_id} is {recorded.status}: {recorded.summary}".strip())
         raise ToolError(f"no task {task_id!r} in this session")
@@ -128,20 +162,20 @@ class SessionTasks:
 
     async def adopt_shell(self, shell: ShellProcess, title: str, timeout_s: float) -> str:
         task = BackgroundTask(self._new_id(), self.session_id, "shell", title, shell=shell)
-        task.output_path = self.engine.artifacts_root / self.session_id / f"{task.task_id}.log"
+        task.output_path = self.ctx.artifacts_root / self.session_id / f"{task.task_id}.log"
         task.output_path.parent.mkdir(parents=True, exist_ok=True)
         self.manager.tasks[task.task_id] = task
         data: dict[str, Any] = {
             "task_id": task.task_id,
             "kind": "shell",
             "title": title,
-            "owner": current_owner(self.engine.id),
+            "owner": current_owner(self.ctx.engine_id),
             "output_path": str(task.output_path),
         }
         if shell.pgid is not None:
             data["pgid"] = shell.pgid
             data["pgid_start"] = process_start_time(shell.pgid)
-        await self.runner.emit(ev.TASK_STARTED, data)
+        await self.owner.emit(ev.TASK_STARTED, data)
         so_far = shell.output
         with task.output_path.open("wb") as out:
             task.written = out.write(so_far.encode())
@@ -149,7 +183,7 @@ class SessionTasks:
         # meanwhile would reach neither the file nor the log.
         shell.on_output = lambda stream, text: self._collect(task, text)
         if so_far:
-            await self.runner.emit(
+            await self.owner.emit(
                 ev.TASK_OUTPUT, {"task_id": task.task_id, "stream": "stdout", "text": so_far}
             )
         task.supervisor = asyncio.create_task(
@@ -165,14 +199,14 @@ class SessionTasks:
         task.written += len(data)
         task.pending.append(text)
         task.pending_bytes += len(data)
-        self.engine.publish_delta(self.session_id, "task", text, call_id=task.task_id)
+        self.ctx.publish_delta(self.session_id, "task", text, call_id=task.task_id)
 
     async def _flush(self, task: BackgroundTask) -> None:
         if task.pending:
             text = "".join(task.pending)
             task.pending.clear()
             task.pending_bytes = 0
-            await self.runner.emit(
+            await self.owner.emit(
                 ev.TASK_OUTPUT, {"task_id": task.task_id, "stream": "stdout", "text": text}
             )
 
@@ -210,11 +244,11 @@ class SessionTasks:
     # -- subagents -----------------------------------------------------------------
 
     async def spawn_subagent(self, prompt: str, preset: str, background: bool) -> TaskInfo:
-        presets = self.engine.config.presets
+        presets = self.ctx.config.presets
         if preset not in presets:
             raise ToolError(f"no preset {preset!r}; presets: {', '.join(sorted(presets))}")
-        parent = self.runner.state
-        max_depth = self.engine.config.subagents.max_depth
+        parent = self.owner.state
+        max_depth = self.ctx.config.subagents.max_depth
         if parent.depth >= max_depth:
             raise ToolError(
                 f"subagents may nest {max_depth} deep ([subagents] max_depth); this session "
@@ -231,7 +265,7 @@ class SessionTasks:
         if provider == "scripted" and not chosen.model:
             # A scripted parent's subagents play their own part of the script.
             model = subagent_script(parent.model, preset) or model
-        child_id = await self.engine.start_session(
+        child_id = await self.manager.sessions.start_session(
             prompt,
             provider=provider,
             model=model,
@@ -241,18 +275,18 @@ class SessionTasks:
             approval_mode=parent.approval_mode,
         )
         task.child_session_id = child_id
-        await self.runner.emit(
+        await self.owner.emit(
             ev.SUBAGENT_SPAWNED,
             {"child_session_id": child_id, "preset": preset, "prompt": prompt},
         )
-        await self.runner.emit(
+        await self.owner.emit(
             ev.TASK_STARTED,
             {
                 "task_id": task.task_id,
                 "kind": "subagent",
                 "title": task.title,
                 "child_session_id": child_id,
-                "owner": current_owner(self.engine.id),
+                "owner": current_owner(self.ctx.engine_id),
             },
         )
         task.supervisor = asyncio.create_task(
@@ -270,7 +304,7 @@ class SessionTasks:
 
     async def _supervise_child(self, task: BackgroundTask) -> None:
         assert task.child_session_id is not None
-        state = await self.engine.wait(task.child_session_id)
+        state = await self.manager.sessions.wait(task.child_session_id)
         if state.status == "done":
             await self._finish(task, "completed", None, state.final_text)
         elif state.status == "cancelled" or task.cancel_requested:
@@ -287,15 +321,15 @@ class SessionTasks:
         data: dict[str, Any] = {"task_id": task.task_id, "summary": summary}
         if exit_code is not None:
             data["exit_code"] = exit_code
-        await self.runner.emit(f"task.{status}", data)
+        await self.owner.emit(f"task.{status}", data)
         self.manager.tasks.pop(task.task_id, None)
         if task.notify and status != "cancelled":
             code = f", exit code {exit_code}" if exit_code is not None else ""
-            self.runner.wake(
+            self.owner.wake(
                 f"Background task {task.task_id} ({task.title}) {status}{code}.\n{summary}".strip()
             )
         else:
-            await self.runner.settle()
+            await self.owner.settle()
         task.done.set()
 
     # -- what the tools call -------------------------------------------------------
@@ -304,7 +338,7 @@ class SessionTasks:
         task = self._get(task_id)
         if task.output_path is None:
             return "(a subagent has no output stream; use wait_task)", since, task.info()
-        limit = self.engine.tool_limits.output_limit_bytes
+        limit = self.ctx.tool_limits.output_limit_bytes
         with task.output_path.open("rb") as out:
             out.seek(since)
             data = out.read(limit)

@@ -106,7 +106,7 @@ class DraftsState:
     def apply(self, event: Event) -> None:
         data = event.data
         if event.type == ev.GC_DRAFT_CREATED:
-            draft = Draft(
+            created = Draft(
                 draft_id=str(data["draft_id"]),
                 signal=dict(data.get("signal") or {}),
                 kind=str(data.get("kind", "")),
@@ -116,8 +116,8 @@ class DraftsState:
                 created_at=event.ts,
                 position=event.position,
             )
-            self.drafts[draft.draft_id] = draft
-            self.by_signal.setdefault(draft.signal_id, []).append(draft.draft_id)
+            self.drafts[created.draft_id] = created
+            self.by_signal.setdefault(created.signal_id, []).append(created.draft_id)
         elif event.type in (ev.GC_DRAFT_ADOPTED, ev.GC_DRAFT_REJECTED):
             draft = self.drafts.get(str(data.get("draft_id")))
             # The first verdict stands: the log is the truth even if two faces raced.
@@ -289,7 +289,7 @@ def parse_draft_reply(text: str) -> DraftProposal:
     target = reply.get("target") or DEFAULT_TARGETS[kind]
     if not isinstance(target, str):
         raise DraftError("draft target must be a path")
-    title = str(reply.get("title") or (content.get("id") if kind == "policy_rule" else kind))
+    title = str(reply.get("title") or (content.get("id") if isinstance(content, dict) else kind))
     return DraftProposal(kind, target, title, content)
 
 

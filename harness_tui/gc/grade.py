@@ -194,7 +194,8 @@ class _Fold:
         elif kind == ev.TOOL_REQUESTED:
             c["tool_calls"] += 1
             self.calls[(sid, str(data.get("call_id")))] = False
-            args = data.get("args") if isinstance(data.get("args"), Mapping) else {}
+            raw_args = data.get("args")
+            args: Mapping[str, Any] = raw_args if isinstance(raw_args, Mapping) else {}
             turn = self.turn(sid)
             if data.get("tool") in EDIT_TOOLS:
                 turn.edited = True

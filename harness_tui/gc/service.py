@@ -4,6 +4,9 @@ grades and code-rule checks, all recorded in the project's GC log.
 The GC log is one system session per project (`gc-<hash>`), so GC history replays
 like everything else. Several processes may run GC: appends that race on a seq are
 retried against the log as it now is.
+
+GC does not know the engine: it is handed a `GCHost` (the engine's context), and the
+engine tells it when a session ended (`session_ended`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from harness_tui import events as ev
 from harness_tui.events import Event
@@ -43,10 +46,10 @@ from harness_tui.providers.base import (
     ModelResponse,
     ProviderError,
 )
-from harness_tui.store import DuplicateEventError
+from harness_tui.store import DuplicateEventError, EventStore
 
 if TYPE_CHECKING:
-    from harness_tui.engine.engine import Engine
+    from harness_tui.config import Config
 
 # Sessions in these states are at work or about to be: retention never touches them.
 _LIVE = frozenset({"running", "waiting", "queued"})
@@ -79,17 +82,35 @@ class Status:
     last_run: datetime | None
 
 
+class GCHost(Protocol):
+    """What GC needs from the engine that runs it."""
+
+    config: Config
+    store: EventStore
+    project: Path
+    # Where sessions keep their artifacts (one folder per session).
+    artifacts_root: Path
+
+    def tool_env(self) -> dict[str, str]:
+        """The scrubbed environment code-rule guards run with."""
+        ...
+
+    def reload_policy(self) -> None:
+        """Read the policy rules again (an adopted draft may have added one)."""
+        ...
+
+
 class GCService:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.config = engine.config
-        self.session_id = gc_session_id(engine.project)
+    def __init__(self, host: GCHost) -> None:
+        self.host = host
+        self.config = host.config
+        self.session_id = gc_session_id(host.project)
         self._auto: asyncio.Task[None] | None = None
 
     # -- the GC log ----------------------------------------------------------------
 
     async def _log(self) -> list[Event]:
-        return await self.engine.store.read(self.session_id)
+        return await self.host.store.read(self.session_id)
 
     async def _append(self, type_: str, data: dict[str, Any]) -> None:
         for _ in range(5):
@@ -103,8 +124,8 @@ class GCService:
                         ev.SESSION_CREATED,
                         {
                             "title": "GC",
-                            "project": str(self.engine.project),
-                            "workspace": str(self.engine.project),
+                            "project": str(self.host.project),
+                            "workspace": str(self.host.project),
                             "provider": "",
                             "model": "",
                             "system": True,
@@ -113,7 +134,7 @@ class GCService:
                 )
             batch.append(Event(self.session_id, len(log) + len(batch) + 1, type_, data))
             try:
-                await self.engine.store.append(batch)
+                await self.host.store.append(batch)
                 return
             except DuplicateEventError:
                 continue  # another process wrote to the GC log first: read it again
@@ -123,7 +144,7 @@ class GCService:
         """Every agent session's events, in log order (the GC log left out)."""
         events: list[Event] = []
         after = 0
-        while page := await self.engine.store.read_all(after, _PAGE):
+        while page := await self.host.store.read_all(after, _PAGE):
             events.extend(e for e in page if not is_system_session(e.session_id))
             after = page[-1].position or after
         return events
@@ -208,7 +229,9 @@ class GCService:
         """Sessions last touched before retention_days, none of them live, and no
         subagent whose parent stays."""
         cutoff = now - timedelta(days=self.config.gc.retention_days)
-        summaries = [s for s in await self.engine.sessions() if not is_system_session(s.session_id)]
+        summaries = [
+            s for s in await self.host.store.sessions() if not is_system_session(s.session_id)
+        ]
         old = {s.session_id for s in summaries if s.updated_at < cutoff and s.status not in _LIVE}
         kept_parents = {s.session_id for s in summaries} - old
         return [
@@ -220,11 +243,11 @@ class GCService:
     async def _prune(self, session_ids: list[str]) -> None:
         if not session_ids:
             return
-        await self.engine.store.delete_sessions(session_ids)
+        await self.host.store.delete_sessions(session_ids)
         for session_id in session_ids:
             for leftover in (
-                self.engine.artifacts_root / session_id,
-                harness_dir(self.engine.project) / "demo" / session_id,
+                self.host.artifacts_root / session_id,
+                harness_dir(self.host.project) / "demo" / session_id,
             ):
                 shutil.rmtree(leftover, ignore_errors=True)
 
@@ -254,10 +277,10 @@ class GCService:
         )
 
     async def adopt(self, draft_id: str, *, by: str = "user") -> dict[str, Any]:
-        data = adopt_draft(self.engine.project, await self.drafts(), draft_id, by=by)
+        data = adopt_draft(self.host.project, await self.drafts(), draft_id, by=by)
         await self._append(ev.GC_DRAFT_ADOPTED, data)
         # An adopted policy rule applies from the next decision on.
-        self.engine.gate.reload()
+        self.host.reload_policy()
         return data
 
     async def reject(self, draft_id: str, reason: str, *, by: str = "user") -> dict[str, Any]:
@@ -270,7 +293,7 @@ class GCService:
     async def check_rules(self, workdir: Path | None = None) -> RulesReport:
         """Run the project's guards, in `workdir` if given (a session's workspace)."""
         report = await asyncio.to_thread(
-            check_rules, self.engine.project, env=self.engine.tool_env(), workdir=workdir
+            check_rules, self.host.project, env=self.host.tool_env(), workdir=workdir
         )
         await self._append(ev.RULES_CHECKED, report.to_dict())
         return report

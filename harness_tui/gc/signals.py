@@ -162,7 +162,8 @@ class _Fold:
 
     def _tool_requested(self, sid: str, data: Mapping[str, Any], pos: int) -> None:
         tool = str(data.get("tool", ""))
-        args = data.get("args") if isinstance(data.get("args"), Mapping) else {}
+        raw_args = data.get("args")
+        args: Mapping[str, Any] = raw_args if isinstance(raw_args, Mapping) else {}
         command = args.get("command") if isinstance(args.get("command"), str) else None
         self.calls[(sid, str(data.get("call_id")))] = _Call(
             tool, normalise_command(command) if command else None

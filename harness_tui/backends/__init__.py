@@ -1,0 +1,1 @@
+"""Session backends: the seam a session runs through (`base`) and its implementations."""

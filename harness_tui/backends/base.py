@@ -1,0 +1,155 @@
+"""The seam a session runs through: `SessionBackend`, and the `SessionHost` the engine
+hands it.
+
+The engine owns a session's log, its policy and its approval inbox; a backend owns the
+agent that does the work. The engine drives a backend with `submit` (a prompt, a
+follow-up, steering text or an automatic notice), `cancel`, `resume`, `compact`,
+`detach` and `wait`; the backend reports back only through its host: `emit` appends an
+event in our vocabulary (the host is the session's single writer), `judge` asks the
+policy gate about a tool call or permission request, and `request_approval` puts a
+request in the inbox and returns the answer a person (or the engine) gave. Answering
+an approval therefore never reaches a backend as a call of its own: the backend is the
+one awaiting it.
+
+The first backend is our own loop (`harness_tui.engine.loop`: providers, tools and the
+gate). An external agent process maps onto the same calls:
+
+- `submit(text, "prompt" | "follow_up")` starts a turn: ACP `session/prompt`, a user
+  message on Claude Code's stream-json stdin, Codex `turn/start`. A follow-up waits for
+  the turn to end (the agent's `stopReason`, `result`, `turn/completed`).
+- `submit(text, "steer")` joins the running turn where the protocol can (a user message
+  mid-turn for Claude Code, `turn/steer` for Codex); ACP has no steering, so it is
+  queued as a follow-up.
+- `cancel()`: ACP `session/cancel`, a Claude Code `interrupt` control request, Codex
+  `turn/interrupt`; the backend then records the turn's end.
+- Permission requests (ACP `session/request_permission`, Claude Code `can_use_tool`,
+  Codex `item/*/requestApproval`): `judge` first; forbid rejects without asking, allow
+  allows, prompt goes to `request_approval` and the answer becomes the reply (an
+  option chosen by kind, `{"behavior": …}`, `{"decision": …}`).
+- `resume()` after a restart: ACP `session/load`, `claude --resume`, Codex
+  `thread/resume`, then carry on with what the log says was left open.
+- Agent output (message chunks, tool calls and their results, usage) is translated
+  into our events and appended with `emit`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from harness_tui.events import Event
+
+# How input reaches a session: a new turn (prompt), steering text for the running turn,
+# a follow-up for when it ends, or a notice from the engine (a background task ended).
+INPUT_MODES = ("prompt", "steer", "follow_up", "auto")
+APPROVAL_DECISIONS = ("allow_once", "allow_always", "deny", "edit")
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the policy gate says about one tool call or permission request."""
+
+    decision: str  # allow | prompt | forbid
+    rule_id: str | None
+    reason: str
+    risk: str
+    # What a person approving it reads: the command, or the file and what changes.
+    summary: str
+    diff: str | None = None
+    # For "allow always": the argv of each shell segment that asked for a prompt.
+    prompted_segments: tuple[tuple[str, ...], ...] = field(default=())
+
+    def to_event(self, call_id: str) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "call_id": call_id,
+            "decision": self.decision,
+            "reason": self.reason,
+            "risk": self.risk,
+        }
+        if self.rule_id:
+            data["rule_id"] = self.rule_id
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Resolution:
+    """The answer to an approval request."""
+
+    decision: str  # one of APPROVAL_DECISIONS
+    by: str = "user"
+    reason: str | None = None
+    edited_args: dict[str, Any] | None = None
+
+
+class SessionHost(Protocol):
+    """The engine's side of one session, as its backend sees it."""
+
+    @property
+    def session_id(self) -> str: ...
+
+    async def emit(self, type_: str, data: dict[str, Any]) -> Event:
+        """Append one event for the session (redacted, committed, then folded into the
+        session's state) and return it as stored."""
+        ...
+
+    def judge(self, tool: str, args: dict[str, Any]) -> Verdict:
+        """The policy gate's verdict on a call, in the session's approval mode."""
+        ...
+
+    async def request_approval(self, call_id: str, tool: str, verdict: Verdict) -> Resolution:
+        """Ask for an approval of `call_id` (unless the log already has one pending for
+        it, as after a restart), wait for the answer and record it."""
+        ...
+
+
+class SessionBackend(Protocol):
+    """One session's agent, as the engine drives it. Every call returns promptly except
+    the awaited ones, which return once what they describe has happened."""
+
+    @property
+    def busy(self) -> bool:
+        """Whether a turn runs or input waits for one."""
+        ...
+
+    @property
+    def waiting_for_approval(self) -> bool:
+        """Whether the running turn waits for an answer to an approval."""
+        ...
+
+    def submit(self, text: str, mode: str) -> None:
+        """Queue input (one of INPUT_MODES); a turn starts when none is running."""
+        ...
+
+    async def cancel(self) -> None:
+        """Stop the running turn and drop queued input; the turn's end is recorded.
+        Idempotent."""
+        ...
+
+    def resume(self) -> None:
+        """Carry on the turn a previous process left waiting for an approval, whose
+        answer the host now holds."""
+        ...
+
+    async def close_interrupted(self) -> None:
+        """Record the end of the turn a dead process left open, so the session can take
+        new input."""
+        ...
+
+    async def settle(self) -> None:
+        """Once nothing of the session runs any more (its background work was stopped),
+        show the status its last turn left."""
+        ...
+
+    async def detach(self) -> None:
+        """Stop this process's work without recording an end: a turn waiting for an
+        approval stays waiting, for whoever opens the store next."""
+        ...
+
+    async def wait(self) -> None:
+        """Until no turn runs and no input waits."""
+        ...
+
+    async def compact(self) -> bool:
+        """Shorten the conversation now, or before the running turn's next request;
+        False when nothing could be (or the agent compacts by itself)."""
+        ...

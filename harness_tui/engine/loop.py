@@ -1,0 +1,344 @@
+"""The in-process session backend: our own agent loop, one asyncio task per running
+session, writing through the session's host (its single writer).
+
+A turn: input.received → turn.started → (maybe compaction, a budget or step stop) →
+the model call (engine.model_call) → model.completed → each tool call through policy,
+approval and its run (engine.tool_calls) → steering text injected → next request …
+until the model asks for no tools, or max steps, budget, cancel or failure end it with
+turn.completed {reason}.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from harness_tui import events as ev
+from harness_tui.backends.base import INPUT_MODES
+from harness_tui.engine import compaction
+from harness_tui.engine.context import EngineContext
+from harness_tui.engine.gate import FILE_WRITERS
+from harness_tui.engine.host import EngineHost
+from harness_tui.engine.model_call import ModelCall, TurnEnded
+from harness_tui.engine.owner import current_owner
+from harness_tui.engine.session import SessionState
+from harness_tui.engine.tasks import TaskManager
+from harness_tui.engine.tool_calls import ToolCalls
+from harness_tui.engine.worktree_lifecycle import WorktreeSession
+from harness_tui.events import Event
+from harness_tui.providers.base import Provider
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    text: str
+    mode: str
+
+
+# After a turn ends, the session's status says what a person should expect next.
+STATUS_AFTER = {
+    "no_tool_calls": "done",
+    "max_steps": "idle",
+    "budget": "idle",
+    "cancelled": "cancelled",
+    "failed": "failed",
+}
+
+
+class SessionLoop:
+    """A SessionBackend (harness_tui.backends.base) running providers, tools and the
+    policy gate in this process."""
+
+    def __init__(
+        self,
+        ctx: EngineContext,
+        host: EngineHost,
+        provider: Provider,
+        tasks: TaskManager,
+        worktree: WorktreeSession | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.host = host
+        self.model = ModelCall(ctx, host, provider)
+        self._tasks = tasks
+        self.tools = ToolCalls(ctx, host, tasks.host_for(self))
+        # Set for a session that runs in its own git worktree: it takes a slot before
+        # its turns, and validates, commits and cleans up after them.
+        self.worktree = worktree
+        self._inbox: deque[Inbound] = deque()
+        # Input for the running turn, injected after its current tool round: steering
+        # text, and notices of background tasks that finished.
+        self._steers: list[Inbound] = []
+        self._task: asyncio.Task[None] | None = None
+        # Set when the process leaves a session waiting for an approval: the loop
+        # stops without writing, so the request stays pending in the log.
+        self._detached = False
+        self._compact_requested = False
+
+    @property
+    def state(self) -> SessionState:
+        return self.host.state
+
+    @property
+    def session_id(self) -> str:
+        return self.host.session_id
+
+    @property
+    def busy(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    @property
+    def waiting_for_approval(self) -> bool:
+        return self.busy and bool(self.state.approvals)
+
+    async def emit(self, type_: str, data: dict[str, Any]) -> Event:
+        return await self.host.emit(type_, data)
+
+    # -- input ---------------------------------------------------------------------
+
+    def submit(self, text: str, mode: str) -> None:
+        """Queue input. Steering text joins the running turn after its current tool
+        round; anything else (and steering on an idle session) starts or waits for a
+        turn of its own."""
+        if mode not in INPUT_MODES:
+            raise ValueError(f"input mode {mode!r}: expected one of {', '.join(INPUT_MODES)}")
+        if mode == "steer" and self.busy and self.state.turn_active:
+            self._steers.append(Inbound(text, mode))
+        else:
+            self._inbox.append(Inbound(text, mode))
+        if not self.busy:
+            self._task = asyncio.create_task(self._drain(), name=f"session {self.session_id}")
+
+    def wake(self, text: str) -> None:
+        """Tell the agent something happened (a background task ended): in the running
+        turn after its tool round, or by starting a turn if the session is idle."""
+        if self.busy and self.state.turn_active:
+            self._steers.append(Inbound(text, "auto"))
+        else:
+            self.submit(text, "auto")
+
+    async def settle(self) -> None:
+        """After a background task ended unannounced: an idle session whose last task
+        is gone shows the status its last turn left."""
+        if self.worktree is not None:
+            return  # its status after the turns is its worktree's end (validated, committed)
+        if not self.busy and not self._tasks.running_for(self.session_id):
+            await self.host.set_status(STATUS_AFTER.get(self.state.last_turn_reason or "", "idle"))
+
+    async def cancel(self) -> None:
+        """Stop the running turn at its next await point. Idempotent."""
+        self._drop_input()
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait([task])
+
+    def _drop_input(self) -> None:
+        self._inbox.clear()
+        self._steers.clear()
+
+    async def detach(self) -> None:
+        """Stop this process's work on the session without recording an end: a turn
+        waiting for an approval stays waiting, to be answered by whoever opens the
+        store next."""
+        task = self._task
+        if task is not None and not task.done():
+            self._detached = True
+            task.cancel()
+            await asyncio.wait([task])
+
+    async def wait(self) -> None:
+        """Until the session has no turn running and nothing queued."""
+        while self._task is not None and not self._task.done():
+            await asyncio.wait([self._task])
+
+    async def _drain(self) -> None:
+        if self.worktree is not None:
+            # A slot and the worktree come first; nothing to run needs neither.
+            if not self._inbox:
+                return
+            if not await self.worktree.begin():
+                self._drop_input()  # the session ended, or cannot run it
+                return
+        await self._run_inbox()
+
+    async def _run_inbox(self) -> None:
+        while True:
+            while self._inbox:
+                inbound = self._inbox.popleft()
+                if not await self._turn(inbound):
+                    return  # cancelled or detached: whoever stopped it cleans up
+            if self.worktree is None:
+                return
+            decision = await self.worktree.after_turns()
+            if self._inbox:
+                continue  # input that came meanwhile runs first; validation runs after it
+            if decision.retry is not None:
+                self._inbox.append(Inbound(decision.retry, "auto"))
+                continue
+            await self.worktree.end(decision)
+            return
+
+    def resume(self) -> None:
+        """Carry on a turn that another process left waiting for an approval."""
+        self._task = asyncio.create_task(self._resume(), name=f"session {self.session_id}")
+
+    async def _resume(self) -> None:
+        if self.worktree is not None and not await self.worktree.begin():
+            self._drop_input()
+            return
+        if await self._turn(None):
+            await self._run_inbox()
+
+    # -- a turn --------------------------------------------------------------------
+
+    async def _turn(self, inbound: Inbound | None) -> bool:
+        """Run one turn, or carry on the interrupted one when `inbound` is None.
+        False when it was cancelled or detached (nothing further runs)."""
+        emit = self.host.emit
+        cancelled = False
+        try:
+            if inbound is None:
+                await emit(ev.TURN_RESUMED, {"owner": current_owner(self.ctx.engine_id)})
+            else:
+                await emit(ev.INPUT_RECEIVED, {"text": inbound.text, "mode": inbound.mode})
+                await emit(ev.TURN_STARTED, {"owner": current_owner(self.ctx.engine_id)})
+            await self.host.set_status("running")
+            reason, error = await self._steps()
+        except asyncio.CancelledError:
+            if self._detached:
+                return False
+            cancelled = True
+            reason, error = "cancelled", None
+        except Exception as exc:  # a bug must end the turn on the record, not vanish
+            reason, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+        await self._close_turn(reason, error)
+        if cancelled:
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+        return not cancelled
+
+    async def close_interrupted(self) -> None:
+        """Close the turn a dead process left open: what it was running is recorded as
+        interrupted, and the session can be carried on with new input."""
+        note = "interrupted: the process running it exited"
+        await self._close_turn("failed", note, call_note=note)
+
+    async def _close_turn(
+        self, reason: str, error: str | None, *, call_note: str | None = None
+    ) -> None:
+        emit = self.host.emit
+        # A cancelled turn's open approvals are answered, so no inbox keeps them.
+        for approval in list(self.state.approvals.values()):
+            await emit(
+                ev.APPROVAL_RESOLVED,
+                {
+                    "approval_id": approval.approval_id,
+                    "decision": "deny",
+                    "by": "engine",
+                    "reason": f"the turn ended ({reason})",
+                },
+            )
+        # Every tool call the model asked for needs a result, or the next request
+        # would be refused by the provider: calls that never ran are closed here.
+        for call_id in list(self.state.open_calls):
+            note = call_note or (
+                "cancelled" if reason == "cancelled" else "not run: the turn ended"
+            )
+            await emit(ev.TOOL_FAILED, {"call_id": call_id, "error": note})
+        if self.state.turn_active:
+            data: dict[str, Any] = {"reason": reason}
+            if error:
+                data["error"] = error
+            await emit(ev.TURN_COMPLETED, data)
+        status = STATUS_AFTER[reason]
+        if status in ("done", "idle") and self._tasks.running_for(self.session_id):
+            status = "running"  # its background tasks go on, and will wake it
+        if status == "done" and self.worktree is not None:
+            status = "running"  # validation and the commit come first; they end it
+        await self.host.set_status(status)
+
+    async def _steps(self) -> tuple[str, str | None]:
+        max_steps = self.ctx.max_steps(self.state)
+        steps = 0
+        try:
+            while True:
+                if self.state.open_calls:
+                    # The calls of the last reply, in order; after a restart, those a
+                    # resumed turn has not finished yet.
+                    calls = list(self.state.open_calls.values())
+                    for call in calls:
+                        await self.tools.run(call)
+                    if any(call.name in FILE_WRITERS for call in calls):
+                        await self._check_code_rules()
+                    for inbound in self._take_steers():
+                        await self.host.emit(
+                            ev.INPUT_RECEIVED, {"text": inbound.text, "mode": inbound.mode}
+                        )
+                if steps >= max_steps:
+                    return "max_steps", f"stopped after {steps} model requests (max_steps)"
+                if self._compact_requested or compaction.needs_compaction(
+                    self.state, self.ctx.config.compaction
+                ):
+                    forced, self._compact_requested = self._compact_requested, False
+                    await self._compact(force=forced)
+                self.model.check_budget()
+                response = await self.model.request()
+                steps += 1
+                requested = response.tool_calls
+                completed: dict[str, Any] = {
+                    "text": response.text,
+                    "tool_calls": [
+                        {"id": c.id, "name": c.name, "arguments": c.arguments} for c in requested
+                    ],
+                    "usage": response.usage.to_dict(),
+                    "stop_reason": response.stop_reason,
+                }
+                if response.provider_content is not None:
+                    completed["provider_content"] = list(response.provider_content)
+                await self.host.emit(ev.MODEL_COMPLETED, completed)
+                if not requested:
+                    return "no_tool_calls", None
+        except TurnEnded as ended:
+            return ended.reason, ended.error
+
+    async def _check_code_rules(self) -> None:
+        """After an edit, the project's guards run; what they find goes back to the
+        agent in its next request."""
+        from harness_tui.gc.coderules import feedback, guards_dir
+
+        if not guards_dir(self.ctx.project).is_dir():
+            return
+        report = await self.ctx.gc.check_rules(self.ctx.workspace_path(self.state))
+        text = feedback(report)
+        if text:
+            self._steers.append(Inbound(text, "auto"))
+
+    def _take_steers(self) -> list[Inbound]:
+        steers, self._steers = self._steers, []
+        return steers
+
+    # -- compaction ----------------------------------------------------------------
+
+    async def compact(self) -> bool:
+        """Compact an idle session at once, or a running one before its next request.
+        Input that arrives meanwhile waits, then runs as usual."""
+        if self.busy:
+            self._compact_requested = True
+            return True
+        outcome: list[bool] = []
+
+        async def compact_then_drain() -> None:
+            outcome.append(await self._compact(force=True))
+            await self._drain()
+
+        self._task = asyncio.create_task(compact_then_drain(), name=f"session {self.session_id}")
+        await asyncio.wait([self._task])
+        self._task.result()
+        return outcome[0]
+
+    async def _compact(self, *, force: bool) -> bool:
+        return await compaction.compact(self.model, self.tools.context("compaction"), force=force)

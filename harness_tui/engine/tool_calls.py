@@ -1,0 +1,135 @@
+"""The tool calls of a turn: each is recorded, judged by the policy gate, sent for
+approval when the gate says prompt, then run, and its result or failure recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from harness_tui import events as ev
+from harness_tui.backends.base import Resolution
+from harness_tui.engine.context import EngineContext
+from harness_tui.engine.host import EngineHost
+from harness_tui.providers.base import ToolCall
+from harness_tui.tools.base import TaskHost, ToolContext, ToolError
+
+
+class ToolCalls:
+    """One session's tool calls."""
+
+    def __init__(self, ctx: EngineContext, host: EngineHost, tasks: TaskHost) -> None:
+        self.ctx = ctx
+        self.host = host
+        self.tasks = tasks
+
+    async def run(self, call: ToolCall) -> None:
+        pending = self.host.approvals.pending_for(call.id)
+        args = call.arguments
+        if pending is None:
+            await self.host.emit(
+                ev.TOOL_REQUESTED, {"call_id": call.id, "tool": call.name, "args": args}
+            )
+            if call.name not in self.ctx.tools:
+                await self.host.emit(
+                    ev.TOOL_FAILED, {"call_id": call.id, "error": f"unknown tool {call.name!r}"}
+                )
+                return
+            verdict = self.host.judge(call.name, args)
+            await self.host.emit(ev.POLICY_DECIDED, verdict.to_event(call.id))
+            if verdict.decision == "forbid":
+                await self._refuse(
+                    call, f"forbidden by policy ({verdict.rule_id}): {verdict.reason}"
+                )
+                return
+            if verdict.decision == "prompt":
+                answer = await self.host.request_approval(call.id, call.name, verdict)
+                approved = await self._apply_answer(call, answer)
+                if approved is None:
+                    return
+                args = approved
+        else:
+            # A turn carried on after a restart: the call waits for its answer.
+            answer = await self.host.approvals.await_answer(pending)
+            approved = await self._apply_answer(call, answer)
+            if approved is None:
+                return
+            args = approved
+        await self._execute(call, args)
+
+    def context(self, call_id: str) -> ToolContext:
+        state = self.host.state
+        return ToolContext(
+            session_id=state.session_id,
+            workspace=self.ctx.workspace_path(state),
+            artifacts_dir=self.ctx.artifacts_root,
+            env=self.ctx.tool_env(),
+            limits=self.ctx.tool_limits,
+            on_output=lambda stream, text: self.ctx.publish_delta(
+                state.session_id, stream, text, call_id=call_id
+            ),
+            tasks=self.tasks,
+        )
+
+    async def _refuse(self, call: ToolCall, error: str) -> None:
+        await self.host.emit(ev.TOOL_FAILED, {"call_id": call.id, "error": error, "refused": True})
+
+    async def _apply_answer(self, call: ToolCall, answer: Resolution) -> dict[str, Any] | None:
+        """The arguments to run the call with, or None when it must not run."""
+        if answer.decision == "deny":
+            why = answer.reason or "no reason given"
+            await self._refuse(call, f"denied by the user: {why}")
+            return None
+        if answer.decision == "edit":
+            args = answer.edited_args or {}
+            # An edited command is judged again: a person's edit cannot get past forbid.
+            verdict = self.host.judge(call.name, args)
+            if verdict.decision == "forbid":
+                await self._refuse(
+                    call, f"the edited call is forbidden ({verdict.rule_id}): {verdict.reason}"
+                )
+                return None
+            return args
+        return call.arguments
+
+    async def _execute(self, call: ToolCall, args: dict[str, Any]) -> None:
+        tool = self.ctx.tools[call.name]
+        ctx = self.context(call.id)
+        started = time.monotonic()
+        try:
+            result = await tool.run(args, ctx)
+        except ToolError as exc:
+            await self.host.emit(ev.TOOL_FAILED, {"call_id": call.id, "error": str(exc)})
+            return
+        except asyncio.CancelledError:
+            await self.host.emit(ev.TOOL_FAILED, {"call_id": call.id, "error": "cancelled"})
+            raise
+        except Exception as exc:  # a tool bug is reported to the model, not fatal
+            await self.host.emit(
+                ev.TOOL_FAILED,
+                {"call_id": call.id, "error": f"{call.name} crashed: {type(exc).__name__}: {exc}"},
+            )
+            return
+        completed: dict[str, Any] = {
+            "call_id": call.id,
+            "result": result.content,
+            "duration_ms": int((time.monotonic() - started) * 1000),
+        }
+        if result.is_error:
+            completed["is_error"] = True
+        if result.metadata:
+            completed["metadata"] = result.metadata
+        if result.artifact is not None:
+            art = result.artifact
+            await self.host.emit(
+                ev.ARTIFACT_CREATED,
+                {
+                    "artifact_id": art.artifact_id,
+                    "path": str(art.path),
+                    "bytes": art.bytes,
+                    "mime": art.mime,
+                    "source": art.source,
+                },
+            )
+            completed["artifact_id"] = art.artifact_id
+        await self.host.emit(ev.TOOL_COMPLETED, completed)
