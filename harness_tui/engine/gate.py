@@ -16,7 +16,8 @@ from harness_tui.backends.base import Verdict
 from harness_tui.paths import harness_dir
 from harness_tui.policy.evaluate import evaluate_command
 from harness_tui.policy.jail import PathEscapeError, resolve_in_workspace, workspace_relative
-from harness_tui.policy.rules import RuleSet, default_rule_paths, load_rules
+from harness_tui.policy.matching import RuleSet
+from harness_tui.policy.rules import default_rule_paths, load_rules
 from harness_tui.tools.base import ToolError
 from harness_tui.tools.files import preview_edit, preview_write, unified_diff
 
