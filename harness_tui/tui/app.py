@@ -18,7 +18,6 @@ from textual import on
 from textual.app import App
 from textual.worker import Worker, WorkerState
 
-from harness_tui import exitcodes
 from harness_tui.engine.engine import Engine, EngineError
 from harness_tui.providers.select import ProviderConfigError, resolve_provider
 from harness_tui.tui import keys
@@ -40,9 +39,6 @@ from harness_tui.tui.themes import DEFAULT_THEME, load_themes, theme_dirs, token
 if TYPE_CHECKING:
     from harness_tui.config import Config
 
-# A scripted reply's pause in the dashboard when the config sets none: long enough to
-# watch the demo stream and to steer it mid-turn.
-DEMO_DELAY_MS = 1200
 TAG_WIDTH = 13
 
 
@@ -81,6 +77,9 @@ class HarnessApp(App[int]):
         # themselves. Older ones are announced once and wait in the inbox.
         self.announced: set[str] = set()
         self._shutting_down = False
+        # Why the engine could not be opened, if it could not: the app closes, and
+        # whoever ran it reports this (the command line's error boundary does).
+        self.open_error: Exception | None = None
         loaded = load_themes()
         self._theme_errors = loaded.errors
         self.user_theme_names = {
@@ -198,9 +197,10 @@ class HarnessApp(App[int]):
         try:
             engine = await Engine.open(self.config)
         except Exception as exc:
-            # Without an engine there is nothing to show: leave, saying why (a store
-            # that cannot be opened, a policy file that does not load, ...).
-            self.exit(return_code=exitcodes.FAILURE, message=f"harness-tui: {exc}")
+            # Without an engine there is nothing to show: leave (a store that cannot
+            # be opened, a policy file that does not load, ...).
+            self.open_error = exc
+            self.exit(return_code=1)  # non-zero for whoever looks only at the code
             return
         self.engine = engine
         summaries = await engine.sessions()
@@ -541,7 +541,7 @@ class HarnessApp(App[int]):
         """Stop following the log, close the engine (its turns end on the record),
         then leave."""
         await self._close_engine()
-        self.exit(return_code=exitcodes.OK)
+        self.exit()
 
     async def on_unmount(self) -> None:
         # However the app ends, the engine's turns and the store are closed properly.
@@ -555,11 +555,3 @@ class HarnessApp(App[int]):
         self.workers.cancel_group(self, "themes")
         if self.engine is not None:
             await self.engine.close()
-
-
-def run_dashboard(config: Config) -> int:
-    if config.scripted.delay_ms == 0:
-        config = replace(config, scripted=replace(config.scripted, delay_ms=DEMO_DELAY_MS))
-    app = HarnessApp(config)
-    app.run()
-    return app.return_code or exitcodes.OK
