@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from harness_tui.tui.showcase import FIX_TEST, NOW
-
 from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.events import Event
@@ -22,6 +20,7 @@ from harness_tui.tui.widgets.header import DashboardHeader
 from harness_tui.tui.widgets.sessions import SessionsTable
 from tests.support.projects import init_repo
 from tests.tui.conftest import RecordingApp, wait_until
+from tests.tui.showcase import FIX_TEST, NOW
 
 SIZE = (160, 45)
 FIREHOSE = "f0f0f0f0f0f0"
