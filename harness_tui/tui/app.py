@@ -46,7 +46,7 @@ class HarnessApp(App[int]):
     # Absolute, so subclasses defined elsewhere (tests, embedders) find it too.
     CSS_PATH = Path(__file__).parent / "app.tcss"
     TITLE = "harness-tui"
-    BINDINGS = keys.APP
+    BINDINGS = [*keys.APP]
     COMMANDS = App.COMMANDS | {DashboardCommands}
 
     def __init__(

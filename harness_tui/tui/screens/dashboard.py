@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class FilterInput(Input):
-    BINDINGS = keys.FILTER
+    BINDINGS = [*keys.FILTER]
 
     def action_clear(self) -> None:
         self.value = ""
@@ -33,7 +33,7 @@ class FilterInput(Input):
 
 
 class DashboardScreen(Screen[None]):
-    BINDINGS = keys.DASHBOARD
+    BINDINGS = [*keys.DASHBOARD]
     app: HarnessApp
 
     def __init__(self) -> None:

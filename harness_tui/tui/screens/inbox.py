@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class InboxScreen(Screen[None]):
-    BINDINGS = keys.INBOX
+    BINDINGS = [*keys.INBOX]
     app: HarnessApp
 
     def __init__(self) -> None:
