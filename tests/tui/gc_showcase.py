@@ -15,7 +15,7 @@ from harness_tui.gc.drafts import DEFAULT_TARGETS
 from harness_tui.gc.service import gc_session_id
 from harness_tui.gc.signals import Signal, find_signals
 from harness_tui.store import EventStore
-from tests.tui.showcase import SessionLog, created, end, tool_call, turn
+from tests.tui.session_log import SessionLog, created, end, tool_call, turn
 
 GC_CART = "3c5e7a9b1d2f"
 GC_RELEASE = "4d6f8a0c2e3b"
