@@ -25,7 +25,7 @@ ENGINE_SIDE = [
     "harness_tui.tools",
     "harness_tui.tools.registry",
     "harness_tui.gc",
-    "harness_tui.headless",
+    "harness_tui.cli.exec",
     "harness_tui.events",
     "harness_tui.config",
     "harness_tui.cli",

@@ -12,21 +12,20 @@ import gc
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit, urlunsplit
 
 from textual import on
 from textual.app import App
 from textual.worker import Worker, WorkerState
 
-from harness_tui import exitcodes
 from harness_tui.engine.engine import Engine, EngineError
-from harness_tui.providers.select import ProviderConfigError, resolve_provider
+from harness_tui.providers.select import ProviderConfigError
 from harness_tui.tui import keys
 from harness_tui.tui.adapter import FRAME_S, EngineAdapter, EngineBatch
+from harness_tui.tui.approvals import ApprovalPrompts
 from harness_tui.tui.commands import DashboardCommands
 from harness_tui.tui.format import ellipsize
-from harness_tui.tui.model import ApprovalView, Clock, DashboardModel
-from harness_tui.tui.screens.approval import ApprovalDecision, ApprovalScreen
+from harness_tui.tui.labels import project_label, provider_label, store_label
+from harness_tui.tui.model import Clock, DashboardModel
 from harness_tui.tui.screens.confirm import ConfirmScreen
 from harness_tui.tui.screens.dashboard import DashboardScreen
 from harness_tui.tui.screens.gc import GCScreen
@@ -40,9 +39,6 @@ from harness_tui.tui.themes import DEFAULT_THEME, load_themes, theme_dirs, token
 if TYPE_CHECKING:
     from harness_tui.config import Config
 
-# A scripted reply's pause in the dashboard when the config sets none: long enough to
-# watch the demo stream and to steer it mid-turn.
-DEMO_DELAY_MS = 1200
 TAG_WIDTH = 13
 
 
@@ -50,7 +46,7 @@ class HarnessApp(App[int]):
     # Absolute, so subclasses defined elsewhere (tests, embedders) find it too.
     CSS_PATH = Path(__file__).parent / "app.tcss"
     TITLE = "harness-tui"
-    BINDINGS = keys.APP
+    BINDINGS = [*keys.APP]
     COMMANDS = App.COMMANDS | {DashboardCommands}
 
     def __init__(
@@ -73,14 +69,14 @@ class HarnessApp(App[int]):
         # the benchmark wait on it instead of sleeping.
         self.ready = asyncio.Event()
         self._ready_at = 0
-        # Approvals answered here whose approval.resolved has not arrived yet, and
-        # those the user put off with Esc: neither is prompted for again by itself.
-        self.answered: set[str] = set()
-        self.deferred: set[str] = set()
-        # Approvals that arrived while the dashboard was open: those pop up by
-        # themselves. Older ones are announced once and wait in the inbox.
-        self.announced: set[str] = set()
+        self.approvals = ApprovalPrompts(self)
+        self.project_label = project_label(config)
+        self.store_label = store_label(config)
+        self.provider = provider_label(config)
         self._shutting_down = False
+        # Why the engine could not be opened, if it could not: the app closes, and
+        # whoever ran it reports this (the command line's error boundary does).
+        self.open_error: Exception | None = None
         loaded = load_themes()
         self._theme_errors = loaded.errors
         self.user_theme_names = {
@@ -89,47 +85,8 @@ class HarnessApp(App[int]):
         super().__init__()
         for theme in loaded.themes.values():
             self.register_theme(theme)
-        self._provider()
 
     # -- labels --------------------------------------------------------------------
-
-    def _provider(self) -> None:
-        try:
-            choice = resolve_provider(self.config)
-        except ProviderConfigError as exc:
-            self.provider_label = "not configured"
-            self.provider_error: str | None = str(exc)
-            self.provider_note: str | None = None
-            self.header_note: str | None = "see the notification"
-            return
-        self.provider_label = f"{choice.name}/{choice.model}"
-        self.provider_error = None
-        self.provider_note = choice.note
-        self.header_note = None
-        if choice.name == "scripted":
-            # The full note goes to a notification; the header keeps the gist.
-            no_key = bool(choice.note and "no API key" in choice.note)
-            self.header_note = "offline demo, no API key set" if no_key else "offline demo"
-
-    @property
-    def project_label(self) -> str:
-        return self.config.project.name or str(self.config.project)
-
-    @property
-    def store_label(self) -> str:
-        url = self.config.store_url
-        if url.startswith("sqlite:///"):
-            path = Path(url.removeprefix("sqlite:///"))
-            try:
-                return str(path.relative_to(self.config.project))
-            except ValueError:
-                home = Path.home()
-                return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
-        parts = urlsplit(url)
-        if parts.password:  # never paint a password
-            netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-            return urlunsplit(parts._replace(netloc=netloc))
-        return url
 
     def session_title(self, session_id: str) -> str:
         view = self.model.sessions.get(session_id)
@@ -174,10 +131,10 @@ class HarnessApp(App[int]):
             )
         self.install_screen(DashboardScreen(), "dashboard")
         self.push_screen("dashboard")
-        if self.provider_error:
-            self.notify(self.provider_error, title="Provider", severity="error", timeout=15)
-        elif self.provider_note and "no API key" in self.provider_note:
-            self.notify(self.provider_note, title="Offline demo", timeout=8)
+        if self.provider.error:
+            self.notify(self.provider.error, title="Provider", severity="error", timeout=15)
+        elif self.provider.note and "no API key" in self.provider.note:
+            self.notify(self.provider.note, title="Offline demo", timeout=8)
         self.run_worker(
             self._open_engine(),
             name="open engine",
@@ -198,9 +155,10 @@ class HarnessApp(App[int]):
         try:
             engine = await Engine.open(self.config)
         except Exception as exc:
-            # Without an engine there is nothing to show: leave, saying why (a store
-            # that cannot be opened, a policy file that does not load, ...).
-            self.exit(return_code=exitcodes.FAILURE, message=f"harness-tui: {exc}")
+            # Without an engine there is nothing to show: leave (a store that cannot
+            # be opened, a policy file that does not load, ...).
+            self.open_error = exc
+            self.exit(return_code=1)  # non-zero for whoever looks only at the code
             return
         self.engine = engine
         summaries = await engine.sessions()
@@ -231,13 +189,13 @@ class HarnessApp(App[int]):
             self._mark_ready()
             # Caught up: draw everything once in full, counters included.
             self.dashboard.refresh_all()
-            pending = len(self.pending_approvals())
+            pending = len(self.approvals.pending())
             if pending:
                 noun = "approval is" if pending == 1 else "approvals are"
                 inbox = self.key_for("inbox")
                 self.notify(f"{pending} {noun} pending · {inbox} opens the inbox", timeout=8)
         elif changes.new_approvals and self.ready.is_set():
-            self._announce(changes.new_approvals)
+            self.approvals.announce(changes.new_approvals)
         if self.adapter is not None:
             # The next batch may come once this one is on screen: the screen gets to
             # paint (and keys get handled) between batches, however fast they arrive.
@@ -252,19 +210,6 @@ class HarnessApp(App[int]):
         # came later and no longer stalls a frame for tens of milliseconds.
         gc.freeze()
 
-    def _announce(self, approvals: list[ApprovalView]) -> None:
-        self.announced.update(approval.approval_id for approval in approvals)
-        self.bell()
-        for approval in approvals:
-            self.notify(
-                f"{self.session_title(approval.session_id)}: {approval.tool} "
-                f"{ellipsize(approval.summary, 60)}",
-                title="Approval needed",
-                severity="warning",
-                timeout=6,
-            )
-        self.prompt_next_approval(auto=True)
-
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if event.state == WorkerState.ERROR and not self._shutting_down:
@@ -272,74 +217,7 @@ class HarnessApp(App[int]):
                 f"{worker.name}: {worker.error}", title="Something failed", severity="error"
             )
 
-    # -- approvals -----------------------------------------------------------------
-
-    def pending_approvals(self) -> list[ApprovalView]:
-        return [a for a in self.model.pending_approvals() if a.approval_id not in self.answered]
-
-    def prompt_next_approval(self, *, auto: bool = False) -> bool:
-        """Show the oldest pending approval. `auto`: only one that arrived while this
-        dashboard was open and was not put off, and only over an idle dashboard."""
-        pending = self.pending_approvals()
-        if auto:
-            pending = [
-                a
-                for a in pending
-                if a.approval_id in self.announced and a.approval_id not in self.deferred
-            ]
-            # Never pop a prompt under someone typing: a "y" meant for the input bar
-            # must not approve a command.
-            focused = self.focused
-            if self.screen is not self.dashboard or (
-                focused is not None and focused.id in ("input", "filter")
-            ):
-                return False
-        if not pending:
-            return False
-        self.prompt_approval(pending[0])
-        return True
-
-    def prompt_approval(self, approval: ApprovalView, *, start: str = "choose") -> None:
-        if isinstance(self.screen, ApprovalScreen):
-            return
-        title = self.session_title(approval.session_id)
-
-        def decided(decision: ApprovalDecision | None) -> None:
-            if decision is None:
-                self.deferred.add(approval.approval_id)
-                return
-            self._resolve(approval, decision)
-            if isinstance(self.screen, DashboardScreen):
-                self.prompt_next_approval(auto=True)
-
-        self.push_screen(ApprovalScreen(approval, title, start=start), decided)
-
-    def answer(self, approval: ApprovalView, decision: str) -> None:
-        self._resolve(approval, ApprovalDecision(approval.approval_id, decision))
-
-    def _resolve(self, approval: ApprovalView, decision: ApprovalDecision) -> None:
-        self.answered.add(approval.approval_id)
-        self.dashboard.refresh_header()
-        self.run_worker(
-            self._send_decision(approval, decision),
-            name="answer approval",
-            group="actions",
-            exit_on_error=False,
-        )
-
-    async def _send_decision(self, approval: ApprovalView, decision: ApprovalDecision) -> None:
-        engine = self._engine()
-        try:
-            await engine.resolve_approval(
-                decision.approval_id,
-                decision.decision,
-                reason=decision.reason,
-                edited_args=decision.edited_args,
-            )
-        except EngineError as exc:
-            self.answered.discard(approval.approval_id)
-            self.dashboard.refresh_header()
-            self.notify(str(exc), title="Approval not sent", severity="error")
+    # -- screens ------------------------------------------------------------------
 
     def open_inbox(self) -> None:
         if not isinstance(self.screen, InboxScreen):
@@ -353,14 +231,15 @@ class HarnessApp(App[int]):
 
     # -- sessions ------------------------------------------------------------------
 
-    def _engine(self) -> Engine:
+    def opened_engine(self) -> Engine:
+        """The engine, or EngineError while the store is still opening."""
         if self.engine is None:
             raise EngineError("the store is still opening")
         return self.engine
 
     def open_new_session(self) -> None:
         choice_name = self.config.provider.name
-        model_hint = self.provider_label.partition("/")[2]
+        model_hint = self.provider.label.partition("/")[2]
 
         def chosen(request: NewSessionRequest | None) -> None:
             if request is not None:
@@ -383,7 +262,7 @@ class HarnessApp(App[int]):
 
     async def _start_session(self, request: NewSessionRequest) -> None:
         try:
-            session_id = await self._engine().start_session(
+            session_id = await self.opened_engine().start_session(
                 request.prompt,
                 provider=request.provider,
                 model=request.model,
@@ -427,7 +306,7 @@ class HarnessApp(App[int]):
 
     async def _send(self, session_id: str, text: str, mode: str) -> None:
         try:
-            await self._engine().send(session_id, text, mode=mode)
+            await self.opened_engine().send(session_id, text, mode=mode)
         except (EngineError, ProviderConfigError, ValueError) as exc:
             self.notify(str(exc), title="Not sent", severity="error")
             return
@@ -438,7 +317,7 @@ class HarnessApp(App[int]):
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self.run_worker(
-                    self._engine().cancel(session_id),
+                    self.opened_engine().cancel(session_id),
                     name="cancel turn",
                     group="actions",
                     exit_on_error=False,
@@ -470,7 +349,7 @@ class HarnessApp(App[int]):
 
     async def _set_mode(self, session_id: str, mode: str) -> None:
         try:
-            await self._engine().set_approval_mode(session_id, mode)
+            await self.opened_engine().set_approval_mode(session_id, mode)
         except (EngineError, ValueError) as exc:
             self.notify(str(exc), title="Mode not changed", severity="error")
 
@@ -541,7 +420,7 @@ class HarnessApp(App[int]):
         """Stop following the log, close the engine (its turns end on the record),
         then leave."""
         await self._close_engine()
-        self.exit(return_code=exitcodes.OK)
+        self.exit()
 
     async def on_unmount(self) -> None:
         # However the app ends, the engine's turns and the store are closed properly.
@@ -555,11 +434,3 @@ class HarnessApp(App[int]):
         self.workers.cancel_group(self, "themes")
         if self.engine is not None:
             await self.engine.close()
-
-
-def run_dashboard(config: Config) -> int:
-    if config.scripted.delay_ms == 0:
-        config = replace(config, scripted=replace(config.scripted, delay_ms=DEMO_DELAY_MS))
-    app = HarnessApp(config)
-    app.run()
-    return app.return_code or exitcodes.OK

@@ -37,10 +37,10 @@ class DashboardCommands(Provider):
                 partial(dashboard.select_when_listed, view.session_id),
                 f"{view.display_status} · {view.model_label} · {view.session_id}",
             )
-        for approval in app.pending_approvals():
+        for approval in app.approvals.pending():
             yield (
                 f"Answer approval: {approval.summary}",
-                partial(app.prompt_approval, approval),
+                partial(app.approvals.prompt, approval),
                 f"{app.session_title(approval.session_id)} · {approval.tool} · risk {approval.risk}",
             )
         for name in sorted(app.available_themes):

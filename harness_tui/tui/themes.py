@@ -13,6 +13,7 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
@@ -112,7 +113,10 @@ def load_theme_file(path: Path) -> Theme:
             )
     if "primary" not in colors:
         raise ThemeError(f"{path}: colors.primary is required")
-    base = {key: _color(value, f"{path}: colors.{key}") for key, value in colors.items()}
+    # Any: Theme takes each base colour as a keyword of its own, next to non-colour ones.
+    base: dict[str, Any] = {
+        key: _color(value, f"{path}: colors.{key}") for key, value in colors.items()
+    }
     variables = data.get("variables", {})
     if not isinstance(variables, dict):
         raise ThemeError(f"{path}: [variables] must be a table")

@@ -39,6 +39,7 @@ from harness_tui import events as ev  # noqa: E402
 from harness_tui.config import load_config  # noqa: E402
 from harness_tui.events import Event  # noqa: E402
 from harness_tui.tui.app import HarnessApp  # noqa: E402
+from harness_tui.tui.factory import make_app  # noqa: E402
 from harness_tui.tui.widgets.event_log import EventLog  # noqa: E402
 from harness_tui.tui.widgets.sessions import SessionsTable  # noqa: E402
 
@@ -161,7 +162,7 @@ async def run(rate: int, seconds: float) -> dict:
         project = Path(tmp) / "project"
         (project / ".git").mkdir(parents=True)
         config = load_config(project=project, flags={"provider.name": "scripted"})
-        app = HarnessApp(config, watch_theme_files=False)
+        app = make_app(config, watch_theme_files=False)
         async with app.run_test(size=(160, 45)) as pilot:
             await app.ready.wait()
             await pilot.pause()

@@ -14,13 +14,14 @@ from textual.widgets import Input
 from harness_tui.config import Config, load_config
 from harness_tui.store import open_store, sqlite_url
 from harness_tui.tui.app import HarnessApp
-from harness_tui.tui.showcase import (
+from harness_tui.tui.factory import make_app
+from tests.support.projects import demo_repo
+from tests.tui.gc_showcase import write_gc_showcase
+from tests.tui.showcase import (
     FIXED_CLOCK,
     showcase_project,
-    write_gc_showcase,
     write_showcase,
 )
-from tests.support.projects import demo_repo
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +72,8 @@ class RecordingApp(HarnessApp):
 @pytest.fixture
 def showcase_app(showcase_config) -> Callable[..., HarnessApp]:
     def make(**flags: Any) -> RecordingApp:
-        return RecordingApp(showcase_config(**flags), clock=FIXED_CLOCK, watch_theme_files=False)
+        config = showcase_config(**flags)
+        return make_app(config, app_class=RecordingApp, clock=FIXED_CLOCK, watch_theme_files=False)
 
     return make
 
@@ -79,7 +81,7 @@ def showcase_app(showcase_config) -> Callable[..., HarnessApp]:
 @pytest.fixture
 def gc_showcase_app(tmp_path) -> Callable[..., RecordingApp]:
     """The app on the fixed clock over the GC screen's store: sessions that kept running
-    into the same walls, and GC's log of them (see showcase.py)."""
+    into the same walls, and GC's log of them (see gc_showcase.py)."""
     project = showcase_project(tmp_path)
     db = _store_path(project)
     db.parent.mkdir(parents=True)
@@ -95,7 +97,7 @@ def gc_showcase_app(tmp_path) -> Callable[..., RecordingApp]:
 
     def make(**flags: Any) -> RecordingApp:
         config = load_config(project=project, flags={"provider.name": "scripted", **flags})
-        return RecordingApp(config, clock=FIXED_CLOCK, watch_theme_files=False)
+        return make_app(config, app_class=RecordingApp, clock=FIXED_CLOCK, watch_theme_files=False)
 
     return make
 

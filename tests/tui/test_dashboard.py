@@ -5,19 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 
 from harness_tui import events as ev
+from harness_tui.config import load_config
 from harness_tui.events import Event
-from harness_tui.store import open_store, sqlite_url
+from harness_tui.store import StoreError, open_store, sqlite_url
 from harness_tui.tui import keys
 from harness_tui.tui.adapter import EngineBatch
 from harness_tui.tui.app import HarnessApp
+from harness_tui.tui.factory import make_app
 from harness_tui.tui.model import ALL_WINDOW
 from harness_tui.tui.screens.help import HelpScreen
 from harness_tui.tui.screens.new_session import NewSessionScreen
-from harness_tui.tui.showcase import FIX_TEST, NOW
 from harness_tui.tui.widgets.event_log import EventLog
 from harness_tui.tui.widgets.header import DashboardHeader
 from harness_tui.tui.widgets.sessions import SessionsTable
+from tests.support.projects import init_repo
 from tests.tui.conftest import RecordingApp, wait_until
+from tests.tui.showcase import FIX_TEST, NOW
 
 SIZE = (160, 45)
 FIREHOSE = "f0f0f0f0f0f0"
@@ -255,3 +258,16 @@ async def test_quit_leaves_cleanly(showcase_config):
         assert len(await store.read_all(0, 10_000)) >= count
     finally:
         await store.close()
+
+
+async def test_a_store_that_cannot_be_opened_closes_the_dashboard(tmp_path):
+    """Without an engine there is nothing to show: the app closes with a non-zero code
+    and keeps the error, which the command line reports as one line."""
+    project = init_repo(tmp_path / "p")
+    flags = {"provider.name": "scripted", "store.url": "postgresql://127.0.0.1:1/x"}
+    app = make_app(load_config(project=project, flags=flags), watch_theme_files=False)
+    async with app.run_test(size=SIZE):
+        await app.workers.wait_for_complete()
+    assert isinstance(app.open_error, StoreError)
+    assert "cannot reach PostgreSQL at 127.0.0.1:1" in str(app.open_error)
+    assert app.return_code == 1

@@ -15,7 +15,13 @@ from harness_tui.store import open_store, sqlite_url
 from harness_tui.tui.model import DashboardModel
 from harness_tui.tui.screens.confirm import ConfirmScreen
 from harness_tui.tui.screens.gc import GCScreen, RejectDraftScreen
-from harness_tui.tui.showcase import (
+from harness_tui.tui.widgets.event_log import EventLog
+from harness_tui.tui.widgets.gc import DraftsTable, SignalsTable
+from harness_tui.tui.widgets.sessions import ALL_SESSIONS, SessionsTable
+from tests.gc.eventlog import Log
+from tests.support.projects import init_repo
+from tests.tui.conftest import RecordingApp, live_config, wait_until
+from tests.tui.gc_showcase import (
     DRAFT_EXPIRED,
     DRAFT_FORCE_PUSH,
     GC_CART,
@@ -23,12 +29,6 @@ from harness_tui.tui.showcase import (
     GC_LINT,
     GC_RELEASE,
 )
-from harness_tui.tui.widgets.event_log import EventLog
-from harness_tui.tui.widgets.gc import DraftsTable, SignalsTable
-from harness_tui.tui.widgets.sessions import ALL_SESSIONS, SessionsTable
-from tests.gc.eventlog import Log
-from tests.support.projects import init_repo
-from tests.tui.conftest import RecordingApp, live_config, wait_until
 
 SIZE = (160, 45)
 

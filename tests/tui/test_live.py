@@ -124,10 +124,10 @@ async def test_inbox_answers_every_approval_in_turn(demo_project, tmp_path):
             # Each new approval pops up over the idle dashboard; Esc puts it off.
             await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), timeout=60)
             await pilot.press("escape")
-        assert len(app.pending_approvals()) == 2
+        assert len(app.approvals.pending()) == 2
         await pilot.press("i")
         assert isinstance(app.screen, InboxScreen)
-        first, second = app.pending_approvals()
+        first, second = app.approvals.pending()
         assert first.position < second.position
         await pilot.press("y")
         await wait_until(pilot, lambda: len(app.model.approvals) == 1, timeout=30)

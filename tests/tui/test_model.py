@@ -13,7 +13,7 @@ from harness_tui.tui.model import (
     DashboardModel,
 )
 from harness_tui.tui.render import render_event
-from harness_tui.tui.showcase import showcase_events
+from tests.tui.showcase import showcase_events
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 

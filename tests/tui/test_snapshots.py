@@ -10,9 +10,9 @@ from textual.pilot import Pilot
 
 from harness_tui.tui.app import HarnessApp
 from harness_tui.tui.screens.gc import GCScreen
-from harness_tui.tui.showcase import FIX_TEST, PYTEST_TASK
 from harness_tui.tui.widgets.tasks import TasksTable
 from tests.tui.conftest import wait_until
+from tests.tui.showcase import FIX_TEST, PYTEST_TASK
 
 SIZE = (160, 45)
 

@@ -11,7 +11,7 @@ from harness_tui.tui import keys
 
 
 class ConfirmScreen(ModalScreen[bool]):
-    BINDINGS = keys.CONFIRM
+    BINDINGS = [*keys.CONFIRM]
 
     def __init__(self, title: str, question: str) -> None:
         super().__init__()

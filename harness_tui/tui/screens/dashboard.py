@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 class FilterInput(Input):
-    BINDINGS = keys.FILTER
+    BINDINGS = [*keys.FILTER]
 
     def action_clear(self) -> None:
         self.value = ""
@@ -33,7 +33,7 @@ class FilterInput(Input):
 
 
 class DashboardScreen(Screen[None]):
-    BINDINGS = keys.DASHBOARD
+    BINDINGS = [*keys.DASHBOARD]
     app: HarnessApp
 
     def __init__(self) -> None:
@@ -49,8 +49,8 @@ class DashboardScreen(Screen[None]):
         yield DashboardHeader(
             project=app.project_label,
             store=app.store_label,
-            provider=app.provider_label,
-            note=app.header_note,
+            provider=app.provider.label,
+            note=app.provider.header_note,
         )
         with Horizontal(id="body"):
             with Vertical(id="left"):
@@ -101,7 +101,7 @@ class DashboardScreen(Screen[None]):
     def refresh_header(self) -> None:
         model = self.app.model
         self.query_one(DashboardHeader).set_counts(
-            pending=len(self.app.pending_approvals()),
+            pending=len(self.app.approvals.pending()),
             active=sum(1 for view in model.sessions.values() if view.turn_active),
         )
 
@@ -186,7 +186,7 @@ class DashboardScreen(Screen[None]):
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         # An approval that arrived while the user was typing waits until they stop.
         if event.widget.id not in ("input", "filter"):
-            self.app.prompt_next_approval(auto=True)
+            self.app.approvals.prompt_next(auto=True)
 
     # -- input ---------------------------------------------------------------------
 
@@ -224,7 +224,7 @@ class DashboardScreen(Screen[None]):
         self.query_one(InputBar).focus()
 
     def action_answer_approval(self) -> None:
-        if not self.app.prompt_next_approval():
+        if not self.app.approvals.prompt_next():
             self.notify("No approvals are pending.")
 
     def action_inbox(self) -> None:

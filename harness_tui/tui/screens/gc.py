@@ -43,7 +43,7 @@ class RejectDraftScreen(ModalScreen[str | None]):
     """Why a draft is rejected. GC records the reason, and the next draft for the same
     signal is told what was wrong with this one, so an empty one is not taken."""
 
-    BINDINGS = keys.REJECT_REASON
+    BINDINGS = [*keys.REJECT_REASON]
 
     def __init__(self, draft: Draft) -> None:
         super().__init__()
@@ -77,7 +77,7 @@ class RejectDraftScreen(ModalScreen[str | None]):
 
 
 class GCScreen(Screen[None]):
-    BINDINGS = keys.GC
+    BINDINGS = [*keys.GC]
     app: HarnessApp
 
     def __init__(self) -> None:

@@ -15,7 +15,7 @@ from harness_tui.tui import keys
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = keys.HELP
+    BINDINGS = [*keys.HELP]
 
     def __init__(self, keymap: dict[str, str]) -> None:
         super().__init__()

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 class InboxScreen(Screen[None]):
-    BINDINGS = keys.INBOX
+    BINDINGS = [*keys.INBOX]
     app: HarnessApp
 
     def __init__(self) -> None:
@@ -54,7 +54,7 @@ class InboxScreen(Screen[None]):
             self._fill()
 
     def _pending(self) -> list[ApprovalView]:
-        return self.app.pending_approvals()
+        return self.app.approvals.pending()
 
     def _fill(self) -> None:
         table = self.query_one("#inbox-table", DataTable)
@@ -101,12 +101,12 @@ class InboxScreen(Screen[None]):
     def action_open(self) -> None:
         approval = self._current()
         if approval is not None:
-            self.app.prompt_approval(approval)
+            self.app.approvals.prompt(approval)
 
     def _answer(self, decision: str) -> None:
         approval = self._current()
         if approval is not None:
-            self.app.answer(approval, decision)
+            self.app.approvals.answer(approval, decision)
             self._fill()
 
     def action_allow_once(self) -> None:
@@ -118,14 +118,14 @@ class InboxScreen(Screen[None]):
     def action_deny(self) -> None:
         approval = self._current()
         if approval is not None:
-            self.app.prompt_approval(approval, start="deny")
+            self.app.approvals.prompt(approval, start="deny")
 
     def action_edit(self) -> None:
         approval = self._current()
         if approval is not None:
-            self.app.prompt_approval(approval, start="edit")
+            self.app.approvals.prompt(approval, start="edit")
 
     def action_close(self) -> None:
         # Seen here and left pending: they do not pop up again on the dashboard.
-        self.app.deferred.update(a.approval_id for a in self._pending())
+        self.app.approvals.deferred.update(a.approval_id for a in self._pending())
         self.dismiss(None)

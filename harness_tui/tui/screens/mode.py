@@ -20,7 +20,7 @@ APPROVAL_MODES = (
 
 
 class ApprovalModeScreen(ModalScreen[str | None]):
-    BINDINGS = keys.PICKER
+    BINDINGS = [*keys.PICKER]
 
     def __init__(self, session_title: str, current: str | None) -> None:
         super().__init__()

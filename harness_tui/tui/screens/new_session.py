@@ -26,7 +26,7 @@ class NewSessionRequest:
 
 
 class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
-    BINDINGS = keys.NEW_SESSION
+    BINDINGS = [*keys.NEW_SESSION]
 
     def __init__(
         self, *, provider: str, model_hint: str, approval_mode: str, worktree: bool

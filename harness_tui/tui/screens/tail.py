@@ -21,7 +21,7 @@ TAIL_LINES = 10_000
 
 
 class TailScreen(Screen[None]):
-    BINDINGS = keys.TAIL
+    BINDINGS = [*keys.TAIL]
     app: HarnessApp
 
     def __init__(self, task_id: str) -> None:

@@ -198,7 +198,7 @@ class SignalsTable(_FlexTable):
         return next((s for s in self.signals if s.id == key), None)
 
     def _rows(self) -> list[tuple[str, tuple[Text, ...]]]:
-        rows = []
+        rows: list[tuple[str, tuple[Text, ...]]] = []
         for signal in self.signals:
             draft = self.latest_draft(signal.id)
             if draft is None or self.drafts is None:
@@ -259,7 +259,7 @@ class DraftsTable(_FlexTable):
     def _rows(self) -> list[tuple[str, tuple[Text, ...]]]:
         if self.drafts is None:
             return []
-        rows = []
+        rows: list[tuple[str, tuple[Text, ...]]] = []
         # Newest first: what the last run proposed is what wants a decision.
         for draft in reversed(self.drafts.listed()):
             status = self.drafts.status(draft)

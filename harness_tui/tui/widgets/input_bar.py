@@ -12,7 +12,7 @@ from harness_tui.tui import keys
 
 
 class InputBar(Input):
-    BINDINGS = keys.INPUT
+    BINDINGS = [*keys.INPUT]
 
     @dataclass
     class Send(Message):

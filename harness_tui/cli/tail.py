@@ -3,20 +3,27 @@ including those of a run in another process, until it ends."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import re
 import sys
 from typing import TYPE_CHECKING, TextIO
 
 from harness_tui import events as ev
-from harness_tui import exitcodes
+from harness_tui.cli.errors import UsageError
+from harness_tui.cli.exitcodes import ExitCode
+from harness_tui.cli.render import TextRenderer
 from harness_tui.engine.engine import Engine, EngineError
 from harness_tui.events import Event
-from harness_tui.headless import TextRenderer
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
 
 _TASK_ID = re.compile(r"^(?P<session>[0-9a-f]+)-t\d+$")
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    return asyncio.run(run_tail(config, args.target, follow=not args.no_follow, as_json=args.json))
 
 
 async def run_tail(
@@ -29,26 +36,23 @@ async def run_tail(
         try:
             state = await engine.load_state(session_id)
         except EngineError:
-            print(
-                f"harness-tui: no session or task {target!r} in {engine.store_url}", file=sys.stderr
-            )
-            return exitcodes.USAGE
+            # The engine's message names a session; the person may have given a task.
+            raise UsageError(f"no session or task {target!r} in {engine.store_url}") from None
         if match and target not in state.tasks:
-            print(f"harness-tui: session {session_id} has no task {target!r}", file=sys.stderr)
-            return exitcodes.USAGE
+            raise UsageError(f"session {session_id} has no task {target!r}")
         view = _TaskView(target, out, as_json) if match else _SessionView(out, as_json)
         history = await engine.history(session_id)
         for event in history:
             view.show(event)
         if not follow or view.ended:
-            return exitcodes.OK
+            return ExitCode.OK
         after = history[-1].position or 0
         async for event in engine.subscribe(after):
             if event.session_id == session_id:
                 view.show(event)
                 if view.ended:
                     break
-        return exitcodes.OK
+        return ExitCode.OK
     finally:
         await engine.close()
 

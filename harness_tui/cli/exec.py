@@ -1,4 +1,4 @@
-"""The --exec runner: one prompt, no screen.
+"""`harness-tui --exec PROMPT`: the headless runner, one prompt and no screen.
 
 Text mode writes readable progress to stderr and the final answer to stdout; --json
 writes every event of the run, in the store's envelope, as one line on stdout.
@@ -6,6 +6,7 @@ writes every event of the run, in the store's envelope, as one line on stdout.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import signal
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from harness_tui import events as ev
-from harness_tui import exitcodes
+from harness_tui.cli.exitcodes import ExitCode
+from harness_tui.cli.render import JsonRenderer, TextRenderer
 from harness_tui.engine.engine import Engine, EngineError
 from harness_tui.events import Event
 
@@ -23,11 +25,11 @@ if TYPE_CHECKING:
     from harness_tui.config import Config
 
 _EXIT_FOR_REASON = {
-    "no_tool_calls": exitcodes.OK,
-    "failed": exitcodes.FAILURE,
-    "max_steps": exitcodes.BUDGET,
-    "budget": exitcodes.BUDGET,
-    "cancelled": exitcodes.INTERRUPTED,
+    "no_tool_calls": ExitCode.OK,
+    "failed": ExitCode.FAILURE,
+    "max_steps": ExitCode.BUDGET,
+    "budget": ExitCode.BUDGET,
+    "cancelled": ExitCode.INTERRUPTED,
 }
 
 
@@ -43,6 +45,19 @@ class ExecOptions:
     approvals: str = "none"
     # None: the project's [git] worktree setting.
     worktree: bool | None = None
+
+
+def run(args: argparse.Namespace, config: Config) -> int:
+    options = ExecOptions(
+        prompt=args.exec_prompt,
+        session_id=args.session,
+        provider=args.provider,
+        model=args.model,
+        json=args.json,
+        approvals=args.approvals,
+        worktree=args.worktree,
+    )
+    return asyncio.run(run_exec(config, options))
 
 
 async def run_exec(
@@ -112,7 +127,7 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
                 f"(rule {rule}, risk {approval.get('risk')}): nobody can answer it here; "
                 "run with --approvals stdin, or answer it in the dashboard",
             )
-            return exitcodes.APPROVAL_NEEDED
+            return ExitCode.APPROVAL_NEEDED
         stuck.cancel()
         state = finished.result()
         # Everything the session wrote must be printed before we exit.
@@ -125,14 +140,14 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
         await asyncio.gather(*background, return_exceptions=True)
 
     if interrupted.is_set():
-        return exitcodes.INTERRUPTED
-    code = _EXIT_FOR_REASON.get(state.last_turn_reason or "failed", exitcodes.FAILURE)
+        return ExitCode.INTERRUPTED
+    code = _EXIT_FOR_REASON.get(state.last_turn_reason or "failed", ExitCode.FAILURE)
     if state.status == "failed":
         # The turn may have ended well and the session failed after it: a worktree
         # session's validation, or its worktree that could not be made.
-        code = exitcodes.FAILURE
+        code = ExitCode.FAILURE
     # A failed turn's reason was already rendered from its turn.completed event.
-    if not options.json and code == exitcodes.OK:
+    if not options.json and code == ExitCode.OK:
         print(state.final_text, file=stdout)
     stdout.flush()
     return code
@@ -191,99 +206,3 @@ class _Printer:
     async def until(self, position: int) -> None:
         async with self._progress:
             await self._progress.wait_for(lambda: self.seen >= position)
-
-
-class JsonRenderer:
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-
-    def __call__(self, event: Event) -> None:
-        self.out.write(event.to_json() + "\n")
-        self.out.flush()
-
-
-class TextRenderer:
-    """Readable progress lines: model text, each tool call and its outcome."""
-
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
-        self.calls: dict[str, str] = {}
-
-    def line(self, text: str) -> None:
-        self.out.write(text + "\n")
-        self.out.flush()
-
-    def __call__(self, event: Event) -> None:
-        data = event.data
-        kind = event.type
-        if kind == ev.SESSION_CREATED:
-            self.line(
-                f"● session {event.session_id} · {data['provider']}/{data['model']} · "
-                f"{data['workspace']}"
-            )
-            if data.get("note"):
-                self.line(f"  {data['note']}")
-        elif kind == ev.MODEL_COMPLETED and data.get("text"):
-            for text_line in data["text"].splitlines():
-                self.line(f"  {text_line}")
-        elif kind == ev.MODEL_FAILED:
-            retry = " (will retry)" if data.get("retryable") else ""
-            self.line(
-                f"  ! model request failed (attempt {data['attempt']}): {data['error']}{retry}"
-            )
-        elif kind == ev.TOOL_REQUESTED:
-            summary = describe_call(data["tool"], data.get("args") or {})
-            self.calls[data["call_id"]] = summary
-            self.line(f"  → {summary}")
-        elif kind == ev.TOOL_COMPLETED:
-            self.line(f"  {'✗' if data.get('is_error') else '✓'} {outcome(data)}")
-        elif kind == ev.TOOL_FAILED:
-            self.line(f"  ✗ {data.get('error', 'failed')}")
-        elif kind == ev.APPROVAL_REQUESTED:
-            rule = f", rule {data['rule_id']}" if data.get("rule_id") else ""
-            self.line(f"  ? approval {data['approval_id']} needed (risk {data['risk']}{rule})")
-        elif kind == ev.APPROVAL_RESOLVED:
-            self.line(f"  ✓ approval {data['approval_id']}: {data['decision']} by {data['by']}")
-        elif kind == ev.TURN_COMPLETED and data.get("reason") != "no_tool_calls":
-            self.line(f"● turn ended: {data.get('error') or data.get('reason')}")
-        elif kind == ev.SESSION_STATUS:
-            if data["status"] == "queued":
-                self.line(f"● queued for a worktree slot (position {data.get('position')})")
-            elif data.get("error"):
-                self.line(f"● session {data['status']}: {data['error']}")
-        elif kind == ev.WORKTREE_CREATED:
-            self.line(f"● worktree {data['path']} on branch {data['branch']} (from {data['base']})")
-        elif kind == ev.VALIDATION_COMPLETED:
-            mark = "✓" if data.get("kind") == "passed" else "✗"
-            how = "timed out" if data.get("timed_out") else f"exit {data.get('exit_code')}"
-            self.line(f"  {mark} validation `{data['command']}`: {how}")
-        elif kind == ev.WORKTREE_COMMITTED:
-            commit = (data.get("commit") or "")[:12] or "nothing new to commit"
-            self.line(
-                f"● branch {data['branch']}: {commit}; {data.get('files', 0)} files changed, "
-                f"+{data.get('insertions', 0)} -{data.get('deletions', 0)}"
-            )
-        elif kind == ev.WORKTREE_REMOVED:
-            self.line(f"● worktree removed; the work stays on branch {data['branch']}")
-
-
-def describe_call(tool: str, args: dict[str, Any]) -> str:
-    """One line that says what a tool call does, for people."""
-    if tool == "bash":
-        return f"bash: {args.get('command', '')}"
-    for key in ("path", "pattern"):
-        if key in args:
-            return f"{tool} {args[key]}"
-    return tool
-
-
-def outcome(data: dict[str, Any]) -> str:
-    meta = data.get("metadata") or {}
-    if "exit_code" in meta:
-        return f"exit {meta['exit_code']}"
-    result = str(data.get("result", "")).strip()
-    lines = result.count("\n") + 1 if result else 0
-    first = result.splitlines()[0] if result else ""
-    if len(first) > 80:
-        first = first[:79] + "…"
-    return f"{first}" + (f" (+{lines - 1} lines)" if lines > 1 else "")

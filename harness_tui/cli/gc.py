@@ -1,53 +1,46 @@
-"""`harness-tui gc …` and `harness-tui rules check`: GC and code rules from the shell."""
+"""`harness-tui gc status|drafts|adopt|reject|run`: GC's signals, remediation drafts,
+grades and retention, from the shell."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import sys
-from typing import Any
+from typing import TYPE_CHECKING
 
-from harness_tui import exitcodes
-from harness_tui.config import load_config
+from harness_tui.cli.exitcodes import ExitCode
 from harness_tui.engine.engine import Engine
-from harness_tui.gc.coderules import format_violation
-from harness_tui.gc.drafts import DraftError
+
+if TYPE_CHECKING:
+    from harness_tui.config import Config
 
 
-def run(args: argparse.Namespace, flags: dict[str, Any]) -> int:
-    config = load_config(project=getattr(args, "project", None), flags=flags)
+def run(args: argparse.Namespace, config: Config) -> int:
     return asyncio.run(_run(config, args))
 
 
-async def _run(config: Any, args: argparse.Namespace) -> int:
+async def _run(config: Config, args: argparse.Namespace) -> int:
     engine = await Engine.open(config, recover=False)
     try:
-        if args.command == "rules":
-            return await _rules_check(engine, args)
         action = args.gc_command
         if action == "run":
-            return await _gc_run(engine, args)
+            return await _gc_run(engine, config, args)
         if action == "status":
             return await _gc_status(engine, args)
         if action == "drafts":
             return await _gc_drafts(engine, args)
-        try:
-            if action == "adopt":
-                data = await engine.gc.adopt(args.draft_id)
-                print(f"adopted {data['draft_id']}: {data['kind']} written to {data['target']}")
-            else:
-                await engine.gc.reject(args.draft_id, args.reason or "")
-                print(f"rejected {args.draft_id}")
-        except DraftError as exc:
-            print(f"harness-tui: {exc}", file=sys.stderr)
-            return exitcodes.FAILURE
-        return exitcodes.OK
+        if action == "adopt":
+            data = await engine.gc.adopt(args.draft_id)
+            print(f"adopted {data['draft_id']}: {data['kind']} written to {data['target']}")
+        else:
+            await engine.gc.reject(args.draft_id, args.reason or "")
+            print(f"rejected {args.draft_id}")
+        return ExitCode.OK
     finally:
         await engine.close()
 
 
-async def _gc_run(engine: Engine, args: argparse.Namespace) -> int:
+async def _gc_run(engine: Engine, config: Config, args: argparse.Namespace) -> int:
     report = await engine.gc.run(dry_run=args.dry_run)
     would = "would " if report.dry_run else ""
     print(f"{len(report.signals)} signals")
@@ -55,12 +48,10 @@ async def _gc_run(engine: Engine, args: argparse.Namespace) -> int:
         print(f"  {signal.id}: {would}draft {draft_id}".rstrip())
     for signal, reason in report.skipped:
         print(f"  {signal.id}: no draft ({reason})")
-    print(
-        f"{would}prune {len(report.pruned)} sessions older than {engine.config.gc.retention_days} days"
-    )
+    print(f"{would}prune {len(report.pruned)} sessions older than {config.gc.retention_days} days")
     for session_id in report.pruned:
         print(f"  {session_id}")
-    return exitcodes.OK
+    return ExitCode.OK
 
 
 async def _gc_status(engine: Engine, args: argparse.Namespace) -> int:
@@ -76,7 +67,7 @@ async def _gc_status(engine: Engine, args: argparse.Namespace) -> int:
                 }
             )
         )
-        return exitcodes.OK
+        return ExitCode.OK
     grade = status.project_grade
     print(f"project grade: {grade.summary() if grade else 'none (no evidence yet)'}")
     last = status.last_run.strftime("%Y-%m-%d %H:%M UTC") if status.last_run else "never"
@@ -87,7 +78,7 @@ async def _gc_status(engine: Engine, args: argparse.Namespace) -> int:
         print(f"  {signal.kind} ×{signal.count}: {signal.detail} (events {evidence})")
     pending = status.drafts.listed("pending")
     print(f"{len(pending)} pending drafts" + (" — see `harness-tui gc drafts`" if pending else ""))
-    return exitcodes.OK
+    return ExitCode.OK
 
 
 async def _gc_drafts(engine: Engine, args: argparse.Namespace) -> int:
@@ -95,20 +86,4 @@ async def _gc_drafts(engine: Engine, args: argparse.Namespace) -> int:
     for draft in state.listed(args.status):
         print(f"{draft.draft_id}  {state.status(draft):8}  {draft.kind:11}  {draft.title}")
         print(f"    target: {draft.target}   signal: {draft.signal_id}")
-    return exitcodes.OK
-
-
-async def _rules_check(engine: Engine, args: argparse.Namespace) -> int:
-    report = await engine.gc.check_rules()
-    if args.json:
-        print(json.dumps(report.to_dict()))
-    else:
-        for violation in report.violations:
-            print(format_violation(violation))
-        for error in report.errors:
-            print(f"error: {error}", file=sys.stderr)
-        print(f"{len(report.violations)} violations, {len(report.errors)} errors")
-    if report.violations:
-        return exitcodes.FAILURE
-    # A guard that cannot run must not pass silently.
-    return exitcodes.USAGE if report.errors else exitcodes.OK
+    return ExitCode.OK

@@ -1,9 +1,11 @@
-"""Regenerate the README's screenshots: `python -m harness_tui.tui.screenshots`.
+"""Regenerate the README's screenshots, from the top of the repository:
+`.venv/bin/python -m tests.tui.screenshots`.
 
 Each screen is drawn over a showcase store (every session state, or for the GC screen
 sessions with recurring trouble and GC's log; hand-made events, fixed timestamps) with
-a fixed clock, so the pictures change only when the dashboard does. They are written to screenshots/ at the top of the repository, or to the folder
-given as the first argument.
+a fixed clock, so the pictures change only when the dashboard does. They are written
+to screenshots/ at the top of the repository, or to the folder given as the first
+argument.
 """
 
 from __future__ import annotations
@@ -20,13 +22,14 @@ from textual.pilot import Pilot
 from harness_tui.config import load_config
 from harness_tui.store import open_store, sqlite_url
 from harness_tui.tui.app import HarnessApp
+from harness_tui.tui.factory import make_app
 from harness_tui.tui.screens.gc import GCScreen
-from harness_tui.tui.showcase import (
+from tests.tui.gc_showcase import write_gc_showcase
+from tests.tui.showcase import (
     FIX_TEST,
     FIXED_CLOCK,
     PYTEST_TASK,
     showcase_project,
-    write_gc_showcase,
     write_showcase,
 )
 
@@ -77,7 +80,7 @@ async def _shoot(project: Path, shot: Shot) -> str:
     config = load_config(
         project=project, flags={"provider.name": "scripted", "ui.theme": shot.theme}
     )
-    app = HarnessApp(config, clock=FIXED_CLOCK, watch_theme_files=False)
+    app = make_app(config, clock=FIXED_CLOCK, watch_theme_files=False)
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         await pilot.pause()

@@ -7,31 +7,21 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from harness_tui import exitcodes
+from harness_tui.cli.exitcodes import ExitCode
+from harness_tui.engine.engine import Engine
 from harness_tui.engine.worktree_sessions import WorktreeRecord
-from harness_tui.engine.worktrees import GitError
+
+if TYPE_CHECKING:
+    from harness_tui.config import Config
 
 
-def run(args: argparse.Namespace, flags: dict[str, Any]) -> int:
-    from harness_tui.config import load_config
-    from harness_tui.store import StoreError
-
-    config = load_config(project=getattr(args, "project", None), flags=flags)
-    try:
-        return asyncio.run(_run(config, args.action, as_json=args.json))
-    except StoreError as exc:
-        print(f"harness-tui: {exc}", file=sys.stderr)
-        return exitcodes.FAILURE
-    except GitError as exc:
-        print(f"harness-tui: {exc}", file=sys.stderr)
-        return exitcodes.FAILURE
+def run(args: argparse.Namespace, config: Config) -> int:
+    return asyncio.run(_run(config, args.action, as_json=args.json))
 
 
-async def _run(config: Any, action: str, *, as_json: bool, out: TextIO = sys.stdout) -> int:
-    from harness_tui.engine.engine import Engine
-
+async def _run(config: Config, action: str, *, as_json: bool, out: TextIO = sys.stdout) -> int:
     # Listing only reads. Pruning first recovers what dead processes left (that fails
     # their sessions and removes their worktrees), then removes what is still stale.
     engine = await Engine.open(config, recover=action == "prune")
@@ -43,7 +33,7 @@ async def _run(config: Any, action: str, *, as_json: bool, out: TextIO = sys.std
             _show(await engine.worktree_records(), as_json, out)
     finally:
         await engine.close()
-    return exitcodes.OK
+    return ExitCode.OK
 
 
 def changes(record: WorktreeRecord) -> str:

@@ -1,15 +1,14 @@
-"""Argument parsing and dispatch only; the work happens in the engine and the faces."""
+"""Every argument of every subcommand, parsed in one place, and how flags become
+config overrides."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import os
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-from harness_tui import __version__, exitcodes
+from harness_tui import __version__
+from harness_tui.cli.errors import UsageError
 
 EPILOG = """\
 exit codes:
@@ -171,89 +170,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+# Options of the headless runner that mean nothing without --exec.
+_EXEC_ONLY = (
+    ("--json", lambda args: args.json),
+    ("--session", lambda args: args.session),
+    ("--max-steps", lambda args: args.max_steps is not None),
+    ("--approvals", lambda args: args.approvals != "none"),
+    ("--worktree", lambda args: args.worktree is not None),
+)
+
+
+def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The parsed arguments. A flag that goes only with --exec ends the process as
+    argparse's own checks do (the usage line, exit 2); an empty prompt is a UsageError."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        code = dispatch(args, parser)
-    except KeyboardInterrupt:
-        code = exitcodes.INTERRUPTED
-    except BrokenPipeError:
-        # The reader went away (`| head`): stop quietly, as other command-line tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = exitcodes.OK
-    sys.exit(code)
-
-
-def dispatch(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from harness_tui.config import ConfigError
-    from harness_tui.policy.rules import PolicyLoadError
-
-    try:
-        if args.exec_prompt is not None:
-            return _exec(args)
-        for flag, given in (
-            ("--json", args.json),
-            ("--session", args.session),
-            ("--max-steps", args.max_steps is not None),
-            ("--approvals", args.approvals != "none"),
-            ("--worktree", args.worktree is not None),
-        ):
-            if given and args.command is None:
+    if args.exec_prompt is not None:
+        if not args.exec_prompt.strip():
+            raise UsageError("--exec needs a non-empty prompt")
+    elif args.command is None:
+        for flag, given in _EXEC_ONLY:
+            if given(args):
                 parser.error(f"{flag} goes with --exec")
-        if args.command == "config":
-            return _config_show(args)
-        if args.command == "worktrees":
-            from harness_tui import worktrees_cli
-
-            return worktrees_cli.run(args, _flags(args))
-        if args.command in ("gc", "rules"):
-            from harness_tui import gc_cli
-
-            return gc_cli.run(args, _flags(args))
-        if args.command == "tail":
-            return _tail(args)
-        if args.command == "policy":
-            from harness_tui import policy_cli
-
-            return policy_cli.run(args, _flags(args))
-        return _dashboard(args)
-    except (ConfigError, PolicyLoadError) as exc:
-        print(f"harness-tui: {exc}", file=sys.stderr)
-        return exitcodes.USAGE
+    return args
 
 
-def _exec(args: argparse.Namespace) -> int:
-    from harness_tui.config import load_config
-    from harness_tui.engine.engine import EngineError
-    from harness_tui.headless import ExecOptions, run_exec
-    from harness_tui.providers.select import ProviderConfigError
-    from harness_tui.store import StoreError
-
-    if not args.exec_prompt.strip():
-        print("harness-tui: --exec needs a non-empty prompt", file=sys.stderr)
-        return exitcodes.USAGE
-    config = load_config(project=args.project, flags=_flags(args))
-    options = ExecOptions(
-        prompt=args.exec_prompt,
-        session_id=args.session,
-        provider=args.provider,
-        model=args.model,
-        json=args.json,
-        approvals=args.approvals,
-        worktree=args.worktree,
-    )
-    try:
-        return asyncio.run(run_exec(config, options))
-    except (ProviderConfigError, EngineError) as exc:
-        print(f"harness-tui: {exc}", file=sys.stderr)
-        return exitcodes.USAGE
-    except StoreError as exc:
-        print(f"harness-tui: {exc}", file=sys.stderr)
-        return exitcodes.FAILURE
-
-
-def _flags(args: argparse.Namespace) -> dict[str, Any]:
+def overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line flags as config overrides ("section.key" -> value)."""
     flags: dict[str, Any] = {}
     if getattr(args, "store", None):
@@ -267,34 +209,3 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
     if getattr(args, "approval_mode", None):
         flags["policy.approval_mode"] = args.approval_mode
     return flags
-
-
-def _config_show(args: argparse.Namespace) -> int:
-    from harness_tui.config import format_config, load_config
-
-    config = load_config(project=getattr(args, "project", None), flags=_flags(args))
-    print(format_config(config, as_json=args.json))
-    return exitcodes.OK
-
-
-def _tail(args: argparse.Namespace) -> int:
-    from harness_tui.config import load_config
-    from harness_tui.store import StoreError
-    from harness_tui.tail import run_tail
-
-    config = load_config(project=args.project, flags=_flags(args))
-    try:
-        return asyncio.run(
-            run_tail(config, args.target, follow=not args.no_follow, as_json=args.json)
-        )
-    except StoreError as exc:
-        print(f"harness-tui: {exc}", file=sys.stderr)
-        return exitcodes.FAILURE
-
-
-def _dashboard(args: argparse.Namespace) -> int:
-    from harness_tui.config import load_config
-    from harness_tui.tui.app import run_dashboard
-
-    config = load_config(project=args.project, flags=_flags(args))
-    return run_dashboard(config)

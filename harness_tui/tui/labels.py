@@ -1,0 +1,59 @@
+"""What the header says about the project, the store and the provider, from the config."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit, urlunsplit
+
+from harness_tui.providers.select import ProviderConfigError, resolve_provider
+
+if TYPE_CHECKING:
+    from harness_tui.config import Config
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderLabel:
+    # "name/model", or "not configured".
+    label: str
+    # Why no provider can be used; the app shows it as an error notification.
+    error: str | None = None
+    # The provider choice's own note (why the offline demo was picked, ...).
+    note: str | None = None
+    # The gist of the note or the error, for the header.
+    header_note: str | None = None
+
+
+def provider_label(config: Config) -> ProviderLabel:
+    try:
+        choice = resolve_provider(config)
+    except ProviderConfigError as exc:
+        return ProviderLabel("not configured", error=str(exc), header_note="see the notification")
+    header_note = None
+    if choice.name == "scripted":
+        # The full note goes to a notification; the header keeps the gist.
+        no_key = bool(choice.note and "no API key" in choice.note)
+        header_note = "offline demo, no API key set" if no_key else "offline demo"
+    return ProviderLabel(f"{choice.name}/{choice.model}", note=choice.note, header_note=header_note)
+
+
+def project_label(config: Config) -> str:
+    return config.project.name or str(config.project)
+
+
+def store_label(config: Config) -> str:
+    """The store, short: relative to the project or home, and never with a password."""
+    url = config.store_url
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        try:
+            return str(path.relative_to(config.project))
+        except ValueError:
+            home = Path.home()
+            return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+    parts = urlsplit(url)
+    if parts.password:  # never paint a password
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
