@@ -25,6 +25,10 @@ def _run(argv: Sequence[str] | None) -> int:
     from harness_tui.config import load_config
 
     args = parse(argv)
+    if args.command == "config" and args.config_command == "check":
+        from harness_tui.cli import config as config_command
+
+        return config_command.check(args)
     command = _subcommand(args)
     config = load_config(project=args.project, flags=overrides(args))
     return command(args, config)

@@ -63,5 +63,7 @@ def guarded(run: Callable[[], int]) -> int:
         code = exit_code_for(exc)
         if code is None:
             raise
-        print(f"harness-tui: {exc}", file=sys.stderr)
+        # A config error carries every problem found; each gets its own line.
+        for line in str(exc).splitlines() or [""]:
+            print(f"harness-tui: {line}", file=sys.stderr)
         return code

@@ -91,13 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    config = commands.add_parser("config", help="show the merged configuration")
+    config = commands.add_parser("config", help="show or check the merged configuration")
     config_commands = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     show = config_commands.add_parser(
         "show", help="print the merged config and where each value came from"
     )
     _common(show, top=False)
     show.add_argument("--json", action="store_true", help="print as JSON")
+    check = config_commands.add_parser(
+        "check",
+        help="list every problem in the config files, environment and flags (exit 2 if any)",
+    )
+    _common(check, top=False)
 
     tail = commands.add_parser(
         "tail",
