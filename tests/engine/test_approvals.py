@@ -10,6 +10,7 @@ from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine, EngineError
 from tests.support.projects import commit_all, init_repo, write_script
+from tests.support.waiting import wait_for
 
 PROMPTING = "echo outside > ../outside.txt"  # write-outside-workspace: prompt
 
@@ -65,7 +66,8 @@ async def test_allow_once_runs_the_command_after_the_prompt(tmp_path, home):
         request = await next_approval(engine)
         assert request.data["summary"] == PROMPTING
         assert request.data["rule_id"] == "write-outside-workspace"
-        assert engine.state(sid).status == "waiting"
+        # The log is written before the session's in-memory state folds the event in.
+        await wait_for(lambda: engine.state(sid).status == "waiting", message="status waiting")
         assert not (tmp_path / "outside.txt").exists(), "ran before it was approved"
         inbox = await engine.pending_approvals()
         assert [a.approval_id for _, a in inbox] == [request.data["approval_id"]]
