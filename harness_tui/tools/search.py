@@ -1,9 +1,10 @@
 """glob and grep over the workspace.
 
-Both walk the tree themselves (rather than pathlib's glob) so .git and .harness are
-pruned before they are read, and so symlinks are never followed out of the workspace:
-linked directories are not descended into, and a link is listed or searched only if it
-resolves inside the workspace.
+Both walk the tree themselves (rather than pathlib's glob) so that what is not searched
+is never read: .git and .harness are pruned before they are listed, and a glob pattern
+prunes every directory it cannot match below (harness_tui.tools.globmatch). Symlinks
+are never followed out of the workspace: linked directories are not descended into,
+and a link is listed or searched only if it resolves inside the workspace.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from harness_tui.tools.args import check_args
 from harness_tui.tools.artifacts import limit_output
 from harness_tui.tools.base import ToolContext, ToolError, ToolResult
 from harness_tui.tools.files import is_binary, jailed
+from harness_tui.tools.globmatch import GlobMatcher, States
 
 # Directories that are never listed or searched: git's internals and the harness's own
 # state (event store, artifacts).
@@ -48,21 +50,24 @@ class _Entry:
         return "/".join(self.parts)
 
 
-def _walk(root: Path, start: Path, max_depth: int | None = None) -> Iterator[_Entry]:
+def _walk(root: Path, start: Path, glob: GlobMatcher | None = None) -> Iterator[_Entry]:
     """Entries under `start` (a directory inside `root`), depth-first in sorted order.
 
-    Excluded directories are pruned; symlinks are yielded only if they resolve inside
-    `root` and are never descended into (a link can form a loop or lead back into a
-    part of the tree already walked).
+    Excluded directories are pruned. With `glob` (a pattern over workspace-relative
+    paths) only matching entries are yielded and directories below which nothing can
+    match are not entered. Symlinks are yielded only if they resolve inside `root` and
+    are never descended into (a link can form a loop or lead back into a part of the
+    tree already walked).
     """
     root_str = str(root)
     base_parts = start.relative_to(root).parts
+    states = glob.advance(glob.start, base_parts) if glob else frozenset()
 
     def inside(path: str) -> bool:
         real = os.path.realpath(path)
         return real == root_str or real.startswith(root_str.rstrip(os.sep) + os.sep)
 
-    def visit(directory: str, parts: tuple[str, ...]) -> Iterator[_Entry]:
+    def visit(directory: str, parts: tuple[str, ...], states: States) -> Iterator[_Entry]:
         try:
             with os.scandir(directory) as it:
                 entries = sorted(it, key=lambda e: e.name)
@@ -79,22 +84,13 @@ def _walk(root: Path, start: Path, max_depth: int | None = None) -> Iterator[_En
                 continue
             if is_link and not inside(entry.path):
                 continue
-            yield _Entry(entry_parts, entry.path, is_dir)
-            if is_dir and not is_link and (max_depth is None or len(entry_parts) < max_depth):
-                yield from visit(entry.path, entry_parts)
+            entry_states = glob.step(states, entry.name) if glob else states
+            if glob is None or glob.matches(entry_states):
+                yield _Entry(entry_parts, entry.path, is_dir)
+            if is_dir and not is_link and (glob is None or glob.may_match_below(entry_states)):
+                yield from visit(entry.path, entry_parts, entry_states)
 
-    yield from visit(str(start), base_parts)
-
-
-def _match(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
-    """Whether path components `parts` match glob components `pattern` (`**` spans
-    zero or more components; other wildcards stay within one component)."""
-    if not pattern:
-        return not parts
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return any(_match(rest, parts[i:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatchcase(parts[0], head) and _match(rest, parts[1:])
+    yield from visit(str(start), base_parts, states)
 
 
 def _split_pattern(pattern: str) -> tuple[str, ...]:
@@ -149,22 +145,18 @@ def _glob(workspace: Path, pattern: str, path: str) -> ToolResult:
     parts = _split_pattern(pattern)
     if not parts:
         raise ToolError(f"glob pattern {pattern!r} matches nothing; try '**/*'")
-    # Start the walk below the pattern's literal leading directories, and stop
-    # descending where a pattern without ** cannot match any more.
+    # Start the walk below the pattern's literal leading directories.
     literal = 0
     while literal < len(parts) - 1 and not _has_magic(parts[literal]):
         literal += 1
     start = base.joinpath(*parts[:literal])
-    base_parts = base.relative_to(root).parts
-    full_pattern = base_parts + parts
-    max_depth = None if "**" in parts else len(full_pattern)
+    matcher = GlobMatcher(base.relative_to(root).parts + parts)
     matches: list[str] = []
     # A linked directory in the literal prefix is not descended into, as in the walk
     # (`base` itself is already resolved, so only the prefix can hold a link).
     if start.is_dir() and os.path.realpath(start) == str(start):
-        for entry in _walk(root, start, max_depth):
-            if _match(full_pattern, entry.parts):
-                matches.append(entry.rel + ("/" if entry.is_dir else ""))
+        for entry in _walk(root, start, matcher):
+            matches.append(entry.rel + ("/" if entry.is_dir else ""))
     matches.sort()
     total = len(matches)
     where = "the workspace" if base_rel == "." else base_rel
@@ -279,14 +271,14 @@ def _grep(workspace: Path, args: dict[str, Any]) -> tuple[list[str], bool, dict[
     collect = limit + 1
     base, base_rel = jailed(workspace, args.get("path", "."))
     name_glob: str | None = args.get("glob")
-    glob_parts = _split_pattern(name_glob) if name_glob and "/" in name_glob else None
-
-    def wanted(parts: tuple[str, ...]) -> bool:
-        if name_glob is None:
-            return True
-        if glob_parts is not None:
-            return _match(glob_parts, parts)
-        return fnmatchcase(parts[-1], name_glob)
+    # A glob with '/' is matched against the workspace-relative path during the walk,
+    # which then skips the directories it cannot match below.
+    path_glob = (
+        GlobMatcher(_split_pattern(name_glob))
+        if name_glob is not None and "/" in name_glob
+        else None
+    )
+    name_only = name_glob if path_glob is None else None
 
     out: list[str] = []
     skipped: dict[str, int] = {}
@@ -303,8 +295,8 @@ def _grep(workspace: Path, args: dict[str, Any]) -> tuple[list[str], bool, dict[
     if base.is_dir():
         files = (
             (entry.path, entry.rel)
-            for entry in _walk(root, base)
-            if not entry.is_dir and wanted(entry.parts)
+            for entry in _walk(root, base, path_glob)
+            if not entry.is_dir and (name_only is None or fnmatchcase(entry.parts[-1], name_only))
         )
     elif base.exists():
         raise ToolError(f"{base_rel} is not a regular file or directory")

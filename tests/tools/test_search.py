@@ -7,6 +7,7 @@ import os
 import pytest
 
 from harness_tui.tools.base import ToolError
+from harness_tui.tools.globmatch import GlobMatcher
 from harness_tui.tools.search import GREP_MAX_FILE_BYTES, GlobTool, GrepTool
 from tests.tools import make_ctx
 
@@ -192,3 +193,47 @@ async def test_grep_skips_fifos_instead_of_blocking_on_them(ctx):
     assert result.content == "src/pkg/mod.py:2:     return 'needle'"
     with pytest.raises(ToolError, match="not a regular file"):
         await grep(ctx, pattern="x", path="src/pipe")
+
+
+# -- repeated ** -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+async def test_repeated_double_star_costs_what_one_does(tmp_path, monkeypatch):
+    """Six `**` find what one finds, with one matcher step per entry walked: the
+    recursive matcher tried every way to share a path out among them."""
+    ctx = make_ctx(tmp_path)
+    entries = 0
+    level = [ctx.workspace]
+    for depth in range(6):
+        below = []
+        for directory in level:
+            for name in "abc":
+                sub = directory / name
+                sub.mkdir()
+                (sub / f"f{depth}.py").touch()
+                (sub / f"zz{depth}.py").touch()
+                below.append(sub)
+                entries += 3
+        level = below
+    assert entries > 3000
+
+    steps = 0
+    step = GlobMatcher.step
+
+    def counting(self, states, name):
+        nonlocal steps
+        steps += 1
+        return step(self, states, name)
+
+    monkeypatch.setattr(GlobMatcher, "step", counting)
+    counts = {}
+    results = {}
+    for pattern in ("**/zz*.py", "**/**/**/**/**/**/zz*.py"):
+        steps = 0
+        results[pattern] = await glob(ctx, pattern=pattern)
+        counts[pattern] = steps
+    one, six = results.values()
+    assert six.content == one.content
+    assert six.metadata == one.metadata == {"count": 1092, "truncated": True}
+    assert counts["**/**/**/**/**/**/zz*.py"] == counts["**/zz*.py"] == entries
