@@ -195,6 +195,122 @@ async def test_grep_skips_fifos_instead_of_blocking_on_them(ctx):
         await grep(ctx, pattern="x", path="src/pipe")
 
 
+# -- ignore files ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def ignoring_ctx(tmp_path):
+    """A workspace whose ignore files exercise git's semantics: anchoring to the file's
+    folder, negation, directory-only patterns, nested files, .ignore and info/exclude."""
+    ctx = make_ctx(tmp_path)
+    ws = ctx.workspace
+    files = {
+        ".gitignore": ".venv/\n*.log\n!keep.log\nbuild/\n/top.txt\n",
+        ".ignore": "secrets/\n",
+        ".git/info/exclude": "scratch.py\n",
+        "app.py": "needle\n",
+        "top.txt": "needle\n",  # anchored to the root
+        "docs/top.txt": "needle\n",
+        "debug.log": "needle\n",
+        "keep.log": "needle\n",  # re-included
+        "scratch.py": "needle\n",  # info/exclude
+        "secrets/key.txt": "needle\n",  # .ignore
+        "lib/build/gen.py": "needle\n",  # a directory named build
+        "out/build": "needle\n",  # a file named build: `build/` is for directories
+        "src/.gitignore": "generated/\n/local.py\n!important.log\n",
+        "src/main.py": "needle\n",
+        "src/local.py": "needle\n",  # anchored to src/
+        "src/pkg/local.py": "needle\n",
+        "src/generated/x.py": "needle\n",
+        "src/important.log": "needle\n",  # the nested file wins over the root one
+        "src/other.log": "needle\n",
+        ".venv/.gitignore": "*\n",
+        ".venv/lib/site.py": "needle\n",
+    }
+    for rel, text in files.items():
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws / rel).write_text(text)
+    # An ignore file linked from outside the workspace is not read (nor listed).
+    (tmp_path / "outside.gitignore").write_text("*\n")
+    os.symlink(tmp_path / "outside.gitignore", ws / "docs" / ".gitignore")
+    return ctx
+
+
+async def test_glob_skips_what_the_ignore_files_exclude(ignoring_ctx):
+    result = await glob(ignoring_ctx, pattern="**/*")
+    assert result.content.splitlines() == [
+        ".gitignore",
+        ".ignore",
+        "app.py",
+        "docs/",
+        "docs/top.txt",
+        "keep.log",
+        "lib/",
+        "out/",
+        "out/build",
+        "src/",
+        "src/.gitignore",
+        "src/important.log",
+        "src/main.py",
+        "src/pkg/",
+        "src/pkg/local.py",
+    ]
+
+
+async def test_grep_skips_what_the_ignore_files_exclude(ignoring_ctx):
+    result = await grep(ignoring_ctx, pattern="needle")
+    assert [line.split(":")[0] for line in result.content.splitlines()] == [
+        "app.py",
+        "docs/top.txt",
+        "keep.log",
+        "out/build",
+        "src/important.log",
+        "src/main.py",
+        "src/pkg/local.py",
+    ]
+    result = await grep(ignoring_ctx, pattern="needle", glob="src/**/*.py")
+    assert [line.split(":")[0] for line in result.content.splitlines()] == [
+        "src/main.py",
+        "src/pkg/local.py",
+    ]
+
+
+async def test_ignored_directories_are_pruned_not_listed(ignoring_ctx, monkeypatch):
+    listed: list[str] = []
+    scandir = os.scandir
+
+    def spy(path):
+        listed.append(os.path.relpath(path, ignoring_ctx.workspace))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", spy)
+    await glob(ignoring_ctx, pattern="**/*.py")
+    await grep(ignoring_ctx, pattern="needle")
+    assert set(listed) == {".", "docs", "lib", "out", "src", "src/pkg"}
+
+
+async def test_an_ignored_path_named_on_purpose_is_searched(ignoring_ctx):
+    result = await glob(ignoring_ctx, pattern="**/*.py", path=".venv")
+    assert result.content.splitlines() == [".venv/lib/site.py"]
+    result = await glob(ignoring_ctx, pattern=".venv/**/*.py")
+    assert result.content.splitlines() == [".venv/lib/site.py"]
+    result = await glob(ignoring_ctx, pattern="debug.log")
+    assert result.content.splitlines() == ["debug.log"]
+    result = await glob(ignoring_ctx, pattern="src/generated/x.py")
+    assert result.content.splitlines() == ["src/generated/x.py"]
+    result = await grep(ignoring_ctx, pattern="needle", path="src/generated")
+    assert result.content == "src/generated/x.py:1: needle"
+    result = await grep(ignoring_ctx, pattern="needle", path=".venv/lib")
+    assert result.content == ".venv/lib/site.py:1: needle"
+    result = await grep(ignoring_ctx, pattern="needle", path="debug.log")
+    assert result.content == "debug.log:1: needle"
+
+
+def test_the_tool_descriptions_say_ignored_files_are_skipped():
+    for tool in (GlobTool, GrepTool):
+        assert ".gitignore" in tool.spec.description
+
+
 # -- repeated ** -----------------------------------------------------------------------
 
 
