@@ -266,6 +266,14 @@ class _Group:
 
 
 @dataclass
+class _Coproc:
+    """`coproc [NAME] COMPOUND`: the compound command, run in the background."""
+
+    body: object
+    text: str
+
+
+@dataclass
 class _FuncDef:
     name: str
     body: object
@@ -800,6 +808,8 @@ class _Parser:
         if tok.kind != "word" or tok.quoted:
             return self._simple()
         word = tok.text
+        if word == "coproc" and (coproc := self._coproc(start)) is not None:
+            return coproc
         if word == "{":
             self.lexer.next()
             body = self.parse_list(stop_words=frozenset({"}"}))
@@ -838,6 +848,26 @@ class _Parser:
             self._skip_newlines()
             return _FuncDef(word, self.parse_command(), self._text(start))
         return self._simple()
+
+    def _coproc(self, start: int) -> _Coproc | None:
+        """`coproc [NAME] COMPOUND`. None for `coproc CMD…`, which stays a simple command
+        whose `coproc` the walker peels like any wrapper (bash takes a NAME only before
+        a compound command, so `coproc a b` runs `a b`)."""
+        if self._starts_compound(1):
+            skip = 1
+        elif self.lexer.peek(1).kind == "word" and self._starts_compound(2):
+            skip = 2
+        else:
+            return None
+        for _ in range(skip):
+            self.lexer.next()
+        return _Coproc(self.parse_command(), self._text(start))
+
+    def _starts_compound(self, k: int) -> bool:
+        tok = self.lexer.peek(k)
+        return tok.is_op("(") or tok.is_word(
+            "{", "if", "while", "until", "for", "select", "case", "[["
+        )
 
     def _simple(self) -> _Simple:
         start = self.lexer.peek().start
@@ -1074,6 +1104,10 @@ class _Walker:
             if node.kind == "(":
                 return ctx.cwds, ctx.cwds
             return cwds, _union(ctx.cwds, cwds)
+        if isinstance(node, _Coproc):
+            # A background subshell: a `cd` inside moves nothing after it.
+            self._command(node.body, replace(ctx, via=(*ctx.via, "coproc"), concurrent=True))
+            return ctx.cwds, ctx.cwds
         if isinstance(node, _FuncDef):
             start = len(self.segments)
             # The body is judged as if it ran: a definition is usually followed by a call.
@@ -1265,6 +1299,11 @@ class _Walker:
         inner: list[Word] | None
         if name in ("nohup", "builtin", "busybox"):
             inner = argv[1:]
+        elif name == "coproc":
+            # `coproc CMD…` runs CMD in the background (the compound form is parsed as
+            # a _Coproc node).
+            inner = argv[1:]
+            via = replace(via, concurrent=True)
         elif name in _RUNNERS and argv[1:2] == ["run"]:
             # `uv run pytest`, `poetry run x`: the project's environment, then the command.
             i, _ = _skip_options(argv, 2, "p", _RUNNER_OPTIONS_WITH_VALUE)

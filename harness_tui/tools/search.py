@@ -1,9 +1,11 @@
 """glob and grep over the workspace.
 
-Both walk the tree themselves (rather than pathlib's glob) so .git and .harness are
-pruned before they are read, and so symlinks are never followed out of the workspace:
-linked directories are not descended into, and a link is listed or searched only if it
-resolves inside the workspace.
+Both walk the tree themselves (rather than pathlib's glob) so that what is not searched
+is never read: .git and .harness, and whatever the ignore files exclude
+(harness_tui.tools.ignore), are pruned before they are listed, and a glob pattern prunes
+every directory it cannot match below (harness_tui.tools.globmatch). Symlinks are never
+followed out of the workspace: linked directories are not descended into, and a link is
+listed or searched only if it resolves inside the workspace.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from harness_tui.tools.args import check_args
 from harness_tui.tools.artifacts import limit_output
 from harness_tui.tools.base import ToolContext, ToolError, ToolResult
 from harness_tui.tools.files import is_binary, jailed
+from harness_tui.tools.globmatch import GlobMatcher, States
+from harness_tui.tools.ignore import IGNORE_FILES, IgnoreRules
 
 # Directories that are never listed or searched: git's internals and the harness's own
 # state (event store, artifacts).
@@ -48,26 +52,37 @@ class _Entry:
         return "/".join(self.parts)
 
 
-def _walk(root: Path, start: Path, max_depth: int | None = None) -> Iterator[_Entry]:
+def _walk(
+    root: Path, start: Path, *, ignore: bool = True, glob: GlobMatcher | None = None
+) -> Iterator[_Entry]:
     """Entries under `start` (a directory inside `root`), depth-first in sorted order.
 
-    Excluded directories are pruned; symlinks are yielded only if they resolve inside
-    `root` and are never descended into (a link can form a loop or lead back into a
-    part of the tree already walked).
+    Excluded directories are pruned, and so are ignored entries when `ignore` is set
+    (unless `start` lies in an ignored directory: it was named on purpose). With `glob`
+    (a pattern over workspace-relative paths) only matching entries are yielded and
+    directories below which nothing can match are not entered. Symlinks are yielded only
+    if they resolve inside `root` and are never descended into (a link can form a loop
+    or lead back into a part of the tree already walked).
     """
     root_str = str(root)
     base_parts = start.relative_to(root).parts
+    rules = IgnoreRules.down_to(root, base_parts) if ignore else None
+    states = glob.advance(glob.start, base_parts) if glob else frozenset()
 
     def inside(path: str) -> bool:
         real = os.path.realpath(path)
         return real == root_str or real.startswith(root_str.rstrip(os.sep) + os.sep)
 
-    def visit(directory: str, parts: tuple[str, ...]) -> Iterator[_Entry]:
+    def visit(
+        directory: str, parts: tuple[str, ...], rules: IgnoreRules | None, states: States
+    ) -> Iterator[_Entry]:
         try:
             with os.scandir(directory) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError:
             return  # unreadable or vanished: nothing to report from it
+        if rules is not None and any(entry.name in IGNORE_FILES for entry in entries):
+            rules = rules.enter(directory, len(parts))
         for entry in entries:
             if entry.name in EXCLUDED_DIRS:
                 continue
@@ -79,22 +94,16 @@ def _walk(root: Path, start: Path, max_depth: int | None = None) -> Iterator[_En
                 continue
             if is_link and not inside(entry.path):
                 continue
-            yield _Entry(entry_parts, entry.path, is_dir)
-            if is_dir and not is_link and (max_depth is None or len(entry_parts) < max_depth):
-                yield from visit(entry.path, entry_parts)
+            # git takes a link for a file, whatever it points to.
+            if rules is not None and rules.ignored(entry_parts, is_dir and not is_link):
+                continue
+            entry_states = glob.step(states, entry.name) if glob else states
+            if glob is None or glob.matches(entry_states):
+                yield _Entry(entry_parts, entry.path, is_dir)
+            if is_dir and not is_link and (glob is None or glob.may_match_below(entry_states)):
+                yield from visit(entry.path, entry_parts, rules, entry_states)
 
-    yield from visit(str(start), base_parts)
-
-
-def _match(pattern: tuple[str, ...], parts: tuple[str, ...]) -> bool:
-    """Whether path components `parts` match glob components `pattern` (`**` spans
-    zero or more components; other wildcards stay within one component)."""
-    if not pattern:
-        return not parts
-    head, rest = pattern[0], pattern[1:]
-    if head == "**":
-        return any(_match(rest, parts[i:]) for i in range(len(parts) + 1))
-    return bool(parts) and fnmatchcase(parts[0], head) and _match(rest, parts[1:])
+    yield from visit(str(start), base_parts, rules, states)
 
 
 def _split_pattern(pattern: str) -> tuple[str, ...]:
@@ -120,7 +129,11 @@ GLOB_SPEC = ToolSpec(
         "within one path component, `[abc]` a character class, and `**` any number of "
         "directories (e.g. `**/*.py`, `src/**/test_*.py`). Results are paths relative to "
         f"the workspace, sorted; directories end in '/'. At most {GLOB_MAX_RESULTS} are "
-        "returned. .git and .harness are skipped."
+        "returned. .git and .harness are skipped, and so are files and directories "
+        "ignored by .gitignore, .ignore or .git/info/exclude, unless you name them: a "
+        "`path`, or leading pattern directories without wildcards, inside an ignored "
+        "directory is searched in full (e.g. path '.venv' or pattern "
+        "'node_modules/**/*.js'), and a pattern without wildcards finds an ignored file."
     ),
     parameters={
         "type": "object",
@@ -149,22 +162,21 @@ def _glob(workspace: Path, pattern: str, path: str) -> ToolResult:
     parts = _split_pattern(pattern)
     if not parts:
         raise ToolError(f"glob pattern {pattern!r} matches nothing; try '**/*'")
-    # Start the walk below the pattern's literal leading directories, and stop
-    # descending where a pattern without ** cannot match any more.
+    # Start the walk below the pattern's literal leading directories: they name the
+    # search root as `path` does, so an ignored directory named there is searched.
     literal = 0
     while literal < len(parts) - 1 and not _has_magic(parts[literal]):
         literal += 1
     start = base.joinpath(*parts[:literal])
-    base_parts = base.relative_to(root).parts
-    full_pattern = base_parts + parts
-    max_depth = None if "**" in parts else len(full_pattern)
+    matcher = GlobMatcher(base.relative_to(root).parts + parts)
+    # A pattern without any wildcard names one path, ignored or not.
+    named = not any(_has_magic(part) for part in parts)
     matches: list[str] = []
     # A linked directory in the literal prefix is not descended into, as in the walk
     # (`base` itself is already resolved, so only the prefix can hold a link).
     if start.is_dir() and os.path.realpath(start) == str(start):
-        for entry in _walk(root, start, max_depth):
-            if _match(full_pattern, entry.parts):
-                matches.append(entry.rel + ("/" if entry.is_dir else ""))
+        for entry in _walk(root, start, ignore=not named, glob=matcher):
+            matches.append(entry.rel + ("/" if entry.is_dir else ""))
     matches.sort()
     total = len(matches)
     where = "the workspace" if base_rel == "." else base_rel
@@ -201,7 +213,10 @@ GREP_SPEC = ToolSpec(
         "Search file contents in the workspace with a Python regular expression. Returns "
         "matching lines as `path:line: text` (paths relative to the workspace), in path "
         "order. Binary files, files over "
-        f"{GREP_MAX_FILE_BYTES // (1024 * 1024)} MiB, .git and .harness are skipped. "
+        f"{GREP_MAX_FILE_BYTES // (1024 * 1024)} MiB, .git and .harness are skipped, and "
+        "so are files ignored by .gitignore, .ignore or .git/info/exclude unless `path` "
+        "names them (a `path` inside an ignored directory, e.g. '.venv/lib', is searched "
+        "in full). "
         f"Stops after max_results matches (default {GREP_DEFAULT_MAX_RESULTS})."
     ),
     parameters={
@@ -279,14 +294,14 @@ def _grep(workspace: Path, args: dict[str, Any]) -> tuple[list[str], bool, dict[
     collect = limit + 1
     base, base_rel = jailed(workspace, args.get("path", "."))
     name_glob: str | None = args.get("glob")
-    glob_parts = _split_pattern(name_glob) if name_glob and "/" in name_glob else None
-
-    def wanted(parts: tuple[str, ...]) -> bool:
-        if name_glob is None:
-            return True
-        if glob_parts is not None:
-            return _match(glob_parts, parts)
-        return fnmatchcase(parts[-1], name_glob)
+    # A glob with '/' is matched against the workspace-relative path during the walk,
+    # which then skips the directories it cannot match below.
+    path_glob = (
+        GlobMatcher(_split_pattern(name_glob))
+        if name_glob is not None and "/" in name_glob
+        else None
+    )
+    name_only = name_glob if path_glob is None else None
 
     out: list[str] = []
     skipped: dict[str, int] = {}
@@ -303,8 +318,8 @@ def _grep(workspace: Path, args: dict[str, Any]) -> tuple[list[str], bool, dict[
     if base.is_dir():
         files = (
             (entry.path, entry.rel)
-            for entry in _walk(root, base)
-            if not entry.is_dir and wanted(entry.parts)
+            for entry in _walk(root, base, glob=path_glob)
+            if not entry.is_dir and (name_only is None or fnmatchcase(entry.parts[-1], name_only))
         )
     elif base.exists():
         raise ToolError(f"{base_rel} is not a regular file or directory")

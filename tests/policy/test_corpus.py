@@ -53,6 +53,24 @@ def test_every_builtin_rule_is_exercised_by_the_corpus(rules: RuleSet) -> None:
     assert {rule.id for rule in rules} - seen == set()
 
 
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(
+    ("wrapped", "plain"),
+    [
+        ("coproc rm -rf /", "rm -rf /"),
+        ("coproc NAME { git push --force; }", "git push --force"),
+        ("coproc { git push --force; }", "git push --force"),
+        ("coproc NAME ( rm -rf ~ )", "rm -rf ~"),
+    ],
+)
+def test_coproc_is_judged_by_the_command_it_runs(
+    rules: RuleSet, mode: str, wrapped: str, plain: str
+) -> None:
+    decision, expected = judge(wrapped, rules, mode), judge(plain, rules, mode)
+    assert (decision.decision, decision.rule_id) == (expected.decision, expected.rule_id)
+    assert decision.decision == "forbid", explain(decision)
+
+
 def test_the_strictest_segment_decides_and_every_segment_is_reported(rules: RuleSet) -> None:
     decision = judge("git status && sudo make install; rm -rf ~", rules)
     assert decision.decision == "forbid"

@@ -138,6 +138,7 @@ def test_a_shell_reading_unknown_input_is_noted() -> None:
         ("time -p make test", ("time",)),
         ("stdbuf -oL -e0 make test", ("stdbuf",)),
         ("setsid make test", ("setsid",)),
+        ("coproc make test", ("coproc",)),
         ("timeout 5 nice nohup env X=1 make test", ("timeout", "nice", "nohup", "env")),
         ("uv run --with rich make test", ("uv run",)),
     ],
@@ -146,6 +147,26 @@ def test_wrappers_are_peeled_to_the_command_they_run(command: str, via: tuple) -
     seg = only(command)
     assert list(seg.argv) == ["make", "test"]
     assert seg.via == via
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        "coproc NAME { make test; }",
+        "coproc { make test; }",
+        "coproc NAME ( make test )",
+        "coproc ( make test ) && echo started",
+        "coproc NAME { cd /tmp; make test; }; echo done",
+    ],
+)
+def test_coproc_runs_its_compound_command_in_the_background(command: str) -> None:
+    analysis = analyze(command)
+    assert analysis.errors == ()
+    seg = segment(command, "make")
+    assert list(seg.argv) == ["make", "test"]
+    assert seg.via == ("coproc",)
+    # A `cd` inside a coproc moves only its own subshell.
+    assert all(after.cwds == (".",) for after in analysis.segments if after.name == "echo")
 
 
 def test_variables_holding_commands_are_judged() -> None:

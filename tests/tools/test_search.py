@@ -7,6 +7,7 @@ import os
 import pytest
 
 from harness_tui.tools.base import ToolError
+from harness_tui.tools.globmatch import GlobMatcher
 from harness_tui.tools.search import GREP_MAX_FILE_BYTES, GlobTool, GrepTool
 from tests.tools import make_ctx
 
@@ -192,3 +193,163 @@ async def test_grep_skips_fifos_instead_of_blocking_on_them(ctx):
     assert result.content == "src/pkg/mod.py:2:     return 'needle'"
     with pytest.raises(ToolError, match="not a regular file"):
         await grep(ctx, pattern="x", path="src/pipe")
+
+
+# -- ignore files ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def ignoring_ctx(tmp_path):
+    """A workspace whose ignore files exercise git's semantics: anchoring to the file's
+    folder, negation, directory-only patterns, nested files, .ignore and info/exclude."""
+    ctx = make_ctx(tmp_path)
+    ws = ctx.workspace
+    files = {
+        ".gitignore": ".venv/\n*.log\n!keep.log\nbuild/\n/top.txt\n",
+        ".ignore": "secrets/\n",
+        ".git/info/exclude": "scratch.py\n",
+        "app.py": "needle\n",
+        "top.txt": "needle\n",  # anchored to the root
+        "docs/top.txt": "needle\n",
+        "debug.log": "needle\n",
+        "keep.log": "needle\n",  # re-included
+        "scratch.py": "needle\n",  # info/exclude
+        "secrets/key.txt": "needle\n",  # .ignore
+        "lib/build/gen.py": "needle\n",  # a directory named build
+        "out/build": "needle\n",  # a file named build: `build/` is for directories
+        "src/.gitignore": "generated/\n/local.py\n!important.log\n",
+        "src/main.py": "needle\n",
+        "src/local.py": "needle\n",  # anchored to src/
+        "src/pkg/local.py": "needle\n",
+        "src/generated/x.py": "needle\n",
+        "src/important.log": "needle\n",  # the nested file wins over the root one
+        "src/other.log": "needle\n",
+        ".venv/.gitignore": "*\n",
+        ".venv/lib/site.py": "needle\n",
+    }
+    for rel, text in files.items():
+        (ws / rel).parent.mkdir(parents=True, exist_ok=True)
+        (ws / rel).write_text(text)
+    # An ignore file linked from outside the workspace is not read (nor listed).
+    (tmp_path / "outside.gitignore").write_text("*\n")
+    os.symlink(tmp_path / "outside.gitignore", ws / "docs" / ".gitignore")
+    return ctx
+
+
+async def test_glob_skips_what_the_ignore_files_exclude(ignoring_ctx):
+    result = await glob(ignoring_ctx, pattern="**/*")
+    assert result.content.splitlines() == [
+        ".gitignore",
+        ".ignore",
+        "app.py",
+        "docs/",
+        "docs/top.txt",
+        "keep.log",
+        "lib/",
+        "out/",
+        "out/build",
+        "src/",
+        "src/.gitignore",
+        "src/important.log",
+        "src/main.py",
+        "src/pkg/",
+        "src/pkg/local.py",
+    ]
+
+
+async def test_grep_skips_what_the_ignore_files_exclude(ignoring_ctx):
+    result = await grep(ignoring_ctx, pattern="needle")
+    assert [line.split(":")[0] for line in result.content.splitlines()] == [
+        "app.py",
+        "docs/top.txt",
+        "keep.log",
+        "out/build",
+        "src/important.log",
+        "src/main.py",
+        "src/pkg/local.py",
+    ]
+    result = await grep(ignoring_ctx, pattern="needle", glob="src/**/*.py")
+    assert [line.split(":")[0] for line in result.content.splitlines()] == [
+        "src/main.py",
+        "src/pkg/local.py",
+    ]
+
+
+async def test_ignored_directories_are_pruned_not_listed(ignoring_ctx, monkeypatch):
+    listed: list[str] = []
+    scandir = os.scandir
+
+    def spy(path):
+        listed.append(os.path.relpath(path, ignoring_ctx.workspace))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", spy)
+    await glob(ignoring_ctx, pattern="**/*.py")
+    await grep(ignoring_ctx, pattern="needle")
+    assert set(listed) == {".", "docs", "lib", "out", "src", "src/pkg"}
+
+
+async def test_an_ignored_path_named_on_purpose_is_searched(ignoring_ctx):
+    result = await glob(ignoring_ctx, pattern="**/*.py", path=".venv")
+    assert result.content.splitlines() == [".venv/lib/site.py"]
+    result = await glob(ignoring_ctx, pattern=".venv/**/*.py")
+    assert result.content.splitlines() == [".venv/lib/site.py"]
+    result = await glob(ignoring_ctx, pattern="debug.log")
+    assert result.content.splitlines() == ["debug.log"]
+    result = await glob(ignoring_ctx, pattern="src/generated/x.py")
+    assert result.content.splitlines() == ["src/generated/x.py"]
+    result = await grep(ignoring_ctx, pattern="needle", path="src/generated")
+    assert result.content == "src/generated/x.py:1: needle"
+    result = await grep(ignoring_ctx, pattern="needle", path=".venv/lib")
+    assert result.content == ".venv/lib/site.py:1: needle"
+    result = await grep(ignoring_ctx, pattern="needle", path="debug.log")
+    assert result.content == "debug.log:1: needle"
+
+
+def test_the_tool_descriptions_say_ignored_files_are_skipped():
+    for tool in (GlobTool, GrepTool):
+        assert ".gitignore" in tool.spec.description
+
+
+# -- repeated ** -----------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+async def test_repeated_double_star_costs_what_one_does(tmp_path, monkeypatch):
+    """Six `**` find what one finds, with one matcher step per entry walked: the
+    recursive matcher tried every way to share a path out among them."""
+    ctx = make_ctx(tmp_path)
+    entries = 0
+    level = [ctx.workspace]
+    for depth in range(6):
+        below = []
+        for directory in level:
+            for name in "abc":
+                sub = directory / name
+                sub.mkdir()
+                (sub / f"f{depth}.py").touch()
+                (sub / f"zz{depth}.py").touch()
+                below.append(sub)
+                entries += 3
+        level = below
+    assert entries > 3000
+
+    steps = 0
+    step = GlobMatcher.step
+
+    def counting(self, states, name):
+        nonlocal steps
+        steps += 1
+        return step(self, states, name)
+
+    monkeypatch.setattr(GlobMatcher, "step", counting)
+    counts = {}
+    results = {}
+    for pattern in ("**/zz*.py", "**/**/**/**/**/**/zz*.py"):
+        steps = 0
+        results[pattern] = await glob(ctx, pattern=pattern)
+        counts[pattern] = steps
+    one, six = results.values()
+    assert six.content == one.content
+    assert six.metadata == one.metadata == {"count": 1092, "truncated": True}
+    assert counts["**/**/**/**/**/**/zz*.py"] == counts["**/zz*.py"] == entries
