@@ -85,8 +85,8 @@ def store_url_problem(url: str) -> str | None:
 class StoreConfig:
     url: str = setting("", check=store_url_problem)
     """Where every event is kept. Empty means <project>/.harness/harness.db.
-    `sqlite:///absolute/path/harness.db` or `postgresql://user@host:5432/database`
-    (or `postgres://`)."""
+    `sqlite:///absolute/path/harness.db` (its directory must exist) or
+    `postgresql://user@host:5432/database` (or `postgres://`)."""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.support.projects import cli_env, harness_cmd, init_repo
 
 EXPECTED_FORMS = "expected sqlite:///PATH, postgresql://HOST/DB or postgres://HOST/DB"
@@ -58,3 +60,30 @@ def test_an_unknown_scheme_given_with_store_names_the_flag(tmp_path: Path) -> No
         f'harness-tui: flag store.url: {EXPECTED_FORMS}, got "mysql://x"'
     ]
     assert not (project / ".harness").exists()
+
+
+def missing_directory_run(tmp_path: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    project = init_repo(tmp_path / "p")
+    database = tmp_path / "nowhere" / "dir" / "x.db"
+    return run_exec(project, "--store", f"sqlite:///{database}", tmp_path=tmp_path), database
+
+
+def test_a_store_whose_directory_is_missing_is_refused_naming_it(tmp_path: Path) -> None:
+    done, database = missing_directory_run(tmp_path)
+
+    assert done.returncode != 0
+    assert done.stderr.splitlines() == [
+        f"harness-tui: cannot open SQLite database {database}: "
+        f"directory {database.parent} does not exist"
+    ]
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the CLI maps harness_tui.store.StoreConfigError to exit 2 when it is wired in",
+)
+def test_a_store_whose_directory_is_missing_exits_2(tmp_path: Path) -> None:
+    done, _ = missing_directory_run(tmp_path)
+
+    assert done.returncode == 2
