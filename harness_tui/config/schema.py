@@ -12,6 +12,7 @@ section dataclass, and dataclasses as list items or dict values ("records", e.g.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,14 +30,17 @@ def setting(
     le: float | None = None,
     lt: float | None = None,
     choices: tuple[str, ...] | None = None,
+    check: Callable[[Any], str | None] | None = None,
 ) -> Any:
     """A config field with its constraints: bounds (`ge` ≥, `gt` >, `le` ≤, `lt` <) for
-    numbers, `choices` for strings. On a list field they apply to every item. A list or
-    dict default is copied for each instance, as dataclasses require."""
+    numbers, `choices` for strings, and `check` for a rule neither can say: given a
+    value of the field's type, it returns None when the value is acceptable, else what
+    was expected (the problem reads `expected {that}, got VALUE`). On a list field they
+    apply to every item. A list or dict default is copied for each instance, as
+    dataclasses require."""
+    constraints = (("ge", ge), ("gt", gt), ("le", le), ("lt", lt), ("choices", choices))
     metadata = {
-        name: value
-        for name, value in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt), ("choices", choices))
-        if value is not None
+        name: value for name, value in (*constraints, ("check", check)) if value is not None
     }
     if isinstance(default, list | dict):
         template = default
@@ -58,11 +62,31 @@ not settings a file may hold."""
 _NOT_A_SETTING = {INTERNAL: True}
 
 
+STORE_URL_FORMS = "sqlite:///PATH, postgresql://HOST/DB or postgres://HOST/DB"
+"""The store URLs `harness_tui.store.open_store` opens, as a problem names them."""
+
+
+def store_url_problem(url: str) -> str | None:
+    """What a store URL was expected to be, or None when `open_store` can open it.
+
+    Checked with the rest of the config, so a URL no backend takes is refused at start-up
+    naming the file and line, variable or flag it came from, before anything is opened.
+    """
+    if not url or url.startswith(("postgresql://", "postgres://")):
+        return None
+    if url.startswith("sqlite:///"):
+        # The store ignores a query string, so `sqlite:///?mode=rw` names no file either.
+        named = url.removeprefix("sqlite:///").split("?", 1)[0]
+        return None if named else "a database file after sqlite:///"
+    return STORE_URL_FORMS
+
+
 @dataclass(frozen=True)
 class StoreConfig:
-    url: str = ""
+    url: str = setting("", check=store_url_problem)
     """Where every event is kept. Empty means <project>/.harness/harness.db.
-    `sqlite:///absolute/path/harness.db` or `postgresql://user@host:5432/database`."""
+    `sqlite:///absolute/path/harness.db` (its directory must exist) or
+    `postgresql://user@host:5432/database` (or `postgres://`)."""
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,10 @@ def _scalar(tp: Any, value: Any, meta: Mapping[str, Any], path: KeyPath) -> Any:
         raise Invalid(path, f"expected {_expected(tp, meta)}, got {show(shown)}")
     if tp in (int, float) and not _within(value, meta):
         raise Invalid(path, f"expected {_expected(tp, meta, bounds=True)}, got {show(shown)}")
+    check = meta.get("check")
+    expected = check(value) if check is not None else None
+    if expected is not None:
+        raise Invalid(path, f"expected {expected}, got {show(shown)}")
     return value
 
 

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness_tui.store.base import DuplicateEventError, EventStore, SessionSummary, StoreError
+from harness_tui.store.base import (
+    DuplicateEventError,
+    EventStore,
+    SessionSummary,
+    StoreConfigError,
+    StoreError,
+)
 
 __all__ = [
     "DuplicateEventError",
     "EventStore",
     "SessionSummary",
+    "StoreConfigError",
     "StoreError",
     "open_store",
     "sqlite_url",
@@ -24,7 +31,9 @@ async def open_store(url: str) -> EventStore:
     """Open (and migrate) the store named by `url`.
 
     `sqlite:///abs/path.db` or `postgresql://user@host:port/db`. Raises StoreError
-    with a message that names the file or the host and database.
+    with a message that names the file or the host and database; StoreConfigError when
+    the URL itself is wrong (an unknown scheme, no file, a SQLite file whose directory
+    does not exist), which config validation mostly catches before this is reached.
     """
     if url.startswith("sqlite:///"):
         from harness_tui.store.sqlite import SQLiteEventStore
@@ -34,4 +43,4 @@ async def open_store(url: str) -> EventStore:
         from harness_tui.store.postgres import PostgresEventStore
 
         return await PostgresEventStore.open(url)
-    raise StoreError(f"store url {url!r}: expected sqlite:///PATH or postgresql://HOST/DB")
+    raise StoreConfigError(f"store url {url!r}: expected sqlite:///PATH or postgresql://HOST/DB")

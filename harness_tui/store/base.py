@@ -14,6 +14,12 @@ class StoreError(Exception):
     """A store that cannot be opened or used; the message names the file or host."""
 
 
+class StoreConfigError(StoreError):
+    """A store URL that names nothing this application may open: an unknown scheme, no
+    file, or a SQLite file whose directory does not exist. The user's configuration is
+    wrong, not the store, so the faces report it as bad usage rather than a failure."""
+
+
 class DuplicateEventError(StoreError):
     """An append carried a `(session_id, seq)` that is already in the log."""
 

@@ -31,8 +31,7 @@ from harness_tui.store._common import (
     split_positions,
 )
 from harness_tui.store.base import SessionSummary, StoreError
-
-URL_PREFIX = "sqlite:///"
+from harness_tui.store.sqlite_file import prepare_directory, sqlite_path
 
 # Cross-process subscribers notice other writers' commits this often; commits made
 # through this store object wake its subscribers at once.
@@ -145,22 +144,6 @@ def encode_ts(ts: datetime) -> str:
     return ts.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
-def sqlite_path(url: str) -> Path:
-    """The database file named by a `sqlite:///` URL.
-
-    Three slashes, then the path: `sqlite:////var/lib/h.db` is the absolute path
-    /var/lib/h.db, `sqlite:///h.db` is h.db in the current directory, and
-    `sqlite:///~/h.db` is in the home directory. A query string is ignored.
-    """
-    if not url.startswith(URL_PREFIX):
-        raise StoreError(f"store url {url!r}: expected sqlite:///PATH")
-    raw = url[len(URL_PREFIX) :].split("?", 1)[0]
-    if not raw:
-        raise StoreError(f"store url {url!r} names no database file")
-    path = Path(raw).expanduser()
-    return path if path.is_absolute() else Path.cwd() / path
-
-
 def _event(row: Sequence[Any]) -> Event:
     return Event(
         session_id=row[1],
@@ -206,7 +189,7 @@ class SQLiteEventStore(GroupCommitStore):
         path = sqlite_path(url)
         store = cls(url, path, poll_interval)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            prepare_directory(path)
             store._writer_db = await store._connect()
             await store._run_on_writer(store._prepare_writer)
             store._reader_db = await store._connect()

@@ -71,6 +71,17 @@ FILE_ERRORS = [
         "{file}:6: engine.max_steps: expected an integer, got 1.5",
         id="after-a-multiline-string",
     ),
+    pytest.param(
+        '[engine]\nmax_steps = 3\n\n[store]\nurl = "mysql://x"\n',
+        "{file}:5: store.url: expected sqlite:///PATH, postgresql://HOST/DB or "
+        'postgres://HOST/DB, got "mysql://x"',
+        id="store-url-scheme",
+    ),
+    pytest.param(
+        '[store]\nurl = "sqlite:///"\n',
+        '{file}:2: store.url: expected a database file after sqlite:///, got "sqlite:///"',
+        id="store-url-no-file",
+    ),
 ]
 
 
@@ -121,6 +132,11 @@ def test_a_broken_user_file_names_the_user_file(project: Path, user_config: Path
             'expected one of auto, scripted, anthropic, openai, got "gemini"',
         ),
         (
+            {"HARNESS_STORE__URL": "sqlite://harness.db"},
+            "environment HARNESS_STORE__URL: expected sqlite:///PATH, postgresql://HOST/DB "
+            'or postgres://HOST/DB, got "sqlite://harness.db"',
+        ),
+        (
             {"HARNESS_ENGINE__MAX_STEPZ": "3"},
             "environment HARNESS_ENGINE__MAX_STEPZ: "
             "unknown key engine.max_stepz (did you mean engine.max_steps?)",
@@ -148,6 +164,11 @@ def test_a_bad_environment_variable_is_named(project: Path, env: dict, expected:
         ({"engine.max_steps": 0}, "flag engine.max_steps: expected an integer ≥ 1, got 0"),
         ({"provider.nme": "x"}, "flag provider.nme: unknown key provider.nme"),
         ({"engine.max_steps": True}, "flag engine.max_steps: expected an integer, got true"),
+        (
+            {"store.url": "mysql://x"},
+            "flag store.url: expected sqlite:///PATH, postgresql://HOST/DB or "
+            'postgres://HOST/DB, got "mysql://x"',
+        ),
     ],
 )
 def test_a_bad_flag_is_named(project: Path, flags: dict, expected: str) -> None:

@@ -34,10 +34,15 @@ class Preset:
     max_steps: int = setting(10, ge=1)
 
 
+def https_problem(url: str) -> str | None:
+    return None if url.startswith("https://") else "an https:// URL"
+
+
 @dataclass(frozen=True)
 class FutureSections:
     approval_mode: str = setting("untrusted", choices=("untrusted", "on-request", "auto"))
     commands: list[str] = setting([])
+    mirrors: list[str] = setting([], check=https_problem)
     keys: dict[str, str] = setting({"quit": "q"})
     signals: Signals = field(default_factory=Signals)
     projects: list[ProjectEntry] = setting([])
@@ -49,6 +54,7 @@ class FutureSections:
 FUTURE = """\
 approval_mode = "auto"
 commands = ["pytest -q", "ruff check"]
+mirrors = ["https://a.example"]
 ratio = 1
 enabled = true
 
@@ -77,6 +83,7 @@ def test_the_validator_handles_lists_tables_nested_sections_and_records() -> Non
     assert parsed == FutureSections(
         approval_mode="auto",
         commands=["pytest -q", "ruff check"],
+        mirrors=["https://a.example"],
         keys={"quit": "q", "help": "?"},
         signals=Signals(min_count=5),
         projects=[ProjectEntry(path="/src/a"), ProjectEntry(path="/src/b", name="b", weight=2.0)],
@@ -102,6 +109,10 @@ def test_the_validator_handles_lists_tables_nested_sections_and_records() -> Non
         ("[presets.r]\nmax_step = 3\n", "unknown key presets.r.max_step"),
         ("[presets.r]\ntools = [1]\n", "presets.r.tools[0]: expected a string, got 1"),
         ('approval_mode = "yolo"\n', "approval_mode: expected one of untrusted, on-request"),
+        (
+            'mirrors = ["https://a", "ftp://b"]\n',
+            'mirrors[1]: expected an https:// URL, got "ftp://b"',
+        ),
     ],
 )
 def test_the_validator_names_the_key_inside_lists_and_tables(text: str, expected: str) -> None:

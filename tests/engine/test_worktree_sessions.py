@@ -34,6 +34,7 @@ def _no_user_gitconfig(tmp_path_factory, monkeypatch):
 def config_for(project: Path, tmp_path: Path, **flags):
     # The store lives outside the checkout, so `git status` there shows only what the
     # sessions did to it (nothing, if they kept to their worktrees).
+    (tmp_path / "store").mkdir(exist_ok=True)
     flags = {
         "provider.name": "scripted",
         "store.url": f"sqlite:///{tmp_path / 'store' / 'harness.db'}",

@@ -41,6 +41,7 @@ def _no_user_gitconfig(tmp_path_factory, monkeypatch):
 
 def store_flag(tmp_path: Path) -> list[str]:
     # The store outside the checkout, so `git status` there shows only what sessions did.
+    (tmp_path / "store").mkdir(exist_ok=True)
     return ["--store", f"sqlite:///{tmp_path / 'store' / 'harness.db'}"]
 
 

@@ -31,6 +31,7 @@ def with_database(url: str, database: str) -> str:
 
 @pytest.fixture
 def sqlite_store_url(tmp_path: Path) -> str:
+    (tmp_path / "state").mkdir()
     return sqlite_url(tmp_path / "state" / "harness.db")
 
 

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from harness_tui.store import StoreError, open_store, sqlite_url
-from harness_tui.store.sqlite import SQLiteEventStore, sqlite_path
+from harness_tui.store import StoreConfigError, StoreError, open_store, sqlite_url
+from harness_tui.store.sqlite import SQLiteEventStore
+from harness_tui.store.sqlite_file import sqlite_path
 from tests.store.contract import StoreContract, output, run_append_proc
 
 
@@ -28,8 +29,9 @@ class TestSQLiteStore(StoreContract):
         return sqlite_url(path), [str(path), "not a valid SQLite database"]
 
 
-async def test_missing_folders_are_created(tmp_path: Path) -> None:
-    path = tmp_path / "deep" / "er" / "harness.db"
+async def test_a_projects_own_store_gets_its_harness_folder(tmp_path: Path) -> None:
+    path = tmp_path / "project" / ".harness" / "harness.db"
+    path.parent.parent.mkdir()
 
     store = await open_store(sqlite_url(path))
     try:
@@ -38,6 +40,33 @@ async def test_missing_folders_are_created(tmp_path: Path) -> None:
         await store.close()
 
     assert path.is_file()
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        pytest.param("deep/er/harness.db", id="nested-folders"),
+        pytest.param("nowhere/.harness/harness.db", id="project-folder-missing"),
+        pytest.param("project/.harness/other.db", id="not-the-projects-store"),
+    ],
+)
+async def test_a_missing_folder_is_refused_not_made(tmp_path: Path, where: str) -> None:
+    (tmp_path / "project").mkdir()
+    path = tmp_path / where
+
+    with pytest.raises(StoreConfigError) as caught:
+        await open_store(sqlite_url(path))
+
+    assert str(caught.value) == (
+        f"cannot open SQLite database {path}: directory {path.parent} does not exist"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]
+    assert list((tmp_path / "project").iterdir()) == []
+
+
+async def test_an_unknown_scheme_is_a_configuration_error() -> None:
+    with pytest.raises(StoreConfigError, match="'mysql://x': expected sqlite:///PATH"):
+        await open_store("mysql://x")
 
 
 async def test_a_committed_append_survives_the_process_being_killed(tmp_path: Path) -> None:
@@ -70,7 +99,7 @@ def test_url_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert sqlite_path("sqlite:///state/h.db?mode=rw") == tmp_path / "state" / "h.db"
     assert sqlite_path("sqlite:///~/h.db") == tmp_path / "home" / "h.db"
     assert sqlite_path(sqlite_url(tmp_path / "x.db")) == tmp_path / "x.db"
-    with pytest.raises(StoreError, match="names no database file"):
+    with pytest.raises(StoreConfigError, match="names no database file"):
         sqlite_path("sqlite:///")
 
 
