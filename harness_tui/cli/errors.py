@@ -30,13 +30,14 @@ def exit_code_for(exc: BaseException) -> int | None:
     from harness_tui.gc.drafts import DraftError
     from harness_tui.policy.rules import PolicyLoadError
     from harness_tui.providers.select import ProviderConfigError
-    from harness_tui.store import StoreError
+    from harness_tui.store import StoreConfigError, StoreError
 
     # What the person asked for, or configured, cannot be done as given.
     if isinstance(
         exc,
         UsageError
         | ConfigError
+        | StoreConfigError
         | PolicyLoadError
         | ProviderConfigError
         | EngineError

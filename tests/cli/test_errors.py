@@ -16,7 +16,7 @@ from harness_tui.engine.worktrees import GitError
 from harness_tui.gc.drafts import DraftError
 from harness_tui.policy.rules import PolicyLoadError
 from harness_tui.providers.select import ProviderConfigError
-from harness_tui.store import StoreError
+from harness_tui.store import StoreConfigError, StoreError
 from tests.support.projects import cli_env, harness_cmd, init_repo
 
 # Nothing listens on port 1: the store cannot be reached.
@@ -53,6 +53,7 @@ def test_an_unreachable_store_is_one_line_and_exit_1(tmp_path, command):
         (EngineError("x"), ExitCode.USAGE),
         (WorktreeRefused("x"), ExitCode.USAGE),
         (StoreError("x"), ExitCode.FAILURE),
+        (StoreConfigError("x"), ExitCode.USAGE),
         (GitError("x"), ExitCode.FAILURE),
         (DraftError("x"), ExitCode.FAILURE),
         (FileNotFoundError(2, "No such file or directory", "x"), ExitCode.FAILURE),

@@ -6,8 +6,6 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from tests.support.projects import cli_env, harness_cmd, init_repo
 
 EXPECTED_FORMS = "expected sqlite:///PATH, postgresql://HOST/DB or postgres://HOST/DB"
@@ -79,10 +77,6 @@ def test_a_store_whose_directory_is_missing_is_refused_naming_it(tmp_path: Path)
     assert not (tmp_path / "nowhere").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the CLI maps harness_tui.store.StoreConfigError to exit 2 when it is wired in",
-)
 def test_a_store_whose_directory_is_missing_exits_2(tmp_path: Path) -> None:
     done, _ = missing_directory_run(tmp_path)
 
