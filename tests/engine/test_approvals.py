@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine, EngineError
 from tests.support.projects import commit_all, init_repo, write_script
+from tests.support.waiting import wait_for
 
 PROMPTING = "echo outside > ../outside.txt"  # write-outside-workspace: prompt
 
@@ -253,7 +252,7 @@ async def test_a_pending_approval_survives_a_restart_and_can_still_be_answered(t
     first = await open_engine(repo)
     sid = await first.start_session("go", provider="scripted", model=str(script))
     request = await next_approval(first)
-    await asyncio.sleep(0.1)
+    await wait_for(first.pending_approvals, message="the approval to be on record")
     await first.close()  # the process goes away with the approval unanswered
 
     second = await open_engine(repo)

@@ -30,6 +30,7 @@ from harness_tui.events import (
     Event,
 )
 from harness_tui.store import DuplicateEventError, EventStore, StoreError, open_store
+from tests.support.waiting import wait_for
 
 APPEND_PROC = Path(__file__).with_name("append_proc.py")
 
@@ -394,9 +395,8 @@ class StoreContract:
                 seen.append(event)
 
         follower = asyncio.ensure_future(follow())
+        await wait_for(lambda: bool(seen), timeout=WAIT, message="the stored event")
         async with asyncio.timeout(WAIT):
-            while not seen:
-                await asyncio.sleep(0.01)
             await store.close()
             await follower
 
