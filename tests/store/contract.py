@@ -508,7 +508,7 @@ class StoreContract:
     async def test_close_commits_what_was_queued(self, store_url: str) -> None:
         store = await open_store(store_url)
         appends = [asyncio.ensure_future(store.append([output(f"s{n}", 1)])) for n in range(50)]
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn of the loop: every append is handed to the store
         await store.close()
         positions = await asyncio.gather(*appends)
 
