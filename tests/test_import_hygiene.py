@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.support.projects import cli_env, demo_repo
+from tests.support.projects import QUICK_DEMO_ENV, cli_env, demo_repo
 
 ENGINE_SIDE = [
     "harness_tui.engine",
@@ -59,4 +59,4 @@ def test_a_scripted_exec_run_imports_neither_textual_nor_the_sdks(tmp_path):
         "except SystemExit as exit:\n"
         "    assert exit.code == 0, exit.code\n"
     )
-    assert loaded_after(code, cwd=repo, env=cli_env(tmp_path)) == []
+    assert loaded_after(code, cwd=repo, env=cli_env(tmp_path, **QUICK_DEMO_ENV)) == []

@@ -139,6 +139,9 @@ class ScriptedConfig:
     """A built-in script name (demo) or the path of a .toml or .jsonl script."""
     delay_ms: int = setting(0, ge=0)
     """Pause before each scripted reply, so a demo can be watched; 0 in tests."""
+    slow_step_s: float = setting(6.0, ge=0)
+    """Seconds a script's slow step takes: `{slow_step_s}` in a tool call's arguments
+    stands for it. The demo's background check sleeps this long; tests shorten it."""
 
 
 @dataclass(frozen=True)

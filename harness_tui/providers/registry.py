@@ -24,6 +24,7 @@ class ProviderSettings:
     timeout_s: float = 300.0
     prompt_caching: bool = True  # anthropic only
     delay_ms: float = 0  # scripted only: pause per reply, for a watchable demo
+    slow_step_s: float = 6.0  # scripted only: what {slow_step_s} in a script stands for
 
 
 def make_provider(
@@ -56,7 +57,9 @@ def make_provider(
     if name == "scripted":
         from harness_tui.providers.scripted import ScriptedProvider
 
-        return ScriptedProvider(chosen, delay_ms=settings.delay_ms)
+        return ScriptedProvider(
+            chosen, delay_ms=settings.delay_ms, slow_step_s=settings.slow_step_s
+        )
     raise ProviderError(
         f"unknown provider {name!r} (expected one of {', '.join(PROVIDER_NAMES)})",
         retryable=False,

@@ -13,6 +13,10 @@ TOML (`[[turn]]` tables) or JSONL (one turn object per line):
 
     {"text": "Let me look.", "tool_calls": [{"name": "read_file", "arguments": {...}}]}
 
+`{slow_step_s}` in a tool call's string arguments stands for the provider's
+`slow_step_s` ([scripted] slow_step_s): a script names a slow step once, e.g.
+`sleep {slow_step_s}`, and a test plays the same script with a short one.
+
 Which turn comes next is not kept in the provider: it is the number of assistant
 messages already in the request, so a restarted or continued session picks up where
 its log left off.
@@ -21,7 +25,6 @@ its log left off.
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import math
 import os
@@ -51,6 +54,7 @@ _TURN_KEYS = ("text", "tool_calls", "usage", "delay_ms")
 _CALL_KEYS = ("name", "arguments", "id")
 _USAGE_KEYS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 _TEXT_CHUNKS = 4
+_SLOW_STEP = "{slow_step_s}"
 
 
 class ScriptError(ProviderError):
@@ -245,9 +249,11 @@ class ScriptedProvider:
         *,
         delay_ms: float = 0,
         model: str | None = None,
+        slow_step_s: float = 6.0,
     ) -> None:
         self.script = script if isinstance(script, Script) else load_script(script)
         self.delay_ms = delay_ms
+        self.slow_step_s = slow_step_s
         self.default_model = model or self.script.name
         # Every request received, in order: tests assert on what the model was shown.
         self.requests: list[ModelRequest] = []
@@ -277,8 +283,8 @@ class ScriptedProvider:
             ToolCall(
                 id=call.id or f"call_{number}_{i}",
                 name=call.name,
-                # A copy, so nothing downstream can change the script itself.
-                arguments=copy.deepcopy(call.arguments),
+                # A fresh copy, so nothing downstream can change the script itself.
+                arguments=_with_slow_step(call.arguments, self.slow_step_s),
             )
             for i, call in enumerate(turn.tool_calls)
         )
@@ -298,6 +304,18 @@ class ScriptedProvider:
             usage=usage,
             stop_reason="tool_use" if calls else "end_turn",
         )
+
+
+def _with_slow_step(value: Any, seconds: float) -> Any:
+    """A copy of `value` (parsed TOML or JSON) with `{slow_step_s}` in its strings
+    replaced by `seconds`, written as a person would (6.0 as "6")."""
+    if isinstance(value, str):
+        return value.replace(_SLOW_STEP, f"{seconds:g}")
+    if isinstance(value, dict):
+        return {key: _with_slow_step(item, seconds) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_slow_step(item, seconds) for item in value]
+    return value
 
 
 def _chunks(text: str) -> list[str]:

@@ -54,7 +54,9 @@ class ProviderChoice:
                 base_url=cfg.openai.base_url or None,
             )
         else:
-            settings = replace(settings, delay_ms=cfg.scripted.delay_ms)
+            settings = replace(
+                settings, delay_ms=cfg.scripted.delay_ms, slow_step_s=cfg.scripted.slow_step_s
+            )
         return make_provider(self.name, model=self.model, settings=settings)
 
     def prepare_workspace(self, project: Path, session_id: str) -> Path:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from harness_tui import events as ev
@@ -255,7 +253,7 @@ async def test_a_pending_approval_survives_a_restart_and_can_still_be_answered(t
     first = await open_engine(repo)
     sid = await first.start_session("go", provider="scripted", model=str(script))
     request = await next_approval(first)
-    await asyncio.sleep(0.1)
+    await wait_for(first.pending_approvals, message="the approval to be on record")
     await first.close()  # the process goes away with the approval unanswered
 
     second = await open_engine(repo)

@@ -8,7 +8,7 @@ import subprocess
 from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine
-from tests.support.projects import demo_repo, init_repo, write_script
+from tests.support.projects import QUICK_DEMO, demo_repo, init_repo, write_script
 
 
 def config_for(project, **flags):
@@ -26,7 +26,7 @@ def types(events):
 async def test_demo_session_fixes_the_bug_and_the_tests_really_pass(tmp_path):
     repo = demo_repo(tmp_path / "repo")
     engine = await open_engine(
-        repo, **{"provider.name": "scripted", "policy.approval_mode": "auto"}
+        repo, **{"provider.name": "scripted", "policy.approval_mode": "auto", **QUICK_DEMO}
     )
     try:
         sid = await engine.start_session("fix the failing test")
@@ -78,7 +78,7 @@ async def test_the_demo_in_a_project_without_its_files_runs_on_a_seeded_copy(tmp
     project = init_repo(tmp_path / "mine")
     (project / "README.md").write_text("my project\n")
     engine = await open_engine(
-        project, **{"provider.name": "scripted", "policy.approval_mode": "auto"}
+        project, **{"provider.name": "scripted", "policy.approval_mode": "auto", **QUICK_DEMO}
     )
     try:
         sid = await engine.start_session("show me the demo")

@@ -11,6 +11,7 @@ from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine
 from tests.support.loopback import LoopbackOpenAI, Reply
 from tests.support.projects import init_repo, write_script
+from tests.support.waiting import wait_for
 
 
 async def open_engine(project, **flags):
@@ -170,8 +171,7 @@ async def test_cancelling_the_parent_ends_its_subagents_and_their_commands(tmp_p
                 seen += 1
                 if seen == 2:
                     break
-        await asyncio.sleep(0.3)
-        assert await still_running("sleep 88.17")
+        await wait_for(lambda: still_running("sleep 88.17"), message="both commands to run")
         await engine.cancel(sid)
         events = await engine.store.read(sid)
         children = [e.data["child_session_id"] for e in events if e.type == ev.SUBAGENT_SPAWNED]

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness_tui.engine.validation import ValidationResult, failure_feedback, run_validation
+from tests.support.waiting import wait_for
 
 ENV = {"PATH": os.environ["PATH"], "LC_ALL": "C"}
 
@@ -63,8 +64,10 @@ async def test_a_command_past_its_timeout_is_stopped_with_its_children(tmp_path)
 async def test_cancelling_validation_stops_the_running_command(tmp_path):
     pid_file = tmp_path / "child.pid"
     task = asyncio.create_task(validate(["sleep 60 & echo $! > child.pid; wait"], tmp_path))
-    while not pid_file.exists() or not pid_file.read_text().strip():
-        await asyncio.sleep(0.02)
+    await wait_for(
+        lambda: pid_file.exists() and bool(pid_file.read_text().strip()),
+        message="the command to write its child's pid",
+    )
 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from harness_tui import paths
+from harness_tui.engine import worktrees
 from harness_tui.engine.worktrees import (
     DiffSummary,
     GitError,
@@ -27,6 +28,7 @@ from harness_tui.engine.worktrees import (
 )
 from tests.support.projects import commit_all as commit_fixture
 from tests.support.projects import git, init_repo
+from tests.support.waiting import async_settle
 
 
 @pytest.fixture(autouse=True)
@@ -174,7 +176,7 @@ async def test_a_held_ref_lock_is_waited_for(repo):
     task = asyncio.create_task(
         create_worktree(repo, worktree_path(repo, "s9"), "harness/s9", "main")
     )
-    await asyncio.sleep(0.3)
+    await async_settle()  # a wait for something that must not happen
     assert not task.done()  # held up by the lock, neither failed nor finished
     lock.unlink()
 
@@ -190,7 +192,7 @@ async def test_commit_waits_for_a_held_index_lock(repo):
     )
     lock.write_text("")
     task = asyncio.create_task(commit_all(info.path, "change readme"))
-    await asyncio.sleep(0.3)
+    await async_settle()
     assert not task.done()
     lock.unlink()
 
@@ -199,7 +201,9 @@ async def test_commit_waits_for_a_held_index_lock(repo):
     assert git(repo, "show", "harness/s10:README.md") == "changed\n"
 
 
-async def test_a_lock_that_stays_held_is_a_clear_error(repo):
+async def test_a_lock_that_stays_held_is_a_clear_error(repo, monkeypatch):
+    # The same retries as a user's, without their three seconds of patience.
+    monkeypatch.setattr(worktrees, "LOCK_RETRY_DELAYS_S", (0.01, 0.02, 0.04))
     info = await create_worktree(repo, worktree_path(repo, "s11"), "harness/s11", "main")
     (info.path / "README.md").write_text("changed\n")
     lock = Path(

@@ -15,6 +15,7 @@ from harness_tui.gc.coderules import (
     load_code_rules,
     parse_rule_file,
 )
+from tests.support.waiting import wait_until
 
 RULES = """\
 # Python rules
@@ -177,10 +178,7 @@ def test_a_guard_that_hangs_is_stopped_with_what_it_started(project: Path) -> No
     assert time.monotonic() - started < 10
     assert report.errors == [".harness/guards/slow: guard timed out after 1s"]
     child = int((project / "sleep.pid").read_text())
-    deadline = time.monotonic() + 5
-    while alive(child) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(child)
+    wait_until(lambda: not alive(child), timeout=5, message="the guard's child to be stopped")
 
 
 def alive(pid: int) -> bool:

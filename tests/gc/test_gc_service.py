@@ -20,6 +20,7 @@ from harness_tui.store import open_store
 from tests.gc.eventlog import Log
 from tests.support.loopback import LoopbackAnthropic, Reply
 from tests.support.projects import cli_env, harness_cmd, init_repo, write_script
+from tests.support.waiting import wait_for
 
 
 def cli(project: Path, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
@@ -277,11 +278,11 @@ async def test_gc_runs_by_itself_after_a_session_ends(tmp_path):
     try:
         sid = await engine.start_session("hi", provider="scripted", model=str(script))
         await engine.wait(sid)
-        for _ in range(100):
+
+        async def gc_completed() -> bool:
             log = await engine.store.read(gc_session_id(project.resolve()))
-            if any(e.type == ev.GC_COMPLETED for e in log):
-                break
-            await asyncio.sleep(0.05)
+            return any(e.type == ev.GC_COMPLETED for e in log)
+
+        await wait_for(gc_completed, timeout=5, message="GC to complete by itself")
     finally:
         await engine.close()
-    assert any(e.type == ev.GC_COMPLETED for e in log)

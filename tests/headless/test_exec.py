@@ -7,9 +7,9 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 
 from tests.support.projects import (
+    QUICK_DEMO_ENV,
     cli_env,
     demo_repo,
     events_until,
@@ -18,6 +18,7 @@ from tests.support.projects import (
     start_exec,
     write_script,
 )
+from tests.support.waiting import process_running, wait_until
 
 
 def run_exec(project, *args, tmp_path, timeout=120, **env):
@@ -47,6 +48,7 @@ def test_fix_the_failing_test_with_the_scripted_provider(tmp_path):
         "--approval-mode",
         "auto",
         tmp_path=tmp_path,
+        **QUICK_DEMO_ENV,
     )
     assert done.returncode == 0, done.stderr
     # The final answer is on stdout, the progress on stderr.
@@ -69,6 +71,7 @@ def test_json_output_is_one_event_per_line_in_the_store_envelope(tmp_path):
         "--approval-mode",
         "auto",
         tmp_path=tmp_path,
+        **QUICK_DEMO_ENV,
     )
     assert done.returncode == 0, done.stderr
     lines = [json.loads(line) for line in done.stdout.splitlines()]
@@ -166,7 +169,7 @@ def test_kill_9_mid_tool_loses_nothing_and_the_session_carries_on(tmp_path):
     )
     try:
         seen = events_until(proc, "tool.requested")
-        time.sleep(0.5)  # let the command start
+        wait_until(lambda: process_running("sleep 93.17"), message="the command to start")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -204,7 +207,7 @@ def test_ctrl_c_cancels_the_turn_and_exits_130(tmp_path):
         project, tmp_path, "go", "--provider", "scripted", "--model", str(script), "--json"
     )
     events_until(proc, "tool.requested")
-    time.sleep(0.3)
+    wait_until(lambda: process_running("sleep 91.23"), message="the command to start")
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130

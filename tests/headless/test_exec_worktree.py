@@ -8,7 +8,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from tests.support.projects import (
     worktree_paths,
     write_script,
 )
+from tests.support.waiting import process_running, wait_until
 
 FIX = {
     "path": "calc.py",
@@ -275,8 +275,7 @@ def test_kill_9_mid_session_then_restart_fails_it_and_leaves_no_worktree(tmp_pat
     # No orphan: git knows only the checkout, the folder is gone, and nothing runs.
     assert worktree_paths(project) == [str(project)]
     assert not Path(left).exists()
-    time.sleep(0.2)
-    assert subprocess.run(["pgrep", "-f", "sleep 93.71"], capture_output=True).returncode == 1
+    wait_until(lambda: not process_running("sleep 93.71"), message="the build to be stopped")
     # The work so far is on the branch, as a WIP commit; the checkout is untouched.
     assert git(project, "show", f"{branch}:draft.txt") == "half of it\n"
     message = git(project, "log", "-1", "--format=%B", branch)

@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+from harness_tui.config import load_config
 from harness_tui.providers.base import (
     Message,
     ModelRequest,
@@ -25,6 +26,7 @@ from harness_tui.providers.scripted import (
     Turn,
     load_script,
 )
+from harness_tui.providers.select import resolve_provider
 
 TOML_SCRIPT = """
 # Two replies: look, then answer.
@@ -164,6 +166,25 @@ async def test_tool_arguments_are_copies(tmp_path):
     response.tool_calls[0].arguments["path"] = "changed.py"
     _, again = await collect(provider, request())
     assert again.tool_calls[0].arguments == {"path": "calc.py"}
+
+
+async def test_a_slow_step_is_filled_in_from_config(tmp_path):
+    script = """
+    [[turn]]
+    text = "the slow check"
+    [[turn.tool_calls]]
+    name = "bash"
+    arguments = { command = "sleep {slow_step_s} && echo ok", env = ["T={slow_step_s}"] }
+    """
+    path = write(tmp_path, "s.toml", script)
+    _, watched = await collect(ScriptedProvider(path), request())
+    assert watched.tool_calls[0].arguments == {"command": "sleep 6 && echo ok", "env": ["T=6"]}
+
+    # The same script, shortened the way tests do it: through config (here its env var).
+    config = load_config(project=tmp_path, env={"HARNESS_SCRIPTED__SLOW_STEP_S": "0.25"})
+    provider = resolve_provider(config, "scripted", str(path)).build()
+    _, quick = await collect(provider, request())
+    assert quick.tool_calls[0].arguments["command"] == "sleep 0.25 && echo ok"
 
 
 async def test_explicit_ids_and_a_delay(tmp_path):

@@ -30,6 +30,7 @@ from harness_tui.events import (
     Event,
 )
 from harness_tui.store import DuplicateEventError, EventStore, StoreError, open_store
+from tests.support.waiting import wait_for
 
 APPEND_PROC = Path(__file__).with_name("append_proc.py")
 
@@ -394,9 +395,8 @@ class StoreContract:
                 seen.append(event)
 
         follower = asyncio.ensure_future(follow())
+        await wait_for(lambda: bool(seen), timeout=WAIT, message="the stored event")
         async with asyncio.timeout(WAIT):
-            while not seen:
-                await asyncio.sleep(0.01)
             await store.close()
             await follower
 
@@ -508,7 +508,7 @@ class StoreContract:
     async def test_close_commits_what_was_queued(self, store_url: str) -> None:
         store = await open_store(store_url)
         appends = [asyncio.ensure_future(store.append([output(f"s{n}", 1)])) for n in range(50)]
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn of the loop: every append is handed to the store
         await store.close()
         positions = await asyncio.gather(*appends)
 

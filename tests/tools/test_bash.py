@@ -12,6 +12,7 @@ import pytest
 
 from harness_tui.tools.base import ToolError, ToolLimits
 from harness_tui.tools.bash import BashTool, ShellProcess
+from tests.support.waiting import wait_for
 from tests.tools import make_ctx
 
 
@@ -217,8 +218,7 @@ async def test_shell_process_output_sink_can_be_swapped_while_running(tmp_path):
         on_output=lambda _s, text: first.append(text),
     )
     await shell.start()
-    while "one" not in "".join(first):
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: "one" in "".join(first), message="the first line of output")
     shell.on_output = lambda _s, text: second.append(text)
     marker.touch()
     assert await shell.wait() == 0

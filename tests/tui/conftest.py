@@ -16,6 +16,7 @@ from harness_tui.store import open_store, sqlite_url
 from harness_tui.tui.app import HarnessApp
 from harness_tui.tui.factory import make_app
 from tests.support.projects import demo_repo
+from tests.support.waiting import wait_for
 from tests.tui.gc_showcase import write_gc_showcase
 from tests.tui.showcase import (
     FIXED_CLOCK,
@@ -114,6 +115,9 @@ def live_config(project: Path, *, script: Path | None = None, **flags: Any) -> C
         "provider.name": "scripted",
         "scripted.delay_ms": 20,
         "tools.inline_ms": 300,
+        # The demo's slow check, shortened as in tests/support/projects.py QUICK_DEMO,
+        # still outlives inline_ms.
+        "scripted.slow_step_s": 1.0,
         **flags,
     }
     if script is not None:
@@ -122,13 +126,15 @@ def live_config(project: Path, *, script: Path | None = None, **flags: Any) -> C
 
 
 async def wait_until(pilot, predicate: Callable[[], bool], *, timeout: float = 30.0) -> None:
-    """Let the app run until `predicate` holds; a test fails only if it never does."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {predicate}\n{_screen_state(pilot.app)}")
-        await pilot.pause(0.05)
+    """Let the app run until `predicate` holds; a test fails only if it never does, and
+    then with what the app showed."""
+    await wait_for(
+        predicate,
+        timeout=timeout,
+        interval=0.05,
+        pause=pilot.pause,
+        message=lambda: f"{predicate}\n{_screen_state(pilot.app)}",
+    )
 
 
 def _screen_state(app: Any) -> str:
