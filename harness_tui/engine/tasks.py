@@ -351,11 +351,16 @@ class SessionTasks:
 
     async def wait(self, task_id: str, timeout_s: float) -> TaskInfo:
         task = self._get(task_id)
+        # An end that comes during the wait is this call's result, and no notice
+        # besides: claimed before waiting, as the end decides on its notice first.
+        notify, task.notify = task.notify, False
         try:
             await asyncio.wait_for(asyncio.shield(task.done.wait()), timeout_s)
         except TimeoutError:
-            return task.info()
-        task.notify = False
+            pass
+        finally:
+            if task.status == "running":
+                task.notify = notify  # its end comes later, and wakes the agent after all
         return task.info()
 
     async def cancel(self, task_id: str) -> TaskInfo:

@@ -128,6 +128,47 @@ async def test_an_end_during_a_request_that_asks_for_tools_follows_their_results
     assert state.final_text == "The check passed." and state.turns == 1
 
 
+async def test_an_end_during_a_tool_round_reaches_the_next_request(tmp_path, monkeypatch):
+    project = init_repo(tmp_path / "p")
+    go, go2 = tmp_path / "go", tmp_path / "go2"
+    replies = [
+        Reply(
+            "Running the check and the build.",
+            tool_calls=[("bash", gated(go)), ("bash", gated(go2))],
+        ),
+        # The agent waits for the build (t2) itself: a tool round the test holds open.
+        Reply("Waiting for the build.", tool_calls=[("wait_task", {"task_id": "t2"})]),
+        Reply("Both finished."),
+    ]
+    with LoopbackOpenAI(replies) as server:
+        engine = await open_engine(project, monkeypatch, server)
+        try:
+            sid = await engine.start_session("check and build", provider="openai")
+            waiting = asyncio.create_task(engine.wait(sid))
+
+            def waits_for_the_build() -> bool:
+                calls = engine.state(sid).open_calls.values()
+                return any(c.name == "wait_task" for c in calls)
+
+            await wait_for(waits_for_the_build, message="the wait_task call")
+            go.touch()
+            await task_ended(engine, sid, "t1")
+            go2.touch()  # the build ends and the tool round with it
+            state = await waiting
+            events = await engine.store.read(sid)
+        finally:
+            await engine.close()
+    # The build's end was the agent's own wait's answer, not a notice.
+    assert [e.type for e in events].count(ev.TASK_COMPLETED) == 2
+    woken = [e for e in events if e.type == ev.INPUT_RECEIVED and NOTICE in e.data["text"]]
+    assert len(woken) == 1 and f"{sid}-t1" in woken[0].data["text"]
+    counts = [len(notices(r.body["messages"])) for r in server.requests]
+    assert counts == [0, 0, 1]
+    assert server.requests[2].body["messages"][-2]["role"] == "tool"
+    assert len(server.requests) == 3
+    assert state.final_text == "Both finished." and state.turns == 1
+
+
 async def test_an_end_while_an_approval_waits_reaches_the_request_after_it(tmp_path, monkeypatch):
     project = init_repo(tmp_path / "p")
     go = tmp_path / "go"
