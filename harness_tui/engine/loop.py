@@ -4,8 +4,13 @@ session, writing through the session's host (its single writer).
 A turn: input.received → turn.started → (maybe compaction, a budget or step stop) →
 the model call (engine.model_call) → model.completed → each tool call through policy,
 approval and its run (engine.tool_calls) → steering text injected → next request …
-until the model asks for no tools, or max steps, budget, cancel or failure end it with
-turn.completed {reason}.
+until the model asks for no tools and no input is waiting for it, or max steps,
+budget, cancel or failure end it with turn.completed {reason}.
+
+Input for the running turn (steering, a background task's end) may arrive at any
+await: the turn takes it before each request, a reply without tool calls does not end
+the turn while some is waiting, and what is left when the turn closes starts the next
+one. The session's task loops until its inbox is empty, so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -68,8 +73,8 @@ class SessionLoop:
         # its turns, and validates, commits and cleans up after them.
         self.worktree = worktree
         self._inbox: deque[Inbound] = deque()
-        # Input for the running turn, injected after its current tool round: steering
-        # text, and notices of background tasks that finished.
+        # Input for the running turn, injected before its next request: steering text,
+        # and notices of background tasks that finished.
         self._steers: list[Inbound] = []
         self._task: asyncio.Task[None] | None = None
         # Set when the process leaves a session waiting for an approval: the loop
@@ -99,9 +104,9 @@ class SessionLoop:
     # -- input ---------------------------------------------------------------------
 
     def submit(self, text: str, mode: str) -> None:
-        """Queue input. Steering text joins the running turn after its current tool
-        round; anything else (and steering on an idle session) starts or waits for a
-        turn of its own."""
+        """Queue input. Steering text joins the running turn before its next request;
+        anything else (and steering on an idle session) starts or waits for a turn of
+        its own."""
         if mode not in INPUT_MODES:
             raise ValueError(f"input mode {mode!r}: expected one of {', '.join(INPUT_MODES)}")
         if mode == "steer" and self.busy and self.state.turn_active:
@@ -113,7 +118,7 @@ class SessionLoop:
 
     def wake(self, text: str) -> None:
         """Tell the agent something happened (a background task ended): in the running
-        turn after its tool round, or by starting a turn if the session is idle."""
+        turn before its next request, or in a turn of its own."""
         if self.busy and self.state.turn_active:
             self._steers.append(Inbound(text, "auto"))
         else:
@@ -155,23 +160,26 @@ class SessionLoop:
             await asyncio.wait([self._task])
 
     async def _drain(self) -> None:
-        if self.worktree is not None:
-            # A slot and the worktree come first; nothing to run needs neither.
-            if not self._inbox:
-                return
-            if not await self.worktree.begin():
+        # Input queued while this task runs found it busy and started no task of its
+        # own: this one ends only once the inbox is empty, with no await in between.
+        while self._inbox:
+            # A worktree session needs its slot and worktree first.
+            if self.worktree is not None and not await self.worktree.begin():
                 self._drop_input()  # the session ended, or cannot run it
                 return
-        await self._run_inbox()
+            if not await self._run_inbox():
+                return
 
-    async def _run_inbox(self) -> None:
+    async def _run_inbox(self) -> bool:
+        """Run the queued input; False when a turn was cancelled or detached (whoever
+        stopped it cleans up)."""
         while True:
             while self._inbox:
                 inbound = self._inbox.popleft()
                 if not await self._turn(inbound):
-                    return  # cancelled or detached: whoever stopped it cleans up
+                    return False
             if self.worktree is None:
-                return
+                return True
             decision = await self.worktree.after_turns()
             if self._inbox:
                 continue  # input that came meanwhile runs first; validation runs after it
@@ -179,7 +187,7 @@ class SessionLoop:
                 self._inbox.append(Inbound(decision.retry, "auto"))
                 continue
             await self.worktree.end(decision)
-            return
+            return True
 
     def resume(self) -> None:
         """Carry on a turn that another process left waiting for an approval."""
@@ -189,8 +197,8 @@ class SessionLoop:
         if self.worktree is not None and not await self.worktree.begin():
             self._drop_input()
             return
-        if await self._turn(None):
-            await self._run_inbox()
+        if await self._turn(None) and await self._run_inbox():
+            await self._drain()
 
     # -- a turn --------------------------------------------------------------------
 
@@ -216,6 +224,7 @@ class SessionLoop:
             reason, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
         await self._close_turn(reason, error)
         if cancelled:
+            self._drop_input()  # what came while it was being stopped goes with it
             current = asyncio.current_task()
             if current is not None:
                 current.uncancel()
@@ -254,9 +263,12 @@ class SessionLoop:
             if error:
                 data["error"] = error
             await emit(ev.TURN_COMPLETED, data)
+        # Input for this turn that came after its last request (or while it closed)
+        # starts the next one; from here on new input goes to the inbox directly.
+        self._inbox.extendleft(reversed(self._take_steers()))
         status = STATUS_AFTER[reason]
-        if status in ("done", "idle") and self._tasks.running_for(self.session_id):
-            status = "running"  # its background tasks go on, and will wake it
+        if status in ("done", "idle") and (self._inbox or self._tasks.running_for(self.session_id)):
+            status = "running"  # queued input runs next; background tasks will wake it
         if status == "done" and self.worktree is not None:
             status = "running"  # validation and the commit come first; they end it
         await self.host.set_status(status)
@@ -274,10 +286,6 @@ class SessionLoop:
                         await self.tools.run(call)
                     if any(call.name in FILE_WRITERS for call in calls):
                         await self._check_code_rules()
-                    for inbound in self._take_steers():
-                        await self.host.emit(
-                            ev.INPUT_RECEIVED, {"text": inbound.text, "mode": inbound.mode}
-                        )
                 if steps >= max_steps:
                     return "max_steps", f"stopped after {steps} model requests (max_steps)"
                 if self._compact_requested or compaction.needs_compaction(
@@ -286,6 +294,12 @@ class SessionLoop:
                     forced, self._compact_requested = self._compact_requested, False
                     await self._compact(force=forced)
                 self.model.check_budget()
+                # What came for this turn meanwhile (during the tool round, the last
+                # request, a compaction) goes into this request.
+                for inbound in self._take_steers():
+                    await self.host.emit(
+                        ev.INPUT_RECEIVED, {"text": inbound.text, "mode": inbound.mode}
+                    )
                 response = await self.model.request()
                 steps += 1
                 requested = response.tool_calls
@@ -300,7 +314,7 @@ class SessionLoop:
                 if response.provider_content is not None:
                     completed["provider_content"] = list(response.provider_content)
                 await self.host.emit(ev.MODEL_COMPLETED, completed)
-                if not requested:
+                if not requested and not self._steers:
                     return "no_tool_calls", None
         except TurnEnded as ended:
             return ended.reason, ended.error

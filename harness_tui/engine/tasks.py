@@ -3,7 +3,8 @@
 A task has a durable handle (`task_id`, `task.started` in the log). Its output goes
 live to subscribers, into an artifact file in full, and into the log as coalesced
 `task.output` chunks. Its end (`task.completed | task.failed | task.cancelled`) is
-written by the session's loop, which then wakes the agent if it is idle.
+written by the session's loop, which then tells the agent: in its running turn, or
+in a new one it wakes it for.
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ class Subagents(Protocol):
 
 class TaskOwner(Protocol):
     """The session a task belongs to: it records the task's events and is woken by
-    its end."""
+    its end. `wake` queues the notice at once, whatever the session is doing, and the
+    session hands it to the model exactly once: in its running turn or a new one."""
 
     @property
     def state(self) -> SessionState: ...
@@ -105,9 +107,9 @@ class TaskManager:
         return SessionTasks(self, owner)
 
     def running_for(self, session_id: str) -> list[BackgroundTask]:
-        return [
-            t for t in self.tasks.values() if t.session_id == session_id and t.status == "running"
-        ]
+        """The session's tasks whose end it has yet to hear: running, or ending (a task
+        leaves only once its end is on the record and handed to the session)."""
+        return [t for t in self.tasks.values() if t.session_id == session_id]
 
     async def cancel_session(self, session_id: str) -> None:
         """Stop every task of the session; their ends are recorded, nobody is woken."""
@@ -322,13 +324,16 @@ class SessionTasks:
         if exit_code is not None:
             data["exit_code"] = exit_code
         await self.owner.emit(f"task.{status}", data)
-        self.manager.tasks.pop(task.task_id, None)
-        if task.notify and status != "cancelled":
+        wake = task.notify and status != "cancelled"
+        if wake:
             code = f", exit code {exit_code}" if exit_code is not None else ""
             self.owner.wake(
                 f"Background task {task.task_id} ({task.title}) {status}{code}.\n{summary}".strip()
             )
-        else:
+        # The task leaves only now, its notice queued: until then nobody waiting on the
+        # session (engine.wait, a closing turn) takes the session for finished.
+        self.manager.tasks.pop(task.task_id, None)
+        if not wake:
             await self.owner.settle()
         task.done.set()
 
@@ -346,11 +351,16 @@ class SessionTasks:
 
     async def wait(self, task_id: str, timeout_s: float) -> TaskInfo:
         task = self._get(task_id)
+        # An end that comes during the wait is this call's result, and no notice
+        # besides: claimed before waiting, as the end decides on its notice first.
+        notify, task.notify = task.notify, False
         try:
             await asyncio.wait_for(asyncio.shield(task.done.wait()), timeout_s)
         except TimeoutError:
-            return task.info()
-        task.notify = False
+            pass
+        finally:
+            if task.status == "running":
+                task.notify = notify  # its end comes later, and wakes the agent after all
         return task.info()
 
     async def cancel(self, task_id: str) -> TaskInfo:

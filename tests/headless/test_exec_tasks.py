@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import threading
 
+from tests.support.loopback import LoopbackOpenAI, Reply
 from tests.support.projects import (
     cli_env,
     events_until,
@@ -88,6 +89,50 @@ def test_a_12_tick_command_runs_as_a_task_tailed_live_from_another_process(tmp_p
     assert any(live for line, live in tailed if line == "tick 3"), tailed
     assert tail.returncode == 0
     assert lines[-1] == f"[task {task_id} completed (exit code 0)]"
+
+
+def test_a_task_that_ends_while_the_model_answers_is_heard_before_the_run_ends(tmp_path):
+    project = init_repo(tmp_path / "p")
+    go = tmp_path / "go"
+    check = f"while [ ! -e {go} ]; do sleep 0.05; done; echo check passed"
+    hold = threading.Event()
+    replies = [
+        Reply("Running the check.", tool_calls=[("bash", {"command": check})]),
+        Reply("Waiting for the check.", gate=hold),
+        Reply("The check passed."),
+    ]
+    with LoopbackOpenAI(replies) as server:
+        env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="100", **server.env())
+        run = start_exec(
+            project, tmp_path, "run the check", "--provider", "openai", "--json", env=env
+        )
+        try:
+            events = events_until(run, "task.started")
+            # The model is answering; the check ends meanwhile, and only then the answer.
+            wait_until(lambda: len(server.requests) == 2, message="the second request")
+            go.touch()
+            events += events_until(run, "task.completed")
+            hold.set()
+            rest, err = run.communicate(timeout=60)
+        finally:
+            hold.set()
+            if run.poll() is None:
+                run.kill()
+                run.communicate()
+    assert run.returncode == 0, err
+    events += [json.loads(line) for line in rest.splitlines()]
+    kinds = [e["type"] for e in events]
+    assert kinds.count("task.completed") == 1
+    task_id = events[kinds.index("task.started")]["data"]["task_id"]
+    woken = [e for e in events if e["type"] == "input.received" and e["data"]["mode"] == "auto"]
+    assert len(woken) == 1 and task_id in woken[0]["data"]["text"]
+    texts = [e["data"]["text"] for e in events if e["type"] == "model.completed"]
+    assert texts == ["Running the check.", "Waiting for the check.", "The check passed."]
+    assert len(server.requests) == 3
+    messages = server.requests[2].body["messages"]
+    notices = [m for m in messages if str(m["content"]).startswith(f"Background task {task_id}")]
+    assert notices == [messages[-1]] and messages[-1]["role"] == "user"
+    assert events[-1]["data"]["status"] == "done"
 
 
 def test_kill_9_while_a_task_runs_then_restart_cancels_it_and_the_session_goes_on(tmp_path):
