@@ -32,6 +32,13 @@ configuration layers (later wins): packaged defaults, $XDG_CONFIG_HOME/harness-t
 See `harness-tui config show`.
 """
 
+POLICY_CHECK_EPILOG = """\
+exit codes (the decision, with or without --json):
+  0    allow
+  1    prompt
+  3    forbid
+  2    usage or config error (a rule file that does not load)
+"""
 
 PROG = "harness-tui"
 
@@ -180,7 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     policy = commands.add_parser("policy", help="check commands against the policy rules")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
     check = policy_commands.add_parser(
-        "check", help="the decision for a shell command, its segments and the rules that matched"
+        "check",
+        help="the decision for a shell command, its segments and the rules that matched "
+        "(exit 0 allow, 1 prompt, 3 forbid)",
+        description="The decision the policy makes for a shell command, each segment of it\n"
+        "and the rules that matched.",
+        epilog=POLICY_CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("shell_command", metavar="CMD", help="the command, quoted as one argument")
     check.add_argument(
@@ -188,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("untrusted", "on-request", "auto", "never"),
         help="approval mode (default: [policy] approval_mode)",
     )
-    check.add_argument("--json", action="store_true", help="last line: the decision as JSON")
+    check.add_argument(
+        "--json", action="store_true", help="print only the decision, as one JSON document"
+    )
     _common(check, top=False)
     test = policy_commands.add_parser("test", help="run every rule's match/not_match examples")
     _common(test, top=False)
