@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness_tui import paths
+from harness_tui.config.keymap import BINDING_IDS
 
 PROVIDER_NAMES = ("auto", "scripted", "anthropic", "openai")
 
@@ -29,13 +30,22 @@ def setting(
     le: float | None = None,
     lt: float | None = None,
     choices: tuple[str, ...] | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> Any:
     """A config field with its constraints: bounds (`ge` ≥, `gt` >, `le` ≤, `lt` <) for
-    numbers, `choices` for strings. On a list field they apply to every item. A list or
-    dict default is copied for each instance, as dataclasses require."""
+    numbers, `choices` for strings. On a list field they apply to every item, on a dict
+    field to every value; `names` are the only keys a dict field's entries may have. A
+    list or dict default is copied for each instance, as dataclasses require."""
     metadata = {
         name: value
-        for name, value in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt), ("choices", choices))
+        for name, value in (
+            ("ge", ge),
+            ("gt", gt),
+            ("le", le),
+            ("lt", lt),
+            ("choices", choices),
+            ("names", names),
+        )
         if value is not None
     }
     if isinstance(default, list | dict):
@@ -350,7 +360,7 @@ class Config:
     """Subagent presets by name; explore and worker are built in."""
     projects: list[ProjectConfig] = setting([])
     """Per-project scheduling of worktree sessions; see ProjectConfig."""
-    keys: dict[str, str] = setting({})
+    keys: dict[str, str] = setting({}, names=BINDING_IDS)
     """Binding id -> key, e.g. quit = "ctrl+q". `?` in the dashboard lists the ids."""
     sources: dict[str, str] = field(
         default_factory=dict, compare=False, repr=False, metadata=_NOT_A_SETTING
