@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.loopback import LoopbackAnthropic, Reply
+from tests.support.processes import group_alive
 from tests.support.projects import (
     cli_env,
     demo_repo,
@@ -228,6 +229,8 @@ def test_kill_9_mid_session_then_restart_fails_it_and_leaves_no_worktree(tmp_pat
         assert run.stdout is not None
         for line in run.stdout:
             event = json.loads(line)
+            if event["type"] == "task.started":
+                pgid = event["data"]["pgid"]
             if event["type"] == "tool.requested" and event["data"]["tool"] == "wait_task":
                 break  # mid-turn, with the long command running as a task
         session_id = event["session_id"]
@@ -275,7 +278,7 @@ def test_kill_9_mid_session_then_restart_fails_it_and_leaves_no_worktree(tmp_pat
     assert worktree_paths(project) == [str(project)]
     assert not Path(left).exists()
     time.sleep(0.2)
-    assert subprocess.run(["pgrep", "-f", "sleep 93.71"], capture_output=True).returncode == 1
+    assert not group_alive(pgid), "the task's command is still running"
     # The work so far is on the branch, as a WIP commit; the checkout is untouched.
     assert git(project, "show", f"{branch}:draft.txt") == "half of it\n"
     message = git(project, "log", "-1", "--format=%B", branch)
