@@ -10,3 +10,12 @@ class ExitCode(IntEnum):
     APPROVAL_NEEDED = 3  # an approval was needed and nobody could give it
     BUDGET = 4  # a budget or max steps was reached
     INTERRUPTED = 130  # Ctrl-C or SIGTERM
+
+
+class PolicyCheckExit(IntEnum):
+    """`policy check` answers with its exit code too, so a script can branch on the
+    decision without reading the output; 2 stays a usage or config error."""
+
+    ALLOW = 0
+    PROMPT = 1
+    FORBID = 3

@@ -1,11 +1,19 @@
 """Every argument of every subcommand, parsed in one place, and how flags become
-config overrides."""
+config overrides.
+
+A mistake on the command line is a UsageError, so the error boundary reports it as it
+reports any other: one line, exit 2. argparse would print its usage page instead, and
+for a mistyped flag it would blame whatever came next (`--exex "hi"` reads as an
+unknown --exex and then "invalid choice: 'hi'" for the subcommand).
+"""
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from harness_tui import __version__
 from harness_tui.cli.errors import UsageError
@@ -23,6 +31,26 @@ configuration layers (later wins): packaged defaults, $XDG_CONFIG_HOME/harness-t
 <project>/.harness/config.toml, HARNESS_<SECTION>__<KEY> environment variables, flags.
 See `harness-tui config show`.
 """
+
+POLICY_CHECK_EPILOG = """\
+exit codes (the decision, with or without --json):
+  0    allow
+  1    prompt
+  3    forbid
+  2    usage or config error (a rule file that does not load)
+"""
+
+PROG = "harness-tui"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, but its errors are UsageErrors naming the subcommand they are
+    about (`tail: the following arguments are required: ID`). Subparsers are of the
+    same class, so this holds at every level."""
+
+    def error(self, message: str) -> NoReturn:
+        where = self.prog.removeprefix(PROG).strip()
+        raise UsageError(f"{where}: {message}" if where else message)
 
 
 def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -44,8 +72,8 @@ def _common(parser: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="harness-tui",
+    parser = _Parser(
+        prog=PROG,
         description="A terminal dashboard for supervising AI coding-agent sessions. "
         "Without a subcommand it opens the dashboard; with --exec it runs one prompt "
         "headless.",
@@ -159,7 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     policy = commands.add_parser("policy", help="check commands against the policy rules")
     policy_commands = policy.add_subparsers(dest="policy_command", metavar="ACTION", required=True)
     check = policy_commands.add_parser(
-        "check", help="the decision for a shell command, its segments and the rules that matched"
+        "check",
+        help="the decision for a shell command, its segments and the rules that matched "
+        "(exit 0 allow, 1 prompt, 3 forbid)",
+        description="The decision the policy makes for a shell command, each segment of it\n"
+        "and the rules that matched.",
+        epilog=POLICY_CHECK_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("shell_command", metavar="CMD", help="the command, quoted as one argument")
     check.add_argument(
@@ -167,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("untrusted", "on-request", "auto", "never"),
         help="approval mode (default: [policy] approval_mode)",
     )
-    check.add_argument("--json", action="store_true", help="last line: the decision as JSON")
+    check.add_argument(
+        "--json", action="store_true", help="print only the decision, as one JSON document"
+    )
     _common(check, top=False)
     test = policy_commands.add_parser("test", help="run every rule's match/not_match examples")
     _common(test, top=False)
@@ -186,9 +222,12 @@ _EXEC_ONLY = (
 
 
 def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The parsed arguments. A flag that goes only with --exec ends the process as
-    argparse's own checks do (the usage line, exit 2); an empty prompt is a UsageError."""
+    """The parsed arguments. Anything wrong with them is a UsageError: an unknown flag
+    (with the known one closest to it), whatever argparse refuses, a flag that goes only
+    with --exec, an empty prompt."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    _refuse_unknown_flags(parser, argv)
     args = parser.parse_args(argv)
     if args.exec_prompt is not None:
         if not args.exec_prompt.strip():
@@ -196,8 +235,65 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     elif args.command is None:
         for flag, given in _EXEC_ONLY:
             if given(args):
-                parser.error(f"{flag} goes with --exec")
+                raise UsageError(f"{flag} goes with --exec")
     return args
+
+
+def _refuse_unknown_flags(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Raise a UsageError for the first `--flag` that neither the top level nor the
+    subcommands named in `argv` know, naming the known flag closest to it.
+
+    Checked before argparse parses, because argparse sets an unknown flag aside and
+    fails on what follows it instead. Abbreviations argparse accepts are known here
+    too; whether one is ambiguous is left to argparse."""
+    chosen = [parser]  # the top level, then each subcommand as argv names it
+    value_next = False
+    for token in argv:
+        if value_next:
+            value_next = False
+            continue
+        if token == "--":
+            return
+        # argparse reads a token with a space in it as a value even if it starts with --.
+        if token.startswith("--") and len(token) > 2 and " " not in token:
+            name, has_value, _ = token.partition("=")
+            action = _option(chosen, name)
+            if action is None:
+                raise UsageError(_unknown_flag(chosen, name))
+            value_next = not has_value and action.nargs != 0
+        elif not token.startswith("-"):
+            subcommand = _subcommand(chosen[-1], token)
+            if subcommand is not None:
+                chosen.append(subcommand)
+
+
+def _option(parsers: list[argparse.ArgumentParser], name: str) -> argparse.Action | None:
+    """The option `name` is, or abbreviates, in any of `parsers`."""
+    for parser in parsers:
+        for option, action in parser._option_string_actions.items():
+            if option == name or (parser.allow_abbrev and option.startswith(name)):
+                return action
+    return None
+
+
+def _subcommand(parser: argparse.ArgumentParser, token: str) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            found: argparse.ArgumentParser | None = action.choices.get(token)
+            return found
+    return None
+
+
+def _unknown_flag(parsers: list[argparse.ArgumentParser], name: str) -> str:
+    known = [
+        option
+        for parser in parsers
+        for option in parser._option_string_actions
+        if option.startswith("--")
+    ]
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {close[0]}?" if close else f"see {parsers[-1].prog} --help"
+    return f"unknown flag {name} ({hint})"
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""`harness-tui policy check|test`: the policy, asked directly."""
+"""`harness-tui policy check|test`: the policy, asked directly. `check` answers with
+its exit code as well as its output (see PolicyCheckExit)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import os
 from typing import TYPE_CHECKING
 
-from harness_tui.cli.exitcodes import ExitCode
+from harness_tui.cli.exitcodes import ExitCode, PolicyCheckExit
 from harness_tui.policy.evaluate import evaluate_command, explain
 from harness_tui.policy.rules import default_rule_paths, load_rules
 
@@ -26,7 +27,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
     decision = evaluate_command(
         args.shell_command, rules, mode, str(config.project), os.path.expanduser("~")
     )
-    print(explain(decision))
     if args.json:
         print(json.dumps(decision.to_json()))
-    return ExitCode.OK
+    else:
+        print(explain(decision))
+    return PolicyCheckExit[decision.decision.upper()]

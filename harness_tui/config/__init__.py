@@ -10,6 +10,8 @@
 - `toml_text`: a value written as TOML, and the line where a key is written.
 - `writing`: comment-keeping edits of TOML files (`update_toml`, `set_config_value`).
 - `show`: `format_config`, the merged config as `config show` prints it.
+- `keymap`: the dashboard's key bindings as plain data; their ids are what `[keys]`
+  accepts, and the TUI builds its Bindings from them.
 - `errors`: `ConfigProblem` (one problem, with file, line and key) and `ConfigError`.
 
 Everything other modules use is importable from `harness_tui.config` itself.

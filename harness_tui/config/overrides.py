@@ -11,7 +11,16 @@ from typing import Any, NamedTuple, get_args, get_origin
 
 from harness_tui.config.fields import KeyPath, Setting, is_section, is_table, settings
 from harness_tui.config.schema import Config
-from harness_tui.config.validate import Invalid, Leaves, convert, noun, put, show, unknown
+from harness_tui.config.validate import (
+    Invalid,
+    Leaves,
+    convert,
+    entry_named,
+    noun,
+    put,
+    show,
+    unknown,
+)
 
 
 class Target(NamedTuple):
@@ -55,7 +64,9 @@ def resolve(parts: list[str], join: str) -> Target:
         if is_section(setting_.type):
             cls = setting_.type
         elif is_table(setting_.type):
-            return Target((*path, join.join(rest)), setting_, entry=True)
+            entry = (*path, join.join(rest))
+            entry_named(setting_.meta, entry)
+            return Target(entry, setting_, entry=True)
         else:
             raise Invalid((*path, *rest), f"unknown key {'.'.join(parts)}", names_key=True)
     raise Invalid((), "empty key", names_key=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from harness_tui import paths
+from harness_tui.config.keymap import BINDING_IDS
 
 PROVIDER_NAMES = ("auto", "scripted", "anthropic", "openai")
 
@@ -31,16 +32,20 @@ def setting(
     lt: float | None = None,
     choices: tuple[str, ...] | None = None,
     check: Callable[[Any], str | None] | None = None,
+    names: tuple[str, ...] | None = None,
 ) -> Any:
     """A config field with its constraints: bounds (`ge` ≥, `gt` >, `le` ≤, `lt` <) for
     numbers, `choices` for strings, and `check` for a rule neither can say: given a
     value of the field's type, it returns None when the value is acceptable, else what
     was expected (the problem reads `expected {that}, got VALUE`). On a list field they
-    apply to every item. A list or dict default is copied for each instance, as
-    dataclasses require."""
+    apply to every item, on a dict field to every value; `names` are the only keys a
+    dict field's entries may have. A list or dict default is copied for each instance,
+    as dataclasses require."""
     constraints = (("ge", ge), ("gt", gt), ("le", le), ("lt", lt), ("choices", choices))
     metadata = {
-        name: value for name, value in (*constraints, ("check", check)) if value is not None
+        name: value
+        for name, value in (*constraints, ("check", check), ("names", names))
+        if value is not None
     }
     if isinstance(default, list | dict):
         template = default
@@ -377,7 +382,7 @@ class Config:
     """Subagent presets by name; explore and worker are built in."""
     projects: list[ProjectConfig] = setting([])
     """Per-project scheduling of worktree sessions; see ProjectConfig."""
-    keys: dict[str, str] = setting({})
+    keys: dict[str, str] = setting({}, names=BINDING_IDS)
     """Binding id -> key, e.g. quit = "ctrl+q". `?` in the dashboard lists the ids."""
     sources: dict[str, str] = field(
         default_factory=dict, compare=False, repr=False, metadata=_NOT_A_SETTING

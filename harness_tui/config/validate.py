@@ -8,7 +8,7 @@ their problems are raised together, so one run shows everything wrong with a fil
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar, get_args, get_origin
@@ -171,6 +171,7 @@ def convert(tp: Any, value: Any, meta: Mapping[str, Any], path: KeyPath) -> Any:
         gather = Gather()
         for key, v in value.items():
             with gather:
+                entry_named(meta, (*path, key))
                 entries[key] = convert(item, v, meta, (*path, key))
         gather.done()
         return entries
@@ -253,7 +254,15 @@ def put(setting_: Setting, value: Any, path: KeyPath, out: Leaves) -> None:
         out[path] = convert(setting_.type, value, setting_.meta, path)
 
 
-def unknown(known: Mapping[str, Setting], path: KeyPath, *, is_table: bool) -> Invalid:
+def entry_named(meta: Mapping[str, Any], path: KeyPath) -> None:
+    """Refuse a dict field's entry whose key is not one of the field's `names`, when the
+    schema names them (the binding ids of `[keys]`), as an unknown key is refused."""
+    names = meta.get("names")
+    if names is not None and path[-1] not in names:
+        raise unknown(names, path, is_table=False)
+
+
+def unknown(known: Iterable[str], path: KeyPath, *, is_table: bool) -> Invalid:
     import difflib
 
     name = str(path[-1])

@@ -115,8 +115,6 @@ class HarnessApp(App[int]):
 
     def on_mount(self) -> None:
         self.set_keymap(self.keymap)
-        for problem in keys.check_keymap(self.keymap):
-            self.notify(problem, severity="warning", timeout=10)
         for problem in self._theme_errors:
             self.notify(problem, title="Theme not loaded", severity="error", timeout=10)
         wanted = self.config.ui.theme

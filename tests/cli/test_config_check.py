@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from harness_tui.cli.exitcodes import ExitCode
 from tests.support.projects import cli_env, harness_cmd, init_repo
 
@@ -91,3 +93,24 @@ def test_a_bad_environment_variable_is_a_problem_too(tmp_path):
     assert done.returncode == ExitCode.USAGE
     assert done.stderr.startswith("harness-tui: ")
     assert "HARNESS_ENGINE__MAX_STEPS" in done.stderr
+
+
+@pytest.mark.parametrize("action", ["show", "check"])
+def test_an_unknown_binding_id_in_keys_is_refused_naming_the_closest_id(tmp_path, action):
+    project = init_repo(tmp_path / "p")
+    config = project / ".harness" / "config.toml"
+    config.parent.mkdir()
+    config.write_text('[keys]\nhelp = "f1"\nquitt = "ctrl+q"\n')
+    done = subprocess.run(
+        harness_cmd("config", action, "--project", str(project)),
+        cwd=project,
+        env=cli_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == ExitCode.USAGE
+    assert done.stderr.splitlines() == [
+        f"harness-tui: {config.resolve()}:3: unknown key keys.quitt (did you mean keys.quit?)"
+    ]
+    assert done.stdout == ""

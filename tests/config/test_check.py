@@ -156,3 +156,15 @@ def test_a_missing_project_directory_is_one_problem_without_a_file(tmp_path: Pat
     (problem,) = check_config(project=tmp_path / "nowhere", env={})
     assert problem.file is None and problem.key == ""
     assert str(problem) == f"project directory {tmp_path / 'nowhere'} does not exist"
+
+
+def test_keys_accepts_only_the_dashboards_binding_ids(project: Path) -> None:
+    path = project_file(project, '[keys]\nnew_session = "ctrl+n"\nfilter_typ = "F"\n').resolve()
+    problems = check_config(project=project, env={"HARNESS_KEYS__HLEP": "f1"})
+    assert [str(problem) for problem in problems] == [
+        f"{path}:3: unknown key keys.filter_typ (did you mean keys.filter_type?)",
+        "environment HARNESS_KEYS__HLEP: unknown key keys.hlep (did you mean keys.help?)",
+    ]
+    project_file(project, '[keys]\nnew_session = "ctrl+n"\n')
+    config = load_config(project=project, env={"HARNESS_KEYS__HELP": "f1"})
+    assert config.keys == {"new_session": "ctrl+n", "help": "f1"}

@@ -8,6 +8,7 @@ import subprocess
 from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine
+from tests.support.processes import group_alive, recorded_groups
 from tests.support.projects import QUICK_DEMO, demo_repo, init_repo, write_script
 
 
@@ -190,7 +191,7 @@ async def test_cancel_stops_a_long_tool_and_closes_the_turn(tmp_path):
         text = "sleeping"
         [[turn.tool_calls]]
         name = "bash"
-        arguments = { command = "sleep 97.31" }
+        arguments = { command = "echo $$ >> groups; sleep 97.31" }
         """,
     )
     engine = await open_engine(project)
@@ -208,8 +209,9 @@ async def test_cancel_stops_a_long_tool_and_closes_the_turn(tmp_path):
     assert state.last_turn_reason == "cancelled"
     assert state.status == "cancelled"
     assert any(e.type == ev.TOOL_FAILED and e.data["error"] == "cancelled" for e in events)
-    no_sleep = await asyncio.to_thread(subprocess.run, ["pgrep", "-f", "sleep 97.31"])
-    assert no_sleep.returncode == 1, "the cancelled command is still running"
+    # The shell records its group as it starts; cancelled before that, it never ran.
+    recorded = recorded_groups(project / "groups")
+    assert not any(group_alive(pgid) for pgid in recorded), "the cancelled command still runs"
 
 
 async def test_a_follow_up_on_a_finished_session_starts_a_new_turn(tmp_path):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import subprocess
 import textwrap
 
 from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine
 from tests.support.loopback import LoopbackOpenAI, Reply
+from tests.support.processes import group_alive, recorded_groups
 from tests.support.projects import init_repo, write_script
 from tests.support.waiting import wait_for
 
@@ -24,11 +23,6 @@ def turn(text, *calls):
     for name, args in calls:
         body += f"[[turn.tool_calls]]\nname = {name!r}\narguments = {args}\n"
     return body + "\n"
-
-
-async def still_running(pattern: str) -> bool:
-    found = await asyncio.to_thread(subprocess.run, ["pgrep", "-f", pattern], capture_output=True)
-    return found.returncode == 0
 
 
 def kinds(events):
@@ -99,7 +93,8 @@ async def test_read_wait_and_cancel_a_task(tmp_path):
     # A task the agent cancelled itself does not wake it again.
     assert not [e for e in events if e.type == ev.INPUT_RECEIVED and e.data["mode"] == "auto"]
     assert state.status == "done"
-    assert not await still_running("sleep 86.31")
+    [pgid] = [e.data["pgid"] for e in events if e.type == ev.TASK_STARTED]
+    assert not group_alive(pgid), "the cancelled command is still running"
 
 
 def subagent_project(tmp_path, child_command):
@@ -161,7 +156,8 @@ async def test_two_subagents_run_at_once_each_with_its_own_log(tmp_path):
 
 
 async def test_cancelling_the_parent_ends_its_subagents_and_their_commands(tmp_path):
-    project, parent = subagent_project(tmp_path, "sleep 88.17")
+    project, parent = subagent_project(tmp_path, "echo $$ >> groups; sleep 88.17")
+    groups = project / "groups"
     engine = await open_engine(project)
     try:
         sid = await engine.start_session("split it", provider="scripted", model=str(parent))
@@ -171,7 +167,8 @@ async def test_cancelling_the_parent_ends_its_subagents_and_their_commands(tmp_p
                 seen += 1
                 if seen == 2:
                     break
-        await wait_for(lambda: still_running("sleep 88.17"), message="both commands to run")
+        await wait_for(lambda: len(recorded_groups(groups)) == 2, message="both commands to run")
+        assert all(group_alive(pgid) for pgid in recorded_groups(groups))
         await engine.cancel(sid)
         events = await engine.store.read(sid)
         children = [e.data["child_session_id"] for e in events if e.type == ev.SUBAGENT_SPAWNED]
@@ -180,7 +177,7 @@ async def test_cancelling_the_parent_ends_its_subagents_and_their_commands(tmp_p
         await engine.close()
     assert statuses == ["cancelled", "cancelled"]
     assert [e.type for e in events].count(ev.TASK_CANCELLED) == 2
-    assert not await still_running("sleep 88.17")
+    assert not any(group_alive(pgid) for pgid in recorded_groups(groups))
 
 
 async def test_steering_reaches_the_next_request_and_a_follow_up_runs_after(tmp_path, monkeypatch):

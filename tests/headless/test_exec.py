@@ -8,6 +8,7 @@ import signal
 import sqlite3
 import subprocess
 
+from tests.support.processes import group_alive, kill_group, recorded_groups
 from tests.support.projects import (
     QUICK_DEMO_ENV,
     cli_env,
@@ -18,7 +19,7 @@ from tests.support.projects import (
     start_exec,
     write_script,
 )
-from tests.support.waiting import process_running, wait_until
+from tests.support.waiting import wait_until
 
 
 def run_exec(project, *args, tmp_path, timeout=120, **env):
@@ -158,24 +159,26 @@ def test_kill_9_mid_tool_loses_nothing_and_the_session_carries_on(tmp_path):
         text = "running the long job"
         [[turn.tool_calls]]
         name = "bash"
-        arguments = { command = "echo started; sleep 93.17" }
+        arguments = { command = "echo $$ >> groups; echo started; sleep 93.17" }
 
         [[turn]]
         text = "the job was interrupted; picking up from here"
         """,
     )
+    groups = project / "groups"
     proc = start_exec(
         project, tmp_path, "run the job", "--provider", "scripted", "--model", str(script), "--json"
     )
     try:
         seen = events_until(proc, "tool.requested")
-        wait_until(lambda: process_running("sleep 93.17"), message="the command to start")
+        wait_until(lambda: recorded_groups(groups), message="the command to start")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
-        subprocess.run(["pkill", "-f", "sleep 93.17"], check=False)
+        for pgid in recorded_groups(groups):
+            kill_group(pgid)
     sid = seen[0]["session_id"]
     before = [e for e in stored_events(project) if e[0] == sid]
     # Every event the killed process printed had been committed.
@@ -201,16 +204,17 @@ def test_ctrl_c_cancels_the_turn_and_exits_130(tmp_path):
     project = init_repo(tmp_path / "p")
     script = write_script(
         tmp_path / "s.toml",
-        '[[turn]]\ntext = ""\n[[turn.tool_calls]]\nname = "bash"\narguments = { command = "sleep 91.23" }\n',
+        '[[turn]]\ntext = ""\n[[turn.tool_calls]]\nname = "bash"\n'
+        'arguments = { command = "echo $$ >> groups; sleep 91.23" }\n',
     )
     proc = start_exec(
         project, tmp_path, "go", "--provider", "scripted", "--model", str(script), "--json"
     )
     events_until(proc, "tool.requested")
-    wait_until(lambda: process_running("sleep 91.23"), message="the command to start")
+    wait_until(lambda: recorded_groups(project / "groups"), message="the command to start")
     proc.send_signal(signal.SIGINT)
     rest, _ = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert '"reason":"cancelled"' in rest
-    leftover = subprocess.run(["pgrep", "-f", "sleep 91.23"], capture_output=True)
-    assert leftover.returncode == 1, "the interrupted command is still running"
+    [pgid] = recorded_groups(project / "groups")
+    assert not group_alive(pgid), "the interrupted command is still running"

@@ -156,7 +156,7 @@ def test_policy_check_and_test_commands(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert check.returncode == 0, check.stderr
+    assert check.returncode == 3, check.stderr
     verdict = json.loads(check.stdout.splitlines()[-1])
     assert verdict["decision"] == "forbid"
     assert verdict["segments"][0]["argv"][:2] == ["rm", "-rf"]

@@ -10,6 +10,7 @@ import subprocess
 import threading
 
 from tests.support.loopback import LoopbackOpenAI, Reply
+from tests.support.processes import group_alive
 from tests.support.projects import (
     cli_env,
     events_until,
@@ -18,7 +19,7 @@ from tests.support.projects import (
     start_exec,
     write_script,
 )
-from tests.support.waiting import process_running, wait_until
+from tests.support.waiting import wait_until
 
 # Twelve ticks, six seconds: long past inline_ms, and long enough for a second process
 # to start and show the output while the run still goes on.
@@ -149,11 +150,12 @@ def test_kill_9_while_a_task_runs_then_restart_cancels_it_and_the_session_goes_o
         project, tmp_path, "go", "--provider", "scripted", "--model", str(script), "--json", env=env
     )
     # The turn ends while the task still runs.
-    sid = events_until(run, "turn.completed")[-1]["session_id"]
+    seen = events_until(run, "turn.completed")
+    sid = seen[-1]["session_id"]
+    [pgid] = [e["data"]["pgid"] for e in seen if e["type"] == "task.started"]
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=10)
-    left = subprocess.run(["pgrep", "-f", "sleep 84.42"], capture_output=True)
-    assert left.returncode == 0, "the task's command should have outlived its parent"
+    assert group_alive(pgid), "the task's command should have outlived its parent"
 
     resumed = subprocess.run(
         harness_cmd(
@@ -174,10 +176,7 @@ def test_kill_9_while_a_task_runs_then_restart_cancels_it_and_the_session_goes_o
     assert [e["data"]["text"] for e in events if e["type"] == "model.completed"] == [
         "the job was lost; carrying on"
     ]
-    wait_until(
-        lambda: not process_running("sleep 84.42"),
-        message="recovery to stop the orphaned command",
-    )
+    wait_until(lambda: not group_alive(pgid), message="recovery to stop the orphaned command")
 
 
 def test_ctrl_c_stops_background_tasks_too(tmp_path):
@@ -198,9 +197,10 @@ def test_ctrl_c_stops_background_tasks_too(tmp_path):
         "--json",
         env=cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="200"),
     )
-    events_until(run, "turn.completed")
+    seen = events_until(run, "turn.completed")
+    [pgid] = [e["data"]["pgid"] for e in seen if e["type"] == "task.started"]
     run.send_signal(signal.SIGINT)
     rest, _ = run.communicate(timeout=30)
     assert run.returncode == 130
     assert '"task.cancelled"' in rest
-    assert subprocess.run(["pgrep", "-f", "sleep 83.91"], capture_output=True).returncode == 1
+    assert not group_alive(pgid), "the task's command is still running"

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.loopback import LoopbackAnthropic, Reply
+from tests.support.processes import group_alive
 from tests.support.projects import (
     cli_env,
     demo_repo,
@@ -24,7 +25,7 @@ from tests.support.projects import (
     worktree_paths,
     write_script,
 )
-from tests.support.waiting import process_running, wait_until
+from tests.support.waiting import wait_until
 
 FIX = {
     "path": "calc.py",
@@ -229,6 +230,8 @@ def test_kill_9_mid_session_then_restart_fails_it_and_leaves_no_worktree(tmp_pat
         assert run.stdout is not None
         for line in run.stdout:
             event = json.loads(line)
+            if event["type"] == "task.started":
+                pgid = event["data"]["pgid"]
             if event["type"] == "tool.requested" and event["data"]["tool"] == "wait_task":
                 break  # mid-turn, with the long command running as a task
         session_id = event["session_id"]
@@ -275,7 +278,7 @@ def test_kill_9_mid_session_then_restart_fails_it_and_leaves_no_worktree(tmp_pat
     # No orphan: git knows only the checkout, the folder is gone, and nothing runs.
     assert worktree_paths(project) == [str(project)]
     assert not Path(left).exists()
-    wait_until(lambda: not process_running("sleep 93.71"), message="the build to be stopped")
+    wait_until(lambda: not group_alive(pgid), message="the build to be stopped")
     # The work so far is on the branch, as a WIP commit; the checkout is untouched.
     assert git(project, "show", f"{branch}:draft.txt") == "half of it\n"
     message = git(project, "log", "-1", "--format=%B", branch)

@@ -8,7 +8,7 @@ waited for.
 
 `wait_until` polls from plain code (state another process or thread changes);
 `wait_for` is its twin for coroutines, and accepts a predicate that is itself a
-coroutine (a store read, a `pgrep` in a thread). `settle` is the one fixed duration:
+coroutine (a store read). `settle` is the one fixed duration:
 to show that something does *not* happen, there is nothing to wait on but time.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import subprocess
 import time
 from collections.abc import Awaitable, Callable
 
@@ -77,11 +76,6 @@ def settle(seconds: float = SETTLE) -> None:
 async def async_settle(seconds: float = SETTLE) -> None:
     """`settle` for coroutines: the event loop runs meanwhile."""
     await asyncio.sleep(seconds)
-
-
-def process_running(pattern: str) -> bool:
-    """Whether a process whose command line contains `pattern` runs (`pgrep -f`)."""
-    return subprocess.run(["pgrep", "-f", pattern], capture_output=True).returncode == 0
 
 
 async def _holds(predicate: Predicate) -> bool:
