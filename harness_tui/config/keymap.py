@@ -26,49 +26,84 @@ class KeySpec(NamedTuple):
     """Whether the footer shows it."""
 
 
+# The scheme, so that a key never acts by accident:
+# - On the dashboard, printable keys are text: the first one typed goes to the input
+#   bar (focused, then inserted), like a chat box, so a sentence typed there can
+#   never run an action. Actions are control chords and function keys, which prose
+#   does not contain; they work even while the input bar has the focus, except the
+#   few the bar uses for editing itself (ctrl+a, ctrl+e, ctrl+k, ctrl+x, ...).
+# - Single letters act only on a screen that shows what they act on: the approval
+#   prompt, the GC screen, a yes/no question. A decision on an approval is taken only
+#   on its prompt, which ignores keys for a moment after it opens ([ui] key_guard_ms),
+#   and "allow always" asks for a confirming chord besides.
 APP = (
     KeySpec(
-        "q", "quit", "Quit", id="quit", tooltip="Close the dashboard; running turns are cancelled"
+        "ctrl+q",
+        "quit",
+        "Quit",
+        id="quit",
+        tooltip="Close the dashboard; asks first while turns run here",
     ),
-    KeySpec("question_mark", "help", "Help", id="help", tooltip="Every key binding and its id"),
+    KeySpec("f1", "help", "Help", id="help", tooltip="Every key binding and its id"),
 )
 
 DASHBOARD = (
-    KeySpec("n", "new_session", "New", id="new_session", tooltip="Start a new session"),
+    KeySpec("ctrl+n", "new_session", "New", id="new_session", tooltip="Start a new session"),
     KeySpec(
-        "s",
+        "ctrl+s",
         "focus_input",
-        "Send",
+        "Type",
         id="focus_input",
-        tooltip="Type a prompt, steer the running turn or queue a follow-up",
+        tooltip="Type a prompt, steer the running turn or queue a follow-up "
+        "(typing any letter does too)",
+        show=False,
     ),
     KeySpec(
-        "p",
+        "ctrl+y",
         "answer_approval",
-        "Approve",
+        "Approval",
         id="answer_approval",
-        tooltip="Answer the oldest pending approval",
+        tooltip="Open the prompt of the oldest pending approval, whichever session asks",
     ),
-    KeySpec("i", "inbox", "Inbox", id="inbox", tooltip="Every pending approval, oldest first"),
-    KeySpec("t", "tail_task", "Tail", id="tail_task", tooltip="Follow the selected task's output"),
-    KeySpec("x", "cancel_turn", "Cancel", id="cancel_turn", tooltip="Cancel the running turn"),
+    KeySpec("ctrl+o", "inbox", "Inbox", id="inbox", tooltip="Every pending approval, oldest first"),
     KeySpec(
-        "m",
+        "ctrl+t",
+        "tail_task",
+        "Tail",
+        id="tail_task",
+        tooltip="Follow the selected task's output (Enter on a task does too)",
+    ),
+    KeySpec(
+        "ctrl+x",
+        "cancel_turn",
+        "Cancel",
+        id="cancel_turn",
+        tooltip="Cancel the selected session's running turn (asks first)",
+    ),
+    KeySpec(
+        "ctrl+r",
         "approval_mode",
         "Mode",
         id="approval_mode",
         tooltip="Switch the selected session's approval mode",
     ),
-    KeySpec("slash", "filter", "Filter", id="filter", tooltip="Filter the event log by text"),
+    KeySpec("ctrl+l", "filter", "Filter", id="filter", tooltip="Filter the event log by text"),
     KeySpec(
-        "f",
+        "ctrl+k",
         "cycle_type_filter",
-        "Type",
+        "Type filter",
         id="filter_type",
         tooltip="Show only one kind of event: conversation, tools, approvals, tasks, errors",
     ),
     KeySpec(
-        "g",
+        "escape",
+        "clear_filters",
+        "Clear filters",
+        id="clear_filters",
+        tooltip="Clear every filter of the log (text, type, session): all events again",
+    ),
+    KeySpec(
+        "ctrl+g",
         "gc",
         "GC",
         id="gc",
@@ -76,7 +111,7 @@ DASHBOARD = (
         show=False,
     ),
     KeySpec(
-        "a",
+        "ctrl+a",
         "all_sessions",
         "All",
         id="all_sessions",
@@ -84,11 +119,11 @@ DASHBOARD = (
         show=False,
     ),
     KeySpec(
-        "G",
+        "ctrl+e",
         "follow",
         "Follow",
         id="follow",
-        tooltip="Jump to the newest event and follow the log again",
+        tooltip="Jump to the newest event and follow the log again (End in the log too)",
         show=False,
     ),
 )
@@ -112,7 +147,13 @@ INPUT = (
 )
 
 FILTER = (
-    KeySpec("escape", "clear", "Clear filter", id="clear_filter", tooltip="Show every event again"),
+    KeySpec(
+        "escape",
+        "clear",
+        "Clear text",
+        id="clear_filter",
+        tooltip="Clear the text filter and go back to the log",
+    ),
 )
 
 APPROVAL = (
@@ -120,30 +161,58 @@ APPROVAL = (
     KeySpec(
         "a",
         "allow_always",
-        "Allow always",
+        "Allow always…",
         id="allow_always",
-        tooltip="Run it and add a rule that allows it from now on",
+        tooltip="Offered for commands: shows the rule it would add to .harness/policy.toml; "
+        "the confirming chord adds it and runs the command",
     ),
-    KeySpec("n", "deny", "Deny", id="deny", tooltip="Refuse the call; a reason is optional"),
-    KeySpec("e", "edit", "Edit", id="edit_allow", tooltip="Change the call, then allow it"),
+    KeySpec("n", "deny", "Deny…", id="deny", tooltip="Refuse the call; a reason is optional"),
+    KeySpec("e", "edit", "Edit…", id="edit_allow", tooltip="Change the call, then allow it"),
     KeySpec("escape", "later", "Later", id="decide_later", tooltip="Leave it pending for now"),
 )
 
 APPROVAL_FORM = (
     KeySpec(
-        "ctrl+s", "confirm", "Confirm", id="confirm_form", tooltip="Send the edit or the denial"
+        "ctrl+s",
+        "confirm",
+        "Confirm",
+        id="confirm_form",
+        tooltip="Send the denial or the edit, or allow always",
     ),
-    KeySpec("escape", "back", "Back", id="back", tooltip="Back to the five choices"),
+    KeySpec("escape", "back", "Back", id="back", tooltip="Back to the choices"),
 )
 
+# The inbox answers nothing itself: a new approval arriving could move another one
+# under the cursor. Its keys open the prompt, which shows what is being decided.
 INBOX = (
-    KeySpec("enter", "open", "Open", id="open_approval", tooltip="Show the approval in full"),
-    *APPROVAL[:4],
+    KeySpec(
+        "enter",
+        "open",
+        "Answer",
+        id="open_approval",
+        tooltip="Open the approval's prompt to answer it",
+    ),
+    KeySpec(
+        "n",
+        "deny",
+        "Deny…",
+        id="deny",
+        tooltip="Open the approval's prompt at the reason for refusing it",
+    ),
+    KeySpec(
+        "e",
+        "edit",
+        "Edit…",
+        id="edit_allow",
+        tooltip="Open the approval's prompt at its arguments, to change then allow them",
+    ),
     KeySpec("escape", "close", "Close", id="close", tooltip="Back to the dashboard"),
 )
 
 TAIL = (
-    KeySpec("G", "follow", "Follow", id="follow", tooltip="Jump to the end and follow the output"),
+    KeySpec(
+        "ctrl+e", "follow", "Follow", id="follow", tooltip="Jump to the end and follow the output"
+    ),
     KeySpec("escape", "close", "Close", id="close", tooltip="Back to the dashboard"),
 )
 
@@ -193,7 +262,7 @@ PICKER = (
     KeySpec("escape", "close", "Close", id="close", tooltip="Back without changing anything"),
 )
 
-HELP = (KeySpec("escape,q", "close", "Close", id="close", tooltip="Back to where you were"),)
+HELP = (KeySpec("escape,f1", "close", "Close", id="close", tooltip="Back to where you were"),)
 
 # What the help screen lists, under these headings.
 CONTEXTS: tuple[tuple[str, tuple[KeySpec, ...]], ...] = (
@@ -202,7 +271,7 @@ CONTEXTS: tuple[tuple[str, tuple[KeySpec, ...]], ...] = (
     ("Input bar", INPUT),
     ("Event log filter", FILTER),
     ("Approval prompt", APPROVAL),
-    ("Approval prompt: deny reason or edit", APPROVAL_FORM),
+    ("Approval prompt: allow always, deny reason or edit", APPROVAL_FORM),
     ("Approval inbox", INBOX),
     ("Task tail", TAIL),
     ("GC", GC),

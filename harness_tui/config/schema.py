@@ -188,6 +188,9 @@ class PolicyConfig:
 class UIConfig:
     theme: str = "harness-dark"
     """A built-in theme (themes/*.toml) or one in $XDG_CONFIG_HOME/harness-tui/themes."""
+    key_guard_ms: int = setting(400, ge=0)
+    """How long an approval prompt ignores keys after it opens (and after each key
+    pressed meanwhile), so that keys typed for something else never answer it."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from textual.app import App
 from textual.worker import Worker, WorkerState
 
 from harness_tui.engine.engine import Engine, EngineError
+from harness_tui.policy.rules import project_rules_path
 from harness_tui.providers.select import ProviderConfigError
 from harness_tui.tui import keys
 from harness_tui.tui.adapter import FRAME_S, EngineAdapter, EngineBatch
@@ -26,7 +27,7 @@ from harness_tui.tui.commands import DashboardCommands
 from harness_tui.tui.format import ellipsize
 from harness_tui.tui.labels import project_label, provider_label, store_label
 from harness_tui.tui.model import Clock, DashboardModel
-from harness_tui.tui.screens.confirm import ConfirmScreen
+from harness_tui.tui.screens.confirm import ConfirmScreen, quit_question
 from harness_tui.tui.screens.dashboard import DashboardScreen
 from harness_tui.tui.screens.gc import GCScreen
 from harness_tui.tui.screens.help import HelpScreen
@@ -34,12 +35,24 @@ from harness_tui.tui.screens.inbox import InboxScreen
 from harness_tui.tui.screens.mode import ApprovalModeScreen
 from harness_tui.tui.screens.new_session import NewSessionRequest, NewSessionScreen
 from harness_tui.tui.screens.tail import TailScreen
-from harness_tui.tui.themes import DEFAULT_THEME, load_themes, theme_dirs, token_defaults
+from harness_tui.tui.themes import (
+    DEFAULT_THEME,
+    load_themes,
+    theme_dirs,
+    token_defaults,
+)
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
 
 TAG_WIDTH = 13
+
+
+def _relative(path: Path, to: Path) -> str:
+    try:
+        return str(path.relative_to(to))
+    except ValueError:
+        return str(path)
 
 
 class HarnessApp(App[int]):
@@ -56,6 +69,7 @@ class HarnessApp(App[int]):
         clock: Clock | None = None,
         watch_theme_files: bool = True,
         frame_s: float = FRAME_S,
+        key_guard_ms: int | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or Clock()
@@ -65,6 +79,9 @@ class HarnessApp(App[int]):
         self.frame_s = frame_s
         self.watch_theme_files = watch_theme_files
         self.keymap: dict[str, str] = dict(config.keys)
+        self.key_guard_ms = config.ui.key_guard_ms if key_guard_ms is None else key_guard_ms
+        """How long an approval prompt ignores keys after it opens."""
+        self.rules_file_label = _relative(project_rules_path(config.project), config.project)
         # Set once the dashboard has folded the log as it stood at start-up; tests and
         # the benchmark wait on it instead of sleeping.
         self.ready = asyncio.Event()
@@ -404,15 +421,12 @@ class HarnessApp(App[int]):
             if yes:
                 self.run_worker(self.shutdown(), name="shut down", exit_on_error=False)
 
-        noun = "session is" if len(running) == 1 else "sessions are"
-        self.push_screen(
-            ConfirmScreen(
-                "Quit?",
-                f"{len(running)} {noun} running. Quitting cancels the turns this dashboard "
-                "runs; everything so far stays in the store.",
-            ),
-            confirmed,
+        titles = {view.session_id: self.session_title(view.session_id) for view in running}
+        question = quit_question(
+            working=[titles[v.session_id] for v in running if not v.approvals],
+            waiting=[titles[v.session_id] for v in running if v.approvals],
         )
+        self.push_screen(ConfirmScreen("Quit?", question), confirmed)
 
     async def shutdown(self) -> None:
         """Stop following the log, close the engine (its turns end on the record),

@@ -8,11 +8,21 @@ from typing import TYPE_CHECKING
 from harness_tui.engine.engine import EngineError
 from harness_tui.tui.format import ellipsize
 from harness_tui.tui.model import ApprovalView
-from harness_tui.tui.screens.approval import ApprovalDecision, ApprovalScreen
+from harness_tui.tui.render import edited_summary
+from harness_tui.tui.screens.approval import ApprovalDecision, ApprovalScreen, always_rules
 from harness_tui.tui.screens.dashboard import DashboardScreen
 
 if TYPE_CHECKING:
     from harness_tui.tui.app import HarnessApp
+
+
+def asks(approval: ApprovalView) -> str:
+    """What an approval asks, naming the tool once: a file edit's summary already
+    starts with it ("edit_file calc.py"), a command's is the command alone."""
+    summary = approval.summary.replace("\n", " ")
+    if summary.split(" ", 1)[0] == approval.tool:
+        return summary
+    return f"{approval.tool}: {summary}" if summary else approval.tool
 
 
 class ApprovalPrompts:
@@ -35,8 +45,7 @@ class ApprovalPrompts:
         app.bell()
         for approval in approvals:
             app.notify(
-                f"{app.session_title(approval.session_id)}: {approval.tool} "
-                f"{ellipsize(approval.summary, 60)}",
+                f"{app.session_title(approval.session_id)}: {ellipsize(asks(approval), 60)}",
                 title="Approval needed",
                 severity="warning",
                 timeout=6,
@@ -80,10 +89,16 @@ class ApprovalPrompts:
             if isinstance(app.screen, DashboardScreen):
                 self.prompt_next(auto=True)
 
-        app.push_screen(ApprovalScreen(approval, title, start=start), decided)
-
-    def answer(self, approval: ApprovalView, decision: str) -> None:
-        self._resolve(approval, ApprovalDecision(approval.approval_id, decision))
+        app.push_screen(
+            ApprovalScreen(
+                approval,
+                title,
+                start=start,
+                hold_s=app.key_guard_ms / 1000,
+                rules_file=app.rules_file_label,
+            ),
+            decided,
+        )
 
     def _resolve(self, approval: ApprovalView, decision: ApprovalDecision) -> None:
         self.answered.add(approval.approval_id)
@@ -108,3 +123,12 @@ class ApprovalPrompts:
             self.answered.discard(approval.approval_id)
             app.dashboard.refresh_header()
             app.notify(str(exc), title="Approval not sent", severity="error")
+            return
+        if decision.decision == "allow_always":
+            allowed = ", ".join(always_rules(approval))
+            app.notify(
+                f"Allowed {allowed} from now on: the rule is in {app.rules_file_label}.",
+                title="Allowed always",
+            )
+        elif decision.decision == "edit" and decision.edited_args is not None:
+            app.notify(f"Allowed the edited call: {edited_summary(decision.edited_args)}")

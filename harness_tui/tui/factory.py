@@ -24,6 +24,7 @@ def make_app(
     clock: Clock | None = None,
     watch_theme_files: bool = True,
     demo_pace: bool = False,
+    key_guard_ms: int | None = None,
 ) -> HarnessApp:
     """The dashboard for `config`.
 
@@ -31,8 +32,12 @@ def make_app(
     `clock`: a fixed clock makes pictures repeatable. `watch_theme_files`: reload
     themes when their files change. `demo_pace`: for a person watching, the scripted
     provider replies slowly enough to follow (and steer) unless the config says
-    otherwise; tests and pictures keep its own pace.
+    otherwise; tests and pictures keep its own pace. `key_guard_ms`: how long an
+    approval prompt ignores keys after it opens, instead of `[ui] key_guard_ms`
+    (tests that answer a prompt as soon as it opens set 0).
     """
     if demo_pace and config.scripted.delay_ms == 0:
         config = replace(config, scripted=replace(config.scripted, delay_ms=DEMO_DELAY_MS))
-    return app_class(config, clock=clock, watch_theme_files=watch_theme_files)
+    return app_class(
+        config, clock=clock, watch_theme_files=watch_theme_files, key_guard_ms=key_guard_ms
+    )

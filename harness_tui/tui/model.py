@@ -91,6 +91,8 @@ class ApprovalView:
     position: int
     # Why the policy asks, e.g. "git clean -f deletes untracked files for good".
     reason: str = ""
+    # The commands (argv) "allow always" would write rules for; none for other tools.
+    segments: tuple[tuple[str, ...], ...] = ()
 
     @property
     def command(self) -> str | None:
@@ -411,6 +413,7 @@ def _approval_requested(
         requested_at=event.ts,
         position=event.position or model.position,
         reason=data.get("reason", ""),
+        segments=tuple(tuple(argv) for argv in data.get("segments") or ()),
     )
     view.approvals[approval.approval_id] = approval
     model.approvals[approval.approval_id] = approval

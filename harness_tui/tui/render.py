@@ -235,12 +235,24 @@ def _approval_requested(event: Event, calls: Any, tasks: Any) -> list[Part]:
     return parts
 
 
+def edited_summary(args: Mapping[str, Any]) -> str:
+    """What an edited call runs instead: its command, else its arguments."""
+    command = args.get("command")
+    if isinstance(command, str):
+        first, *rest = command.strip().splitlines() or [""]
+        return clean(first + (" …" if rest else ""))
+    return _compact(dict(args))
+
+
 def _approval_resolved(event: Event, calls: Any, tasks: Any) -> list[Part]:
     d = event.data
     decision = d.get("decision", "?")
     text = decision.replace("_", " ")
     if d.get("by"):
         text += f" by {d['by']}"
+    edited = d.get("edited_args")
+    if isinstance(edited, dict):
+        text += f" → {edited_summary(edited)}"
     if d.get("reason"):
         text += f" · {clean(str(d['reason']))}"
     return [("error" if decision == "deny" else "approval", "decision", text)]

@@ -74,7 +74,13 @@ class RecordingApp(HarnessApp):
 def showcase_app(showcase_config) -> Callable[..., HarnessApp]:
     def make(**flags: Any) -> RecordingApp:
         config = showcase_config(**flags)
-        return make_app(config, app_class=RecordingApp, clock=FIXED_CLOCK, watch_theme_files=False)
+        return make_app(
+            config,
+            app_class=RecordingApp,
+            clock=FIXED_CLOCK,
+            watch_theme_files=False,
+            key_guard_ms=0,
+        )
 
     return make
 
@@ -98,7 +104,13 @@ def gc_showcase_app(tmp_path) -> Callable[..., RecordingApp]:
 
     def make(**flags: Any) -> RecordingApp:
         config = load_config(project=project, flags={"provider.name": "scripted", **flags})
-        return make_app(config, app_class=RecordingApp, clock=FIXED_CLOCK, watch_theme_files=False)
+        return make_app(
+            config,
+            app_class=RecordingApp,
+            clock=FIXED_CLOCK,
+            watch_theme_files=False,
+            key_guard_ms=0,
+        )
 
     return make
 
@@ -123,6 +135,15 @@ def live_config(project: Path, *, script: Path | None = None, **flags: Any) -> C
     if script is not None:
         settings["scripted.script"] = str(script)
     return load_config(project=project, flags=settings)
+
+
+def live_app(config: Config, **kwargs: Any) -> RecordingApp:
+    """The app for a live run, built as the command line builds it; the approval
+    prompt takes keys at once (the tests that check it holds them set key_guard_ms)."""
+    kwargs.setdefault("key_guard_ms", 0)
+    app = make_app(config, app_class=RecordingApp, watch_theme_files=False, **kwargs)
+    assert isinstance(app, RecordingApp)
+    return app
 
 
 async def wait_until(pilot, predicate: Callable[[], bool], *, timeout: float = 30.0) -> None:

@@ -66,11 +66,11 @@ async def _open_gc(app: HarnessApp) -> None:
 SHOTS = (
     Shot("dashboard", "harness-tui: every session state"),
     Shot("subagents", "harness-tui: a session, its subagents and tasks", before=_select_fix),
-    Shot("approval-command", "harness-tui: approving a command", keys=("p",)),
-    Shot("approval-diff", "harness-tui: approving an edit", keys=("i", "down", "enter")),
-    Shot("inbox", "harness-tui: the approval inbox", keys=("i",)),
+    Shot("approval-command", "harness-tui: approving a command", keys=("ctrl+y",)),
+    Shot("approval-diff", "harness-tui: approving an edit", keys=("ctrl+o", "down", "enter")),
+    Shot("inbox", "harness-tui: the approval inbox", keys=("ctrl+o",)),
     Shot("task-tail", "harness-tui: tailing a background task", before=_tail_pytest),
-    Shot("help", "harness-tui: keys", keys=("question_mark",)),
+    Shot("help", "harness-tui: keys", keys=("f1",)),
     Shot("gc", "harness-tui: GC signals, drafts and the grade", before=_open_gc, store="gc"),
     Shot("theme-light", "harness-tui: harness-light theme", theme="harness-light"),
 )
@@ -80,7 +80,7 @@ async def _shoot(project: Path, shot: Shot) -> str:
     config = load_config(
         project=project, flags={"provider.name": "scripted", "ui.theme": shot.theme}
     )
-    app = make_app(config, clock=FIXED_CLOCK, watch_theme_files=False)
+    app = make_app(config, clock=FIXED_CLOCK, watch_theme_files=False, key_guard_ms=0)
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         await pilot.pause()

@@ -278,6 +278,7 @@ def showcase_events() -> list[Event]:
         summary="git push --force origin gh-pages",
         risk="high",
         rule_id="git-push-force",
+        segments=[["git", "push", "--force", "origin", "gh-pages"]],
     )
     deploy.add(24, ev.SESSION_STATUS, status="waiting")
 

@@ -93,7 +93,7 @@ def _status_of(screen: GCScreen, draft_id: str) -> str | None:
 
 
 async def test_run_gc_then_adopt_and_reject_drafts(tmp_path):
-    """g opens GC: both signals, no drafts yet. R runs GC; the offline provider drafts
+    """ctrl+g opens GC: both signals, no drafts yet. R runs GC; the offline provider drafts
     a note for each signal. a adopts the selected one: it turns adopted and its text
     is in AGENTS.md. a again is refused with a notification. r on the other asks why,
     refuses an empty reason, and rejects it with the one typed. The GC log stays out
@@ -103,7 +103,7 @@ async def test_run_gc_then_adopt_and_reject_drafts(tmp_path):
     app = RecordingApp(live_config(project), watch_theme_files=False)
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
-        await pilot.press("g")
+        await pilot.press("ctrl+g")
         screen = _gc_screen(app)
         await wait_until(pilot, lambda: screen.status is not None)
         assert {s.kind for s in screen.status.signals} == {
@@ -194,7 +194,7 @@ async def test_gc_log_is_not_a_session_and_draft_errors_are_notices(gc_showcase_
         lines = app.dashboard.query_one(EventLog).lines
         assert lines and gc_log not in {line.session_id for line in lines}
 
-        await pilot.press("g")
+        await pilot.press("ctrl+g")
         screen = _gc_screen(app)
         await wait_until(pilot, lambda: screen.status is not None)
         await pilot.pause()
@@ -222,7 +222,7 @@ async def test_run_gc_asks_before_pruning_old_sessions(tmp_path):
     app = RecordingApp(live_config(project), watch_theme_files=False)
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
-        await pilot.press("g")
+        await pilot.press("ctrl+g")
         screen = _gc_screen(app)
         await wait_until(pilot, lambda: screen.status is not None)
 

@@ -16,7 +16,7 @@ from harness_tui.tui.widgets.event_log import EventLog
 from harness_tui.tui.widgets.header import DashboardHeader
 from harness_tui.tui.widgets.tasks import TasksTable
 from tests.support.projects import write_script
-from tests.tui.conftest import RecordingApp, live_config, wait_until
+from tests.tui.conftest import live_app, live_config, wait_until
 
 SIZE = (160, 45)
 
@@ -53,14 +53,15 @@ def _session(app: HarnessApp):
 
 
 async def test_new_user_runs_the_demo(demo_project):
-    """The README's path: n starts a demo session; its approval pops up and is put off
-    with Esc; text typed mid-turn steers it; p and y allow the command; the subagent
-    shows under its parent; the background task is tailed live; q quits and the store
-    holds it all."""
-    app = RecordingApp(live_config(demo_project), watch_theme_files=False)
+    """The README's path: ctrl+n starts a demo session; its approval pops up and is put
+    off with Esc; text typed mid-turn (straight on the dashboard: it goes to the input
+    bar) steers it; ctrl+y and y allow the command; the subagent shows under its
+    parent; the background task is tailed live; ctrl+q quits and the store holds it
+    all."""
+    app = live_app(live_config(demo_project))
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
-        await pilot.press("n")
+        await pilot.press("ctrl+n")
         assert isinstance(app.screen, NewSessionScreen)
         await pilot.press(*"fix the failing test", "enter")
 
@@ -70,8 +71,8 @@ async def test_new_user_runs_the_demo(demo_project):
         await pilot.press("escape")
         assert not isinstance(app.screen, ApprovalScreen)
 
-        await pilot.press("s", *"keep the docstring as it is", "enter")
-        await pilot.press("p")
+        await pilot.press(*"keep the docstring as it is", "enter")
+        await pilot.press("ctrl+y")
         assert isinstance(app.screen, ApprovalScreen)
         await pilot.press("y")
 
@@ -92,13 +93,13 @@ async def test_new_user_runs_the_demo(demo_project):
         assert shell, "no background task listed"
         tasks.focus()
         tasks.move_cursor(row=tasks._order.index(shell[0].task_id))
-        await pilot.press("t")
+        await pilot.press("ctrl+t")
         assert isinstance(app.screen, TailScreen)
         tail_log = app.screen.query_one("#tail-log")
         await wait_until(pilot, lambda: tail_log.line_count > 0)
         await pilot.press("escape")
 
-        await pilot.press("q")
+        await pilot.press("ctrl+q")
     assert app.return_code == 0
 
     stored = await _stored(demo_project)
@@ -112,29 +113,31 @@ async def test_new_user_runs_the_demo(demo_project):
 
 
 async def test_inbox_answers_every_approval_in_turn(demo_project, tmp_path):
-    """Two sessions wait for approval; the inbox lists both oldest first, and `y`
-    twice answers them in turn until it says nothing is pending."""
+    """Two sessions wait for approval; the inbox lists both oldest first, and Enter
+    then `y` (on the prompt it opens) twice answers them in turn until it says
+    nothing is pending."""
     script = write_script(tmp_path / "cleanup.toml", CLEANUP_SCRIPT)
-    app = RecordingApp(live_config(demo_project, script=script), watch_theme_files=False)
+    app = live_app(live_config(demo_project, script=script))
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
         for prompt in ("first clean-up", "second clean-up"):
             # With "all sessions" selected, the input bar starts a new session.
-            await pilot.press("a", "s", *prompt, "enter")
+            await pilot.press("ctrl+a", *prompt, "enter")
             # Each new approval pops up over the idle dashboard; Esc puts it off.
             await wait_until(pilot, lambda: isinstance(app.screen, ApprovalScreen), timeout=60)
             await pilot.press("escape")
         assert len(app.approvals.pending()) == 2
-        await pilot.press("i")
+        await pilot.press("ctrl+o")
         assert isinstance(app.screen, InboxScreen)
         first, second = app.approvals.pending()
         assert first.position < second.position
-        await pilot.press("y")
+        await pilot.press("enter", "y")
         await wait_until(pilot, lambda: len(app.model.approvals) == 1, timeout=30)
-        await pilot.press("y")
+        assert isinstance(app.screen, InboxScreen)
+        await pilot.press("enter", "y")
         await wait_until(pilot, lambda: not app.model.approvals, timeout=30)
         assert app.screen.has_class("-empty")
-        await pilot.press("escape", "q")
+        await pilot.press("escape", "ctrl+q")
 
     stored = await _stored(demo_project)
     decisions = [e.data["decision"] for e in stored if e.type == ev.APPROVAL_RESOLVED]
@@ -142,24 +145,24 @@ async def test_inbox_answers_every_approval_in_turn(demo_project, tmp_path):
 
 
 async def test_cancel_asks_first_then_cancels(demo_project, tmp_path):
-    """`x` on a running session asks for confirmation; `y` cancels the turn, and the
+    """ctrl+x on a running session asks for confirmation; `y` cancels the turn, and the
     session's glyph turns to cancelled."""
     script = write_script(tmp_path / "slow.toml", SLOW_SCRIPT)
-    app = RecordingApp(live_config(demo_project, script=script), watch_theme_files=False)
+    app = live_app(live_config(demo_project, script=script))
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
-        await pilot.press("s", *"take your time", "enter")
+        await pilot.press(*"take your time", "enter")
         await wait_until(pilot, lambda: bool(app.model.sessions))
         session = _session(app)
         await wait_until(pilot, lambda: session.turn_active)
         app.dashboard.select_when_listed(session.session_id)
         await pilot.pause()
-        await pilot.press("x")
+        await pilot.press("ctrl+x")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")
         await wait_until(pilot, lambda: session.status == "cancelled")
         assert app.dashboard.selected == session.session_id
-        await pilot.press("q")
+        await pilot.press("ctrl+q")
     stored = await _stored(demo_project)
     reasons = [e.data["reason"] for e in stored if e.type == ev.TURN_COMPLETED]
     assert reasons == ["cancelled"]
@@ -179,18 +182,18 @@ async def test_follow_up_waits_for_the_turn(demo_project, tmp_path):
         text = "Second answer."
         """,
     )
-    app = RecordingApp(live_config(demo_project, script=script), watch_theme_files=False)
+    app = live_app(live_config(demo_project, script=script))
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
-        await pilot.press("s", *"first question", "enter")
+        await pilot.press(*"first question", "enter")
         await wait_until(pilot, lambda: bool(app.model.sessions))
         session = _session(app)
         app.dashboard.select_when_listed(session.session_id)
         await pilot.pause()
-        await pilot.press("s", *"and then this", "ctrl+f")
+        await pilot.press(*"and then this", "ctrl+f")
         await wait_until(pilot, lambda: session.status == "done" and not session.turn_active)
         await wait_until(pilot, lambda: "Second answer." in _texts(app))
-        await pilot.press("q")
+        await pilot.press("ctrl+q")
     stored = await _stored(demo_project)
     inputs = [(e.data["mode"], e.data["text"]) for e in stored if e.type == ev.INPUT_RECEIVED]
     assert inputs == [("prompt", "first question"), ("follow_up", "and then this")]
@@ -204,25 +207,25 @@ def _texts(app: HarnessApp) -> str:
 
 
 async def test_approval_mode_can_be_switched(demo_project, tmp_path):
-    """`m` on a session offers the four approval modes; choosing auto records it."""
+    """ctrl+r on a session offers the four approval modes; choosing auto records it."""
     script = write_script(tmp_path / "slow.toml", SLOW_SCRIPT)
-    app = RecordingApp(live_config(demo_project, script=script), watch_theme_files=False)
+    app = live_app(live_config(demo_project, script=script))
     async with app.run_test(size=SIZE) as pilot:
         await app.ready.wait()
-        await pilot.press("s", *"take your time", "enter")
+        await pilot.press(*"take your time", "enter")
         await wait_until(pilot, lambda: bool(app.model.sessions))
         session = _session(app)
         app.dashboard.select_when_listed(session.session_id)
         await pilot.pause()
-        await pilot.press("m")
+        await pilot.press("ctrl+r")
         assert isinstance(app.screen, ApprovalModeScreen)
         options = app.screen.query_one("#modes")
         options.highlighted = [o.id for o in options.options].index("auto")
         await pilot.press("enter")
         await wait_until(pilot, lambda: session.approval_mode == "auto")
-        await pilot.press("x", "y")
+        await pilot.press("ctrl+x", "y")
         await wait_until(pilot, lambda: not session.turn_active)
-        await pilot.press("q")
+        await pilot.press("ctrl+q")
     stored = await _stored(demo_project)
     modes = [e.data["approval_mode"] for e in stored if e.type == ev.SESSION_APPROVAL_MODE]
     assert modes == ["auto"]

@@ -40,7 +40,9 @@ def test_dashboard_every_state(snap_compare, showcase_app):
     shows project shop, store .harness/harness.db, scripted/demo (offline demo), 4
     running and "◆ 2 approvals pending" highlighted. The event log shows every session
     with a session column and follows the tail; the tasks pane lists the running dev
-    server and the failed pytest run."""
+    server and the failed pytest run. The input bar says "Type to start a new session
+    (^n: with options)"; the footer lists chords only: ^n New, ^y Approval, ^o Inbox,
+    ^t Tail, ^x Cancel, ^r Mode, ^l Filter, ^k Type filter, ^q Quit, f1 Help."""
     assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready)
 
 
@@ -49,24 +51,28 @@ def test_subagent_tree_and_tasks(snap_compare, showcase_app):
     (no session column): tool calls with their arguments, results, policy decisions,
     the two subagents spawned and task output. The tasks pane lists its background
     tasks (▶ the dev server, running 38:17; ✗ pytest, failed after 2:00) and its two
-    subagents ([review] done, [explore] running). The input bar offers to steer it."""
+    subagents ([review] done, [explore] running). The input bar offers to steer it
+    ("Type to steer …"); the log's title names the session, and the footer now offers
+    esc Clear filters."""
     assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_select_fix_session)
 
 
 def test_approval_prompt_command(snap_compare, showcase_app):
-    """`p` opens the oldest pending approval: the session "Publish the docs site to
+    """ctrl+y opens the oldest pending approval: the session "Publish the docs site to
     gh-pages", tool bash, the rule git-push-force, risk high in bold, why it asks, and
     the command `git push --force origin gh-pages` syntax-highlighted. The footer shows
-    y allow once, a allow always, n deny, e edit, esc later."""
-    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["p"])
+    y Allow once, a Allow always…, n Deny…, e Edit…, esc Later."""
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["ctrl+y"])
 
 
 def test_approval_prompt_diff(snap_compare, showcase_app):
     """The approval for the file edit, opened from the inbox: session "Rename load()
     to load_config()", tool edit_file, risk medium, no rule (the approval mode asks),
-    and the unified diff with removed lines red and added lines green."""
+    and the unified diff with removed lines red and added lines green. The footer
+    offers y Allow once, n Deny…, e Edit…, esc Later, and no Allow always: a file
+    edit can only be allowed once."""
     assert snap_compare(
-        showcase_app(), terminal_size=SIZE, run_before=_ready, press=["i", "down", "enter"]
+        showcase_app(), terminal_size=SIZE, run_before=_ready, press=["ctrl+o", "down", "enter"]
     )
 
 
@@ -78,15 +84,28 @@ def test_approval_deny_with_reason(snap_compare, showcase_app):
         showcase_app(),
         terminal_size=SIZE,
         run_before=_ready,
-        press=["p", "n", *"use the docs workflow instead"],
+        press=["ctrl+y", "n", *"use the docs workflow instead"],
+    )
+
+
+def test_approval_allow_always_asks(snap_compare, showcase_app):
+    """After `a` on the command approval, a box under the details says what allow
+    always does: it runs the command now and adds to .harness/policy.toml the rule
+    `allow  git push --force origin gh-pages`, which then runs without asking in every
+    session of the project; ^s allows always, Esc goes back. The footer offers only
+    ^s Confirm and esc Back."""
+    assert snap_compare(
+        showcase_app(), terminal_size=SIZE, run_before=_ready, press=["ctrl+y", "a"]
     )
 
 
 def test_inbox(snap_compare, showcase_app):
     """The approval inbox lists both pending approvals oldest first (Publish the docs
     site, waiting 18m; Rename load(), 11m) with tool, what it asks, risk and rule; the
-    preview below shows the highlighted one, the force-push command."""
-    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["i"])
+    preview below shows the highlighted one, the force-push command. The table's
+    bottom border says "⏎ answers the highlighted one"; the footer offers n Deny…,
+    e Edit…, esc Close: answers are given on the prompt these open."""
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["ctrl+o"])
 
 
 async def _tail_pytest(pilot: Pilot) -> None:
@@ -99,28 +118,32 @@ async def _tail_pytest(pilot: Pilot) -> None:
 
 
 def test_task_tail(snap_compare, showcase_app):
-    """`t` on the pytest task opens its tail: the title names the session and the task,
-    the log holds pytest's output (one failure, assert 6.0 == 4), and the status line
-    says ✗ failed · 2:00 · exit 1 · 1 failed, 2 passed · 13 lines · following."""
-    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_tail_pytest, press=["t"])
+    """ctrl+t on the pytest task opens its tail: the title names the session and the
+    task, the log holds pytest's output (one failure, assert 6.0 == 4), and the status
+    line says ✗ failed · 2:00 · exit 1 · 1 failed, 2 passed · 13 lines · following."""
+    assert snap_compare(
+        showcase_app(), terminal_size=SIZE, run_before=_tail_pytest, press=["ctrl+t"]
+    )
 
 
 def test_type_filter(snap_compare, showcase_app):
-    """`f` pressed five times filters the log to errors: only the failed turn, the
+    """ctrl+k pressed five times filters the log to errors: only the failed turn, the
     failed model requests, the failed status, the cancelled tool call and the failed
-    pytest task remain; the log's subtitle says "type: errors"."""
-    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["f"] * 5)
+    pytest task remain; the log's title says "Events · all sessions · type: errors ·
+    esc clears"."""
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["ctrl+k"] * 5)
 
 
 def test_help(snap_compare, showcase_app):
-    """`?` lists every binding by where it applies (Everywhere, Dashboard, Input bar,
-    …) with its key, what it does and its id for [keys] in the config."""
-    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["?"])
+    """F1 lists every binding by where it applies (Everywhere: ^q Quit, f1 Help;
+    Dashboard: ^n New, ^s Type, ^y Approval, ^o Inbox, …; Input bar, …) with its key,
+    what it does and its id for [keys] in the config."""
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["f1"])
 
 
 async def _open_gc(pilot: Pilot) -> None:
     await _ready(pilot)
-    await pilot.press("g")
+    await pilot.press("ctrl+g")
     screen = pilot.app.screen
     assert isinstance(screen, GCScreen)
     await wait_until(pilot, lambda: screen.status is not None)
@@ -128,7 +151,7 @@ async def _open_gc(pilot: Pilot) -> None:
 
 
 def test_gc_screen(snap_compare, gc_showcase_app):
-    """`g` opens GC over a project whose sessions keep running into the same walls.
+    """ctrl+g opens GC over a project whose sessions keep running into the same walls.
     The title line names the project; the Project panel shows grade C 0.63 in the
     waiting colour with security 0.79, stability 0.73, coverage 0.00, speed 1.00 (4
     sessions, 14 tool calls), the last GC run 2025-03-14 09:38 UTC · 4m ago, and drafts
@@ -144,9 +167,9 @@ def test_gc_screen(snap_compare, gc_showcase_app):
 
 
 def test_new_session_dialog(snap_compare, showcase_app):
-    """`n` opens the new-session form: the prompt (focused), provider scripted, model
+    """ctrl+n opens the new-session form: the prompt (focused), provider scripted, model
     (placeholder demo), approval mode on-request and the worktree switch off."""
-    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["n"])
+    assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["ctrl+n"])
 
 
 def test_theme_light(snap_compare, showcase_app):

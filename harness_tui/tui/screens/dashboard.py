@@ -1,4 +1,8 @@
-"""The dashboard: sessions and their subagents, tasks, the event log, the input bar."""
+"""The dashboard: sessions and their subagents, tasks, the event log, the input bar.
+
+Text typed here is text: the first printable key, wherever the focus is, goes to the
+input bar like in a chat box, so no sentence can run an action. Actions are chords
+(`harness_tui.config.keymap`)."""
 
 from __future__ import annotations
 
@@ -32,6 +36,19 @@ class FilterInput(Input):
         self.screen.query_one(EventLog).focus()
 
 
+def _log_title(source: str, type_filter: str, needle: str, clear_key: str) -> str:
+    """The log's title: whose events, and every filter that is on, so that no filter
+    hides events unseen."""
+    parts = [f"Events · {source}"]
+    if type_filter != "all":
+        parts.append(f"type: {type_filter}")
+    if needle.strip():
+        parts.append(f"text: “{ellipsize(needle.strip(), 30)}”")
+    if len(parts) > 1:
+        parts.append(f"{clear_key} clears")
+    return " · ".join(parts)
+
+
 class DashboardScreen(Screen[None]):
     BINDINGS = [*keys.DASHBOARD]
     app: HarnessApp
@@ -43,6 +60,7 @@ class DashboardScreen(Screen[None]):
         # A session just started here, to select as soon as its row appears.
         self._select_next: str | None = None
         self._stream_text = ""
+        self._filters_shown = False
 
     def compose(self) -> ComposeResult:
         app = self.app
@@ -64,8 +82,12 @@ class DashboardScreen(Screen[None]):
                 yield FilterInput(
                     placeholder="Filter the log: text to match · Esc clears", id="filter"
                 )
-                log = EventLog(app.clock, id="log", tag_for=app.session_tag)
-                log.border_title = "Events · all sessions"
+                log = EventLog(
+                    app.clock,
+                    id="log",
+                    tag_for=app.session_tag,
+                    follow_key=app.key_for("follow"),
+                )
                 yield log
                 yield Static("", id="stream")
         yield InputBar(id="input")
@@ -140,31 +162,60 @@ class DashboardScreen(Screen[None]):
         log = self.query_one(EventLog)
         log.show(model.lines_of(session_id), show_session=session_id is None)
         view = model.sessions.get(session_id or "")
-        if view is None:
-            log.border_title = "Events · all sessions"
-        else:
-            log.border_title = f"Events · {ellipsize(view.title or view.session_id, 60)}"
+        self._update_log_title()
         tasks = self.query_one(TasksTable)
         tasks.show(session_id)
         tasks.border_title = "Tasks & subagents" + (" · all sessions" if view is None else "")
         self._update_input()
         self._update_stream()
 
+    def _update_log_title(self) -> None:
+        view = self.app.model.sessions.get(self.selected or "")
+        source = "all sessions" if view is None else ellipsize(view.title or view.session_id, 60)
+        name, _categories = TYPE_FILTERS[self._type_filter]
+        title = _log_title(
+            source,
+            name,
+            self.query_one("#filter", Input).value,
+            self.app.key_for("clear_filters"),
+        )
+        log = self.query_one(EventLog)
+        if log.border_title != title:
+            log.border_title = title
+        if self.filters_on != self._filters_shown:
+            # The footer offers to clear the filters only while one is on.
+            self._filters_shown = self.filters_on
+            self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filters":
+            return self.filters_on
+        return True
+
+    @property
+    def filters_on(self) -> bool:
+        """Whether the log hides any event: a session, a type or a text filter."""
+        return (
+            self.selected is not None
+            or self._type_filter != 0
+            or bool(self.query_one("#filter", Input).value.strip())
+        )
+
     def _update_input(self) -> None:
         view = self.app.model.sessions.get(self.selected or "")
-        send = self.app.key_for("focus_input")
+        new = self.app.key_for("new_session")
         follow_up = self.app.key_for("follow_up")
         if view is None:
             focused = "A prompt for a new session · Enter starts it · Esc goes back"
-            unfocused = f"Press {send} to type a prompt for a new session (n: with options)"
+            unfocused = f"Type to start a new session ({new}: with options)"
         else:
             title = f"“{ellipsize(view.title or view.session_id, 40)}”"
             if view.turn_active:
                 focused = f"Steer {title} (Enter) · queue a follow-up ({follow_up}) · Esc goes back"
-                unfocused = f"Press {send} to steer {title} or queue a follow-up"
+                unfocused = f"Type to steer {title} or queue a follow-up"
             else:
                 focused = f"A prompt for {title} (Enter) · Esc goes back"
-                unfocused = f"Press {send} to send {title} a prompt"
+                unfocused = f"Type to send {title} a prompt"
         self.query_one(InputBar).set_hints(focused=focused, unfocused=unfocused)
 
     def _update_stream(self) -> None:
@@ -190,6 +241,29 @@ class DashboardScreen(Screen[None]):
 
     # -- input ---------------------------------------------------------------------
 
+    def on_key(self, event: events.Key) -> None:
+        # Reached only by keys the focused widget did not take (a text field takes
+        # its own), before the bindings run: printable text goes to the input bar.
+        # A key the user has bound to an action themselves keeps it.
+        if not event.is_printable or event.character is None:
+            return
+        if event.key in self.active_bindings:
+            return
+        event.stop()
+        event.prevent_default()
+        bar = self.query_one(InputBar)
+        bar.focus()
+        bar.insert_text_at_cursor(event.character)
+
+    def on_paste(self, event: events.Paste) -> None:
+        # Pasted text goes where typed text goes.
+        if isinstance(self.app.focused, Input) or not event.text:
+            return
+        event.stop()
+        bar = self.query_one(InputBar)
+        bar.focus()
+        bar.insert_text_at_cursor(" ".join(event.text.splitlines()))
+
     @on(InputBar.Send)
     def _send(self, message: InputBar.Send) -> None:
         self.app.send_input(self.selected, message.text, message.how)
@@ -213,7 +287,8 @@ class DashboardScreen(Screen[None]):
         name, categories = TYPE_FILTERS[self._type_filter]
         needle = self.query_one("#filter", Input).value
         self.query_one(EventLog).set_filter(needle, name, categories)
-        self.set_class(bool(needle) or self._type_filter != 0, "-filtering")
+        self.set_class(bool(needle), "-filtering")
+        self._update_log_title()
 
     # -- actions -------------------------------------------------------------------
 
@@ -270,6 +345,16 @@ class DashboardScreen(Screen[None]):
     def action_cycle_type_filter(self) -> None:
         self._type_filter = (self._type_filter + 1) % len(TYPE_FILTERS)
         self._apply_filter()
+
+    def action_clear_filters(self) -> None:
+        """Every event of every session again: no text, type or session filter."""
+        was_on = self.filters_on
+        self._type_filter = 0
+        self.query_one("#filter", Input).value = ""
+        self._apply_filter()
+        self.action_all_sessions()
+        if was_on:
+            self.notify("Filters cleared: every event of every session.", timeout=3)
 
     def action_all_sessions(self) -> None:
         self.query_one(SessionsTable).select(None)

@@ -34,6 +34,15 @@ class HelpScreen(ModalScreen[None]):
         table.add_column("key", no_wrap=True, width=12)
         table.add_column("what", ratio=1)
         table.add_column("id", no_wrap=True, style="dim")
+        table.add_row(
+            Text("a–z, 0–9, …", style="bold"),
+            "On the dashboard, typed text always goes to the input bar, never to an action:"
+            " actions are chords. Letters act only where they show what they act on: the"
+            " approval prompt (which ignores keys for a moment after it opens, and asks"
+            " for a confirming chord to allow always), GC, a yes/no question.",
+            "",
+        )
+        table.add_row("", "", "")
         for index, (context, bindings) in enumerate(keys.CONTEXTS):
             if index:
                 table.add_row("", "", "")
@@ -55,7 +64,9 @@ class HelpScreen(ModalScreen[None]):
                 table.add_row(Text(display, style="bold"), description, binding.id or "")
         table.add_row("", "", "")
         table.add_row(
-            Text("ctrl+p", style="bold"), "Command palette: every action, sessions, themes", ""
+            Text("ctrl+p", style="bold"),
+            "Command palette: every action, sessions, themes",
+            "",
         )
         return table
 

@@ -1,4 +1,8 @@
-"""Every pending approval across sessions, oldest first, answered in turn."""
+"""Every pending approval across sessions, oldest first, answered in turn.
+
+The inbox itself decides nothing: an approval arriving while it is open could move
+another one under the cursor. Its keys open the approval's prompt, which shows what
+is being decided and holds keys for a moment, as it does wherever it opens."""
 
 from __future__ import annotations
 
@@ -32,6 +36,10 @@ class InboxScreen(Screen[None]):
         with Vertical(id="inbox-body"):
             table: DataTable[Text] = DataTable(id="inbox-table", cursor_type="row")
             table.border_title = "Approval inbox · oldest first"
+            # The table takes Enter itself, so the footer cannot show it.
+            table.border_subtitle = (
+                f"{self.app.key_for('open_approval')} answers the highlighted one"
+            )
             yield table
             with VerticalScroll(id="inbox-preview"):
                 yield ApprovalDetails(None, id="inbox-details")
@@ -48,6 +56,10 @@ class InboxScreen(Screen[None]):
         table.add_column("Rule", key="rule", width=20)
         self._fill()
         table.focus()
+
+    def on_screen_resume(self) -> None:
+        # Back from a prompt: the approval just answered leaves the list at once.
+        self._fill()
 
     def model_changed(self, changes: Changes) -> None:
         if changes.approvals:
@@ -102,18 +114,6 @@ class InboxScreen(Screen[None]):
         approval = self._current()
         if approval is not None:
             self.app.approvals.prompt(approval)
-
-    def _answer(self, decision: str) -> None:
-        approval = self._current()
-        if approval is not None:
-            self.app.approvals.answer(approval, decision)
-            self._fill()
-
-    def action_allow_once(self) -> None:
-        self._answer("allow_once")
-
-    def action_allow_always(self) -> None:
-        self._answer("allow_always")
 
     def action_deny(self) -> None:
         approval = self._current()

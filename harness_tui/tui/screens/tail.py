@@ -73,7 +73,10 @@ class TailScreen(Screen[None]):
         if task.summary:
             text += f" · {task.summary.splitlines()[0] if task.summary.strip() else ''}"
         text += f" · {log.line_count:,} lines"
-        text += " · following" if log.is_vertical_scroll_end else " · paused (G follows)"
+        if log.is_vertical_scroll_end:
+            text += " · following"
+        else:
+            text += f" · paused ({self.app.key_for('follow')} follows)"
         self.query_one("#tail-status", Static).update(text)
 
     def action_follow(self) -> None:

@@ -42,9 +42,11 @@ class EventLog(ScrollView, can_focus=True):
         *,
         window: int = ALL_WINDOW,
         tag_for: Callable[[str], str] = lambda sid: sid,
+        follow_key: str = "end",
         id: str | None = None,
     ) -> None:
         super().__init__(id=id)
+        self.follow_key = follow_key
         self.clock = clock
         self.window = window
         self.tag_for = tag_for
@@ -197,17 +199,14 @@ class EventLog(ScrollView, can_focus=True):
         self._update_subtitle()
 
     def _update_subtitle(self) -> None:
+        # The filters are in the title, which the dashboard writes.
         parts = []
-        if self._filter_name != "all":
-            parts.append(f"type: {self._filter_name}")
-        if self._needle:
-            parts.append(f"“{self._needle}”")
         if self._follow:
             parts.append("following")
         elif self._unseen:
-            parts.append(f"paused · {self._unseen:,} new below · G to follow")
+            parts.append(f"paused · {self._unseen:,} new below · {self.follow_key} follows")
         else:
-            parts.append("paused · G to follow")
+            parts.append(f"paused · {self.follow_key} follows")
         parts.append(f"{len(self._lines):,} lines")
         subtitle = " · ".join(parts)
         if subtitle != self.border_subtitle:

@@ -4,6 +4,7 @@ follow-up queued behind it."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from textual.message import Message
 from textual.widgets import Input
@@ -13,6 +14,12 @@ from harness_tui.tui import keys
 
 class InputBar(Input):
     BINDINGS = [*keys.INPUT]
+
+    def __init__(self, **kwargs: Any) -> None:
+        # Focus never selects the draft: the key that focused the bar is already in
+        # it, and the next one must not replace it.
+        kwargs.setdefault("select_on_focus", False)
+        super().__init__(**kwargs)
 
     @dataclass
     class Send(Message):
@@ -24,8 +31,8 @@ class InputBar(Input):
         """The user is done typing; focus goes back to the session list."""
 
     def set_hints(self, *, focused: str, unfocused: str) -> None:
-        """What the empty bar says: how to use it while focused, how to get to it
-        while not (typing on the dashboard runs its keys, not the bar)."""
+        """What the empty bar says: how to use it while focused, and while not (typing
+        on the dashboard goes to the bar)."""
         self._hints = (focused, unfocused)
         self._show_hint()
 
