@@ -17,6 +17,7 @@ from textual import on
 from textual.app import App
 from textual.worker import Worker, WorkerState
 
+from harness_tui.config import ConfigError
 from harness_tui.engine.engine import Engine, EngineError
 from harness_tui.policy.rules import project_rules_path
 from harness_tui.providers.select import ProviderConfigError
@@ -38,6 +39,7 @@ from harness_tui.tui.screens.tail import TailScreen
 from harness_tui.tui.themes import (
     DEFAULT_THEME,
     load_themes,
+    save_theme,
     theme_dirs,
     token_defaults,
 )
@@ -82,6 +84,9 @@ class HarnessApp(App[int]):
         self.key_guard_ms = config.ui.key_guard_ms if key_guard_ms is None else key_guard_ms
         """How long an approval prompt ignores keys after it opens."""
         self.rules_file_label = _relative(project_rules_path(config.project), config.project)
+        # Set once the theme from the config is on: a theme chosen after that is the
+        # user's choice, kept in their config file for the next start.
+        self._saved_theme: str | None = None
         # Set once the dashboard has folded the log as it stood at start-up; tests and
         # the benchmark wait on it instead of sleeping.
         self.ready = asyncio.Event()
@@ -144,6 +149,7 @@ class HarnessApp(App[int]):
                 severity="warning",
                 timeout=10,
             )
+        self._saved_theme = self.theme
         self.install_screen(DashboardScreen(), "dashboard")
         self.push_screen("dashboard")
         if self.provider.error:
@@ -373,6 +379,29 @@ class HarnessApp(App[int]):
             self.push_screen(TailScreen(task_id))
 
     # -- themes --------------------------------------------------------------------
+
+    def watch_theme(self, name: str) -> None:
+        # Chosen in the palette (ours or Textual's own theme picker): remembered.
+        if self._saved_theme is not None and name != self._saved_theme:
+            self._saved_theme = name
+            self.save_theme(name)
+
+    def save_theme(self, name: str) -> None:
+        try:
+            path = save_theme(name)
+        except (ConfigError, OSError) as exc:
+            self.notify(str(exc), title="Theme not saved", severity="error", timeout=10)
+            return
+        source = self.config.sources.get("ui.theme", "default")
+        if source.startswith(("project file", "env", "flag")):
+            self.notify(
+                f"Saved in {path}, but {source} sets [ui] theme and wins at the next start.",
+                title=f"Theme {name}",
+                severity="warning",
+                timeout=10,
+            )
+        else:
+            self.notify(f"Saved in {path} for the next start.", title=f"Theme {name}")
 
     async def _watch_themes(self) -> None:
         from watchfiles import awatch

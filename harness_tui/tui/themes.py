@@ -18,7 +18,8 @@ from typing import Any
 from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
-from harness_tui.paths import packaged_dir, user_themes_dir
+from harness_tui.config import set_config_value
+from harness_tui.paths import packaged_dir, user_config_file, user_themes_dir
 
 DEFAULT_THEME = "harness-dark"
 
@@ -154,3 +155,11 @@ def token_defaults(generated: dict[str, str]) -> dict[str, str]:
     """The dashboard tokens for a theme that does not set them, from its generated
     colour system (`ColorSystem.generate()`)."""
     return {token: generated[source] for token, source in TOKEN_FALLBACKS.items()}
+
+
+def save_theme(name: str) -> Path:
+    """Make `name` the theme of the next start: `[ui] theme` in the user's config
+    file, with their comments kept. Raises ConfigError or OSError."""
+    path = user_config_file()
+    set_config_value(path, "ui.theme", name)
+    return path

@@ -7,7 +7,10 @@ from __future__ import annotations
 import random
 import string
 
+from textual.command import CommandList, CommandPalette
+
 from harness_tui import events as ev
+from harness_tui.config import load_config
 from harness_tui.tui.app import HarnessApp
 from harness_tui.tui.approvals import asks
 from harness_tui.tui.model import ApprovalView
@@ -212,6 +215,15 @@ async def test_every_filter_is_in_the_title_and_esc_clears_them_all(showcase_app
         assert log.line_count == everything
 
 
+def _palette_offers(app: HarnessApp, text: str) -> bool:
+    """Whether the command palette's highlighted command is `text`."""
+    if not isinstance(app.screen, CommandPalette):
+        return False
+    commands = app.screen.query_one(CommandList)
+    option = commands.highlighted_option
+    return option is not None and str(option.prompt).startswith(text)
+
+
 def _approval(tool: str, summary: str, **args: str) -> ApprovalView:
     return ApprovalView("ap_1", "s1", "c1", summary, "medium", None, None, tool, dict(args), NOW, 1)
 
@@ -258,3 +270,31 @@ async def test_quit_says_a_waiting_session_stays_pending(demo_project, tmp_path)
         )
         await pilot.press("y")
     assert app.return_code == 0
+
+
+async def test_a_theme_chosen_in_the_palette_is_kept(showcase_config, tmp_path, monkeypatch):
+    """harness-nord chosen in the command palette is written to [ui] theme of the
+    user's config file, its comments kept, and the next start uses it."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    user_file = tmp_path / "xdg" / "harness-tui" / "config.toml"
+    user_file.parent.mkdir(parents=True)
+    user_file.write_text('# my settings\n[ui]\ntheme = "harness-dark"  # for now\n')
+    app = live_app(showcase_config())
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        assert app.theme == "harness-dark"
+        await pilot.press("ctrl+p", *"Theme: harness-nord")
+        await wait_until(pilot, lambda: _palette_offers(app, "Theme: harness-nord"))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: app.theme == "harness-nord")
+        assert any("Saved in" in notice for notice in app.notices)
+    text = user_file.read_text()
+    assert text.startswith("# my settings\n") and 'theme = "harness-nord"' in text
+    assert "# for now" in text
+
+    config = load_config(project=showcase_config().project)
+    assert config.ui.theme == "harness-nord"
+    again = live_app(config)
+    async with again.run_test(size=SIZE):
+        await again.ready.wait()
+        assert again.theme == "harness-nord"

@@ -65,7 +65,7 @@ class HelpScreen(ModalScreen[None]):
         table.add_row("", "", "")
         table.add_row(
             Text("ctrl+p", style="bold"),
-            "Command palette: every action, sessions, themes",
+            "Command palette: every action, sessions, themes (a theme chosen is saved)",
             "",
         )
         return table
