@@ -129,8 +129,8 @@ def test_task_tail(snap_compare, showcase_app):
 def test_type_filter(snap_compare, showcase_app):
     """ctrl+k pressed five times filters the log to errors: only the failed turn, the
     failed model requests, the failed status, the cancelled tool call and the failed
-    pytest task remain; the log's title says "Events · all sessions · type: errors ·
-    esc clears"."""
+    pytest task remain; the log's title says "Events · type: errors · all sessions ·
+    esc clears", and the footer offers esc Clear filters."""
     assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["ctrl+k"] * 5)
 
 

@@ -37,14 +37,15 @@ class FilterInput(Input):
 
 
 def _log_title(source: str, type_filter: str, needle: str, clear_key: str) -> str:
-    """The log's title: whose events, and every filter that is on, so that no filter
-    hides events unseen."""
-    parts = [f"Events · {source}"]
+    """The log's title: every filter that is on, so that no filter hides events
+    unseen, then whose events (the longest part, cut first when the pane is narrow)."""
+    parts = ["Events"]
     if type_filter != "all":
         parts.append(f"type: {type_filter}")
     if needle.strip():
         parts.append(f"text: “{ellipsize(needle.strip(), 30)}”")
-    if len(parts) > 1:
+    parts.append(source)
+    if len(parts) > 2:
         parts.append(f"{clear_key} clears")
     return " · ".join(parts)
 
