@@ -96,6 +96,7 @@ class ApprovalPrompts:
                 start=start,
                 hold_s=app.key_guard_ms / 1000,
                 rules_file=app.rules_file_label,
+                confirm_key=app.key_for("confirm_form"),
             ),
             decided,
         )

@@ -14,7 +14,7 @@ import json
 import shlex
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -25,9 +25,6 @@ from textual.widgets import Footer, Input, Label, Static, TextArea
 from harness_tui.tui import keys
 from harness_tui.tui.model import ApprovalView
 from harness_tui.tui.widgets.approval_details import ApprovalDetails
-
-if TYPE_CHECKING:
-    from harness_tui.tui.app import HarnessApp
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +69,6 @@ DECIDING = ("allow_once", "allow_always", "deny", "edit", "confirm")
 
 class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
     BINDINGS = [*keys.APPROVAL, *keys.APPROVAL_FORM]
-    app: HarnessApp
 
     def __init__(
         self,
@@ -82,6 +78,7 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
         start: str = "choose",
         hold_s: float = 0.0,
         rules_file: str = ".harness/policy.toml",
+        confirm_key: str = "ctrl+s",
     ) -> None:
         super().__init__()
         self.approval = approval
@@ -92,6 +89,8 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
         self._start = start
         self.hold_s = hold_s
         self.rules_file = rules_file
+        # How the confirming chord is shown, after the user's remapping.
+        self.confirm_key = confirm_key
         self._held_until = 0.0
 
     def compose(self) -> ComposeResult:
@@ -105,20 +104,18 @@ class ApprovalScreen(ModalScreen[ApprovalDecision | None]):
                 id="deny-reason",
             )
             yield TextArea(edit_text(self.approval), id="edit-args", soft_wrap=True)
-            yield Static("", id="always-note")
+            yield Static(self._always_text(), id="always-note")
         yield Footer()
 
     def _always_text(self) -> str:
         rules = "\n".join(f"  allow  {rule}" for rule in always_rules(self.approval))
-        confirm = self.app.key_for("confirm_form")
         return (
             f"Allow always runs it now and adds to {self.rules_file}:\n{rules}\n"
             "From then on these run without asking, in every session of this project.\n"
-            f"{confirm} allows always · Esc goes back"
+            f"{self.confirm_key} allows always · Esc goes back"
         )
 
     def on_mount(self) -> None:
-        self.query_one("#always-note", Static).update(self._always_text())
         self.query_one("#approval-body").focus()
         self._hold()
         if self._start == "deny":
