@@ -68,8 +68,9 @@ class StoreConfig:
 @dataclass(frozen=True)
 class ProviderConfig:
     name: str = setting("auto", choices=PROVIDER_NAMES)
-    """auto: anthropic when ANTHROPIC_API_KEY is set, else openai when OPENAI_API_KEY is
-    set, else the offline scripted demo. Or name one: scripted, anthropic, openai."""
+    """auto: anthropic when ANTHROPIC_API_KEY is set, else openai when OPENAI_API_KEY or
+    [openai] base_url is set; with none of them the dashboard plays the offline demo and
+    --exec refuses to start. Or name one: scripted (the offline demo), anthropic, openai."""
     model: str = ""
     """Empty means the chosen provider's own default model (see its section)."""
     max_tokens: int = setting(8192, ge=1)

@@ -87,6 +87,8 @@ class SessionState:
     workspace: str = ""
     provider: str = ""
     model: str = ""
+    # The built-in offline demo (or its subagent), on a seeded copy of its own project.
+    offline_demo: bool = False
     parent_id: str | None = None
     preset: str | None = None
     approval_mode: str | None = None
@@ -160,6 +162,7 @@ def _created(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.workspace = data.get("workspace", "")
     state.provider = data.get("provider", "")
     state.model = data.get("model", "")
+    state.offline_demo = bool(data.get("offline_demo", False))
     state.parent_id = data.get("parent_id")
     state.preset = data.get("preset")
     state.approval_mode = data.get("approval_mode")
