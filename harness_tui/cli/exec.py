@@ -65,9 +65,9 @@ async def run_exec(
     config: Config, options: ExecOptions, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr
 ) -> int:
     if options.session_id is None:
-        # A new session that cannot start (no provider configured) is refused before
-        # the store is opened: nothing is left behind.
-        resolve_provider(config, options.provider, options.model)
+        # A new session that cannot start (no provider configured, a cost budget without
+        # a price) is refused before the store is opened: nothing is left behind.
+        resolve_provider(config, options.provider, options.model).check_cost_budget()
     engine = await Engine.open(config)
     engine.auto_gc = False
     try:

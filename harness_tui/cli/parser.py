@@ -14,7 +14,8 @@ EPILOG = """\
 exit codes:
   0    done
   1    agent or provider failure
-  2    usage or config error; with --exec also: no model provider configured
+  2    usage or config error; with --exec also: no model provider configured, or a
+       cost budget ([engine] max_cost_usd) for a model without a known price
   3    an approval was needed and nobody could give it
   4    budget or max steps reached
   130  interrupted

@@ -132,13 +132,15 @@ class Engine:
         subagent or a given workspace). A worktree session waits, queued, while the
         concurrency limits are reached; `priority` orders the queue (default: the
         project's). Raises EngineError when the queue is full or the project is not a
-        git repository, ProviderConfigError when no provider can be used as configured.
+        git repository, ProviderConfigError when no provider can be used as configured
+        (or a cost budget could not be enforced).
 
         The built-in demo always works on a seeded copy of its own project, whatever
         `workspace` or `worktree` say: it edits files and deletes one."""
         mode = approval_mode or self.config.policy.approval_mode
         _check_mode(mode)
         resolved = resolve_provider(self.config, provider, model, offline_demo=self.offline_demo)
+        resolved.check_cost_budget()
         session_id = uuid.uuid4().hex[:12]
         if resolved.is_demo and not in_demo_copy(workspace):
             workspace = await seed_demo_copy(session_id)
@@ -217,6 +219,8 @@ class Engine:
         """Steer the running turn (mode="steer"), queue a follow-up for when it ends
         ("follow_up"), or start a turn on an idle session (either, or "prompt")."""
         backend = await self._backend(session_id)
+        state = self._hosts[session_id].state
+        resolve_provider(self.config, state.provider, state.model).check_cost_budget()
         worktree = self._worktrees.lifecycle(session_id)
         if worktree is not None:
             try:

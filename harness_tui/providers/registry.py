@@ -6,9 +6,11 @@ asked for: a scripted or headless run never pays for importing `anthropic` or `o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from harness_tui.providers.base import Provider, ProviderError
+from harness_tui.providers.pricing import ModelPrice
 
 PROVIDER_NAMES = ("scripted", "anthropic", "openai")
 # Kept here rather than read from the provider modules, which would import the SDKs.
@@ -24,6 +26,8 @@ class ProviderSettings:
     timeout_s: float = 300.0
     prompt_caching: bool = True  # anthropic only
     delay_ms: float = 0  # scripted only: pause per reply, for a watchable demo
+    # Configured prices by lower-cased model name, over the built-in table.
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
 
 
 def make_provider(
@@ -43,6 +47,7 @@ def make_provider(
             model=chosen,
             prompt_caching=settings.prompt_caching,
             timeout_s=settings.timeout_s,
+            prices=settings.prices,
         )
     if name == "openai":
         from harness_tui.providers.openai import OpenAIProvider
@@ -52,6 +57,7 @@ def make_provider(
             base_url=settings.base_url or None,
             model=chosen,
             timeout_s=settings.timeout_s,
+            prices=settings.prices,
         )
     if name == "scripted":
         from harness_tui.providers.scripted import ScriptedProvider

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness_tui.providers.base import Provider
+from harness_tui.providers.pricing import configured_prices, price_for
 from harness_tui.providers.registry import PROVIDER_NAMES, ProviderSettings, make_provider
 
 if TYPE_CHECKING:
@@ -41,7 +42,9 @@ class ProviderChoice:
 
     def build(self) -> Provider:
         cfg = self.config
-        settings = ProviderSettings(timeout_s=cfg.provider.request_timeout_s)
+        settings = ProviderSettings(
+            timeout_s=cfg.provider.request_timeout_s, prices=configured_prices(cfg)
+        )
         if self.name == "anthropic":
             settings = replace(
                 settings,
@@ -58,6 +61,20 @@ class ProviderChoice:
         else:
             settings = replace(settings, delay_ms=cfg.scripted.delay_ms)
         return make_provider(self.name, model=self.model, settings=settings)
+
+    def check_cost_budget(self) -> None:
+        """A cost budget needs the model's price: without one every reply would count
+        as $0 and the budget would never stop the session. Scripted replies cost
+        nothing."""
+        budget = self.config.engine.max_cost_usd
+        if not budget or self.name == "scripted":
+            return
+        if price_for(self.model, configured_prices(self.config)) is None:
+            raise ProviderConfigError(
+                f"model {self.model!r} has no known price, so [engine] max_cost_usd = "
+                f'{budget:g} cannot be enforced: set [pricing."{self.model}"] input and '
+                "output (US dollars per million tokens)"
+            )
 
 
 def seed_demo_project(directory: Path) -> None:
