@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from harness_tui import events as ev
 from harness_tui.cli.exitcodes import ExitCode
-from harness_tui.cli.render import JsonRenderer, TextRenderer
+from harness_tui.cli.render import DEMO_MARK, JsonRenderer, TextRenderer
 from harness_tui.engine.engine import Engine, EngineError
 from harness_tui.events import Event
+from harness_tui.providers.select import resolve_provider
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
@@ -63,6 +64,10 @@ def run(args: argparse.Namespace, config: Config) -> int:
 async def run_exec(
     config: Config, options: ExecOptions, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr
 ) -> int:
+    if options.session_id is None:
+        # A new session that cannot start (no provider configured, a cost budget without
+        # a price) is refused before the store is opened: nothing is left behind.
+        resolve_provider(config, options.provider, options.model).check_cost_budget()
     engine = await Engine.open(config)
     engine.auto_gc = False
     try:
@@ -84,6 +89,9 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
             worktree=options.worktree,
         )
     render = JsonRenderer(stdout) if options.json else TextRenderer(stderr)
+    # The offline demo's lines say so: none of it happened in the user's project.
+    demo = engine.state(session_id).offline_demo
+    mark = DEMO_MARK if demo else ""
     needed = asyncio.Event()
     blocked: list[dict[str, Any]] = []
 
@@ -91,10 +99,10 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
         render(event)
         if event.type == ev.APPROVAL_REQUESTED:
             if options.approvals == "stdin":
-                _write_line(
-                    stderr,
-                    json.dumps({"type": event.type, "session_id": event.session_id, **event.data}),
-                )
+                request = {"type": event.type, "session_id": event.session_id, **event.data}
+                if demo:
+                    request["offline_demo"] = True
+                _write_line(stderr, json.dumps(request))
             else:
                 blocked.append(event.data)
                 needed.set()
@@ -102,7 +110,9 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
     printer = _Printer(engine, session_id, start, on_event)
     background = [asyncio.create_task(printer.run(), name="exec printer")]
     if options.approvals == "stdin":
-        background.append(asyncio.create_task(_answer_from_stdin(engine, stderr), name="approvals"))
+        background.append(
+            asyncio.create_task(_answer_from_stdin(engine, stderr, mark), name="approvals")
+        )
 
     interrupted = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -123,7 +133,7 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
             rule = approval.get("rule_id") or "no rule"
             _write_line(
                 stderr,
-                f"harness-tui: approval needed for `{approval.get('summary')}` "
+                f"harness-tui: {mark}approval needed for `{approval.get('summary')}` "
                 f"(rule {rule}, risk {approval.get('risk')}): nobody can answer it here; "
                 "run with --approvals stdin, or answer it in the dashboard",
             )
@@ -148,12 +158,15 @@ async def _run(engine: Engine, options: ExecOptions, stdout: TextIO, stderr: Tex
         code = ExitCode.FAILURE
     # A failed turn's reason was already rendered from its turn.completed event.
     if not options.json and code == ExitCode.OK:
-        print(state.final_text, file=stdout)
+        answer = state.final_text
+        if demo:
+            answer = "\n".join(mark + line for line in answer.splitlines() or [""])
+        print(answer, file=stdout)
     stdout.flush()
     return code
 
 
-async def _answer_from_stdin(engine: Engine, stderr: TextIO) -> None:
+async def _answer_from_stdin(engine: Engine, stderr: TextIO, mark: str) -> None:
     """Answers as JSON lines: {"approval_id", "decision", "reason"?, "edited_args"?}."""
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader()
@@ -171,7 +184,9 @@ async def _answer_from_stdin(engine: Engine, stderr: TextIO) -> None:
                 by="stdin",
             )
         except (ValueError, KeyError, TypeError, EngineError) as exc:
-            _write_line(stderr, f"harness-tui: approval answer {line.decode().strip()!r}: {exc}")
+            _write_line(
+                stderr, f"harness-tui: {mark}approval answer {line.decode().strip()!r}: {exc}"
+            )
 
 
 def _write_line(out: TextIO, text: str) -> None:

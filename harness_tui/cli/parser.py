@@ -22,7 +22,8 @@ EPILOG = """\
 exit codes:
   0    done
   1    agent or provider failure
-  2    usage or config error
+  2    usage or config error; with --exec also: no model provider configured, or a
+       cost budget ([engine] max_cost_usd) for a model without a known price
   3    an approval was needed and nobody could give it
   4    budget or max steps reached
   130  interrupted
@@ -87,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--provider",
         metavar="P",
-        help="scripted, anthropic or openai (default: [provider] name; auto picks by API key)",
+        help="scripted, anthropic or openai (default: [provider] name; auto picks by "
+        "ANTHROPIC_API_KEY, OPENAI_API_KEY or [openai] base_url, and with none of them "
+        "--exec exits 2). scripted plays the offline demo, on a seeded copy of its own "
+        "project and never on yours; --model PATH plays a script of your own in the project",
     )
     run.add_argument("--model", metavar="M", help="model name, passed through to the provider")
     run.add_argument("--session", metavar="ID", help="continue session ID with the prompt")

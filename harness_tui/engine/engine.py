@@ -18,6 +18,7 @@ from harness_tui import events as ev
 from harness_tui.backends.base import APPROVAL_DECISIONS, Resolution, SessionBackend
 from harness_tui.engine.context import EngineContext
 from harness_tui.engine.deltas import Delta
+from harness_tui.engine.demo import in_demo_copy, seed_demo_copy
 from harness_tui.engine.host import EngineHost
 from harness_tui.engine.loop import SessionLoop
 from harness_tui.engine.owner import current_owner, engine_closed, engine_opened, owner_alive
@@ -43,10 +44,13 @@ class EngineError(Exception):
 
 
 class Engine:
-    def __init__(self, config: Config, store: EventStore) -> None:
+    def __init__(self, config: Config, store: EventStore, *, offline_demo: bool = False) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.config = config
         self.store = store
+        # With no provider configured, sessions play the offline demo (the dashboard's
+        # no-key default) rather than being refused (--exec).
+        self.offline_demo = offline_demo
         self._ctx = EngineContext(self.id, config, store)
         # Each session this engine runs or has loaded: the writer side and the agent.
         self._hosts: dict[str, EngineHost] = {}
@@ -62,12 +66,15 @@ class Engine:
         engine_opened(self.id)
 
     @classmethod
-    async def open(cls, config: Config, *, recover: bool = True) -> Engine:
+    async def open(
+        cls, config: Config, *, recover: bool = True, offline_demo: bool = False
+    ) -> Engine:
         """Open the store and, unless `recover` is false (read-only faces such as
-        `tail`), close turns whose process died mid-way."""
+        `tail`), close turns whose process died mid-way. `offline_demo`: see
+        `Engine.offline_demo`."""
         store = await open_store(config.store_url)
         try:
-            engine = cls(config, store)
+            engine = cls(config, store, offline_demo=offline_demo)
         except BaseException:
             await store.close()
             raise
@@ -125,11 +132,19 @@ class Engine:
         subagent or a given workspace). A worktree session waits, queued, while the
         concurrency limits are reached; `priority` orders the queue (default: the
         project's). Raises EngineError when the queue is full or the project is not a
-        git repository."""
+        git repository, ProviderConfigError when no provider can be used as configured
+        (or a cost budget could not be enforced).
+
+        The built-in demo always works on a seeded copy of its own project, whatever
+        `workspace` or `worktree` say: it edits files and deletes one."""
         mode = approval_mode or self.config.policy.approval_mode
         _check_mode(mode)
-        resolved = resolve_provider(self.config, provider, model)
+        resolved = resolve_provider(self.config, provider, model, offline_demo=self.offline_demo)
+        resolved.check_cost_budget()
         session_id = uuid.uuid4().hex[:12]
+        if resolved.is_demo and not in_demo_copy(workspace):
+            workspace = await seed_demo_copy(session_id)
+            worktree = False
         if worktree is None:
             # A subagent works in its parent's workspace; a given workspace is used as is.
             worktree = self.config.git.worktree and parent_id is None and workspace is None
@@ -148,7 +163,7 @@ class Engine:
                 raise EngineError(str(exc)) from exc
             workspace = plan["path"]
         elif workspace is None:
-            workspace = resolved.prepare_workspace(self._ctx.project, session_id)
+            workspace = self._ctx.project
         state = SessionState(session_id)
         loop = self._attach(state, resolved.name, resolved.model)
         created: dict[str, Any] = {
@@ -161,6 +176,16 @@ class Engine:
         }
         if resolved.note:
             created["note"] = resolved.note
+        if resolved.name == "scripted" and in_demo_copy(workspace):
+            # The demo and its subagents say so wherever they are shown, and name
+            # their copy rather than the user's project.
+            created["offline_demo"] = True
+            created["project"] = created["workspace"]
+            created["title"] = _title_from(f"offline demo: {created['title']}")
+            created["note"] = (
+                f"{resolved.note or 'offline demo provider (scripted)'}; scripted replies "
+                "on a seeded copy of its own project, never on yours"
+            )
         if parent_id:
             created["parent_id"] = parent_id
             parent = self._hosts.get(parent_id)
@@ -194,6 +219,8 @@ class Engine:
         """Steer the running turn (mode="steer"), queue a follow-up for when it ends
         ("follow_up"), or start a turn on an idle session (either, or "prompt")."""
         backend = await self._backend(session_id)
+        state = self._hosts[session_id].state
+        resolve_provider(self.config, state.provider, state.model).check_cost_budget()
         worktree = self._worktrees.lifecycle(session_id)
         if worktree is not None:
             try:

@@ -151,7 +151,8 @@ class HarnessApp(App[int]):
 
     async def _open_engine(self) -> None:
         try:
-            engine = await Engine.open(self.config)
+            # Without a key the dashboard still shows what it does: the offline demo.
+            engine = await Engine.open(self.config, offline_demo=True)
         except Exception as exc:
             # Without an engine there is nothing to show: leave (a store that cannot
             # be opened, a policy file that does not load, ...).
