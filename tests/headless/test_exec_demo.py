@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.loopback import LoopbackOpenAI, Reply
 from tests.support.projects import (
+    QUICK_DEMO_ENV,
     cli_env,
     commit_all,
     git,
@@ -44,7 +45,7 @@ def run_exec(project: Path, tmp_path: Path, *args: str) -> subprocess.CompletedP
     return subprocess.run(
         harness_cmd("--exec", "fix the failing test", *args, "--project", str(project)),
         cwd=project,
-        env=cli_env(tmp_path),
+        env=cli_env(tmp_path, **QUICK_DEMO_ENV),
         capture_output=True,
         text=True,
         timeout=120,
@@ -162,6 +163,7 @@ def test_allowing_the_demos_cleanup_on_stdin_removes_its_stray_file(tmp_path):
         "scripted",
         "--approvals",
         "stdin",
+        env=cli_env(tmp_path, **QUICK_DEMO_ENV),
         stdin=subprocess.PIPE,
     )
     assert proc.stderr is not None
