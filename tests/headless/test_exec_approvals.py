@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from contextlib import contextmanager
 
 from tests.support.loopback import LoopbackAnthropic, Reply
 from tests.support.projects import (
@@ -31,6 +32,17 @@ def start(repo, tmp_path, *args, **env):
     )
 
 
+@contextmanager
+def ended(proc):
+    """The run is over when the block is, even when the test failed in it."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+
+
 def read_request(proc):
     """Read stderr until the approval request line, as a script answering it would."""
     assert proc.stderr is not None
@@ -52,10 +64,11 @@ def test_an_approval_answered_on_stdin_by_another_process(tmp_path):
     proc = start(
         repo, tmp_path, "--provider", "scripted", "--model", str(script), "--approvals", "stdin"
     )
-    request = read_request(proc)
-    assert request["summary"] == PROMPTING and request["rule_id"] == "write-outside-workspace"
-    answer = {"approval_id": request["approval_id"], "decision": "allow_once"}
-    out, err = proc.communicate(json.dumps(answer) + "\n", timeout=60)
+    with ended(proc):
+        request = read_request(proc)
+        assert request["summary"] == PROMPTING and request["rule_id"] == "write-outside-workspace"
+        answer = {"approval_id": request["approval_id"], "decision": "allow_once"}
+        out, err = proc.communicate(json.dumps(answer) + "\n", timeout=60)
     assert proc.returncode == 0, err
     assert out.strip() == "wrote it"
     assert (tmp_path / "outside.txt").read_text() == "outside\n"
@@ -71,13 +84,14 @@ def test_a_denial_reason_reaches_the_model_over_the_wire(tmp_path):
         proc = start(
             repo, tmp_path, "--provider", "anthropic", "--approvals", "stdin", **server.env()
         )
-        request = read_request(proc)
-        answer = {
-            "approval_id": request["approval_id"],
-            "decision": "deny",
-            "reason": "keep to the repo",
-        }
-        out, err = proc.communicate(json.dumps(answer) + "\n", timeout=60)
+        with ended(proc):
+            request = read_request(proc)
+            answer = {
+                "approval_id": request["approval_id"],
+                "decision": "deny",
+                "reason": "keep to the repo",
+            }
+            out, err = proc.communicate(json.dumps(answer) + "\n", timeout=60)
     assert proc.returncode == 0, err
     assert not (tmp_path / "outside.txt").exists()
     results = [
