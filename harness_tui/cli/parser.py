@@ -4,7 +4,9 @@ config overrides."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from harness_tui import __version__
@@ -17,7 +19,7 @@ exit codes:
   2    usage or config error
   3    an approval was needed and nobody could give it
   4    budget or max steps reached
-  130  interrupted
+  130  interrupted: Ctrl-C, SIGTERM, or stdout/stderr closed by its reader (`| head`)
 
 configuration layers (later wins): packaged defaults, $XDG_CONFIG_HOME/harness-tui/config.toml,
 <project>/.harness/config.toml, HARNESS_<SECTION>__<KEY> environment variables, flags.
@@ -55,7 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"harness-tui {__version__}")
     _common(parser, top=True)
     run = parser.add_argument_group("running a session")
-    run.add_argument("--exec", metavar="PROMPT", dest="exec_prompt", help="run PROMPT headless")
+    run.add_argument(
+        "--exec",
+        metavar="PROMPT",
+        dest="exec_prompt",
+        help="run PROMPT headless; --exec - reads the prompt from stdin and --exec @FILE "
+        "from FILE (for prompts longer than the command line allows, or that start with @)",
+    )
     run.add_argument(
         "--provider",
         metavar="P",
@@ -86,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="with --exec: stdin prints approval requests as JSON lines on stderr and reads "
         'answers ({"approval_id": …, "decision": "allow_once|allow_always|deny|edit", '
-        '"reason": …}) from stdin; none (default) exits 3 when an approval is needed',
+        '"reason": …}) from stdin, until it ends (then as none; the prompt must not come '
+        "from stdin: use --exec @FILE); none (default) exits 3 when an approval is needed",
     )
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -191,6 +200,12 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.exec_prompt is not None:
+        if args.exec_prompt == "-" and args.approvals == "stdin":
+            raise UsageError(
+                "--exec - reads the prompt from stdin, where --approvals stdin reads the "
+                "answers: put the prompt in a file and use --exec @FILE"
+            )
+        args.exec_prompt = _prompt_text(args.exec_prompt)
         if not args.exec_prompt.strip():
             raise UsageError("--exec needs a non-empty prompt")
     elif args.command is None:
@@ -198,6 +213,27 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
             if given(args):
                 parser.error(f"{flag} goes with --exec")
     return args
+
+
+def _prompt_text(value: str) -> str:
+    """The prompt --exec was given: the argument itself, stdin for `-`, or the file
+    named after `@`, exactly as written."""
+    if value == "-":
+        if sys.stdin is None:
+            raise UsageError("--exec -: stdin is closed; nothing to read the prompt from")
+        data, where = sys.stdin.buffer.read(), "stdin"
+    elif value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            data, where = path.read_bytes(), str(path)
+        except OSError as exc:
+            raise UsageError(f"--exec {value}: cannot read {path}: {exc.strerror}") from None
+    else:
+        return value
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--exec {value}: {where} is not UTF-8 text ({exc.reason})") from None
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:
