@@ -102,6 +102,12 @@ class Engine:
         await self.store.close()
         engine_closed(self.id)
 
+    def kill_processes(self) -> None:
+        """The last resort of a process that must exit now, its orderly shutdown having
+        overrun (a store that does not answer): kill what the background tasks run, so
+        nothing outlives it. Nothing is recorded; what was committed stays."""
+        self._tasks.kill_now()
+
     # -- sessions ------------------------------------------------------------------
 
     async def start_session(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-from contextlib import contextmanager
+
+import pytest
 
 from tests.support.loopback import LoopbackAnthropic, Reply
 from tests.support.projects import (
     cli_env,
     commit_all,
+    ended,
     harness_cmd,
     init_repo,
     start_exec,
@@ -30,17 +32,6 @@ def start(repo, tmp_path, *args, **env):
     return start_exec(
         repo, tmp_path, "go", *args, env=cli_env(tmp_path, **env), stdin=subprocess.PIPE
     )
-
-
-@contextmanager
-def ended(proc):
-    """The run is over when the block is, even when the test failed in it."""
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=30)
 
 
 def read_request(proc):
@@ -188,3 +179,68 @@ def test_policy_check_and_test_commands(tmp_path):
     )
     assert test.returncode == 2
     assert str(policy) in test.stderr and "bad-example" in test.stderr
+
+
+def asking_script(tmp_path):
+    return write_script(
+        tmp_path / "s.toml",
+        f'[[turn]]\ntext = ""\n[[turn.tool_calls]]\nname = "bash"\n'
+        f"arguments = {{ command = {PROMPTING!r} }}\n",
+    )
+
+
+@pytest.mark.parametrize("stdin", ["closed pipe", "/dev/null"])
+def test_stdin_at_its_end_means_nobody_can_answer_exit_3(tmp_path, stdin):
+    repo = project(tmp_path)
+    script = asking_script(tmp_path)
+    given = {"input": ""} if stdin == "closed pipe" else {"stdin": subprocess.DEVNULL}
+    done = subprocess.run(
+        harness_cmd(
+            "--exec",
+            "go",
+            "--provider",
+            "scripted",
+            "--model",
+            str(script),
+            "--approvals",
+            "stdin",
+            "--project",
+            str(repo),
+        ),
+        cwd=repo,
+        env=cli_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **given,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"harness-tui: approval needed for `{PROMPTING}` (rule write-outside-workspace, "
+        "risk medium): nobody can answer it here; run with --approvals stdin, or answer it "
+        "in the dashboard"
+    )
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_stdin_ending_after_a_request_was_shown_exits_3(tmp_path):
+    repo = project(tmp_path)
+    proc = start(
+        repo,
+        tmp_path,
+        "--provider",
+        "scripted",
+        "--model",
+        str(asking_script(tmp_path)),
+        "--approvals",
+        "stdin",
+    )
+    with ended(proc):
+        read_request(proc)
+        _, err = proc.communicate("", timeout=60)  # stdin closes unanswered
+    assert proc.returncode == 3, err
+    assert (
+        err.strip().splitlines()[-1].startswith(f"harness-tui: approval needed for `{PROMPTING}`")
+    )
