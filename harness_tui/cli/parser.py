@@ -17,7 +17,7 @@ exit codes:
   0    done
   1    agent or provider failure
   2    usage or config error
-  3    an approval was needed and nobody could give it
+  3    an approval was needed and nobody could give it (--approvals none, or stdin ended)
   4    budget or max steps reached
   130  interrupted: Ctrl-C, SIGTERM, or stdout/stderr closed by its reader (`| head`)
 
