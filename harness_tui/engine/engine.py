@@ -109,6 +109,12 @@ class Engine:
         await self.store.close()
         engine_closed(self.id)
 
+    def kill_processes(self) -> None:
+        """The last resort of a process that must exit now, its orderly shutdown having
+        overrun (a store that does not answer): kill what the background tasks run, so
+        nothing outlives it. Nothing is recorded; what was committed stays."""
+        self._tasks.kill_now()
+
     # -- sessions ------------------------------------------------------------------
 
     async def start_session(
@@ -283,30 +289,41 @@ class Engine:
         if decision == "edit" and not isinstance(edited_args, dict):
             raise EngineError("decision edit needs edited_args, the call's new arguments")
         answer = Resolution(decision, by=by, reason=reason, edited_args=edited_args)
+        session_id = await self._session_of_approval(approval_id)
+        backend = self._backends.get(session_id)
+        if backend is not None and backend.busy:
+            # This engine runs the turn that asked: the answer is its to take, whatever
+            # the log's owner record says.
+            try:
+                self._hosts[session_id].approvals.answer(approval_id, answer)
+            except ValueError as exc:
+                raise EngineError(str(exc)) from exc
+            return
+        state = await self.load_state(session_id)
+        if state.turn_active and owner_alive(state.turn_owner):
+            raise EngineError(
+                f"approval {approval_id} belongs to a session running in another "
+                "process; answer it there"
+            )
+        # Left waiting by a process that is gone: this engine carries the turn on.
+        if backend is None:
+            backend = self._attach(state, state.provider, state.model)
+        self._hosts[session_id].approvals.answer(approval_id, answer)
+        backend.resume()
+
+    async def _session_of_approval(self, approval_id: str) -> str:
+        """The session a pending approval belongs to. The sessions this engine runs are
+        asked first, once each has folded in what it already handed to the store: the
+        request may be committed, and shown to whoever answers, before its writer has
+        applied it."""
+        for host in list(self._hosts.values()):
+            await host.settled()
         for session_id, host in self._hosts.items():
             if approval_id in host.state.approvals:
-                backend = self._backends[session_id]
-                if not backend.busy:
-                    # Left waiting by a dead process: this engine carries the turn on.
-                    host.approvals.answer(approval_id, answer)
-                    backend.resume()
-                    return
-                try:
-                    host.approvals.answer(approval_id, answer)
-                except ValueError as exc:
-                    raise EngineError(str(exc)) from exc
-                return
+                return session_id
         for state, approval in await self.pending_approvals():
             if approval.approval_id == approval_id:
-                if state.turn_active and owner_alive(state.turn_owner):
-                    raise EngineError(
-                        f"approval {approval_id} belongs to a session running in another "
-                        "process; answer it there"
-                    )
-                loop = self._attach(state, state.provider, state.model)
-                loop.host.approvals.answer(approval_id, answer)
-                loop.resume()
-                return
+                return state.session_id
         raise EngineError(f"no pending approval {approval_id!r}")
 
     async def pending_approvals(self) -> list[tuple[SessionState, PendingApproval]]:

@@ -124,6 +124,17 @@ class TaskManager:
         for session_id in {t.session_id for t in self.tasks.values() if t.status == "running"}:
             await self.cancel_session(session_id)
 
+    def kill_now(self) -> None:
+        """SIGKILL the process group of every running shell task, recording nothing:
+        for a process that must exit at once, with no time left to stop them in order."""
+        for task in self.tasks.values():
+            pgid = task.shell.pgid if task.shell is not None else None
+            if pgid is not None:
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
     async def _stop(self, task: BackgroundTask) -> None:
         task.cancel_requested = True
         if task.shell is not None:
