@@ -23,9 +23,10 @@ from harness_tui.tui import keys
 from harness_tui.tui.adapter import FRAME_S, EngineAdapter, EngineBatch
 from harness_tui.tui.approvals import ApprovalPrompts
 from harness_tui.tui.commands import DashboardCommands
+from harness_tui.tui.fold import DashboardModel
 from harness_tui.tui.format import ellipsize
 from harness_tui.tui.labels import project_label, provider_label, store_label
-from harness_tui.tui.model import Clock, DashboardModel
+from harness_tui.tui.model import Clock
 from harness_tui.tui.screens.confirm import ConfirmScreen
 from harness_tui.tui.screens.dashboard import DashboardScreen
 from harness_tui.tui.screens.gc import GCScreen
