@@ -41,6 +41,12 @@ if TYPE_CHECKING:
     from harness_tui.config import Config
 
 TAG_WIDTH = 13
+# Narrower than this, the log beside the session list would show a time and a title
+# and little else: the dashboard's panes stack instead. Shorter than this, the input
+# bar and the dialogs give up frames and margins. Every screen gets the classes
+# (-narrow/-wide, -short/-tall); app.tcss says what changes.
+NARROW_BELOW = 140
+SHORT_BELOW = 32
 
 
 class HarnessApp(App[int]):
@@ -49,6 +55,8 @@ class HarnessApp(App[int]):
     TITLE = "harness-tui"
     BINDINGS = [*keys.APP]
     COMMANDS = App.COMMANDS | {DashboardCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT_BELOW, "-tall")]
 
     def __init__(
         self,

@@ -201,9 +201,9 @@ async def _prompt_oldest(pilot: Pilot) -> None:
 
 
 def test_approval_prompt_80x24(snap_compare, showcase_app):
-    """The force-push approval at 80×24: the dialog fills most of the screen with the
-    session, tool bash, the rule git-push-force, risk high and why it asks, then the
-    command; its keys are in the footer."""
+    """The force-push approval at 80×24: the dialog, without padding on a short screen,
+    shows the session, tool bash, what it asks, the rule git-push-force, risk high and
+    the command, all whole; its keys are in the footer."""
     assert snap_compare(showcase_app(), terminal_size=(80, 24), run_before=_prompt_oldest)
 
 

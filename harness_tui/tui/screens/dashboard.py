@@ -35,17 +35,8 @@ class FilterInput(Input):
         self.screen.query_one(EventLog).focus()
 
 
-# Narrower than this, the log beside the session list would show a time and a title
-# and little else: the panes stack instead (see app.tcss).
-NARROW_BELOW = 140
-# Shorter than this, the input bar drops its frame to leave the log its rows.
-SHORT_BELOW = 32
-
-
 class DashboardScreen(Screen[None]):
     BINDINGS = [*keys.DASHBOARD]
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT_BELOW, "-tall")]
     app: HarnessApp
 
     def __init__(self) -> None:
