@@ -373,6 +373,11 @@ class Engine:
         """A session's events after `after_seq`, oldest first."""
         return await self.store.read(session_id, after_seq)
 
+    async def event_at(self, position: int) -> Event | None:
+        """The event the store gave this position, or None if it holds none there."""
+        events = await self.store.read_all(after_position=position - 1, limit=1)
+        return events[0] if events and events[0].position == position else None
+
     async def last_position(self) -> int:
         """The store's newest position: subscribe after it to see only what comes next."""
         return await self.store.last_position()

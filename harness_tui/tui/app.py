@@ -23,9 +23,10 @@ from harness_tui.tui import keys
 from harness_tui.tui.adapter import FRAME_S, EngineAdapter, EngineBatch
 from harness_tui.tui.approvals import ApprovalPrompts
 from harness_tui.tui.commands import DashboardCommands
+from harness_tui.tui.fold import DashboardModel
 from harness_tui.tui.format import ellipsize
 from harness_tui.tui.labels import project_label, provider_label, store_label
-from harness_tui.tui.model import Clock, DashboardModel
+from harness_tui.tui.model import Clock
 from harness_tui.tui.screens.confirm import ConfirmScreen
 from harness_tui.tui.screens.dashboard import DashboardScreen
 from harness_tui.tui.screens.gc import GCScreen
@@ -40,6 +41,12 @@ if TYPE_CHECKING:
     from harness_tui.config import Config
 
 TAG_WIDTH = 13
+# Narrower than this, the log beside the session list would show a time and a title
+# and little else: the dashboard's panes stack instead. Shorter than this, the input
+# bar and the dialogs give up frames and margins. Every screen gets the classes
+# (-narrow/-wide, -short/-tall); app.tcss says what changes.
+NARROW_BELOW = 140
+SHORT_BELOW = 32
 
 
 class HarnessApp(App[int]):
@@ -48,6 +55,8 @@ class HarnessApp(App[int]):
     TITLE = "harness-tui"
     BINDINGS = [*keys.APP]
     COMMANDS = App.COMMANDS | {DashboardCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT_BELOW, "-tall")]
 
     def __init__(
         self,
