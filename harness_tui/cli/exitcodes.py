@@ -9,7 +9,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad usage or configuration
     APPROVAL_NEEDED = 3  # an approval was needed and nobody could give it
     BUDGET = 4  # a budget or max steps was reached
-    INTERRUPTED = 130  # Ctrl-C or SIGTERM
+    INTERRUPTED = 130  # Ctrl-C, SIGTERM, or stdout/stderr closed by their reader
 
 
 class PolicyCheckExit(IntEnum):

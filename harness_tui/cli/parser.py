@@ -13,6 +13,7 @@ import argparse
 import difflib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 from harness_tui import __version__
@@ -22,10 +23,11 @@ EPILOG = """\
 exit codes:
   0    done
   1    agent or provider failure
-  2    usage or config error
-  3    an approval was needed and nobody could give it
+  2    usage or config error; with --exec also: no model provider configured, or a
+       cost budget ([engine] max_cost_usd) for a model without a known price
+  3    an approval was needed and nobody could give it (--approvals none, or stdin ended)
   4    budget or max steps reached
-  130  interrupted
+  130  interrupted: Ctrl-C, SIGTERM, or stdout/stderr closed by its reader (`| head`)
 
 configuration layers (later wins): packaged defaults, $XDG_CONFIG_HOME/harness-tui/config.toml,
 <project>/.harness/config.toml, HARNESS_<SECTION>__<KEY> environment variables, flags.
@@ -83,11 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"harness-tui {__version__}")
     _common(parser, top=True)
     run = parser.add_argument_group("running a session")
-    run.add_argument("--exec", metavar="PROMPT", dest="exec_prompt", help="run PROMPT headless")
+    run.add_argument(
+        "--exec",
+        metavar="PROMPT",
+        dest="exec_prompt",
+        help="run PROMPT headless; --exec - reads the prompt from stdin and --exec @FILE "
+        "from FILE (for prompts longer than the command line allows, or that start with @)",
+    )
     run.add_argument(
         "--provider",
         metavar="P",
-        help="scripted, anthropic or openai (default: [provider] name; auto picks by API key)",
+        help="scripted, anthropic or openai (default: [provider] name; auto picks by "
+        "ANTHROPIC_API_KEY, OPENAI_API_KEY or [openai] base_url, and with none of them "
+        "--exec exits 2). scripted plays the offline demo, on a seeded copy of its own "
+        "project and never on yours; --model PATH plays a script of your own in the project",
     )
     run.add_argument("--model", metavar="M", help="model name, passed through to the provider")
     run.add_argument("--session", metavar="ID", help="continue session ID with the prompt")
@@ -114,7 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="with --exec: stdin prints approval requests as JSON lines on stderr and reads "
         'answers ({"approval_id": …, "decision": "allow_once|allow_always|deny|edit", '
-        '"reason": …}) from stdin; none (default) exits 3 when an approval is needed',
+        '"reason": …}) from stdin, until it ends (then as none; the prompt must not come '
+        "from stdin: use --exec @FILE); none (default) exits 3 when an approval is needed",
     )
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -230,6 +242,12 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     _refuse_unknown_flags(parser, argv)
     args = parser.parse_args(argv)
     if args.exec_prompt is not None:
+        if args.exec_prompt == "-" and args.approvals == "stdin":
+            raise UsageError(
+                "--exec - reads the prompt from stdin, where --approvals stdin reads the "
+                "answers: put the prompt in a file and use --exec @FILE"
+            )
+        args.exec_prompt = _prompt_text(args.exec_prompt)
         if not args.exec_prompt.strip():
             raise UsageError("--exec needs a non-empty prompt")
     elif args.command is None:
@@ -294,6 +312,27 @@ def _unknown_flag(parsers: list[argparse.ArgumentParser], name: str) -> str:
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"did you mean {close[0]}?" if close else f"see {parsers[-1].prog} --help"
     return f"unknown flag {name} ({hint})"
+
+
+def _prompt_text(value: str) -> str:
+    """The prompt --exec was given: the argument itself, stdin for `-`, or the file
+    named after `@`, exactly as written."""
+    if value == "-":
+        if sys.stdin is None:
+            raise UsageError("--exec -: stdin is closed; nothing to read the prompt from")
+        data, where = sys.stdin.buffer.read(), "stdin"
+    elif value.startswith("@"):
+        path = Path(value[1:])
+        try:
+            data, where = path.read_bytes(), str(path)
+        except OSError as exc:
+            raise UsageError(f"--exec {value}: cannot read {path}: {exc.strerror}") from None
+    else:
+        return value
+    try:
+        return data.decode()
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--exec {value}: {where} is not UTF-8 text ({exc.reason})") from None
 
 
 def overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -8,6 +8,10 @@ from typing import Any, TextIO
 from harness_tui import events as ev
 from harness_tui.events import Event
 
+# Starts every line printed for the offline demo: nothing it says is about the user's
+# project.
+DEMO_MARK = "[offline demo] "
+
 
 class JsonRenderer:
     def __init__(self, out: TextIO) -> None:
@@ -19,19 +23,25 @@ class JsonRenderer:
 
 
 class TextRenderer:
-    """Readable progress lines: model text, each tool call and its outcome."""
+    """Readable progress lines: model text, each tool call and its outcome. Every line
+    of an offline demo session starts with DEMO_MARK."""
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.calls: dict[str, str] = {}
+        self.demo_sessions: set[str] = set()
+        self._mark = ""
 
     def line(self, text: str) -> None:
-        self.out.write(text + "\n")
+        self.out.write(self._mark + text + "\n")
         self.out.flush()
 
     def __call__(self, event: Event) -> None:
         data = event.data
         kind = event.type
+        if kind == ev.SESSION_CREATED and data.get("offline_demo"):
+            self.demo_sessions.add(event.session_id)
+        self._mark = DEMO_MARK if event.session_id in self.demo_sessions else ""
         if kind == ev.SESSION_CREATED:
             self.line(
                 f"● session {event.session_id} · {data['provider']}/{data['model']} · "

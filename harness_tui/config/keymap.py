@@ -146,6 +146,34 @@ INPUT = (
     KeySpec("escape", "leave", "Back", id="leave_input", tooltip="Back to the session list"),
 )
 
+LOG = (
+    KeySpec(
+        "enter",
+        "open_event",
+        "Details",
+        id="open_event",
+        tooltip="The whole event under the cursor, wrapped, with its JSON data",
+    ),
+    KeySpec(
+        "up",
+        "cursor_up",
+        "Up",
+        id="log_cursor_up",
+        tooltip="Move the cursor to the line above (the log stops following)",
+        show=False,
+    ),
+    KeySpec(
+        "down",
+        "cursor_down",
+        "Down",
+        id="log_cursor_down",
+        tooltip="Move the cursor down; past the newest line the log follows again",
+        show=False,
+    ),
+)
+
+EVENT_DETAIL = (KeySpec("escape", "close", "Close", id="close", tooltip="Back to the dashboard"),)
+
 FILTER = (
     KeySpec(
         "escape",
@@ -269,6 +297,8 @@ CONTEXTS: tuple[tuple[str, tuple[KeySpec, ...]], ...] = (
     ("Everywhere", APP),
     ("Dashboard", DASHBOARD),
     ("Input bar", INPUT),
+    ("Event log", LOG),
+    ("Event details", EVENT_DETAIL),
     ("Event log filter", FILTER),
     ("Approval prompt", APPROVAL),
     ("Approval prompt: allow always, deny reason or edit", APPROVAL_FORM),

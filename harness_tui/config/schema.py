@@ -97,8 +97,9 @@ class StoreConfig:
 @dataclass(frozen=True)
 class ProviderConfig:
     name: str = setting("auto", choices=PROVIDER_NAMES)
-    """auto: anthropic when ANTHROPIC_API_KEY is set, else openai when OPENAI_API_KEY is
-    set, else the offline scripted demo. Or name one: scripted, anthropic, openai."""
+    """auto: anthropic when ANTHROPIC_API_KEY is set, else openai when OPENAI_API_KEY or
+    [openai] base_url is set; with none of them the dashboard plays the offline demo and
+    --exec refuses to start. Or name one: scripted (the offline demo), anthropic, openai."""
     model: str = ""
     """Empty means the chosen provider's own default model (see its section)."""
     max_tokens: int = setting(8192, ge=1)
@@ -150,13 +151,25 @@ class ScriptedConfig:
 
 
 @dataclass(frozen=True)
+class PriceConfig:
+    """One `[pricing."MODEL"]` entry: what the model costs, in US dollars per million
+    tokens. Cached input tokens are charged at the input price."""
+
+    input: float = setting(ge=0)
+    """Per million input tokens."""
+    output: float = setting(ge=0)
+    """Per million output tokens."""
+
+
+@dataclass(frozen=True)
 class EngineConfig:
     max_steps: int = setting(40, ge=1)
     """A turn stops after this many model requests (exit reason max_steps)."""
     max_total_tokens: int = setting(0, ge=0)
     """Token budget for one session; 0 means no limit (exit reason budget)."""
     max_cost_usd: float = setting(0.0, ge=0)
-    """Cost budget for one session in US dollars; 0 means no limit."""
+    """Cost budget for one session in US dollars; 0 means no limit. A session whose
+    model has no known price is refused rather than run unmetered: set [pricing."MODEL"]."""
     system_prompt: str = ""
     """Extra instructions appended to the built-in system prompt."""
 
@@ -385,6 +398,9 @@ class Config:
     """Subagent presets by name; explore and worker are built in."""
     projects: list[ProjectConfig] = setting([])
     """Per-project scheduling of worktree sessions; see ProjectConfig."""
+    pricing: dict[str, PriceConfig] = setting({})
+    """Model name -> its price, for models the built-in price table does not know
+    (local or new models); it also overrides the table."""
     keys: dict[str, str] = setting({}, names=BINDING_IDS)
     """Binding id -> key, e.g. quit = "ctrl+q". `?` in the dashboard lists the ids."""
     sources: dict[str, str] = field(

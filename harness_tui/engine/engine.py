@@ -18,6 +18,7 @@ from harness_tui import events as ev
 from harness_tui.backends.base import APPROVAL_DECISIONS, Resolution, SessionBackend
 from harness_tui.engine.context import EngineContext
 from harness_tui.engine.deltas import Delta
+from harness_tui.engine.demo import in_demo_copy, seed_demo_copy
 from harness_tui.engine.host import EngineHost
 from harness_tui.engine.loop import SessionLoop
 from harness_tui.engine.owner import current_owner, engine_closed, engine_opened, owner_alive
@@ -43,10 +44,13 @@ class EngineError(Exception):
 
 
 class Engine:
-    def __init__(self, config: Config, store: EventStore) -> None:
+    def __init__(self, config: Config, store: EventStore, *, offline_demo: bool = False) -> None:
         self.id = uuid.uuid4().hex[:12]
         self.config = config
         self.store = store
+        # With no provider configured, sessions play the offline demo (the dashboard's
+        # no-key default) rather than being refused (--exec).
+        self.offline_demo = offline_demo
         self._ctx = EngineContext(self.id, config, store)
         # Each session this engine runs or has loaded: the writer side and the agent.
         self._hosts: dict[str, EngineHost] = {}
@@ -62,12 +66,15 @@ class Engine:
         engine_opened(self.id)
 
     @classmethod
-    async def open(cls, config: Config, *, recover: bool = True) -> Engine:
+    async def open(
+        cls, config: Config, *, recover: bool = True, offline_demo: bool = False
+    ) -> Engine:
         """Open the store and, unless `recover` is false (read-only faces such as
-        `tail`), close turns whose process died mid-way."""
+        `tail`), close turns whose process died mid-way. `offline_demo`: see
+        `Engine.offline_demo`."""
         store = await open_store(config.store_url)
         try:
-            engine = cls(config, store)
+            engine = cls(config, store, offline_demo=offline_demo)
         except BaseException:
             await store.close()
             raise
@@ -102,6 +109,12 @@ class Engine:
         await self.store.close()
         engine_closed(self.id)
 
+    def kill_processes(self) -> None:
+        """The last resort of a process that must exit now, its orderly shutdown having
+        overrun (a store that does not answer): kill what the background tasks run, so
+        nothing outlives it. Nothing is recorded; what was committed stays."""
+        self._tasks.kill_now()
+
     # -- sessions ------------------------------------------------------------------
 
     async def start_session(
@@ -125,11 +138,19 @@ class Engine:
         subagent or a given workspace). A worktree session waits, queued, while the
         concurrency limits are reached; `priority` orders the queue (default: the
         project's). Raises EngineError when the queue is full or the project is not a
-        git repository."""
+        git repository, ProviderConfigError when no provider can be used as configured
+        (or a cost budget could not be enforced).
+
+        The built-in demo always works on a seeded copy of its own project, whatever
+        `workspace` or `worktree` say: it edits files and deletes one."""
         mode = approval_mode or self.config.policy.approval_mode
         _check_mode(mode)
-        resolved = resolve_provider(self.config, provider, model)
+        resolved = resolve_provider(self.config, provider, model, offline_demo=self.offline_demo)
+        resolved.check_cost_budget()
         session_id = uuid.uuid4().hex[:12]
+        if resolved.is_demo and not in_demo_copy(workspace):
+            workspace = await seed_demo_copy(session_id)
+            worktree = False
         if worktree is None:
             # A subagent works in its parent's workspace; a given workspace is used as is.
             worktree = self.config.git.worktree and parent_id is None and workspace is None
@@ -148,7 +169,7 @@ class Engine:
                 raise EngineError(str(exc)) from exc
             workspace = plan["path"]
         elif workspace is None:
-            workspace = resolved.prepare_workspace(self._ctx.project, session_id)
+            workspace = self._ctx.project
         state = SessionState(session_id)
         loop = self._attach(state, resolved.name, resolved.model)
         created: dict[str, Any] = {
@@ -161,6 +182,16 @@ class Engine:
         }
         if resolved.note:
             created["note"] = resolved.note
+        if resolved.name == "scripted" and in_demo_copy(workspace):
+            # The demo and its subagents say so wherever they are shown, and name
+            # their copy rather than the user's project.
+            created["offline_demo"] = True
+            created["project"] = created["workspace"]
+            created["title"] = _title_from(f"offline demo: {created['title']}")
+            created["note"] = (
+                f"{resolved.note or 'offline demo provider (scripted)'}; scripted replies "
+                "on a seeded copy of its own project, never on yours"
+            )
         if parent_id:
             created["parent_id"] = parent_id
             parent = self._hosts.get(parent_id)
@@ -194,6 +225,8 @@ class Engine:
         """Steer the running turn (mode="steer"), queue a follow-up for when it ends
         ("follow_up"), or start a turn on an idle session (either, or "prompt")."""
         backend = await self._backend(session_id)
+        state = self._hosts[session_id].state
+        resolve_provider(self.config, state.provider, state.model).check_cost_budget()
         worktree = self._worktrees.lifecycle(session_id)
         if worktree is not None:
             try:
@@ -256,30 +289,41 @@ class Engine:
         if decision == "edit" and not isinstance(edited_args, dict):
             raise EngineError("decision edit needs edited_args, the call's new arguments")
         answer = Resolution(decision, by=by, reason=reason, edited_args=edited_args)
+        session_id = await self._session_of_approval(approval_id)
+        backend = self._backends.get(session_id)
+        if backend is not None and backend.busy:
+            # This engine runs the turn that asked: the answer is its to take, whatever
+            # the log's owner record says.
+            try:
+                self._hosts[session_id].approvals.answer(approval_id, answer)
+            except ValueError as exc:
+                raise EngineError(str(exc)) from exc
+            return
+        state = await self.load_state(session_id)
+        if state.turn_active and owner_alive(state.turn_owner):
+            raise EngineError(
+                f"approval {approval_id} belongs to a session running in another "
+                "process; answer it there"
+            )
+        # Left waiting by a process that is gone: this engine carries the turn on.
+        if backend is None:
+            backend = self._attach(state, state.provider, state.model)
+        self._hosts[session_id].approvals.answer(approval_id, answer)
+        backend.resume()
+
+    async def _session_of_approval(self, approval_id: str) -> str:
+        """The session a pending approval belongs to. The sessions this engine runs are
+        asked first, once each has folded in what it already handed to the store: the
+        request may be committed, and shown to whoever answers, before its writer has
+        applied it."""
+        for host in list(self._hosts.values()):
+            await host.settled()
         for session_id, host in self._hosts.items():
             if approval_id in host.state.approvals:
-                backend = self._backends[session_id]
-                if not backend.busy:
-                    # Left waiting by a dead process: this engine carries the turn on.
-                    host.approvals.answer(approval_id, answer)
-                    backend.resume()
-                    return
-                try:
-                    host.approvals.answer(approval_id, answer)
-                except ValueError as exc:
-                    raise EngineError(str(exc)) from exc
-                return
+                return session_id
         for state, approval in await self.pending_approvals():
             if approval.approval_id == approval_id:
-                if state.turn_active and owner_alive(state.turn_owner):
-                    raise EngineError(
-                        f"approval {approval_id} belongs to a session running in another "
-                        "process; answer it there"
-                    )
-                loop = self._attach(state, state.provider, state.model)
-                loop.host.approvals.answer(approval_id, answer)
-                loop.resume()
-                return
+                return state.session_id
         raise EngineError(f"no pending approval {approval_id!r}")
 
     async def pending_approvals(self) -> list[tuple[SessionState, PendingApproval]]:
@@ -328,6 +372,11 @@ class Engine:
     async def history(self, session_id: str, after_seq: int = 0) -> list[Event]:
         """A session's events after `after_seq`, oldest first."""
         return await self.store.read(session_id, after_seq)
+
+    async def event_at(self, position: int) -> Event | None:
+        """The event the store gave this position, or None if it holds none there."""
+        events = await self.store.read_all(after_position=position - 1, limit=1)
+        return events[0] if events and events[0].position == position else None
 
     async def last_position(self) -> int:
         """The store's newest position: subscribe after it to see only what comes next."""

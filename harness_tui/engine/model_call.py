@@ -61,6 +61,13 @@ class ModelCall:
                 "budget",
                 f"token budget reached: {state.total_tokens} of {limits.max_total_tokens}",
             )
+        if limits.max_cost_usd and state.uncosted_replies and state.provider != "scripted":
+            # Counting them as $0 would let the budget fail open.
+            raise TurnEnded(
+                "budget",
+                f"cost budget cannot be enforced: {state.uncosted_replies} of {state.model}'s "
+                "replies came without a cost (the server reported no token usage)",
+            )
         if limits.max_cost_usd and state.cost_usd >= limits.max_cost_usd:
             raise TurnEnded(
                 "budget",

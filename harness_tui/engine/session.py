@@ -87,6 +87,8 @@ class SessionState:
     workspace: str = ""
     provider: str = ""
     model: str = ""
+    # The built-in offline demo (or its subagent), on a seeded copy of its own project.
+    offline_demo: bool = False
     parent_id: str | None = None
     preset: str | None = None
     approval_mode: str | None = None
@@ -106,6 +108,9 @@ class SessionState:
     input_tokens: int = 0
     output_tokens: int = 0
     cost_usd: float = 0.0
+    # Replies whose cost nobody knows (a server that reported no usage): a cost budget
+    # cannot count them.
+    uncosted_replies: int = 0
     last_input_tokens: int = 0
     messages: list[Message] = field(default_factory=list)
     # The seq of the event each message came from, in step with `messages`.
@@ -160,6 +165,7 @@ def _created(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.workspace = data.get("workspace", "")
     state.provider = data.get("provider", "")
     state.model = data.get("model", "")
+    state.offline_demo = bool(data.get("offline_demo", False))
     state.parent_id = data.get("parent_id")
     state.preset = data.get("preset")
     state.approval_mode = data.get("approval_mode")
@@ -239,6 +245,8 @@ def _model_completed(state: SessionState, event: Event, data: dict[str, Any]) ->
     state.input_tokens += int(usage.get("input_tokens", 0))
     state.output_tokens += int(usage.get("output_tokens", 0))
     state.cost_usd += float(usage.get("cost_usd") or 0.0)
+    if usage.get("cost_usd") is None:
+        state.uncosted_replies += 1
 
 
 def _model_failed(state: SessionState, event: Event, data: dict[str, Any]) -> None:

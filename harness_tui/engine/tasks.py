@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,7 +22,7 @@ from harness_tui import events as ev
 from harness_tui.engine.context import EngineContext
 from harness_tui.engine.owner import current_owner, process_start_time
 from harness_tui.engine.session import SessionState
-from harness_tui.events import Event
+from harness_tui.events import Event, utcnow
 from harness_tui.providers.scripted import subagent_script
 from harness_tui.tools.base import TaskInfo, ToolError
 from harness_tui.tools.bash import ShellProcess, stop_shell
@@ -124,6 +125,17 @@ class TaskManager:
         for session_id in {t.session_id for t in self.tasks.values() if t.status == "running"}:
             await self.cancel_session(session_id)
 
+    def kill_now(self) -> None:
+        """SIGKILL the process group of every running shell task, recording nothing:
+        for a process that must exit at once, with no time left to stop them in order."""
+        for task in self.tasks.values():
+            pgid = task.shell.pgid if task.shell is not None else None
+            if pgid is not None:
+                try:
+                    os.killpg(pgid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
     async def _stop(self, task: BackgroundTask) -> None:
         task.cancel_requested = True
         if task.shell is not None:
@@ -177,6 +189,11 @@ class SessionTasks:
         if shell.pgid is not None:
             data["pgid"] = shell.pgid
             data["pgid_start"] = process_start_time(shell.pgid)
+        if shell.started_at is not None:
+            # The command ran inline for up to inline_ms before it became a task: its
+            # elapsed time counts from when it really started, not from this event.
+            ran_s = time.monotonic() - shell.started_at
+            data["command_started"] = (utcnow() - timedelta(seconds=ran_s)).isoformat()
         await self.owner.emit(ev.TASK_STARTED, data)
         so_far = shell.output
         with task.output_path.open("wb") as out:

@@ -18,6 +18,7 @@ import hashlib
 import os
 import re
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ __all__ = [
     "current_branch",
     "diff_summary",
     "git_env",
+    "init_repository",
     "list_worktrees",
     "prune_worktrees",
     "remove_worktree",
@@ -376,6 +378,14 @@ async def _delete_branch(repo: Path, branch: str) -> None:
         await _git(repo, "branch", "--quiet", "-D", "--end-of-options", branch)
     except GitError:
         pass  # the add's own error is the one worth reporting
+
+
+async def init_repository(path: Path, settings: Mapping[str, str] | None = None) -> None:
+    """Make `path` a git repository of its own, with `settings` in its local config."""
+    path = Path(path)
+    await _git(path, "init", "--quiet")
+    for key, value in (settings or {}).items():
+        await _git(path, "config", key, value)
 
 
 async def commit_all(path: Path, message: str) -> str | None:

@@ -42,6 +42,12 @@ class SessionWriter:
             self._record(stored)
             return stored
 
+    async def settled(self) -> None:
+        """Until every event this writer handed to the store is in the state: another
+        process may already read one that is still on its way back from the commit."""
+        async with self._write_lock:
+            pass
+
     def _record(self, event: Event) -> None:
         self.state.apply(event)
         self.ctx.observe(event)

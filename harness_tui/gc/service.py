@@ -206,7 +206,9 @@ class GCService:
             for position in signal.evidence[:5]
             if (e := by_position.get(position)) is not None
         ]
-        choice = resolve_provider(self.config)
+        # A draft is only a proposal for a person to adopt or reject: without a key,
+        # the offline provider may write it.
+        choice = resolve_provider(self.config, offline_demo=True)
         provider = choice.build()
         request = ModelRequest(
             model=choice.model,

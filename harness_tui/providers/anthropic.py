@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from harness_tui.providers.errors import (
     provider_error,
     sdk_exceptions,
 )
-from harness_tui.providers.pricing import cost_usd
+from harness_tui.providers.pricing import ModelPrice, cost_usd
 
 DEFAULT_MODEL = "claude-sonnet-5-5"
 
@@ -52,6 +52,7 @@ class AnthropicProvider:
         model: str = DEFAULT_MODEL,
         prompt_caching: bool = True,
         timeout_s: float = 300.0,
+        prices: Mapping[str, ModelPrice] | None = None,
     ) -> None:
         base_url = base_url or None
         has_env_key = bool(
@@ -69,6 +70,7 @@ class AnthropicProvider:
             # A broken credentials profile on disk, for instance.
             raise ProviderError(f"anthropic: {err}", retryable=False) from err
         self.default_model = model or DEFAULT_MODEL
+        self.prices: Mapping[str, ModelPrice] = prices or {}
         self.prompt_caching = prompt_caching
         self.host = host_label(self._client.base_url)
         self._prefix = f"anthropic ({self.host})"
@@ -83,7 +85,7 @@ class AnthropicProvider:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         model = request.model or self.default_model
-        state = _StreamState(model=model)
+        state = _StreamState(model=model, requested=model, prices=self.prices)
         try:
             events = await self._client.messages.create(**self._params(request, model), stream=True)
             async with events:
@@ -224,6 +226,9 @@ class _StreamState:
     """Folds the raw stream events into one response."""
 
     model: str
+    # The model name the request asked for, and the configured prices: see cost_usd.
+    requested: str = ""
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
     started: bool = False  # anything received yet
     text: list[str] = field(default_factory=list)
     # Every content block by index: text and thinking blocks as API dicts, tool_use
@@ -340,6 +345,8 @@ class _StreamState:
                 output_tokens=self.output_tokens,
                 cache_read_tokens=self.cache_read,
                 cache_write_tokens=self.cache_write,
+                prices=self.prices,
+                requested=self.requested,
             ),
         )
         return ModelResponse(

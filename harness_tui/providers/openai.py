@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ from harness_tui.providers.base import (
     Usage,
 )
 from harness_tui.providers.errors import body_message, provider_error, sdk_exceptions
-from harness_tui.providers.pricing import cost_usd
+from harness_tui.providers.pricing import ModelPrice, cost_usd
 
 DEFAULT_MODEL = "gpt-5.5"
 
@@ -53,6 +53,7 @@ class OpenAIProvider:
         base_url: str | None = None,
         model: str = DEFAULT_MODEL,
         timeout_s: float = 300.0,
+        prices: Mapping[str, ModelPrice] | None = None,
     ) -> None:
         base_url = base_url or None
         custom_url = base_url or os.environ.get("OPENAI_BASE_URL")
@@ -70,6 +71,7 @@ class OpenAIProvider:
                 retryable=False,
             ) from err
         self.default_model = model or DEFAULT_MODEL
+        self.prices: Mapping[str, ModelPrice] = prices or {}
         self.host = host_label(self._client.base_url)
         self._prefix = f"openai ({self.host})"
         # api.openai.com wants max_completion_tokens (its reasoning models reject
@@ -85,7 +87,7 @@ class OpenAIProvider:
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         model = request.model or self.default_model
-        state = _StreamState(model=model)
+        state = _StreamState(model=model, requested=model, prices=self.prices)
         try:
             chunks = await self._client.chat.completions.create(
                 **self._params(request, model),
@@ -184,6 +186,9 @@ class _StreamState:
     """Folds the streamed chunks into one response."""
 
     model: str
+    # The model name the request asked for, and the configured prices: see cost_usd.
+    requested: str = ""
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
     started: bool = False  # anything received yet
     text: list[str] = field(default_factory=list)
     calls: dict[int, _PartialCall] = field(default_factory=dict)
@@ -253,6 +258,8 @@ class _StreamState:
                 input_tokens=input_tokens,
                 output_tokens=completion,
                 cache_read_tokens=cached,
+                prices=self.prices,
+                requested=self.requested,
             ),
         )
         reason = self.finish_reason or "stop"

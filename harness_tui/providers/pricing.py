@@ -1,15 +1,22 @@
-"""List prices of a handful of current models, in USD per million tokens.
+"""List prices of a handful of current models, in USD per million tokens, and the
+prices the user configured (`[pricing."MODEL"]`) for any other model.
 
 Costs shown in the dashboard and checked against `max_cost_usd` come from here. A
-model not in the table has no known price: its cost is None (shown as unknown), never
-a guess. Left out on purpose: models billed by prompt length (Claude Haiku 5.5) or
-with cache rates off the usual ratio. Prices change; this is the one place to update them.
+model neither in the table nor configured has no known price: its cost is None (shown
+as unknown), never a guess. Left out on purpose: models billed by prompt length (Claude
+Haiku 5.5) or with cache rates off the usual ratio. Prices change; this is the one
+place to update them.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness_tui.config import Config
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,8 +71,20 @@ PRICES: dict[str, ModelPrice] = {
 _SNAPSHOT_SUFFIX = re.compile(r"(-\d{8}|-\d{4}-\d{2}-\d{2}|-latest)?")
 
 
-def price_for(model: str) -> ModelPrice | None:
+def configured_prices(config: Config) -> dict[str, ModelPrice]:
+    """`[pricing."MODEL"]` entries by lower-cased model name. Cached input is charged
+    at the input price: a budget may stop early, but never late."""
+    return {
+        name.strip().lower(): ModelPrice(p.input, p.output, p.input, p.input)
+        for name, p in config.pricing.items()
+    }
+
+
+def price_for(model: str, configured: Mapping[str, ModelPrice] | None = None) -> ModelPrice | None:
+    """The configured price for `model` if there is one, else the table's."""
     name = model.strip().lower()
+    if configured and name in configured:
+        return configured[name]
     if name in PRICES:
         return PRICES[name]
     # Longest name first, so "gpt-4o-mini-…" is not priced as "gpt-4o".
@@ -82,9 +101,16 @@ def cost_usd(
     output_tokens: int,
     cache_read_tokens: int = 0,
     cache_write_tokens: int = 0,
+    prices: Mapping[str, ModelPrice] | None = None,
+    requested: str | None = None,
 ) -> float | None:
-    """Cost of one request; `input_tokens` excludes the cached tokens counted apart."""
-    price = price_for(model)
+    """Cost of one request; `input_tokens` excludes the cached tokens counted apart.
+    `model` is the model the server says answered; `requested`, the name asked for,
+    prices the reply when the server answers under a name of its own (an alias it
+    resolved, a local server's full tag)."""
+    price = price_for(model, prices)
+    if price is None and requested:
+        price = price_for(requested, prices)
     if price is None:
         return None
     return (

@@ -6,9 +6,11 @@ asked for: a scripted or headless run never pays for importing `anthropic` or `o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from harness_tui.providers.base import Provider, ProviderError
+from harness_tui.providers.pricing import ModelPrice
 
 PROVIDER_NAMES = ("scripted", "anthropic", "openai")
 # Kept here rather than read from the provider modules, which would import the SDKs.
@@ -25,6 +27,8 @@ class ProviderSettings:
     prompt_caching: bool = True  # anthropic only
     delay_ms: float = 0  # scripted only: pause per reply, for a watchable demo
     slow_step_s: float = 6.0  # scripted only: what {slow_step_s} in a script stands for
+    # Configured prices by lower-cased model name, over the built-in table.
+    prices: Mapping[str, ModelPrice] = field(default_factory=dict)
 
 
 def make_provider(
@@ -44,6 +48,7 @@ def make_provider(
             model=chosen,
             prompt_caching=settings.prompt_caching,
             timeout_s=settings.timeout_s,
+            prices=settings.prices,
         )
     if name == "openai":
         from harness_tui.providers.openai import OpenAIProvider
@@ -53,6 +58,7 @@ def make_provider(
             base_url=settings.base_url or None,
             model=chosen,
             timeout_s=settings.timeout_s,
+            prices=settings.prices,
         )
     if name == "scripted":
         from harness_tui.providers.scripted import ScriptedProvider

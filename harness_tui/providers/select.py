@@ -12,16 +12,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness_tui.paths import harness_dir
 from harness_tui.providers.base import Provider
+from harness_tui.providers.pricing import configured_prices, price_for
 from harness_tui.providers.registry import PROVIDER_NAMES, ProviderSettings, make_provider
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
 
 DEMO_SCRIPT = "demo"
-# The files the built-in demo works on; a project without them gets a seeded copy.
-DEMO_FILES = ("calc.py", "test_calc.py")
 _DEMO_PROJECT = Path(__file__).parent / "scripts" / "demo_project"
 
 
@@ -37,9 +35,16 @@ class ProviderChoice:
     # Shown in the UI and headless output, e.g. why the offline demo was chosen.
     note: str | None = None
 
+    @property
+    def is_demo(self) -> bool:
+        """The built-in offline demo, as opposed to a script of the user's own."""
+        return self.name == "scripted" and self.model == DEMO_SCRIPT
+
     def build(self) -> Provider:
         cfg = self.config
-        settings = ProviderSettings(timeout_s=cfg.provider.request_timeout_s)
+        settings = ProviderSettings(
+            timeout_s=cfg.provider.request_timeout_s, prices=configured_prices(cfg)
+        )
         if self.name == "anthropic":
             settings = replace(
                 settings,
@@ -59,17 +64,19 @@ class ProviderChoice:
             )
         return make_provider(self.name, model=self.model, settings=settings)
 
-    def prepare_workspace(self, project: Path, session_id: str) -> Path:
-        """The demo plays on a known little project. When the user's project is not
-        it, the demo gets a seeded copy under .harness/demo/ instead of touching the
-        user's files."""
-        if self.name != "scripted" or self.model != DEMO_SCRIPT:
-            return project
-        if all((project / name).exists() for name in DEMO_FILES):
-            return project
-        workspace = harness_dir(project) / "demo" / session_id
-        seed_demo_project(workspace)
-        return workspace
+    def check_cost_budget(self) -> None:
+        """A cost budget needs the model's price: without one every reply would count
+        as $0 and the budget would never stop the session. Scripted replies cost
+        nothing."""
+        budget = self.config.engine.max_cost_usd
+        if not budget or self.name == "scripted":
+            return
+        if price_for(self.model, configured_prices(self.config)) is None:
+            raise ProviderConfigError(
+                f"model {self.model!r} has no known price, so [engine] max_cost_usd = "
+                f'{budget:g} cannot be enforced: set [pricing."{self.model}"] input and '
+                "output (US dollars per million tokens)"
+            )
 
 
 def seed_demo_project(directory: Path) -> None:
@@ -81,21 +88,35 @@ def seed_demo_project(directory: Path) -> None:
 
 
 def resolve_provider(
-    config: Config, name: str | None = None, model: str | None = None
+    config: Config,
+    name: str | None = None,
+    model: str | None = None,
+    *,
+    offline_demo: bool = False,
 ) -> ProviderChoice:
-    """`name`/`model` come from flags or a stored session; None means config."""
+    """`name`/`model` come from flags or a stored session; None means config.
+
+    `offline_demo`: with no provider configured, "auto" plays the offline demo (the
+    dashboard's no-key default) instead of raising ProviderConfigError."""
     requested = name or config.provider.name
     note = None
     if requested == "auto":
         if os.environ.get("ANTHROPIC_API_KEY"):
             requested = "anthropic"
-        elif os.environ.get(config.openai.api_key_env):
+        elif _openai_configured(config):
             requested = "openai"
-        else:
+        elif offline_demo:
             requested = "scripted"
             note = (
                 "no API key set (ANTHROPIC_API_KEY, "
                 f"{config.openai.api_key_env}): using the offline demo provider"
+            )
+        else:
+            raise ProviderConfigError(
+                "no model provider configured: set ANTHROPIC_API_KEY or "
+                f"{config.openai.api_key_env}, or [openai] base_url for a local "
+                "OpenAI-compatible server, or choose one with --provider or [provider] "
+                "name; --provider scripted runs the offline demo"
             )
     if requested not in PROVIDER_NAMES:
         raise ProviderConfigError(
@@ -103,11 +124,7 @@ def resolve_provider(
         )
     if requested == "anthropic" and not os.environ.get("ANTHROPIC_API_KEY"):
         raise ProviderConfigError("provider anthropic: ANTHROPIC_API_KEY is not set")
-    if requested == "openai" and not (
-        os.environ.get(config.openai.api_key_env)
-        or config.openai.base_url
-        or os.environ.get("OPENAI_BASE_URL")
-    ):
+    if requested == "openai" and not _openai_configured(config):
         raise ProviderConfigError(
             f"provider openai: {config.openai.api_key_env} is not set "
             "(a local OpenAI-compatible server needs [openai] base_url instead)"
@@ -118,6 +135,15 @@ def resolve_provider(
     if requested == "scripted" and note is None and chosen_model == DEMO_SCRIPT:
         note = "offline demo provider (scripted)"
     return ProviderChoice(requested, chosen_model, config, note)
+
+
+def _openai_configured(config: Config) -> bool:
+    """A key, or a server of its own (a local one needs no key)."""
+    return bool(
+        os.environ.get(config.openai.api_key_env)
+        or config.openai.base_url
+        or os.environ.get("OPENAI_BASE_URL")
+    )
 
 
 def _section_model(config: Config, provider: str) -> str:

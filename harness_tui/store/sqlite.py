@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -238,7 +239,7 @@ class SQLiteEventStore(GroupCommitStore):
         # WAL mode writes each commit to the WAL file before COMMIT returns and only
         # skips the fsync, so a committed append survives the process being killed;
         # only an operating-system crash or power loss can take the last commits.
-        db.execute("PRAGMA journal_mode = WAL").fetchone()
+        _switch_to_wal(db)
         db.execute("PRAGMA synchronous = NORMAL")
         # Checkpoint after ~40 MB of WAL instead of SQLite's 4 MB: a group commit rewrites
         # the index page of every session it touches, so the WAL fills fast, and
@@ -481,3 +482,19 @@ class SQLiteEventStore(GroupCommitStore):
             return removed
 
         return await self._run_on_writer(delete) if ids else 0
+
+
+def _switch_to_wal(db: sqlite3.Connection) -> None:
+    """`PRAGMA journal_mode = WAL`, retried while another connection holds the lock it
+    needs. On a new file opened by two processes at once SQLite refuses the switch with
+    "database is locked" without consulting the busy handler, so the busy timeout alone
+    does not cover it."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL").fetchone()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

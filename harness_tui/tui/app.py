@@ -25,9 +25,10 @@ from harness_tui.tui import keys
 from harness_tui.tui.adapter import FRAME_S, EngineAdapter, EngineBatch
 from harness_tui.tui.approvals import ApprovalPrompts
 from harness_tui.tui.commands import DashboardCommands
+from harness_tui.tui.fold import DashboardModel
 from harness_tui.tui.format import ellipsize
 from harness_tui.tui.labels import project_label, provider_label, store_label
-from harness_tui.tui.model import Clock, DashboardModel
+from harness_tui.tui.model import Clock
 from harness_tui.tui.screens.confirm import ConfirmScreen, quit_question
 from harness_tui.tui.screens.dashboard import DashboardScreen
 from harness_tui.tui.screens.gc import GCScreen
@@ -48,6 +49,12 @@ if TYPE_CHECKING:
     from harness_tui.config import Config
 
 TAG_WIDTH = 13
+# Narrower than this, the log beside the session list would show a time and a title
+# and little else: the dashboard's panes stack instead. Shorter than this, the input
+# bar and the dialogs give up frames and margins. Every screen gets the classes
+# (-narrow/-wide, -short/-tall); app.tcss says what changes.
+NARROW_BELOW = 140
+SHORT_BELOW = 32
 
 
 def _relative(path: Path, to: Path) -> str:
@@ -63,6 +70,8 @@ class HarnessApp(App[int]):
     TITLE = "harness-tui"
     BINDINGS = [*keys.APP]
     COMMANDS = App.COMMANDS | {DashboardCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT_BELOW, "-tall")]
 
     def __init__(
         self,
@@ -174,7 +183,8 @@ class HarnessApp(App[int]):
 
     async def _open_engine(self) -> None:
         try:
-            engine = await Engine.open(self.config)
+            # Without a key the dashboard still shows what it does: the offline demo.
+            engine = await Engine.open(self.config, offline_demo=True)
         except Exception as exc:
             # Without an engine there is nothing to show: leave (a store that cannot
             # be opened, a policy file that does not load, ...).

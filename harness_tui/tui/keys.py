@@ -32,6 +32,8 @@ def bindings(specs: Sequence[KeySpec]) -> list[Binding]:
 APP = bindings(keymap.APP)
 DASHBOARD = bindings(keymap.DASHBOARD)
 INPUT = bindings(keymap.INPUT)
+LOG = bindings(keymap.LOG)
+EVENT_DETAIL = bindings(keymap.EVENT_DETAIL)
 FILTER = bindings(keymap.FILTER)
 APPROVAL = bindings(keymap.APPROVAL)
 APPROVAL_FORM = bindings(keymap.APPROVAL_FORM)

@@ -27,7 +27,7 @@ class ProviderLabel:
 
 def provider_label(config: Config) -> ProviderLabel:
     try:
-        choice = resolve_provider(config)
+        choice = resolve_provider(config, offline_demo=True)
     except ProviderConfigError as exc:
         return ProviderLabel("not configured", error=str(exc), header_note="see the notification")
     header_note = None

@@ -62,6 +62,12 @@ def clean(text: str) -> str:
     return text if len(text) <= MAX_LINE else text[: MAX_LINE - 1] + "…"
 
 
+def readable(text: str) -> str:
+    """Any length and every line, safe to paint: what a detail view shows whole."""
+    text = ANSI.sub("", text).replace("\t", "    ").replace("\r", "")
+    return "\n".join(_CONTROL.sub("", line) for line in text.split("\n"))
+
+
 def _lines(text: str, limit: int) -> list[str]:
     lines = text.strip("\n").splitlines() or [""]
     if len(lines) > limit:

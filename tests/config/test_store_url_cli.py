@@ -13,7 +13,7 @@ EXPECTED_FORMS = "expected sqlite:///PATH, postgresql://HOST/DB or postgres://HO
 
 def run_exec(project: Path, *args: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        harness_cmd("--exec", "hello", "--project", str(project), *args),
+        harness_cmd("--exec", "hello", "--provider", "scripted", "--project", str(project), *args),
         cwd=project,
         env=cli_env(tmp_path, **env),
         capture_output=True,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from harness_tui import events as ev
@@ -270,6 +272,44 @@ async def test_a_pending_approval_survives_a_restart_and_can_still_be_answered(t
     assert (tmp_path / "outside.txt").read_text() == "outside\n"
     assert state.status == "done"
     assert ev.TURN_RESUMED in [e.type for e in events]
+
+
+async def test_an_approval_answered_before_its_writer_has_applied_the_request(tmp_path, home):
+    """Whoever reads the request from the store can answer before the engine that wrote
+    it has folded it into the session: that engine runs the turn, so it takes the answer."""
+    repo = repo_with_file(tmp_path)
+    script = script_running(tmp_path, PROMPTING)
+    engine = await open_engine(repo)
+    committed = asyncio.Event()
+    release = asyncio.Event()
+    append = engine.store.append
+
+    async def slow_to_return(events):
+        # The commit is done; only the writer learning of it is held back.
+        positions = await append(events)
+        if any(event.type == ev.APPROVAL_REQUESTED for event in events):
+            committed.set()
+            await release.wait()
+        return positions
+
+    engine.store.append = slow_to_return
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        await asyncio.wait_for(committed.wait(), timeout=30)
+        request = (await events_of(engine, sid))[-1]
+        assert request.type == ev.APPROVAL_REQUESTED
+        answering = asyncio.create_task(
+            engine.resolve_approval(request.data["approval_id"], "allow_once")
+        )
+        await asyncio.sleep(0)  # the answer gets as far as it can before the writer
+        release.set()
+        await answering
+        state = await engine.wait(sid)
+    finally:
+        release.set()
+        await engine.close()
+    assert (tmp_path / "outside.txt").read_text() == "outside\n"
+    assert state.status == "done"
 
 
 async def test_a_secret_printed_by_a_tool_is_not_stored(tmp_path, home, monkeypatch):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
+from pathlib import Path
 
 from harness_tui import events as ev
 from harness_tui.config import load_config
+from harness_tui.engine.demo import demo_root
 from harness_tui.engine.engine import Engine
 from tests.support.processes import group_alive, recorded_groups
-from tests.support.projects import QUICK_DEMO, demo_repo, init_repo, write_script
+from tests.support.projects import QUICK_DEMO, demo_repo, init_repo, snapshot, write_script
 
 
 def config_for(project, **flags):
@@ -25,7 +27,9 @@ def types(events):
 
 
 async def test_demo_session_fixes_the_bug_and_the_tests_really_pass(tmp_path):
+    """Even in a project holding the demo's own files, the demo works on its copy."""
     repo = demo_repo(tmp_path / "repo")
+    before = snapshot(repo)
     engine = await open_engine(
         repo, **{"provider.name": "scripted", "policy.approval_mode": "auto", **QUICK_DEMO}
     )
@@ -38,11 +42,14 @@ async def test_demo_session_fixes_the_bug_and_the_tests_really_pass(tmp_path):
 
     assert state.last_turn_reason == "no_tool_calls"
     assert state.status == "done"
-    assert state.workspace == str(repo.resolve())
-    assert "return total(values) / len(values)" in (repo / "calc.py").read_text()
+    copy = Path(state.workspace)
+    assert copy == (demo_root() / sid).resolve()
+    assert state.offline_demo and state.project == state.workspace
+    assert snapshot(repo) == before
+    assert "return total(values) / len(values)" in (copy / "calc.py").read_text()
     # The fix is real: the project's own tests pass in a fresh interpreter.
     run = await asyncio.to_thread(
-        subprocess.run, ["python3", "-m", "unittest", "-q"], cwd=repo, capture_output=True
+        subprocess.run, ["python3", "-m", "unittest", "-q"], cwd=copy, capture_output=True
     )
     assert run.returncode == 0, run.stderr.decode()
     kinds = types(events)
@@ -57,7 +64,7 @@ async def test_demo_session_fixes_the_bug_and_the_tests_really_pass(tmp_path):
     assert any(
         e.data.get("rule_id") == "git-clean-force" for e in events if e.type == ev.POLICY_DECIDED
     )
-    assert not (repo / "debug.log").exists()
+    assert not (copy / "debug.log").exists()
     # The first test run failed and the last one passed, as the agent saw them.
     commands = {
         e.data["call_id"]: e.data["args"].get("command")
@@ -87,9 +94,9 @@ async def test_the_demo_in_a_project_without_its_files_runs_on_a_seeded_copy(tmp
     finally:
         await engine.close()
     assert state.status == "done"
-    assert state.workspace.startswith(str(project / ".harness" / "demo"))
+    assert state.workspace == str((demo_root() / sid).resolve())
     assert not (project / "calc.py").exists()
-    assert "len(values)" in (project / ".harness" / "demo" / sid / "calc.py").read_text()
+    assert "len(values)" in (demo_root() / sid / "calc.py").read_text()
 
 
 async def test_max_steps_ends_the_turn(tmp_path):

@@ -7,6 +7,7 @@ import textwrap
 from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine
+from harness_tui.events import parse_ts
 from tests.support.loopback import LoopbackOpenAI, Reply
 from tests.support.processes import group_alive, recorded_groups
 from tests.support.projects import init_repo, write_script
@@ -266,3 +267,25 @@ async def test_compact_on_demand(tmp_path):
     finally:
         await engine.close()
     assert state.messages[0].content.startswith("[Summary of the conversation so far: 3 earlier")
+
+
+async def test_a_task_records_when_its_command_started(tmp_path):
+    """A command runs inline for `inline_ms` before it becomes a task: task.started says
+    when the command itself started, so its elapsed time does not leave that out."""
+    project = init_repo(tmp_path / "p")
+    script = write_script(
+        tmp_path / "s.toml",
+        turn("starting", ("bash", '{ command = "sleep 1" }')) + turn("started in the background"),
+    )
+    engine = await open_engine(project, **{"tools.inline_ms": 600})
+    try:
+        sid = await engine.start_session("run it", provider="scripted", model=str(script))
+        await engine.wait(sid)
+        events = await engine.store.read(sid)
+    finally:
+        await engine.close()
+    requested = next(e for e in events if e.type == ev.TOOL_REQUESTED)
+    started = next(e for e in events if e.type == ev.TASK_STARTED)
+    command_started = parse_ts(started.data["command_started"])
+    assert requested.ts <= command_started
+    assert (started.ts - command_started).total_seconds() >= 0.5

@@ -360,7 +360,7 @@ async def test_not_a_git_repository_is_refused_before_the_session_exists(tmp_pat
     engine = await open_engine(project, tmp_path)
     try:
         with pytest.raises(EngineError, match="needs a git repository"):
-            await engine.start_session("go", worktree=True)
+            await engine.start_session("go", model="echo", worktree=True)
         assert await engine.sessions() == []
     finally:
         await engine.close()

@@ -7,6 +7,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+from pathlib import Path
 
 from tests.support.processes import group_alive, kill_group, recorded_groups
 from tests.support.projects import (
@@ -16,6 +17,7 @@ from tests.support.projects import (
     events_until,
     harness_cmd,
     init_repo,
+    snapshot,
     start_exec,
     write_script,
 )
@@ -40,7 +42,9 @@ def stored_events(project):
 
 
 def test_fix_the_failing_test_with_the_scripted_provider(tmp_path):
+    """The demo fixes its own copy of the project, even run in one just like it."""
     repo = demo_repo(tmp_path / "repo")
+    before = snapshot(repo)
     done = run_exec(
         repo,
         "fix the failing test",
@@ -56,8 +60,11 @@ def test_fix_the_failing_test_with_the_scripted_provider(tmp_path):
     assert "Fixed the failing test" in done.stdout
     assert "→ bash: python3 -m unittest -v" in done.stderr
     assert "→ edit_file calc.py" in done.stderr
-    assert "return total(values) / len(values)" in (repo / "calc.py").read_text()
-    tests = subprocess.run(["python3", "-m", "unittest", "-q"], cwd=repo, capture_output=True)
+    copy = Path(done.stderr.split(" · scripted/demo · ", 1)[1].splitlines()[0])
+    assert copy.is_relative_to(tmp_path / "xdg-data")
+    assert snapshot(repo) == before
+    assert "return total(values) / len(values)" in (copy / "calc.py").read_text()
+    tests = subprocess.run(["python3", "-m", "unittest", "-q"], cwd=copy, capture_output=True)
     assert tests.returncode == 0
 
 

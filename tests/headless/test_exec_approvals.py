@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 
+import pytest
+
 from tests.support.loopback import LoopbackAnthropic, Reply
 from tests.support.projects import (
     cli_env,
     commit_all,
+    ended,
     harness_cmd,
     init_repo,
     start_exec,
@@ -52,10 +55,11 @@ def test_an_approval_answered_on_stdin_by_another_process(tmp_path):
     proc = start(
         repo, tmp_path, "--provider", "scripted", "--model", str(script), "--approvals", "stdin"
     )
-    request = read_request(proc)
-    assert request["summary"] == PROMPTING and request["rule_id"] == "write-outside-workspace"
-    answer = {"approval_id": request["approval_id"], "decision": "allow_once"}
-    out, err = proc.communicate(json.dumps(answer) + "\n", timeout=60)
+    with ended(proc):
+        request = read_request(proc)
+        assert request["summary"] == PROMPTING and request["rule_id"] == "write-outside-workspace"
+        answer = {"approval_id": request["approval_id"], "decision": "allow_once"}
+        out, err = proc.communicate(json.dumps(answer) + "\n", timeout=60)
     assert proc.returncode == 0, err
     assert out.strip() == "wrote it"
     assert (tmp_path / "outside.txt").read_text() == "outside\n"
@@ -71,13 +75,14 @@ def test_a_denial_reason_reaches_the_model_over_the_wire(tmp_path):
         proc = start(
             repo, tmp_path, "--provider", "anthropic", "--approvals", "stdin", **server.env()
         )
-        request = read_request(proc)
-        answer = {
-            "approval_id": request["approval_id"],
-            "decision": "deny",
-            "reason": "keep to the repo",
-        }
-        out, err = proc.communicate(json.dumps(answer) + "\n", timeout=60)
+        with ended(proc):
+            request = read_request(proc)
+            answer = {
+                "approval_id": request["approval_id"],
+                "decision": "deny",
+                "reason": "keep to the repo",
+            }
+            out, err = proc.communicate(json.dumps(answer) + "\n", timeout=60)
     assert proc.returncode == 0, err
     assert not (tmp_path / "outside.txt").exists()
     results = [
@@ -174,3 +179,68 @@ def test_policy_check_and_test_commands(tmp_path):
     )
     assert test.returncode == 2
     assert str(policy) in test.stderr and "bad-example" in test.stderr
+
+
+def asking_script(tmp_path):
+    return write_script(
+        tmp_path / "s.toml",
+        f'[[turn]]\ntext = ""\n[[turn.tool_calls]]\nname = "bash"\n'
+        f"arguments = {{ command = {PROMPTING!r} }}\n",
+    )
+
+
+@pytest.mark.parametrize("stdin", ["closed pipe", "/dev/null"])
+def test_stdin_at_its_end_means_nobody_can_answer_exit_3(tmp_path, stdin):
+    repo = project(tmp_path)
+    script = asking_script(tmp_path)
+    given = {"input": ""} if stdin == "closed pipe" else {"stdin": subprocess.DEVNULL}
+    done = subprocess.run(
+        harness_cmd(
+            "--exec",
+            "go",
+            "--provider",
+            "scripted",
+            "--model",
+            str(script),
+            "--approvals",
+            "stdin",
+            "--project",
+            str(repo),
+        ),
+        cwd=repo,
+        env=cli_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        **given,
+    )
+    assert done.returncode == 3, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (
+        f"harness-tui: approval needed for `{PROMPTING}` (rule write-outside-workspace, "
+        "risk medium): nobody can answer it here; run with --approvals stdin, or answer it "
+        "in the dashboard"
+    )
+    assert not (tmp_path / "outside.txt").exists()
+
+
+def test_stdin_ending_after_a_request_was_shown_exits_3(tmp_path):
+    repo = project(tmp_path)
+    proc = start(
+        repo,
+        tmp_path,
+        "--provider",
+        "scripted",
+        "--model",
+        str(asking_script(tmp_path)),
+        "--approvals",
+        "stdin",
+    )
+    with ended(proc):
+        read_request(proc)
+        _, err = proc.communicate("", timeout=60)  # stdin closes unanswered
+    assert proc.returncode == 3, err
+    assert (
+        err.strip().splitlines()[-1].startswith(f"harness-tui: approval needed for `{PROMPTING}`")
+    )

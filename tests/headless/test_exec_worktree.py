@@ -163,7 +163,16 @@ def test_a_missing_base_branch_exits_1_with_one_line(tmp_path):
     project = demo_repo(tmp_path / "repo")
     env = cli_env(tmp_path, HARNESS_GIT__BASE_BRANCH="release/9")
     done = harness(
-        project, "--exec", "go", "--worktree", "--provider", "scripted", tmp_path=tmp_path, env=env
+        project,
+        "--exec",
+        "go",
+        "--worktree",
+        "--provider",
+        "scripted",
+        "--model",
+        "echo",
+        tmp_path=tmp_path,
+        env=env,
     )
     assert done.returncode == 1
     assert f"● session failed: base ref 'release/9' not found in {project}" in done.stderr
@@ -174,7 +183,15 @@ def test_worktree_outside_a_git_repository_is_a_usage_error(tmp_path):
     project = tmp_path / "plain"
     project.mkdir()
     done = harness(
-        project, "--exec", "go", "--worktree", "--provider", "scripted", tmp_path=tmp_path
+        project,
+        "--exec",
+        "go",
+        "--worktree",
+        "--provider",
+        "scripted",
+        "--model",
+        "echo",
+        tmp_path=tmp_path,
     )
     assert done.returncode == 2
     assert done.stderr.startswith("harness-tui: a worktree session needs a git repository: ")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -125,3 +128,39 @@ async def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="schema version 999"):
         await open_store(sqlite_url(path))
+
+
+def _prepare_new_file(path: str, start: Any, results: Any) -> None:
+    """One process opening the store's file as `open` does: WAL, then the migrations."""
+    store = SQLiteEventStore(sqlite_url(path), Path(path), 0.1)
+    start.wait()
+    try:
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            store._prepare_writer(db)
+        finally:
+            db.close()
+        results.put("ok")
+    except Exception as exc:
+        results.put(repr(exc))
+
+
+def test_many_processes_opening_new_files_at_once_never_see_a_lock_error(tmp_path: Path) -> None:
+    """The race behind a flaky "database is locked": SQLite refuses the switch to WAL on a
+    new file that another process is switching at the same moment, without waiting."""
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    outcomes = []
+    for round_ in range(60):
+        path = str(tmp_path / f"{round_}.db")
+        start = context.Event()
+        processes = [
+            context.Process(target=_prepare_new_file, args=(path, start, results)) for _ in range(3)
+        ]
+        for process in processes:
+            process.start()
+        start.set()
+        for process in processes:
+            process.join(timeout=30)
+        outcomes += [results.get(timeout=30) for _ in processes]
+    assert [o for o in outcomes if o != "ok"] == []

@@ -54,6 +54,9 @@ class Reply:
     # input_tokens, output_tokens, cache_read_tokens, cache_write_tokens; missing
     # counts get plausible defaults.
     usage: Mapping[str, int] | None = None
+    # OpenAI only: False sends no usage even when asked (stream_options.include_usage),
+    # as some compatible servers do.
+    usage_reported: bool = True
     stop_reason: str | None = None
     # Close the connection after this many stream events, without finishing the body:
     # a connection dropped mid-stream.
@@ -228,6 +231,7 @@ class LoopbackServer:
             events = _anthropic_events(reply, model, number)
         else:
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            include_usage = include_usage and reply.usage_reported
             events = _openai_events(reply, model, number, include_usage)
         _send_stream(handler, events, reply)
 

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness_tui.providers.select import seed_demo_project
@@ -98,6 +100,18 @@ def start_exec(
         text=True,
         **popen,
     )
+
+
+@contextmanager
+def ended(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """A started run is over when the block is, even when the test failed in it: no
+    process of a test outlives it."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def events_until(proc: subprocess.Popen, event_type: str) -> list[dict]:

@@ -12,7 +12,7 @@ from harness_tui.events import Event
 from harness_tui.gc.drafts import DEFAULT_TARGETS
 from harness_tui.gc.service import gc_session_id
 from harness_tui.store import open_store, sqlite_url
-from harness_tui.tui.model import DashboardModel
+from harness_tui.tui.fold import DashboardModel
 from harness_tui.tui.screens.confirm import ConfirmScreen
 from harness_tui.tui.screens.gc import GCScreen, RejectDraftScreen
 from harness_tui.tui.widgets.event_log import EventLog

@@ -6,12 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from harness_tui import events as ev
 from harness_tui.events import Event
-from harness_tui.tui.model import (
-    ALL_WINDOW,
-    SESSION_WINDOW,
-    TASK_OUTPUT_WINDOW,
-    DashboardModel,
-)
+from harness_tui.tui.fold import DashboardModel
+from harness_tui.tui.model import ALL_WINDOW, SESSION_WINDOW, TASK_OUTPUT_WINDOW
 from harness_tui.tui.render import render_event
 from tests.tui.showcase import showcase_events
 
@@ -127,3 +123,46 @@ def test_each_event_kind_reads_at_a_glance():
     # Terminal escapes in tool output never reach the screen.
     (line,) = render_event(write(ev.TASK_OUTPUT, task_id="t", text="\x1b[31mred\x1b[0m\tx"), calls)
     assert line.text == "red    x"
+
+
+def test_writing_line_ends_with_the_model_call_whatever_order_deltas_come_in():
+    """Deltas come straight from the engine, events through the store: a model call's
+    last deltas arrive with the event that ended it, or after the turn is over. Neither
+    may bring back a "… is writing" line that nothing would clear."""
+    model = DashboardModel()
+    write = Writer("s1")
+    model.apply([write(ev.SESSION_CREATED, title="t"), write(ev.TURN_STARTED)])
+    model.apply([], {"s1": "Looking at "})
+    assert model.streams == {"s1": "Looking at "}
+    # The reply's event and its last delta in one batch.
+    changes = model.apply([write(ev.MODEL_COMPLETED, text="Looking at it.")], {"s1": "it."})
+    assert model.streams == {} and "s1" in changes.streams
+    # The next model call streams again, then the turn ends; a straggler comes later.
+    model.apply([], {"s1": "Done"})
+    assert model.streams == {"s1": "Done"}
+    model.apply([write(ev.MODEL_FAILED, error="overloaded", retryable=False)])
+    assert model.streams == {}
+    model.apply([write(ev.TURN_COMPLETED, reason="failed")])
+    model.apply([], {"s1": " late"})
+    assert model.streams == {}
+
+
+def test_task_time_counts_from_when_its_command_started():
+    """The command ran inline for `inline_ms` before the task was recorded: a task that
+    started 6 s ago shows 0:06, not the time since task.started."""
+    model = DashboardModel()
+    write = Writer("s1")
+    started = write(ev.TASK_STARTED, task_id="t", kind="shell", title="sleep 6")
+    command_started = started.ts - timedelta(seconds=5)
+    started = Event(
+        started.session_id,
+        started.seq,
+        started.type,
+        {**started.data, "command_started": command_started.isoformat()},
+        ts=started.ts,
+        position=started.position,
+    )
+    model.apply([write(ev.SESSION_CREATED, title="t"), started])
+    task = model.tasks["t"]
+    assert task.started_at == command_started
+    assert task.duration(started.ts + timedelta(seconds=1)) == timedelta(seconds=6)

@@ -10,6 +10,7 @@ from textual.pilot import Pilot
 
 from harness_tui.tui.app import HarnessApp
 from harness_tui.tui.screens.gc import GCScreen
+from harness_tui.tui.widgets.event_log import EventLog
 from harness_tui.tui.widgets.tasks import TasksTable
 from tests.tui.conftest import wait_until
 from tests.tui.showcase import FIX_TEST, PYTEST_TASK
@@ -136,8 +137,9 @@ def test_type_filter(snap_compare, showcase_app):
 
 def test_help(snap_compare, showcase_app):
     """F1 lists every binding by where it applies (Everywhere: ^q Quit, f1 Help;
-    Dashboard: ^n New, ^s Type, ^y Approval, ^o Inbox, …; Input bar, …) with its key,
-    what it does and its id for [keys] in the config."""
+    Dashboard: ^n New, ^s Type, ^y Approval, ^o Inbox, …; Input bar; Event log with
+    ⏎ Details and the ↑/↓ cursor; Event details, …) with its key, what it does and its
+    id for [keys] in the config."""
     assert snap_compare(showcase_app(), terminal_size=SIZE, run_before=_ready, press=["f1"])
 
 
@@ -187,6 +189,69 @@ def test_theme_nord(snap_compare, showcase_app):
 
 
 def test_narrow_terminal(snap_compare, showcase_app):
-    """At 100×30 the panes shrink but stay readable: session titles are cut with an
-    ellipsis, provider/model falls back to the model name, the log crops long lines."""
+    """At 100×30 the panes stack: the session list (All sessions and the newest
+    sessions, every column with titles cut by an ellipsis), the tasks pane under it,
+    then the event log at the full width with its session column. The input bar has no
+    frame (a short terminal); the footer starts with ^q Quit and f1 Help."""
     assert snap_compare(showcase_app(), terminal_size=(100, 30), run_before=_ready)
+
+
+def test_dashboard_80x24(snap_compare, showcase_app):
+    """80×24, stacked. Header: project shop and model scripted/demo (the store gives way
+    first), then, never cut, "offline demo", "▶ 4" and "◆ 2 pending" highlighted.
+    Sessions: All sessions and three sessions, the Age column whole beside the
+    scrollbar. Tasks: the dev server running 38:17, the Time column whole. The event log
+    takes the full width, each line with its time, session, label and text; the
+    start-up notice about the 2 pending approvals sits over its bottom right. Then the
+    one-line input bar and the footer starting with ^q Quit and f1 Help, the palette
+    key whole at the right."""
+    assert snap_compare(showcase_app(), terminal_size=(80, 24), run_before=_ready)
+
+
+def test_dashboard_120x40(snap_compare, showcase_app):
+    """120×40, stacked: the session list shows every session and subagent (the focused
+    pane grows up to 45% of the height), the tasks pane both tasks, the log below at
+    the full width with a dozen lines. Header in full: offline demo, ▶ 4 running,
+    ◆ 2 approvals pending; the input bar has its frame; compact footer, quit first."""
+    assert snap_compare(showcase_app(), terminal_size=(120, 40), run_before=_ready)
+
+
+async def _prompt_oldest(pilot: Pilot) -> None:
+    await _ready(pilot)
+    app: HarnessApp = pilot.app  # type: ignore[assignment]
+    app.approvals.prompt_next()
+    await pilot.pause()
+
+
+def test_approval_prompt_80x24(snap_compare, showcase_app):
+    """The force-push approval at 80×24: the dialog, without padding on a short screen,
+    shows the session, tool bash, what it asks, the rule git-push-force, risk high and
+    the command, all whole; its keys are in the footer."""
+    assert snap_compare(showcase_app(), terminal_size=(80, 24), run_before=_prompt_oldest)
+
+
+def test_approval_prompt_120x40(snap_compare, showcase_app):
+    """The force-push approval at 120×40 over the stacked dashboard: every fact on one
+    line each and the syntax-highlighted command, the keys in the footer."""
+    assert snap_compare(showcase_app(), terminal_size=(120, 40), run_before=_prompt_oldest)
+
+
+async def _event_detail(pilot: Pilot) -> None:
+    await _select_fix_session(pilot)
+    app: HarnessApp = pilot.app  # type: ignore[assignment]
+    log = app.dashboard.query_one(EventLog)
+    log.focus()
+    await pilot.pause()
+    while log.cursor_line is not None and log.cursor_line.type != "model.completed":
+        log.action_cursor_up()
+    log.action_open_event()
+    await wait_until(pilot, lambda: getattr(app.screen, "event", None) is not None)
+    await pilot.pause()
+
+
+def test_event_detail_80x24(snap_compare, showcase_app):
+    """Enter on the newest model reply of "Fix the failing mean() test in calc" at
+    80×24: a dialog titled "Event · model.completed" with the session, the time
+    (2025-03-14 … UTC), position and seq, the reply's whole text wrapped under "text",
+    then the event's JSON data highlighted; the footer offers esc Close."""
+    assert snap_compare(showcase_app(), terminal_size=(80, 24), run_before=_event_detail)

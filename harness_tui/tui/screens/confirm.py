@@ -5,10 +5,11 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from harness_tui.tui import keys
 from harness_tui.tui.format import ellipsize
+from harness_tui.tui.widgets.footer import KeyFooter
 
 
 def quit_question(*, working: list[str], waiting: list[str]) -> str:
@@ -53,7 +54,7 @@ class ConfirmScreen(ModalScreen[bool]):
         with Vertical(id="confirm-dialog", classes="dialog") as dialog:
             dialog.border_title = self.title_text
             yield Static(self.question, id="confirm-question")
-        yield Footer()
+        yield KeyFooter()
 
     def action_confirm(self) -> None:
         self.dismiss(True)

@@ -12,13 +12,16 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import DataTable, Input, Static
 
+from harness_tui.events import Event
 from harness_tui.tui import keys
 from harness_tui.tui.format import ellipsize
 from harness_tui.tui.model import Changes
 from harness_tui.tui.render import TYPE_FILTERS
+from harness_tui.tui.screens.event_detail import EventDetailScreen
 from harness_tui.tui.widgets.event_log import EventLog
+from harness_tui.tui.widgets.footer import KeyFooter
 from harness_tui.tui.widgets.header import DashboardHeader
 from harness_tui.tui.widgets.input_bar import InputBar
 from harness_tui.tui.widgets.sessions import SessionsTable
@@ -90,9 +93,9 @@ class DashboardScreen(Screen[None]):
                     follow_key=app.key_for("follow"),
                 )
                 yield log
-                yield Static("", id="stream")
+                yield Static("", id="stream", classes="-empty")
         yield InputBar(id="input")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(SessionsTable).rebuild()
@@ -271,6 +274,21 @@ class DashboardScreen(Screen[None]):
         bar = self.query_one(InputBar)
         bar.value = ""
         self.query_one(SessionsTable).focus()
+
+    @on(EventLog.Open)
+    def _open_event(self, message: EventLog.Open) -> None:
+        async def read_event(position: int) -> Event | None:
+            return await self.app.opened_engine().event_at(position)
+
+        line = message.line
+        self.app.push_screen(
+            EventDetailScreen(
+                line,
+                session_title=self.app.session_title(line.session_id),
+                clock=self.app.clock,
+                read_event=read_event,
+            )
+        )
 
     @on(InputBar.Leave)
     def _leave_input(self) -> None:

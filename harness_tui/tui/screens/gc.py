@@ -17,7 +17,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Label, Static
+from textual.widgets import DataTable, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from harness_tui.engine.engine import EngineError
@@ -27,6 +27,7 @@ from harness_tui.tui import keys
 from harness_tui.tui.format import ellipsize
 from harness_tui.tui.model import Changes
 from harness_tui.tui.screens.confirm import ConfirmScreen
+from harness_tui.tui.widgets.footer import KeyFooter
 from harness_tui.tui.widgets.gc import (
     DraftDetails,
     DraftsTable,
@@ -57,7 +58,7 @@ class RejectDraftScreen(ModalScreen[str | None]):
             )
             yield Input(placeholder="Why not? · Enter rejects · Esc goes back", id="reject-reason")
             yield Label("", id="reject-error")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#reject-reason", Input).focus()
@@ -103,7 +104,7 @@ class GCScreen(Screen[None]):
             with VerticalScroll(id="gc-preview") as preview:
                 preview.border_title = "Draft"
                 yield DraftDetails(clock, id="gc-draft")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one(DraftsTable).focus()

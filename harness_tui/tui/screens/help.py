@@ -9,9 +9,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from harness_tui.tui import keys
+from harness_tui.tui.widgets.footer import KeyFooter
 
 
 class HelpScreen(ModalScreen[None]):
@@ -27,7 +28,7 @@ class HelpScreen(ModalScreen[None]):
             dialog.border_subtitle = r"remap any of them by id in \[keys] of the config"
             with VerticalScroll(id="help-body"):
                 yield Static(self._table(), id="help-table")
-        yield Footer()
+        yield KeyFooter()
 
     def _table(self) -> Table:
         table = Table.grid(padding=(0, 2), expand=True)

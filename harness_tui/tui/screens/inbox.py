@@ -13,12 +13,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 
 from harness_tui.tui import keys
 from harness_tui.tui.format import ellipsize, short_duration
 from harness_tui.tui.model import ApprovalView, Changes
 from harness_tui.tui.widgets.approval_details import ApprovalDetails
+from harness_tui.tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from harness_tui.tui.app import HarnessApp
@@ -44,7 +45,7 @@ class InboxScreen(Screen[None]):
             with VerticalScroll(id="inbox-preview"):
                 yield ApprovalDetails(None, id="inbox-details")
             yield Static("", id="inbox-empty")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#inbox-table", DataTable)

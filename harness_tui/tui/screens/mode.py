@@ -6,10 +6,11 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, OptionList
+from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from harness_tui.tui import keys
+from harness_tui.tui.widgets.footer import KeyFooter
 
 APPROVAL_MODES = (
     ("untrusted", "ask for anything no rule allows"),
@@ -37,7 +38,7 @@ class ApprovalModeScreen(ModalScreen[str | None]):
                 ),
                 id="modes",
             )
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         options = self.query_one("#modes", OptionList)

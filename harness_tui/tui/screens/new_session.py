@@ -8,11 +8,12 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Footer, Input, Label, Select, Switch
+from textual.widgets import Button, Input, Label, Select, Switch
 
 from harness_tui.providers.registry import PROVIDER_NAMES
 from harness_tui.tui import keys
 from harness_tui.tui.screens.mode import APPROVAL_MODES
+from harness_tui.tui.widgets.footer import KeyFooter
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +72,7 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
             with Horizontal(id="new-session-buttons"):
                 yield Button("Start", variant="primary", id="start")
                 yield Button("Cancel", id="cancel")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#prompt", Input).focus()

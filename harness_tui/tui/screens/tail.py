@@ -6,12 +6,13 @@ from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Log, Static
+from textual.widgets import Log, Static
 
 from harness_tui.tui import keys
 from harness_tui.tui.format import clock_duration, glyph
 from harness_tui.tui.model import Changes
 from harness_tui.tui.render import ANSI
+from harness_tui.tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from harness_tui.tui.app import HarnessApp
@@ -34,7 +35,7 @@ class TailScreen(Screen[None]):
         log = Log(id="tail-log", max_lines=TAIL_LINES)
         yield log
         yield Static("", id="tail-status")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         task = self.app.model.tasks[self.task_id]

@@ -4,21 +4,28 @@ It shows one source of `LogLine`s (every session, or one) through a text and typ
 filter. Lines arrive in batches (one call per frame, however many events), the view
 keeps a bounded window and drops the oldest lines in chunks, and the view follows the
 newest line only while the user is at the bottom, like `tail -f` in a pager.
+
+A cursor picks a line: up and down move it (and stop the following, as reading does),
+Enter asks for the whole event behind it. Without a cursor, Enter means the newest line.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from rich.cells import set_cell_size
 from rich.segment import Segment
 from rich.style import Style
+from textual import events
 from textual.cache import LRUCache
 from textual.geometry import Region, Size
+from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from harness_tui.tui import keys
 from harness_tui.tui.format import ellipsize
 from harness_tui.tui.model import ALL_WINDOW, Clock
 from harness_tui.tui.render import LogLine
@@ -30,11 +37,19 @@ TAG_WIDTH = 14
 
 
 class EventLog(ScrollView, can_focus=True):
+    BINDINGS = [*keys.LOG]
     COMPONENT_CLASSES = {
         "event-log--time",
         "event-log--session",
+        "event-log--cursor",
         *(f"event-log--{kind}" for kind in KINDS),
     }
+
+    @dataclass
+    class Open(Message):
+        """Show the whole event this line belongs to."""
+
+        line: LogLine
 
     def __init__(
         self,
@@ -52,8 +67,8 @@ class EventLog(ScrollView, can_focus=True):
         self.tag_for = tag_for
         self._source: Sequence[LogLine] = ()
         self._lines: list[LogLine] = []
-        # Lines dropped from the front of _lines so far: cache keys stay valid across
-        # a trim because they count from the first line this view ever held.
+        # Lines dropped from the front of _lines so far: the cursor stays on its line
+        # across a trim because it counts from the first line this view ever held.
         self._dropped = 0
         self._needle = ""
         self._categories: frozenset[str] = frozenset()
@@ -64,11 +79,17 @@ class EventLog(ScrollView, can_focus=True):
         # bottom (or G) follows again. A flag, not "is the view at the end", because
         # the view is not at the end for a moment whenever it grows or resizes.
         self._follow = True
-        self._cache: LRUCache[tuple[int, int], Strip] = LRUCache(256)
+        # Painted lines by the line itself, not by its row: a switch to another source
+        # and back (all sessions, one session, a filter) finds the rows it painted
+        # before, so the switch costs a frame, not a repaint of every row.
+        self._cache: LRUCache[tuple[LogLine, int, str], Strip] = LRUCache(512)
         self._styles: dict[str, Style] = {}
         self._tags: dict[str, str] = {}
         self._stamps: dict[int, str] = {}
         self._paint_width = 0
+        # The line under the cursor, counted like the cache keys (from the first line
+        # this view ever held); None: no cursor, the newest line stands for it.
+        self._cursor: int | None = None
         self.last_position = 0
         """The newest store position handed to the log, shown or filtered out."""
 
@@ -85,6 +106,20 @@ class EventLog(ScrollView, can_focus=True):
     @property
     def lines(self) -> Sequence[LogLine]:
         return self._lines
+
+    @property
+    def cursor_line(self) -> LogLine | None:
+        """The line Enter opens: the one under the cursor, else the newest."""
+        index = self._cursor_index()
+        if index is not None:
+            return self._lines[index]
+        return self._lines[-1] if self._lines else None
+
+    def _cursor_index(self) -> int | None:
+        if self._cursor is None:
+            return None
+        index = self._cursor - self._dropped
+        return index if 0 <= index < len(self._lines) else None
 
     def show(self, source: Sequence[LogLine], *, show_session: bool) -> None:
         """Switch to another source (every session, or one) and follow its end."""
@@ -122,8 +157,8 @@ class EventLog(ScrollView, can_focus=True):
     def _rebuild(self, *, follow: bool) -> None:
         self._lines = self._wanted(self._source)[-self.window :]
         self._dropped = 0
+        self._cursor = None
         self._unseen = 0
-        self._cache.clear()
         self._tags.clear()
         self._set_line_count(len(self._lines))
         if follow:
@@ -142,7 +177,7 @@ class EventLog(ScrollView, can_focus=True):
         wanted = self._wanted(lines)
         if not wanted:
             return
-        following = self._follow and not self.is_vertical_scrollbar_grabbed
+        following = self._follow and self._cursor is None and not self.is_vertical_scrollbar_grabbed
         self._lines.extend(wanted)
         excess = len(self._lines) - self.window
         trimmed = 0
@@ -178,8 +213,77 @@ class EventLog(ScrollView, can_focus=True):
     def follow(self) -> None:
         self._follow = True
         self._unseen = 0
+        if self._cursor is not None:
+            self._cursor = None
+            self.refresh()
         self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
         self._update_subtitle()
+
+    # -- the cursor ----------------------------------------------------------------
+
+    def _visible_rows(self) -> tuple[int, int]:
+        top = int(self.scroll_y)
+        return top, min(len(self._lines), top + self.scrollable_content_region.height)
+
+    def _move_cursor(self, index: int) -> None:
+        index = max(0, min(index, len(self._lines) - 1))
+        self._cursor = index + self._dropped
+        self._follow = False
+        top, bottom = self._visible_rows()
+        if index < top:
+            self.scroll_to(y=index, animate=False, immediate=True, force=True)
+        elif index >= bottom:
+            height = self.scrollable_content_region.height
+            self.scroll_to(y=index - height + 1, animate=False, immediate=True, force=True)
+        self.refresh()
+        self._update_subtitle()
+
+    def action_cursor_up(self) -> None:
+        if not self._lines:
+            return
+        index = self._cursor_index()
+        top, bottom = self._visible_rows()
+        last = len(self._lines) - 1
+        if index is None and bottom > last:
+            # The newest line stood for the cursor: up is the line above it.
+            self._move_cursor(last - 1)
+        elif index is None or not top <= index < bottom:
+            # From where the reader is looking: the bottom line on screen.
+            self._move_cursor(bottom - 1)
+        else:
+            self._move_cursor(index - 1)
+
+    def action_cursor_down(self) -> None:
+        index = self._cursor_index()
+        if index is None:
+            return
+        if index >= len(self._lines) - 1:
+            # Past the newest line: back to following the tail.
+            self.follow()
+            return
+        top, bottom = self._visible_rows()
+        self._move_cursor(index + 1 if top <= index < bottom else top)
+
+    def action_open_event(self) -> None:
+        line = self.cursor_line
+        if line is not None:
+            self.post_message(self.Open(line))
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        index = int(self.scroll_y) + offset.y
+        if 0 <= index < len(self._lines):
+            self._move_cursor(index)
+            if event.chain >= 2:
+                self.action_open_event()
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
 
     def action_scroll_end(self) -> None:
         self.follow()
@@ -193,7 +297,7 @@ class EventLog(ScrollView, can_focus=True):
         super().watch_scroll_y(old_value, new_value)
         if new_value < old_value and new_value < self.max_scroll_y:
             self._follow = False
-        elif new_value >= self.max_scroll_y:
+        elif new_value >= self.max_scroll_y and self._cursor is None:
             self._follow = True
             self._unseen = 0
         self._update_subtitle()
@@ -201,7 +305,9 @@ class EventLog(ScrollView, can_focus=True):
     def _update_subtitle(self) -> None:
         # The filters are in the title, which the dashboard writes.
         parts = []
-        if self._follow:
+        if self._cursor is not None:
+            parts.append(f"cursor · Enter shows the event · {self.follow_key} follows")
+        elif self._follow:
             parts.append("following")
         elif self._unseen:
             parts.append(f"paused · {self._unseen:,} new below · {self.follow_key} follows")
@@ -248,11 +354,28 @@ class EventLog(ScrollView, can_focus=True):
         index = int(self.scroll_y) + y
         if index >= len(self._lines):
             return Strip.blank(width, self._style("base"))
-        key = (index + self._dropped, width)
+        line = self._lines[index]
+        # The session column's tag is in the key: a session's title can arrive later.
+        key = (line, width, self._tag(line.session_id) if self._show_session else "")
         strip = self._cache.get(key)
         if strip is None:
-            strip = self._cache[key] = self._paint(self._lines[index], width)
+            strip = self._cache[key] = self._paint(line, width)
+        if self.has_focus and self._is_cursor(index):
+            strip = self._highlight(strip)
         return strip.apply_offsets(0, index)
+
+    def _is_cursor(self, index: int) -> bool:
+        cursor = self._cursor_index()
+        if cursor is None:
+            return self._cursor is None and index == len(self._lines) - 1
+        return index == cursor
+
+    def _highlight(self, strip: Strip) -> Strip:
+        cursor = self._style("cursor")
+        return Strip(
+            [Segment(text, (style or cursor) + cursor, control) for text, style, control in strip],
+            strip.cell_length,
+        )
 
     def _stamp(self, ts: datetime) -> str:
         key = int(ts.timestamp())

@@ -1,4 +1,9 @@
-"""The top line: project, store, provider/model, and what needs a person's attention."""
+"""The top line: project, provider/model, store, and what needs a person's attention.
+
+What needs attention (pending approvals, the offline demo, running turns) sits on the
+right and is never cut: when the line is short, the project, store and model give way
+first, and the attention items switch to their short forms.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,14 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
+# Below this width the attention items take their short forms ("◆ 2 pending").
+SHORT_BELOW = 120
+
 
 class DashboardHeader(Horizontal):
     COMPONENT_CLASSES = {
         "dashboard-header--title",
         "dashboard-header--label",
-        "dashboard-header--note",
     }
 
     def __init__(self, *, project: str, store: str, provider: str, note: str | None) -> None:
@@ -23,14 +30,22 @@ class DashboardHeader(Horizontal):
         self.note = note
         self.pending = 0
         self.active = 0
+        self._short = False
 
     def compose(self) -> ComposeResult:
         yield Static(id="header-info")
+        yield Static(id="header-note")
         yield Static(id="header-activity")
         yield Static(id="header-approvals")
 
     def on_mount(self) -> None:
         self._draw()
+
+    def on_resize(self) -> None:
+        short = self.size.width < SHORT_BELOW
+        if short != self._short:
+            self._short = short
+            self._draw()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -53,26 +68,41 @@ class DashboardHeader(Horizontal):
             ("project ", label),
             self.project,
             "  ",
-            ("store ", label),
-            self.store,
-            "  ",
             ("model ", label),
             self.provider,
+            "  ",
+            # Last: of the three, the store is the one to give way on a short line.
+            ("store ", label),
+            self.store,
             no_wrap=True,
             overflow="ellipsis",
         )
-        if self.note:
-            text.append(f" · {self.note}", self.get_component_rich_style("dashboard-header--note"))
         self.query_one("#header-info", Static).update(text)
+        note = self.note or ""
+        if note and self._short:
+            # The gist: "offline demo" says what matters; the notification says why.
+            note = note.split(",")[0]
+        note_widget = self.query_one("#header-note", Static)
+        note_widget.update(f" {note} " if note else "")
+        note_widget.display = bool(note)
         self._draw_counts()
 
     def _draw_counts(self) -> None:
-        activity = f" ▶ {self.active} running " if self.active else ""
+        if not self.children:
+            return
+        if self.active:
+            activity = f" ▶ {self.active} " if self._short else f" ▶ {self.active} running "
+        else:
+            activity = ""
         self.query_one("#header-activity", Static).update(activity)
         approvals = self.query_one("#header-approvals", Static)
         if self.pending:
             noun = "approval" if self.pending == 1 else "approvals"
-            approvals.update(f" ◆ {self.pending} {noun} pending ")
+            approvals.update(
+                f" ◆ {self.pending} pending "
+                if self._short
+                else f" ◆ {self.pending} {noun} pending "
+            )
         else:
-            approvals.update(" no approvals pending ")
+            approvals.update(" no approvals " if self._short else " no approvals pending ")
         approvals.set_class(bool(self.pending), "-attention")

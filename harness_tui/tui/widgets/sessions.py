@@ -11,8 +11,9 @@ from textual.timer import Timer
 from textual.widgets import DataTable
 
 from harness_tui.events import STATUSES
+from harness_tui.tui.fold import DashboardModel
 from harness_tui.tui.format import cost, ellipsize, glyph, short_duration, tokens
-from harness_tui.tui.model import Changes, Clock, DashboardModel, SessionView
+from harness_tui.tui.model import Changes, Clock, SessionView
 
 ALL_SESSIONS = "*"
 # Fixed widths of every column but the title, which takes what is left.

@@ -7,8 +7,9 @@ from datetime import datetime
 from rich.text import Text
 from textual.widgets import DataTable
 
+from harness_tui.tui.fold import DashboardModel
 from harness_tui.tui.format import clock_duration, ellipsize, glyph
-from harness_tui.tui.model import Clock, DashboardModel, SessionView, TaskView
+from harness_tui.tui.model import Clock, SessionView, TaskView
 
 # Task statuses and the session statuses a subagent row borrows.
 _STATUSES = ("running", "completed", "failed", "cancelled", "waiting", "idle", "done", "queued")

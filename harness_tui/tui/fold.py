@@ -1,0 +1,395 @@
+"""What the dashboard knows: a bounded fold over the engine's event stream.
+
+The engine's own projection (`SessionState`) keeps every message of a session, which a
+model request needs; a screen does not. This fold keeps per session only what is drawn
+(status, counters, tasks, pending approvals, children) and a window of log lines, so
+the dashboard's memory stays flat however long the log grows. It imports no Textual:
+the widgets read it, and tests can drive it directly.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from harness_tui import events as ev
+from harness_tui.events import Event, parse_ts
+from harness_tui.gc.service import is_system_session
+from harness_tui.tui.model import (
+    ALL_WINDOW,
+    OPEN_CALLS_LIMIT,
+    STREAM_TAIL,
+    ApprovalView,
+    Changes,
+    SessionView,
+    TaskView,
+)
+from harness_tui.tui.render import LogLine, render_event
+
+
+class DashboardModel:
+    def __init__(self) -> None:
+        self.sessions: dict[str, SessionView] = {}
+        self.all_lines: deque[LogLine] = deque(maxlen=ALL_WINDOW)
+        self.tasks: dict[str, TaskView] = {}
+        self.approvals: dict[str, ApprovalView] = {}
+        self.streams: dict[str, str] = {}
+        self.position = 0
+        self.event_count = 0
+
+    # -- reading -------------------------------------------------------------------
+
+    def listed(self) -> list[SessionView]:
+        """The agents' sessions, which the session list shows and counts."""
+        return [view for view in self.sessions.values() if not view.system]
+
+    def roots(self) -> list[SessionView]:
+        """Top-level sessions, newest first, as the session list shows them."""
+        roots = [
+            view
+            for view in self.listed()
+            if not view.parent_id or view.parent_id not in self.sessions
+        ]
+        roots.sort(key=_newest_first)
+        return roots
+
+    def children_of(self, view: SessionView) -> list[SessionView]:
+        ordered = [self.sessions[c] for c in view.children if c in self.sessions]
+        listed = set(view.children)
+        extra = [
+            child
+            for child in self.sessions.values()
+            if child.parent_id == view.session_id and child.session_id not in listed
+        ]
+        extra.sort(key=lambda child: child.created_at or _EPOCH)
+        return ordered + extra
+
+    def tree(self) -> list[tuple[SessionView, int, bool]]:
+        """(session, depth, is_last_sibling) in display order: parents above children."""
+        rows: list[tuple[SessionView, int, bool]] = []
+        seen: set[str] = set()
+
+        def visit(view: SessionView, depth: int, last: bool) -> None:
+            if view.session_id in seen:  # a malformed log must not loop forever
+                return
+            seen.add(view.session_id)
+            rows.append((view, depth, last))
+            children = self.children_of(view)
+            for index, child in enumerate(children):
+                visit(child, depth + 1, index == len(children) - 1)
+
+        for root in self.roots():
+            visit(root, 0, False)
+        return rows
+
+    def pending_approvals(self) -> list[ApprovalView]:
+        """Every pending approval across sessions, oldest first."""
+        return sorted(self.approvals.values(), key=lambda a: a.position)
+
+    def tasks_of(self, session_id: str | None) -> list[TaskView]:
+        if session_id is None:
+            tasks = list(self.tasks.values())
+        else:
+            view = self.sessions.get(session_id)
+            tasks = list(view.tasks.values()) if view else []
+        tasks.sort(key=lambda t: (t.status != "running", -(t.started_at or _EPOCH).timestamp()))
+        return tasks
+
+    def lines_of(self, session_id: str | None) -> deque[LogLine]:
+        if session_id is None:
+            return self.all_lines
+        view = self.sessions.get(session_id)
+        return view.lines if view else deque()
+
+    # -- folding -------------------------------------------------------------------
+
+    def seed(self, summaries: Iterable[Any]) -> None:
+        """Session rows from the store's summaries, shown before the log replay has
+        reached them; the replay's session.created resets what it recounts."""
+        for summary in summaries:
+            view = self.sessions.get(summary.session_id)
+            if view is None:
+                view = self.sessions[summary.session_id] = self._new_view(summary.session_id)
+            view.title = summary.title
+            view.provider = summary.provider
+            view.model = summary.model
+            view.parent_id = summary.parent_id
+            view.status = summary.status
+            view.created_at = summary.created_at
+            view.updated_at = summary.updated_at
+            view.input_tokens = summary.input_tokens
+            view.output_tokens = summary.output_tokens
+            view.cost_usd = summary.cost_usd
+
+    def apply(self, events: Sequence[Event], deltas: dict[str, str] | None = None) -> Changes:
+        changes = Changes()
+        for event in events:
+            self._apply(event, changes)
+        if events:
+            changes.position = self.position
+        for session_id, text in (deltas or {}).items():
+            # Deltas come straight from the engine, events through the store: the last
+            # deltas of a model call often arrive with the event that ended it, or
+            # after. Drawn after that event, they would leave a "writing" line that
+            # nothing clears any more; only a turn in progress is writing.
+            view = self.sessions.get(session_id)
+            if session_id in changes.streams_ended or view is None or not view.turn_active:
+                continue
+            tail = (self.streams.get(session_id, "") + text)[-STREAM_TAIL:]
+            self.streams[session_id] = tail
+            changes.streams.add(session_id)
+        return changes
+
+    def _new_view(self, session_id: str) -> SessionView:
+        return SessionView(session_id, system=is_system_session(session_id))
+
+    def _view(self, session_id: str, changes: Changes) -> SessionView:
+        view = self.sessions.get(session_id)
+        if view is None:
+            view = self.sessions[session_id] = self._new_view(session_id)
+            changes.structure = True
+        return view
+
+    def _apply(self, event: Event, changes: Changes) -> None:
+        self.event_count += 1
+        if event.position is not None:
+            self.position = event.position
+        sid = event.session_id
+        view = self._view(sid, changes)
+        view.updated_at = event.ts
+        changes.sessions.add(sid)
+        if event.type == ev.SESSION_CREATED and event.data.get("system"):
+            view.system = True
+        # Rendered before the fold: a result line names its tool from the open call
+        # that the fold is about to close. GC's own log draws no lines: its signals,
+        # drafts and runs are read on the GC screen, and among the agents' events they
+        # would only be noise.
+        lines = [] if view.system else render_event(event, view.open_calls, view.tasks)
+        if lines:
+            view.lines.extend(lines)
+            self.all_lines.extend(lines)
+            changes.lines.extend(lines)
+        handler = _HANDLERS.get(event.type)
+        if handler is not None:
+            handler(self, view, event, changes)
+
+    def _drop_approvals(self, view: SessionView, changes: Changes) -> None:
+        for approval_id in list(view.approvals):
+            self.approvals.pop(approval_id, None)
+        if view.approvals:
+            view.approvals.clear()
+            changes.approvals = True
+
+
+_EPOCH = datetime(1970, 1, 1).astimezone()
+
+
+def _newest_first(view: SessionView) -> float:
+    return -(view.created_at or _EPOCH).timestamp()
+
+
+Handler = Callable[[DashboardModel, SessionView, Event, Changes], None]
+
+
+def _created(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    data = event.data
+    view.title = data.get("title", "")
+    view.provider = data.get("provider", "")
+    view.model = data.get("model", "")
+    view.parent_id = data.get("parent_id")
+    view.preset = data.get("preset")
+    view.approval_mode = data.get("approval_mode")
+    view.note = data.get("note")
+    view.workspace = data.get("workspace", "")
+    view.created_at = event.ts
+    # The replay recounts what a summary had seeded.
+    view.input_tokens = view.output_tokens = 0
+    view.cost_usd = 0.0
+    if view.parent_id:
+        parent = model.sessions.get(view.parent_id)
+        if parent is not None and view.session_id not in parent.children:
+            parent.children.append(view.session_id)
+    changes.structure = True
+
+
+def _status(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    view.status = event.data.get("status", view.status)
+
+
+def _approval_mode(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    view.approval_mode = event.data.get("approval_mode", view.approval_mode)
+
+
+def _turn_started(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    view.turn_active = True
+    view.turn_owner = event.data.get("owner")
+    view.last_error = None
+
+
+def _turn_completed(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    view.turn_active = False
+    view.last_error = event.data.get("error")
+    view.open_calls.clear()
+    # Nobody can answer an approval once its turn is over.
+    model._drop_approvals(view, changes)
+    _end_stream(model, view, changes)
+
+
+def _end_stream(model: DashboardModel, view: SessionView, changes: Changes) -> None:
+    """The model call ended: its text is in the log, the live line goes."""
+    changes.streams_ended.add(view.session_id)
+    if model.streams.pop(view.session_id, None) is not None:
+        changes.streams.add(view.session_id)
+
+
+def _model_failed(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    _end_stream(model, view, changes)
+
+
+def _model_completed(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    usage = event.data.get("usage") or {}
+    view.input_tokens += int(usage.get("input_tokens") or 0)
+    view.output_tokens += int(usage.get("output_tokens") or 0)
+    view.cost_usd += float(usage.get("cost_usd") or 0.0)
+    _end_stream(model, view, changes)
+
+
+def _tool_requested(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    data = event.data
+    if len(view.open_calls) >= OPEN_CALLS_LIMIT:
+        view.open_calls.pop(next(iter(view.open_calls)))
+    view.open_calls[data.get("call_id", "")] = (data.get("tool", "?"), data.get("args") or {})
+
+
+def _tool_done(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    call_id = event.data.get("call_id", "")
+    view.open_calls.pop(call_id, None)
+
+
+def _approval_requested(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    data = event.data
+    call_id = data.get("call_id", "")
+    tool, args = view.open_calls.get(call_id, (data.get("tool", "?"), data.get("args") or {}))
+    approval = ApprovalView(
+        approval_id=data["approval_id"],
+        session_id=view.session_id,
+        call_id=call_id,
+        summary=data.get("summary", ""),
+        risk=data.get("risk", ""),
+        rule_id=data.get("rule_id"),
+        diff=data.get("diff"),
+        tool=tool,
+        args=dict(args),
+        requested_at=event.ts,
+        position=event.position or model.position,
+        reason=data.get("reason", ""),
+        segments=tuple(tuple(argv) for argv in data.get("segments") or ()),
+    )
+    view.approvals[approval.approval_id] = approval
+    model.approvals[approval.approval_id] = approval
+    changes.approvals = True
+    changes.new_approvals.append(approval)
+
+
+def _approval_resolved(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    approval_id = event.data.get("approval_id", "")
+    view.approvals.pop(approval_id, None)
+    model.approvals.pop(approval_id, None)
+    changes.new_approvals = [a for a in changes.new_approvals if a.approval_id != approval_id]
+    changes.approvals = True
+
+
+def _task_started(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    data = event.data
+    task = TaskView(
+        task_id=data["task_id"],
+        session_id=view.session_id,
+        kind=data.get("kind", "shell"),
+        title=data.get("title", ""),
+        started_at=_command_started(data) or event.ts,
+        child_session_id=data.get("child_session_id"),
+    )
+    view.tasks[task.task_id] = task
+    model.tasks[task.task_id] = task
+    changes.tasks.add(view.session_id)
+
+
+def _command_started(data: dict[str, Any]) -> datetime | None:
+    """When a shell task's command started: it ran inline for a while before the task
+    was recorded, and its elapsed time counts from then."""
+    value = data.get("command_started")
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_ts(value)
+    except ValueError:
+        return None
+
+
+def _task_output(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    task = model.tasks.get(event.data.get("task_id", ""))
+    if task is None:
+        return
+    task.output.append(event.data.get("text", ""))
+    task.output_count += 1
+    changes.task_output.add(task.task_id)
+
+
+def _task_ended(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    task = model.tasks.get(event.data.get("task_id", ""))
+    if task is None:
+        return
+    task.status = event.type.removeprefix("task.")
+    task.exit_code = event.data.get("exit_code")
+    task.summary = event.data.get("summary", "") or event.data.get("reason", "")
+    task.ended_at = event.ts
+    changes.tasks.add(task.session_id)
+    changes.task_output.add(task.task_id)
+
+
+def _subagent_spawned(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    child_id = event.data.get("child_session_id")
+    if child_id and child_id not in view.children:
+        view.children.append(child_id)
+        changes.structure = True
+    task_id = event.data.get("task_id")
+    if child_id and task_id and task_id in model.tasks:
+        model.tasks[task_id].child_session_id = child_id
+
+
+_HANDLERS: dict[str, Handler] = {
+    ev.SESSION_CREATED: _created,
+    ev.SESSION_STATUS: _status,
+    ev.SESSION_APPROVAL_MODE: _approval_mode,
+    ev.TURN_STARTED: _turn_started,
+    ev.TURN_COMPLETED: _turn_completed,
+    ev.MODEL_COMPLETED: _model_completed,
+    ev.MODEL_FAILED: _model_failed,
+    ev.TOOL_REQUESTED: _tool_requested,
+    ev.TOOL_COMPLETED: _tool_done,
+    ev.TOOL_FAILED: _tool_done,
+    ev.APPROVAL_REQUESTED: _approval_requested,
+    ev.APPROVAL_RESOLVED: _approval_resolved,
+    ev.TASK_STARTED: _task_started,
+    ev.TASK_OUTPUT: _task_output,
+    ev.TASK_COMPLETED: _task_ended,
+    ev.TASK_FAILED: _task_ended,
+    ev.TASK_CANCELLED: _task_ended,
+    ev.SUBAGENT_SPAWNED: _subagent_spawned,
+}
