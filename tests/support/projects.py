@@ -19,8 +19,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Tests play the same script with a shorter one, and a shorter [tools] inline_ms that
 # the check still outlives, so it becomes a background task as it does for a person.
 # The demo's plain test runs must still finish within inline_ms on a loaded machine.
-QUICK_DEMO = {"scripted.slow_step_s": 2.5, "tools.inline_ms": 1500}
-QUICK_DEMO_ENV = {"HARNESS_SCRIPTED__SLOW_STEP_S": "2.5", "HARNESS_TOOLS__INLINE_MS": "1500"}
+QUICK_DEMO = {"scripted.slow_step_s": 2.0, "tools.inline_ms": 1500}
+QUICK_DEMO_ENV = {"HARNESS_SCRIPTED__SLOW_STEP_S": "2.0", "HARNESS_TOOLS__INLINE_MS": "1500"}
 
 
 def git(repo: Path, *args: str) -> str:

@@ -71,13 +71,13 @@ async def _pending_cleanup(pilot, app: HarnessApp) -> ApprovalScreen:
 
 async def test_typing_on_the_dashboard_never_answers_an_approval(demo_project, tmp_path):
     """An approval waits; the user puts its prompt off with Esc and types `fix it
-    anyway`, then 120 random printable characters (every letter among them), with
+    anyway`, then 80 random printable characters (every letter among them), with
     the focus on each pane in turn. Every character lands in the input bar; the prompt
     does not come back, nothing opens, no filter goes on, and the store holds no
     answer: the approval is still pending."""
     script = write_script(tmp_path / "cleanup.toml", CLEANUP_SCRIPT)
     app = live_app(live_config(demo_project, script=script), key_guard_ms=400)
-    typed = "fix it anyway" + _random_text(seed=14, length=120)
+    typed = "fix it anyway" + _random_text(seed=14, length=80)
     async with app.run_test(size=SIZE) as pilot:
         await _pending_cleanup(pilot, app)
         await pilot.press("escape")
