@@ -186,15 +186,23 @@ class DashboardScreen(Screen[None]):
         log = self.query_one(EventLog)
         if log.border_title != title:
             log.border_title = title
-        if self.filters_on != self._filters_shown:
-            # The footer offers to clear the filters only while one is on.
-            self._filters_shown = self.filters_on
+        if self._hiding_events != self._filters_shown:
+            # The footer offers to clear the filters while one is on. It is redrawn when a
+            # text or type filter comes or goes, not when the chosen session changes:
+            # that happens at every arrow key, and redrawing the footer each time doubled
+            # the dashboard's key latency under load (tests/bench/tui_firehose.py).
+            self._filters_shown = self._hiding_events
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filters":
             return self.filters_on
         return True
+
+    @property
+    def _hiding_events(self) -> bool:
+        """Whether a text or type filter hides events of the chosen source."""
+        return self._type_filter != 0 or bool(self.query_one("#filter", Input).value.strip())
 
     @property
     def filters_on(self) -> bool:
