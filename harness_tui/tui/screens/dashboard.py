@@ -128,7 +128,12 @@ class DashboardScreen(Screen[None]):
         model = self.app.model
         self.query_one(DashboardHeader).set_counts(
             pending=len(self.app.approvals.pending()),
-            active=sum(1 for view in model.sessions.values() if view.turn_active),
+            # A turn that waits for an approval is counted under pending, not running.
+            active=sum(
+                1
+                for view in model.sessions.values()
+                if view.turn_active and view.status == "running"
+            ),
         )
 
     def refresh_all(self) -> None:
