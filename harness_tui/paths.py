@@ -50,6 +50,12 @@ def user_data_dir() -> Path:
     return _xdg("XDG_DATA_HOME", ".local/share")
 
 
+def demo_copies_dir() -> Path:
+    """Where the offline demo seeds its own project, one git repository per session:
+    outside every checkout, so the demo never touches or describes the user's."""
+    return user_data_dir() / "demo"
+
+
 def git_root(start: Path) -> Path | None:
     """The nearest directory at or above `start` holding `.git` (a dir, or a file in a
     worktree). Walks the tree instead of running git, so start-up stays fast."""

@@ -108,4 +108,4 @@ class Approvals:
                 rules.append(tomlkit.item(approved_rule(tuple(argv), approval.approval_id)))
 
         update_toml(project_rules_path(self.ctx.project), add_rules)
-        self.ctx.gate.reload()
+        self.ctx.reload_policy()

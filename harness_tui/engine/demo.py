@@ -20,21 +20,17 @@ from harness_tui.providers.select import seed_demo_project
 DEMO_STRAY = "debug.log"
 
 
-def demo_root() -> Path:
-    return paths.user_data_dir() / "demo"
-
-
 def in_demo_copy(workspace: str | Path | None) -> bool:
     """Whether `workspace` is (inside) a demo copy, e.g. a demo session's subagent's."""
     if workspace is None:
         return False
-    return Path(workspace).resolve().is_relative_to(demo_root().resolve())
+    return Path(workspace).resolve().is_relative_to(paths.demo_copies_dir().resolve())
 
 
 async def seed_demo_copy(session_id: str) -> Path:
     """A new copy for one session: the module and its failing test committed, the
     stray file beside them."""
-    workspace = demo_root() / session_id
+    workspace = paths.demo_copies_dir() / session_id
     seed_demo_project(workspace)
     stray = workspace / DEMO_STRAY
     content = stray.read_bytes()

@@ -79,9 +79,7 @@ class Engine:
             await store.close()
             raise
         if recover:
-            await recover_interrupted(
-                store, engine._worktrees, engine.load_state, engine._attach_loaded
-            )
+            await recover_interrupted(store, engine._worktrees, engine.load_state, engine._attach)
         return engine
 
     async def close(self) -> None:
@@ -307,7 +305,7 @@ class Engine:
             )
         # Left waiting by a process that is gone: this engine carries the turn on.
         if backend is None:
-            backend = self._attach(state, state.provider, state.model)
+            backend = self._attach(state)
         self._hosts[session_id].approvals.answer(approval_id, answer)
         backend.resume()
 
@@ -426,11 +424,15 @@ class Engine:
             if host is not None and host.state.parent_id is None:
                 self.gc.session_ended()
 
-    def _attach(self, state: SessionState, provider_name: str, model: str) -> SessionLoop:
-        key = (provider_name, model)
+    def _attach(
+        self, state: SessionState, provider_name: str | None = None, model: str | None = None
+    ) -> SessionLoop:
+        """The session's in-process backend, with the provider and model given, else those
+        its log names."""
+        key = (provider_name or state.provider, model or state.model)
         provider = self._providers.get(key)
         if provider is None:
-            provider = resolve_provider(self.config, provider_name, model).build()
+            provider = resolve_provider(self.config, *key).build()
             self._providers[key] = provider
         host = EngineHost(self._ctx, state)
         loop = SessionLoop(self._ctx, host, provider, self._tasks, self._worktrees.attach(host))
@@ -452,19 +454,16 @@ class Engine:
                     f"session {session_id} is running in process {owner.get('pid')} "
                     f"on {owner.get('host')}"
                 )
-            loop = self._attach(state, state.provider, state.model)
+            loop = self._attach(state)
             await loop.close_interrupted()
             return loop
-        return self._attach(state, state.provider, state.model)
+        return self._attach(state)
 
     async def _load(self, session_id: str) -> None:
         """Load a session from the log, as it is, to act on it (prune its worktree)."""
         if session_id not in self._backends:
             state = await self.load_state(session_id)
-            self._attach(state, state.provider, state.model)
-
-    def _attach_loaded(self, state: SessionState) -> SessionLoop:
-        return self._attach(state, state.provider, state.model)
+            self._attach(state)
 
 
 def _check_mode(mode: str) -> None:

@@ -38,7 +38,7 @@ from harness_tui.gc.drafts import (
 )
 from harness_tui.gc.grade import Grade, grade, grade_project
 from harness_tui.gc.signals import Signal, find_signals
-from harness_tui.paths import harness_dir
+from harness_tui.paths import demo_copies_dir
 from harness_tui.providers.base import (
     GC_DRAFT_SYSTEM,
     Message,
@@ -249,7 +249,7 @@ class GCService:
         for session_id in session_ids:
             for leftover in (
                 self.host.artifacts_root / session_id,
-                harness_dir(self.host.project) / "demo" / session_id,
+                demo_copies_dir() / session_id,
             ):
                 shutil.rmtree(leftover, ignore_errors=True)
 

@@ -34,7 +34,6 @@ def save_artifact(
         raise ValueError(f"session id {ctx.session_id!r} cannot be used as a directory name")
     data = content.encode("utf-8", errors="replace") if isinstance(content, str) else content
     directory = Path(ctx.artifacts_dir) / ctx.session_id
-    directory.mkdir(parents=True, exist_ok=True)
     artifact_id = new_artifact_id()
     path = directory / artifact_id
     write_atomic(path, data)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import os
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -311,14 +310,11 @@ def apply_change(workspace: Path, change: FileChange) -> None:
     current = _read_text(path, rel, strict=False) if path.exists() else None
     if current != change.old_text:
         raise ToolError(f"{rel} changed since the change was prepared; read it again")
-    mode = None
-    if change.old_text is not None:
-        if not os.access(path, os.W_OK):
-            raise ToolError(f"{rel} is read-only")
-        mode = stat.S_IMODE(path.stat().st_mode)
+    if change.old_text is not None and not os.access(path, os.W_OK):
+        raise ToolError(f"{rel} is read-only")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, change.new_text.encode("utf-8"), mode=mode)
+        # write_atomic keeps an existing file's permissions and makes missing folders.
+        write_atomic(path, change.new_text.encode("utf-8"))
     except OSError as exc:
         raise ToolError(f"cannot write {rel}: {exc.strerror or exc}") from exc
 

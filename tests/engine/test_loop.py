@@ -8,8 +8,8 @@ from pathlib import Path
 
 from harness_tui import events as ev
 from harness_tui.config import load_config
-from harness_tui.engine.demo import demo_root
 from harness_tui.engine.engine import Engine
+from harness_tui.paths import demo_copies_dir
 from tests.support.processes import group_alive, recorded_groups
 from tests.support.projects import QUICK_DEMO, demo_repo, init_repo, snapshot, write_script
 
@@ -43,7 +43,7 @@ async def test_demo_session_fixes_the_bug_and_the_tests_really_pass(tmp_path):
     assert state.last_turn_reason == "no_tool_calls"
     assert state.status == "done"
     copy = Path(state.workspace)
-    assert copy == (demo_root() / sid).resolve()
+    assert copy == (demo_copies_dir() / sid).resolve()
     assert state.offline_demo and state.project == state.workspace
     assert snapshot(repo) == before
     assert "return total(values) / len(values)" in (copy / "calc.py").read_text()
@@ -94,9 +94,9 @@ async def test_the_demo_in_a_project_without_its_files_runs_on_a_seeded_copy(tmp
     finally:
         await engine.close()
     assert state.status == "done"
-    assert state.workspace == str((demo_root() / sid).resolve())
+    assert state.workspace == str((demo_copies_dir() / sid).resolve())
     assert not (project / "calc.py").exists()
-    assert "len(values)" in (demo_root() / sid / "calc.py").read_text()
+    assert "len(values)" in (demo_copies_dir() / sid / "calc.py").read_text()
 
 
 async def test_max_steps_ends_the_turn(tmp_path):

@@ -189,6 +189,9 @@ def test_retention_dry_run_then_real_run_never_touching_a_running_session(tmp_pa
     artifacts = project / ".harness" / "artifacts" / "old-done"
     artifacts.mkdir(parents=True)
     (artifacts / "art_1").write_text("old output")
+    demo_copy = tmp_path / "xdg-data" / "harness-tui" / "demo" / "old-done"
+    demo_copy.mkdir(parents=True)
+    (demo_copy / "calc.py").write_text("def mean(values): ...\n")
 
     dry = cli(project, tmp_path, "gc", "run", "--dry-run")
     assert dry.returncode == 0, dry.stderr
@@ -203,6 +206,7 @@ def test_retention_dry_run_then_real_run_never_touching_a_running_session(tmp_pa
     assert "old-done" not in left
     assert {"old-running", "new-done"} <= left
     assert not artifacts.exists()
+    assert not demo_copy.exists()
 
 
 GUARD = """#!/bin/sh

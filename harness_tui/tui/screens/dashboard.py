@@ -212,11 +212,7 @@ class DashboardScreen(Screen[None]):
     @property
     def filters_on(self) -> bool:
         """Whether the log hides any event: a session, a type or a text filter."""
-        return (
-            self.selected is not None
-            or self._type_filter != 0
-            or bool(self.query_one("#filter", Input).value.strip())
-        )
+        return self.selected is not None or self._hiding_events
 
     def _update_input(self) -> None:
         view = self.app.model.sessions.get(self.selected or "")
