@@ -146,7 +146,9 @@ class SessionBackend(Protocol):
         ...
 
     async def wait(self) -> None:
-        """Until no turn runs and no input waits."""
+        """Until no turn runs and no input waits. Raises the store's
+        UnknownSessionError when the session was deleted (GC retention) before the
+        input could be recorded."""
         ...
 
     async def compact(self) -> bool:

@@ -30,7 +30,7 @@ from harness_tui.events import Event
 from harness_tui.policy.evaluate import MODES as APPROVAL_MODES
 from harness_tui.providers.base import Provider
 from harness_tui.providers.select import resolve_provider
-from harness_tui.store import EventStore, SessionSummary, open_store
+from harness_tui.store import EventStore, SessionSummary, UnknownSessionError, open_store
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
@@ -255,7 +255,12 @@ class Engine:
         if backend is None:
             return await self.load_state(session_id)
         while True:
-            await backend.wait()
+            try:
+                await backend.wait()
+            except UnknownSessionError as exc:
+                # Retention's delete won the race with this input's first event: the
+                # session is gone, whole, and nothing of the input was written.
+                raise EngineError(f"{exc}: the input was not recorded") from exc
             running = self._tasks.running_for(session_id)
             if not running:
                 if backend.busy:

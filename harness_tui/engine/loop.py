@@ -34,6 +34,7 @@ from harness_tui.engine.tool_calls import ToolCalls
 from harness_tui.engine.worktree_lifecycle import WorktreeSession
 from harness_tui.events import Event
 from harness_tui.providers.base import Provider
+from harness_tui.store import UnknownSessionError
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +156,15 @@ class SessionLoop:
             await asyncio.wait([task])
 
     async def wait(self) -> None:
-        """Until the session has no turn running and nothing queued."""
+        """Until the session has no turn running and nothing queued. Raises
+        UnknownSessionError when the session was deleted before its turn could start."""
         while self._task is not None and not self._task.done():
             await asyncio.wait([self._task])
+        task = self._task
+        if task is not None and not task.cancelled():
+            gone = task.exception()
+            if isinstance(gone, UnknownSessionError):
+                raise gone
 
     async def _drain(self) -> None:
         # Input queued while this task runs found it busy and started no task of its
@@ -220,6 +227,13 @@ class SessionLoop:
                 return False
             cancelled = True
             reason, error = "cancelled", None
+        except UnknownSessionError:
+            # GC retention deleted the session after this process read it (it was
+            # untouched since retention's decision): the store refused the turn's first
+            # event, and there is no log left to close the turn in. The task ends with
+            # the error, for wait() to give to whoever sent the input.
+            self._drop_input()
+            raise
         except Exception as exc:  # a bug must end the turn on the record, not vanish
             reason, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
         await self._close_turn(reason, error)

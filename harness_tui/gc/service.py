@@ -46,7 +46,7 @@ from harness_tui.providers.base import (
     ModelResponse,
     ProviderError,
 )
-from harness_tui.store import DuplicateEventError, EventStore
+from harness_tui.store import DuplicateEventError, EventStore, SessionSummary
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
@@ -69,7 +69,8 @@ class RunReport:
     signals: list[Signal] = field(default_factory=list)
     drafted: list[tuple[Signal, str]] = field(default_factory=list)  # (signal, draft id)
     skipped: list[tuple[Signal, str]] = field(default_factory=list)  # (signal, reason)
-    pruned: list[str] = field(default_factory=list)  # session ids
+    # Session ids: those deleted, or with dry_run those that would be.
+    pruned: list[str] = field(default_factory=list)
     dry_run: bool = False
 
 
@@ -168,8 +169,11 @@ class GCService:
         to_draft, report.skipped = plan_drafts(
             report.signals, state, DraftBudget.from_config(cfg), cfg.max_drafts_per_run
         )
+        # Retention decides here and the store deletes at the end, after the drafts
+        # (seconds, with a real model): the delete carries what this decision saw, so a
+        # session continued meanwhile stays.
         prunable = await self._prunable(now)
-        report.pruned = [s for s in prunable]
+        report.pruned = [s.session_id for s in prunable]
         if dry_run:
             report.drafted = [(signal, "") for signal in to_draft]
             return report
@@ -186,7 +190,7 @@ class GCService:
             report.drafted.append((signal, draft_id))
         for signal, reason in report.skipped:
             await self._append(ev.GC_SIGNAL, signal_event_data(signal, skipped=reason))
-        await self._prune(prunable)
+        report.pruned = await self._prune(prunable)
         await self._append(
             ev.GC_COMPLETED,
             {
@@ -227,7 +231,7 @@ class GCService:
 
     # -- retention -----------------------------------------------------------------
 
-    async def _prunable(self, now: datetime) -> list[str]:
+    async def _prunable(self, now: datetime) -> list[SessionSummary]:
         """Sessions last touched before retention_days, none of them live, and no
         subagent whose parent stays."""
         cutoff = now - timedelta(days=self.config.gc.retention_days)
@@ -237,21 +241,28 @@ class GCService:
         old = {s.session_id for s in summaries if s.updated_at < cutoff and s.status not in _LIVE}
         kept_parents = {s.session_id for s in summaries} - old
         return [
-            s.session_id
+            s
             for s in summaries
             if s.session_id in old and (s.parent_id is None or s.parent_id not in kept_parents)
         ]
 
-    async def _prune(self, session_ids: list[str]) -> None:
-        if not session_ids:
-            return
-        await self.host.store.delete_sessions(session_ids)
-        for session_id in session_ids:
+    async def _prune(self, sessions: list[SessionSummary]) -> list[str]:
+        """Delete the sessions chosen, each only if it is still as the decision saw it
+        (the store checks, inside the delete); returns those deleted. Their artifacts
+        and demo copies go with them, and only theirs: a session continued since the
+        decision keeps its files."""
+        if not sessions:
+            return []
+        deleted = await self.host.store.delete_sessions(
+            {s.session_id: s.last_position for s in sessions}, unless_status=_LIVE
+        )
+        for session_id in deleted:
             for leftover in (
                 self.host.artifacts_root / session_id,
                 demo_copies_dir() / session_id,
             ):
                 shutil.rmtree(leftover, ignore_errors=True)
+        return deleted
 
     # -- status, adopt, reject -------------------------------------------------------
 

@@ -10,6 +10,7 @@ from harness_tui.store.base import (
     SessionSummary,
     StoreConfigError,
     StoreError,
+    UnknownSessionError,
 )
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "SessionSummary",
     "StoreConfigError",
     "StoreError",
+    "UnknownSessionError",
     "open_store",
     "sqlite_url",
 ]

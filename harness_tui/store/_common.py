@@ -12,11 +12,11 @@ import json
 import json.encoder
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from harness_tui.events import MODEL_COMPLETED, SESSION_CREATED, SESSION_STATUS, Event
-from harness_tui.store.base import DuplicateEventError, StoreError
+from harness_tui.store.base import DuplicateEventError, StoreError, UnknownSessionError
 
 # One transaction never carries more than this many events (a single append() larger
 # than this still commits whole: its events are atomic).
@@ -51,21 +51,89 @@ CallResult = list[int] | StoreError
 
 class PendingAppend:
     """One append() call waiting for the writer: the events, their rows as the backend
-    binds them (prepared by the caller, so the writer does no per-event encoding) and
-    the future the caller awaits.
+    binds them (prepared by the caller, so the writer does no per-event encoding), the
+    sessions it carries on and the future the caller awaits.
 
     Every backend lays a row out as (session_id, seq, ts, type, data); the summary
     projection reuses the encoded `ts` so it is never encoded twice.
     """
 
-    __slots__ = ("events", "rows", "future")
+    __slots__ = ("events", "rows", "continues", "future")
 
     def __init__(
         self, events: Sequence[Event], rows: list[Any], future: asyncio.Future[list[int]]
     ) -> None:
         self.events = events
         self.rows = rows
+        self.continues = continued_sessions(events)
         self.future = future
+
+
+def continued_sessions(events: Sequence[Event]) -> frozenset[str]:
+    """The sessions a call carries on rather than starts: its first event for each has
+    seq > 1. The store writes such a call only while the session is in the log."""
+    if len(events) == 1:  # the engine's usual call
+        event = events[0]
+        return frozenset((event.session_id,)) if event.seq > 1 else frozenset()
+    first: dict[str, int] = {}
+    for event in events:
+        first.setdefault(event.session_id, event.seq)
+    return frozenset(sid for sid, seq in first.items() if seq > 1)
+
+
+def sessions_carried_on(calls: Iterable[PendingAppend]) -> set[str]:
+    wanted: set[str] = set()
+    for call in calls:
+        wanted |= call.continues
+    return wanted
+
+
+def refuse_unknown_sessions(
+    calls: Sequence[PendingAppend], existing: Collection[str], where: str
+) -> dict[int, StoreError]:
+    """By index, the calls that carry on a session that is not in the log (`existing`
+    holds those that are) nor started by an earlier call of the same batch."""
+    known = set(existing)
+    refused: dict[int, StoreError] = {}
+    for index, call in enumerate(calls):
+        missing = sorted(call.continues - known)
+        if missing:
+            refused[index] = UnknownSessionError(
+                f"session {missing[0]} is not in the store {where} "
+                "(deleted by GC retention, or never created)"
+            )
+            continue
+        known.update(event.session_id for event in call.events)
+    return refused
+
+
+def still_prunable(
+    rows: Iterable[tuple[str, str | None, str, int]],
+    seen: Mapping[str, int],
+    unless_status: Collection[str],
+    present: Collection[str],
+) -> list[str]:
+    """Which of the sessions a retention decision chose may go now, inside the delete's
+    transaction. `rows` are their summaries as they are now (session_id, parent_id,
+    status, last_position); `present` holds which of their parents are in the log.
+
+    A session goes only if nothing was appended since the decision (same last
+    position) and it is not live; a subagent only with its parent, or when its parent
+    is gone already. Returns the ids in the order of `seen`.
+    """
+    going = {
+        sid: parent
+        for sid, parent, status, last_position in rows
+        if seen.get(sid) == last_position and status not in unless_status
+    }
+    changed = True
+    while changed:  # a subagent kept keeps its own subagents, and so on down
+        changed = False
+        for sid, parent in list(going.items()):
+            if parent is not None and parent not in going and parent in present:
+                del going[sid]
+                changed = True
+    return [sid for sid in seen if sid in going]
 
 
 # --- the summary projection ------------------------------------------------------------

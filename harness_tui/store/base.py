@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -22,6 +22,12 @@ class StoreConfigError(StoreError):
 
 class DuplicateEventError(StoreError):
     """An append carried a `(session_id, seq)` that is already in the log."""
+
+
+class UnknownSessionError(StoreError):
+    """An append carried on a session (its first event for it has seq > 1) that is not
+    in the log: retention deleted it after its writer read it. Refusing the append is
+    what keeps a session from living on as a tail without its `session.created`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +57,10 @@ class EventStore(Protocol):
         """Append events and return their positions, only after they are committed.
 
         All events of one call commit together or not at all. Raises
-        DuplicateEventError when a `(session_id, seq)` is already taken; other
-        callers' events in the same group commit are unaffected.
+        DuplicateEventError when a `(session_id, seq)` is already taken, and
+        UnknownSessionError when the call carries on a session (its first event for
+        it has seq > 1) that is not in the log; other callers' events in the same
+        group commit are unaffected.
         """
         ...
 
@@ -73,9 +81,19 @@ class EventStore(Protocol):
 
     async def last_position(self) -> int: ...
 
-    async def delete_sessions(self, session_ids: Sequence[str]) -> int:
-        """Remove whole sessions (their events and summaries) for retention; returns
-        how many events went. Positions of other events do not change."""
+    async def delete_sessions(
+        self, seen: Mapping[str, int], *, unless_status: Collection[str] = ()
+    ) -> list[str]:
+        """Remove whole sessions (their events and summaries) for retention, as the
+        decision saw them; returns the ids removed, in the order given.
+
+        `seen` maps each session to the last position the decision saw. Inside the
+        delete's own transaction, serialised with every append, a session is removed
+        only if its last position is still that one and its status is not one of
+        `unless_status`, and a subagent only if its parent goes too (or is gone): a
+        session touched after the decision stays, whole. Positions of other events
+        do not change.
+        """
         ...
 
     async def close(self) -> None: ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -24,8 +24,11 @@ from harness_tui.store._common import (
     duplicate_error,
     encode_json,
     fold_summaries,
+    refuse_unknown_sessions,
     repeated_event,
+    sessions_carried_on,
     split_deltas,
+    still_prunable,
 )
 from harness_tui.store.base import SessionSummary, StoreError
 from harness_tui.store.postgres_setup import CONNECT_TIMEOUT, connect, describe, migrate
@@ -56,6 +59,33 @@ WITH inserted AS (
 )
 SELECT array_agg(position ORDER BY position) FROM inserted
 """
+
+# The same, for a whole batch, but only if every session it carries on ($6) is in the
+# log: it returns the missing ones (NULL when none) and inserts nothing if any is. One
+# round trip, so the check costs the group commit nothing extra.
+_INSERT_EVENTS_IF_SESSIONS = """
+WITH missing AS (
+    SELECT array_agg(m.sid) AS ids
+    FROM unnest($6::text[]) AS m(sid)
+    WHERE NOT EXISTS (SELECT 1 FROM sessions AS s WHERE s.session_id = m.sid)
+),
+inserted AS (
+    INSERT INTO events (session_id, seq, ts, type, data)
+    SELECT session_id, seq, ts, type, data::jsonb
+    FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[])
+        WITH ORDINALITY AS e(session_id, seq, ts, type, data, ord)
+    WHERE (SELECT ids FROM missing) IS NULL
+    ORDER BY ord
+    RETURNING position
+)
+SELECT (SELECT ids FROM missing), (SELECT array_agg(position ORDER BY position) FROM inserted)
+"""
+
+_SESSIONS_AMONG = "SELECT session_id FROM sessions WHERE session_id = ANY($1::text[])"
+_RETENTION_ROWS = (
+    "SELECT session_id, parent_id, status, last_position FROM sessions "
+    "WHERE session_id = ANY($1::text[])"
+)
 
 # Update the sessions that have a row, insert the rest; the write lock makes the pair
 # race-free. `created` says whether the batch holds the session.created event.
@@ -115,6 +145,14 @@ _SESSION_COLUMNS = (
 
 # Errors that belong to the events of one call, not to the connection or the batch.
 _CALL_ERRORS = (asyncpg.IntegrityConstraintViolationError, asyncpg.DataError)
+
+
+class _SessionsMissing(Exception):
+    """A batch carries on a session that is not in the log: written call by call."""
+
+
+# What sends a batch to the slow path, where each call succeeds or fails on its own.
+_SLOW_PATH = (*_CALL_ERRORS, _SessionsMissing)
 
 _decode_json = json.JSONDecoder().decode
 
@@ -205,7 +243,7 @@ class PostgresEventStore(GroupCommitStore):
                 conn = self._writer_conn = await connect(self.url, self.name)
             try:
                 return await self._write_together(conn, calls)
-            except _CALL_ERRORS:
+            except _SLOW_PATH:
                 return await self._write_one_by_one(conn, calls)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreError(f"cannot write to PostgreSQL at {self.name}: {exc}") from None
@@ -214,9 +252,17 @@ class PostgresEventStore(GroupCommitStore):
         self, conn: asyncpg.Connection, calls: list[PendingAppend]
     ) -> list[CallResult]:
         rows = calls[0].rows if len(calls) == 1 else [row for call in calls for row in call.rows]
+        wanted = sorted(sessions_carried_on(calls))
         await conn.execute(_BEGIN_WRITE)
         try:
-            positions = await conn.fetchval(_INSERT_EVENTS, *_columns(rows))
+            # Under the write lock, which retention's delete also takes: either the
+            # delete committed first and the batch finds its session missing, or the
+            # batch commits first and the delete, seeing the session touched, leaves it.
+            missing, positions = await conn.fetchrow(
+                _INSERT_EVENTS_IF_SESSIONS, *_columns(rows), wanted
+            )
+            if missing:
+                raise _SessionsMissing
             results: list[CallResult] = []
             start = 0
             for call in calls:
@@ -236,9 +282,19 @@ class PostgresEventStore(GroupCommitStore):
         """The slow path after a constraint failed: each call under its own savepoint,
         so only the offending calls fail and the rest of the batch still commits."""
         results: list[CallResult] = []
+        wanted = sessions_carried_on(calls)
         await conn.execute(_BEGIN_WRITE)
         try:
-            for call in calls:
+            refused: dict[int, StoreError] = {}
+            if wanted:
+                rows = await conn.fetch(_SESSIONS_AMONG, sorted(wanted))
+                existing = {row[0] for row in rows}
+                if not existing >= wanted:
+                    refused = refuse_unknown_sessions(calls, existing, self.name)
+            for index, call in enumerate(calls):
+                if index in refused:
+                    results.append(refused[index])
+                    continue
                 await conn.execute("SAVEPOINT append_call")
                 try:
                     positions = await conn.fetchval(_INSERT_EVENTS, *_columns(call.rows))
@@ -365,17 +421,33 @@ class PostgresEventStore(GroupCommitStore):
         position: int = rows[0][0]
         return position
 
-    async def delete_sessions(self, session_ids: Sequence[str]) -> int:
+    async def delete_sessions(
+        self, seen: Mapping[str, int], *, unless_status: Collection[str] = ()
+    ) -> list[str]:
         pool = self._pool
         if pool is None or self._closed:
             raise StoreError(f"the store {self.name} is closed")
-        ids = list(session_ids)
-        async with pool.acquire() as conn, conn.transaction():
-            status = await conn.execute(
-                "DELETE FROM events WHERE session_id = ANY($1::text[])", ids
-            )
-            await conn.execute("DELETE FROM sessions WHERE session_id = ANY($1::text[])", ids)
-        return int(status.split()[-1])
+        if not seen:
+            return []
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                # The write lock every append takes, in any process, before the
+                # condition is read: no append can slip between the check and the delete.
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
+                rows = await conn.fetch(_RETENTION_ROWS, list(seen))
+                parents = sorted({row[1] for row in rows if row[1] is not None})
+                present = {row[0] for row in await conn.fetch(_SESSIONS_AMONG, parents)}
+                going = still_prunable([tuple(row) for row in rows], seen, unless_status, present)
+                if going:
+                    await conn.execute(
+                        "DELETE FROM events WHERE session_id = ANY($1::text[])", going
+                    )
+                    await conn.execute(
+                        "DELETE FROM sessions WHERE session_id = ANY($1::text[])", going
+                    )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"cannot delete from PostgreSQL at {self.name}: {exc}") from None
+        return going
 
     # --- following -------------------------------------------------------------------
 

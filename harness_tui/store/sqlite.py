@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,12 @@ from harness_tui.store._common import (
     encode_json,
     fold_summaries,
     migrations_to_apply,
+    refuse_unknown_sessions,
     repeated_event,
+    sessions_carried_on,
     split_deltas,
     split_positions,
+    still_prunable,
 )
 from harness_tui.store.base import SessionSummary, StoreError
 from harness_tui.store.sqlite_file import prepare_directory, sqlite_path
@@ -125,6 +128,15 @@ _CALL_ERRORS = (
     sqlite3.InterfaceError,
     sqlite3.ProgrammingError,
     OverflowError,
+)
+
+# ?1 is a JSON array of session ids: one parameter however many there are.
+_SESSIONS_AMONG = (
+    "SELECT session_id FROM sessions WHERE session_id IN (SELECT value FROM json_each(?1))"
+)
+_RETENTION_ROWS = (
+    "SELECT session_id, parent_id, status, last_position FROM sessions "
+    "WHERE session_id IN (SELECT value FROM json_each(?1))"
 )
 
 _EVENT_COLUMNS = "position, session_id, seq, ts, type, data"
@@ -309,6 +321,9 @@ class SQLiteEventStore(GroupCommitStore):
         rows = calls[0].rows if len(calls) == 1 else [row for call in calls for row in call.rows]
         db.execute("BEGIN IMMEDIATE")
         try:
+            if self._refused(db, calls):
+                db.execute("ROLLBACK")
+                return self._write_calls_one_by_one(db, calls)
             try:
                 db.executemany(_INSERT_EVENT, rows)
             except _CALL_ERRORS:
@@ -334,7 +349,11 @@ class SQLiteEventStore(GroupCommitStore):
         results: list[CallResult] = []
         db.execute("BEGIN IMMEDIATE")
         try:
-            for call in calls:
+            refused = self._refused(db, calls)
+            for index, call in enumerate(calls):
+                if index in refused:
+                    results.append(refused[index])
+                    continue
                 db.execute("SAVEPOINT append_call")
                 try:
                     db.executemany(_INSERT_EVENT, call.rows)
@@ -353,6 +372,19 @@ class SQLiteEventStore(GroupCommitStore):
                 db.execute("ROLLBACK")
             raise
         return results
+
+    def _refused(self, db: sqlite3.Connection, calls: list[PendingAppend]) -> dict[int, StoreError]:
+        """The calls that carry on a session retention has deleted. Asked inside the
+        write transaction, which retention's delete also takes: either the delete
+        committed first and the call is refused, or the call commits first and the
+        delete, seeing the session touched, leaves it."""
+        wanted = sessions_carried_on(calls)
+        if not wanted:
+            return {}
+        existing = {row[0] for row in db.execute(_SESSIONS_AMONG, (json.dumps(sorted(wanted)),))}
+        if existing >= wanted:
+            return {}
+        return refuse_unknown_sessions(calls, existing, str(self.path))
 
     def _call_error(
         self, db: sqlite3.Connection, call: PendingAppend, exc: Exception
@@ -464,24 +496,36 @@ class SQLiteEventStore(GroupCommitStore):
         position: int = rows[0][0]
         return position
 
-    async def delete_sessions(self, session_ids: Sequence[str]) -> int:
-        ids = [(session_id,) for session_id in session_ids]
+    async def delete_sessions(
+        self, seen: Mapping[str, int], *, unless_status: Collection[str] = ()
+    ) -> list[str]:
+        if not seen:
+            return []
 
-        # Runs on the writer thread, between group commits.
-        def delete(db: sqlite3.Connection) -> int:
+        # Runs on the writer thread, between group commits. BEGIN IMMEDIATE takes the
+        # write lock every append takes, in any process, before the condition is read.
+        def delete(db: sqlite3.Connection) -> list[str]:
             db.execute("BEGIN IMMEDIATE")
             try:
-                before = db.total_changes
+                rows = db.execute(_RETENTION_ROWS, (json.dumps(list(seen)),)).fetchall()
+                parents = sorted({row[1] for row in rows if row[1] is not None})
+                present = {row[0] for row in db.execute(_SESSIONS_AMONG, (json.dumps(parents),))}
+                going = still_prunable(rows, seen, unless_status, present)
+                ids = [(session_id,) for session_id in going]
                 db.executemany("DELETE FROM events WHERE session_id = ?", ids)
-                removed = db.total_changes - before
                 db.executemany("DELETE FROM sessions WHERE session_id = ?", ids)
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
-            return removed
+            return going
 
-        return await self._run_on_writer(delete) if ids else 0
+        try:
+            going: list[str] = await self._run_on_writer(delete)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot delete from {self.path}: {exc}") from None
+        return going
 
 
 def _switch_to_wal(db: sqlite3.Connection) -> None:

@@ -41,8 +41,15 @@ __all__ = ["postgres_store_url", "sqlite_store_url"]  # fixtures, for pytest to 
 ROUNDS = 100
 RETENTION_DAYS = 30
 
-# When GC may go on (its draft reply is released), relative to the continuation.
-PHASES = ("before-it-starts", "as-it-starts", "at-its-first-event", "after-it-finished")
+# When GC may go on (its draft reply is released), relative to the continuation; or GC
+# ends before the continuation starts.
+PHASES = (
+    "before-it-starts",
+    "as-it-starts",
+    "at-its-first-event",
+    "after-it-finished",
+    "gc-ends-first",
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -194,13 +201,17 @@ async def race(
         gc_run = asyncio.create_task(gc_engine.gc.run())
         # GC has chosen what to prune and is waiting for its draft.
         await wait_for(
-            lambda: len(server.requests) > asked or gc_run.done(), message="GC's draft request"
+            lambda: len(server.requests) > asked or gc_run.done(),
+            interval=0.002,
+            message="GC's draft request",
         )
         if gc_run.done():
             gc_run.result()  # GC failed before it asked: say why
             raise AssertionError("GC ran without asking for a draft")
-        if phase == "before-it-starts":
+        if phase in ("before-it-starts", "gc-ends-first"):
             gate.set()
+        if phase == "gc-ends-first":
+            await asyncio.wait([gc_run])
         watching = asyncio.create_task(first_event_of(engine, sid, start))
         prompt = f"continue {sid}"
         continuing = asyncio.create_task(continue_session(engine, sid, prompt))
@@ -267,13 +278,13 @@ def judge(
 
 
 async def test_a_loaded_session_deleted_by_gc_refuses_its_next_prompt_in_one_line(
-    tmp_path: Path, sqlite_store_url: str
+    tmp_path: Path, store_url: str
 ) -> None:
     """The dashboard has an old session open; GC in another process prunes it (nothing
     touched it since its decision); a prompt typed into it then is refused, and
     nothing is written without the session's `session.created`."""
     project = init_repo(tmp_path / "p")
-    config = configure(project, sqlite_store_url, **{"provider.name": "scripted"})
+    config = configure(project, store_url, **{"provider.name": "scripted"})
     dashboard = await Engine.open(config)
     gc = await Engine.open(config)
     try:

@@ -29,7 +29,13 @@ from harness_tui.events import (
     TASK_OUTPUT,
     Event,
 )
-from harness_tui.store import DuplicateEventError, EventStore, StoreError, open_store
+from harness_tui.store import (
+    DuplicateEventError,
+    EventStore,
+    StoreError,
+    UnknownSessionError,
+    open_store,
+)
 from tests.support.waiting import wait_for
 
 APPEND_PROC = Path(__file__).with_name("append_proc.py")
@@ -71,6 +77,11 @@ async def start_append_proc(
     )
 
 
+async def last_positions(store: EventStore) -> dict[str, int]:
+    """What a retention decision saw: each session's last position."""
+    return {s.session_id: s.last_position for s in await store.sessions()}
+
+
 async def take(stream: AsyncIterator[Event], count: int) -> list[Event]:
     events = []
     async with asyncio.timeout(WAIT):
@@ -110,13 +121,120 @@ class StoreContract:
 
     async def test_deleting_sessions_for_retention(self, store: EventStore) -> None:
         await store.append([output("old", 1), output("old", 2), output("new", 1)])
-        assert await store.delete_sessions(["old", "never-there"]) == 2
+        seen = await last_positions(store)
+
+        removed = await store.delete_sessions({"old": seen["old"], "never-there": 7})
+
+        assert removed == ["old"]
         assert await store.read("old") == []
         assert [e.session_id for e in await store.read_all()] == ["new"]
         assert [s.session_id for s in await store.sessions()] == ["new"]
         # The log goes on after the gap: positions never go back.
         last = await store.last_position()
         assert (await store.append([output("new", 2)]))[0] > last
+
+    # --- retention decides and deletes at once ------------------------------------------
+
+    async def test_retention_keeps_a_session_touched_after_its_decision(
+        self, store: EventStore
+    ) -> None:
+        await store.append([output("old", 1), output("old", 2)])
+        seen = await last_positions(store)
+        # A continuation lands between the decision and the delete.
+        await store.append([output("old", 3)])
+
+        assert await store.delete_sessions(seen) == []
+
+        assert [e.seq for e in await store.read("old")] == [1, 2, 3]
+        assert (await store.session("old")).last_seq == 3
+
+    async def test_retention_keeps_a_session_that_is_live_again(self, store: EventStore) -> None:
+        await store.append([Event("s", 1, SESSION_STATUS, {"status": "running"})])
+        seen = await last_positions(store)
+
+        assert await store.delete_sessions(seen, unless_status={"running", "waiting"}) == []
+        assert [e.seq for e in await store.read("s")] == [1]
+        assert await store.delete_sessions(seen, unless_status={"waiting"}) == ["s"]
+
+    async def test_retention_keeps_a_subagent_whose_parent_stays(self, store: EventStore) -> None:
+        created = {"title": "child", "parent_id": "parent"}
+        await store.append([output("parent", 1), output("lone", 1)])
+        await store.append([Event("child", 1, SESSION_CREATED, created)])
+        await store.append([Event("grandchild", 1, SESSION_CREATED, {"parent_id": "child"})])
+        seen = await last_positions(store)
+        await store.append([output("parent", 2)])
+
+        # The parent was continued: its subagents stay with it.
+        assert await store.delete_sessions(seen) == ["lone"]
+        assert {s.session_id for s in await store.sessions()} == {"parent", "child", "grandchild"}
+        # Once the parent goes too, they go with it.
+        assert sorted(await store.delete_sessions(await last_positions(store))) == [
+            "child",
+            "grandchild",
+            "parent",
+        ]
+        assert await store.read_all() == []
+
+    async def test_an_append_to_a_deleted_session_is_refused(self, store: EventStore) -> None:
+        await store.append([output("gone", 1), output("gone", 2)])
+        await store.delete_sessions(await last_positions(store))
+
+        late, other = await asyncio.gather(
+            store.append([output("gone", 3), output("gone", 4)]),
+            store.append([output("other", 1)]),
+            return_exceptions=True,
+        )
+
+        assert isinstance(late, UnknownSessionError)
+        assert "gone" in str(late)
+        assert isinstance(other, list)
+        assert [e.session_id for e in await store.read_all()] == ["other"]
+        assert await store.session("gone") is None
+        # A session that starts at seq 1 is new, whatever its id was used for before.
+        await store.append([output("gone", 1)])
+        assert [e.seq for e in await store.read("gone")] == [1]
+
+    async def test_an_append_can_start_a_session_and_go_on_in_one_batch(
+        self, store: EventStore
+    ) -> None:
+        appends = [
+            store.append([output("fresh", 1)]),
+            store.append([output("fresh", 2)]),
+            store.append([output("never", 5)]),
+        ]
+
+        first, second, orphan = await asyncio.gather(*appends, return_exceptions=True)
+
+        assert isinstance(first, list) and isinstance(second, list)
+        assert isinstance(orphan, UnknownSessionError)
+        assert [e.seq for e in await store.read("fresh")] == [1, 2]
+        assert await store.read("never") == []
+
+    async def test_retention_racing_appends_from_another_connection(
+        self, store: EventStore, store_url: str
+    ) -> None:
+        """Two store objects, as two processes: the delete and a continuation either
+        way round, never a session deleted after it was touched, nor an orphan tail."""
+        other = await open_store(store_url)
+        try:
+            for n in range(40):
+                sid = f"s{n}"
+                await store.append([output(sid, 1), output(sid, 2)])
+                seen = {sid: (await store.session(sid)).last_position}
+                removed, appended = await asyncio.gather(
+                    store.delete_sessions(seen),
+                    other.append([output(sid, 3)]),
+                    return_exceptions=True,
+                )
+                left = [e.seq for e in await store.read(sid)]
+                if removed == [sid]:
+                    assert isinstance(appended, UnknownSessionError), (n, appended)
+                    assert left == []
+                else:
+                    assert removed == [] and isinstance(appended, list), (n, removed, appended)
+                    assert left == [1, 2, 3]
+        finally:
+            await other.close()
 
     async def test_empty_store(self, store: EventStore) -> None:
         assert await store.last_position() == 0
