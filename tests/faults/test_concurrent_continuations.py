@@ -1,0 +1,193 @@
+"""Two `harness-tui --exec P --session ID` started at the same moment, 100 times over, on
+SQLite and on PostgreSQL: every prompt is either in the log with its answer (and the run
+that took it printed that answer, and only its own turn's events), or refused with exit
+code 2 and one line. None is lost.
+
+Each run is the real command line (parser, config, exec runner, error boundary), in two
+long-lived worker processes (tests/faults/cli_worker.py) that are released together, so
+an iteration costs milliseconds instead of two interpreter start-ups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness_tui import events as ev
+from harness_tui.events import Event
+from harness_tui.store import open_store, sqlite_url
+from tests.store.conftest import postgres_store_url  # noqa: F401 - the fixture
+from tests.support.projects import cli_env, init_repo, write_script
+
+ITERATIONS = 100
+WORKER = Path(__file__).with_name("cli_worker.py")
+# Seconds one run may take before the test has failed (a hang is a failure too).
+RUN_TIMEOUT = 60
+LOST = "neither answered nor refused: "
+
+
+@dataclass
+class Run:
+    prompt: str
+    json: bool
+    code: int
+    stdout: str
+    stderr: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.prompt!r} ({'--json' if self.json else 'text'}): exit {self.code}\n"
+            f"--- stdout\n{self.stdout}--- stderr\n{self.stderr}"
+        )
+
+
+class Worker:
+    """One cli_worker.py process: a `harness-tui` that runs a command line per request."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    @classmethod
+    async def start(cls, project: Path, env: dict[str, str]) -> Worker:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(WORKER),
+            cwd=project,
+            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        return cls(proc)
+
+    def send(self, argv: list[str]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(argv).encode() + b"\n")
+
+    async def result(self) -> dict:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        await self.proc.stdin.drain()
+        line = await asyncio.wait_for(self.proc.stdout.readline(), RUN_TIMEOUT)
+        assert line, "the worker died"
+        return json.loads(line)
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def continuations_never_lose_a_prompt(tmp_path: Path, store_url: str) -> None:
+    project = init_repo(tmp_path / "p")
+    # A distinct answer per turn: a run that printed another turn's answer is caught.
+    script = write_script(
+        tmp_path / "answers.toml",
+        "".join(f'[[turn]]\ntext = "answer {n}"\n' for n in range(1, 2 * ITERATIONS + 2)),
+    )
+    env = cli_env(tmp_path, HARNESS_STORE__URL=store_url)
+    common = ["--project", str(project)]
+    workers = [await Worker.start(project, env) for _ in range(2)]
+    try:
+        workers[0].send(
+            ["--exec", "first", "--provider", "scripted", "--model", str(script), "--json"]
+            + common
+        )
+        first = await workers[0].result()
+        assert first["code"] == 0, first
+        sid = json.loads(first["stdout"].splitlines()[0])["session_id"]
+
+        runs: list[Run] = []
+        for i in range(ITERATIONS):
+            pair = []
+            for n, worker in enumerate(workers):
+                # Each iteration one run prints --json, the other text.
+                as_json = (i + n) % 2 == 0
+                prompt = f"prompt {i}{'ab'[n]}"
+                argv = ["--exec", prompt, "--session", sid, *(["--json"] if as_json else [])]
+                pair.append((prompt, as_json))
+                worker.send(argv + common)
+            # Both are released before either result is awaited: they start together.
+            for (prompt, as_json), worker in zip(pair, workers, strict=True):
+                done = await worker.result()
+                runs.append(Run(prompt, as_json, done["code"], done["stdout"], done["stderr"]))
+    finally:
+        for worker in workers:
+            await worker.close()
+
+    store = await open_store(store_url)
+    try:
+        log = await store.read(sid)
+    finally:
+        await store.close()
+
+    problems = check_runs(sid, runs, log)
+    refused = sum(run.code == 2 for run in runs)
+    lost = sum(problem.startswith(LOST) for problem in problems)
+    assert not problems, (
+        f"{lost} of {len(runs)} prompts lost, {len(problems)} problems in all "
+        f"({refused} refused):\n\n" + "\n\n".join(problems[:5])
+    )
+
+
+def check_runs(sid: str, runs: list[Run], log: list[Event]) -> list[str]:
+    """What a user would notice wrong, one entry per run."""
+    problems: list[str] = []
+    if [e.seq for e in log] != list(range(1, len(log) + 1)):
+        problems.append("the log skips or repeats a seq")
+    # Each prompt the log took: its turn, from input.received to the status that ends it.
+    turns: dict[str, list[Event]] = {}
+    for i, event in enumerate(log):
+        if event.type == ev.INPUT_RECEIVED and event.data["mode"] == "prompt":
+            turn = [event]
+            for later in log[i + 1 :]:
+                turn.append(later)
+                if later.type == ev.SESSION_STATUS and later.data["status"] != "running":
+                    break
+            turns[event.data["text"]] = turn
+    for run in runs:
+        turn = turns.pop(run.prompt, None)
+        if run.code == 2:
+            lines = run.stderr.splitlines()
+            if (
+                turn is not None
+                or run.stdout
+                or len(lines) != 1
+                or not lines[0].startswith(f"harness-tui: session {sid} ")
+                or "another process" not in lines[0]
+            ):
+                problems.append("refused, but not as one line and nothing stored: " + run.describe())
+            continue
+        if run.code != 0 or turn is None:
+            problems.append(LOST + run.describe())
+            continue
+        kinds = [e.type for e in turn]
+        answers = [e.data["text"] for e in turn if e.type == ev.MODEL_COMPLETED]
+        if kinds[1:2] != [ev.TURN_STARTED] or len(answers) != 1 or kinds[-1] != ev.SESSION_STATUS:
+            problems.append(f"its turn in the log is {kinds}: " + run.describe())
+            continue
+        if run.json:
+            printed = [json.loads(line) for line in run.stdout.splitlines()]
+            stored = [(sid, e.seq, e.type) for e in turn]
+            if [(p["session_id"], p["seq"], p["type"]) for p in printed] != stored:
+                problems.append(
+                    f"--json printed other events than its turn's {stored}: " + run.describe()
+                )
+        elif run.stdout.strip() != answers[0] or "Traceback" in run.stderr:
+            problems.append(f"printed another answer than its turn's {answers[0]!r}: " + run.describe())
+    for prompt in turns.keys() - {"first"}:
+        problems.append(f"{prompt!r} is in the log, but no run reported it")
+    return problems
+
+
+async def test_two_continuations_at_once_on_sqlite(tmp_path):
+    (tmp_path / "state").mkdir()
+    await continuations_never_lose_a_prompt(tmp_path, sqlite_url(tmp_path / "state" / "harness.db"))
+
+
+@pytest.mark.postgres
+async def test_two_continuations_at_once_on_postgres(tmp_path, postgres_store_url):  # noqa: F811
+    await continuations_never_lose_a_prompt(tmp_path, postgres_store_url)
