@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import socket
+import sqlite3
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +26,15 @@ from harness_tui import events as ev
 from harness_tui.events import Event
 from harness_tui.store import open_store, sqlite_url
 from tests.store.conftest import postgres_store_url  # noqa: F401 - the fixture
-from tests.support.projects import cli_env, init_repo, write_script
+from tests.support.projects import (
+    cli_env,
+    ended,
+    events_until,
+    harness_cmd,
+    init_repo,
+    start_exec,
+    write_script,
+)
 
 ITERATIONS = 100
 WORKER = Path(__file__).with_name("cli_worker.py")
@@ -93,8 +105,7 @@ async def continuations_never_lose_a_prompt(tmp_path: Path, store_url: str) -> N
     workers = [await Worker.start(project, env) for _ in range(2)]
     try:
         workers[0].send(
-            ["--exec", "first", "--provider", "scripted", "--model", str(script), "--json"]
-            + common
+            ["--exec", "first", "--provider", "scripted", "--model", str(script), "--json"] + common
         )
         first = await workers[0].result()
         assert first["code"] == 0, first
@@ -131,6 +142,8 @@ async def continuations_never_lose_a_prompt(tmp_path: Path, store_url: str) -> N
         f"{lost} of {len(runs)} prompts lost, {len(problems)} problems in all "
         f"({refused} refused):\n\n" + "\n\n".join(problems[:5])
     )
+    # Otherwise the two runs never met, and the race was not tested.
+    assert refused, "no run was ever refused: the two runs never overlapped"
 
 
 def check_runs(sid: str, runs: list[Run], log: list[Event]) -> list[str]:
@@ -159,7 +172,9 @@ def check_runs(sid: str, runs: list[Run], log: list[Event]) -> list[str]:
                 or not lines[0].startswith(f"harness-tui: session {sid} ")
                 or "another process" not in lines[0]
             ):
-                problems.append("refused, but not as one line and nothing stored: " + run.describe())
+                problems.append(
+                    "refused, but not as one line and nothing stored: " + run.describe()
+                )
             continue
         if run.code != 0 or turn is None:
             problems.append(LOST + run.describe())
@@ -177,7 +192,9 @@ def check_runs(sid: str, runs: list[Run], log: list[Event]) -> list[str]:
                     f"--json printed other events than its turn's {stored}: " + run.describe()
                 )
         elif run.stdout.strip() != answers[0] or "Traceback" in run.stderr:
-            problems.append(f"printed another answer than its turn's {answers[0]!r}: " + run.describe())
+            problems.append(
+                f"printed another answer than its turn's {answers[0]!r}: " + run.describe()
+            )
     for prompt in turns.keys() - {"first"}:
         problems.append(f"{prompt!r} is in the log, but no run reported it")
     return problems
@@ -191,3 +208,58 @@ async def test_two_continuations_at_once_on_sqlite(tmp_path):
 @pytest.mark.postgres
 async def test_two_continuations_at_once_on_postgres(tmp_path, postgres_store_url):  # noqa: F811
     await continuations_never_lose_a_prompt(tmp_path, postgres_store_url)
+
+
+def test_a_run_between_its_turns_refuses_a_continuation(tmp_path):
+    """A run whose turn ended while its background task goes on still owns the session
+    (the task's end will wake its agent): `--exec --session` from another terminal is
+    refused with exit 2 and one line, and writes nothing into the run's session."""
+    project = init_repo(tmp_path / "p")
+    script = write_script(
+        tmp_path / "s.toml",
+        """
+        [[turn]]
+        text = "starting the long job"
+        [[turn.tool_calls]]
+        name = "bash"
+        arguments = { command = "sleep 60" }
+
+        [[turn]]
+        text = "waiting for the long job"
+        """,
+    )
+    env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="200")
+    args = ("--provider", "scripted", "--model", str(script), "--json")
+    with ended(start_exec(project, tmp_path, "run the long job", *args, env=env)) as first:
+        sid = events_until(first, "turn.completed")[0]["session_id"]
+        before = stored_events(project, sid)
+        assert before[-1][1] == ev.TURN_COMPLETED and ("session.status", "running") in [
+            (kind, data.get("status")) for _, kind, data in before
+        ]
+
+        second = subprocess.run(
+            harness_cmd("--exec", "carry on", "--session", sid, "--project", str(project)),
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+        assert second.returncode == 2, second.stderr
+        assert second.stdout == ""
+        assert second.stderr == (
+            f"harness-tui: session {sid} is being continued by another process "
+            f"(pid {first.pid} on {socket.gethostname()}); try again when it ends\n"
+        )
+        assert stored_events(project, sid) == before
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=30) == 130
+
+
+def stored_events(project: Path, sid: str) -> list[tuple[int, str, dict]]:
+    with sqlite3.connect(project / ".harness" / "harness.db") as db:
+        rows = db.execute(
+            "SELECT seq, type, data FROM events WHERE session_id = ? ORDER BY seq", (sid,)
+        )
+        return [(seq, kind, json.loads(data)) for seq, kind, data in rows]
