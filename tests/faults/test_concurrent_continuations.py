@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import socket
 import sqlite3
@@ -23,8 +24,9 @@ from pathlib import Path
 import pytest
 
 from harness_tui import events as ev
+from harness_tui.engine.worktree_lifecycle import INTERRUPTED
 from harness_tui.events import Event
-from harness_tui.store import open_store, sqlite_url
+from harness_tui.store import EventStore, open_store, sqlite_url
 from tests.store.conftest import postgres_store_url  # noqa: F401 - the fixture
 from tests.support.projects import (
     cli_env,
@@ -93,16 +95,22 @@ class Worker:
             await self.proc.wait()
 
 
-async def continuations_never_lose_a_prompt(tmp_path: Path, store_url: str) -> None:
+async def continuations_never_lose_a_prompt(
+    tmp_path: Path, store_url: str, *, iterations: int = ITERATIONS, after_crash: bool = False
+) -> None:
+    """`after_crash`: before each pair, the session is left as a process killed mid-turn
+    leaves it (its turn open, a tool call without result, its owner gone), so both runs
+    also race to close that turn: it must be closed once."""
     project = init_repo(tmp_path / "p")
     # A distinct answer per turn: a run that printed another turn's answer is caught.
     script = write_script(
         tmp_path / "answers.toml",
-        "".join(f'[[turn]]\ntext = "answer {n}"\n' for n in range(1, 2 * ITERATIONS + 2)),
+        "".join(f'[[turn]]\ntext = "answer {n}"\n' for n in range(1, 3 * iterations + 2)),
     )
     env = cli_env(tmp_path, HARNESS_STORE__URL=store_url)
     common = ["--project", str(project)]
     workers = [await Worker.start(project, env) for _ in range(2)]
+    store = await open_store(store_url)
     try:
         workers[0].send(
             ["--exec", "first", "--provider", "scripted", "--model", str(script), "--json"] + common
@@ -112,7 +120,9 @@ async def continuations_never_lose_a_prompt(tmp_path: Path, store_url: str) -> N
         sid = json.loads(first["stdout"].splitlines()[0])["session_id"]
 
         runs: list[Run] = []
-        for i in range(ITERATIONS):
+        for i in range(iterations):
+            if after_crash:
+                await leave_a_crashed_turn(store, sid, f"crashed {i}")
             pair = []
             for n, worker in enumerate(workers):
                 # Each iteration one run prints --json, the other text.
@@ -125,14 +135,10 @@ async def continuations_never_lose_a_prompt(tmp_path: Path, store_url: str) -> N
             for (prompt, as_json), worker in zip(pair, workers, strict=True):
                 done = await worker.result()
                 runs.append(Run(prompt, as_json, done["code"], done["stdout"], done["stderr"]))
+        log = await store.read(sid)
     finally:
         for worker in workers:
             await worker.close()
-
-    store = await open_store(store_url)
-    try:
-        log = await store.read(sid)
-    finally:
         await store.close()
 
     problems = check_runs(sid, runs, log)
@@ -146,6 +152,23 @@ async def continuations_never_lose_a_prompt(tmp_path: Path, store_url: str) -> N
     assert refused, "no run was ever refused: the two runs never overlapped"
 
 
+async def leave_a_crashed_turn(store: EventStore, sid: str, prompt: str) -> None:
+    """Append what a process killed mid-turn leaves: its turn open, the tool call it was
+    running without a result, its status running, its owner a process that is gone."""
+    seq = (await store.session(sid)).last_seq
+    gone = {"host": socket.gethostname(), "pid": os.getpid(), "start": "gone", "engine": "x"}
+    call = {"id": f"call-{seq}", "name": "bash", "arguments": {"command": "sleep 60"}}
+    crashed = [
+        (ev.INPUT_RECEIVED, {"text": prompt, "mode": "prompt"}),
+        (ev.TURN_STARTED, {"owner": gone}),
+        (ev.SESSION_STATUS, {"status": "running"}),
+        (ev.MODEL_COMPLETED, {"text": "", "tool_calls": [call], "usage": {}}),
+    ]
+    await store.append(
+        [Event(sid, seq + n, kind, data) for n, (kind, data) in enumerate(crashed, 1)]
+    )
+
+
 def check_runs(sid: str, runs: list[Run], log: list[Event]) -> list[str]:
     """What a user would notice wrong, one entry per run."""
     problems: list[str] = []
@@ -157,10 +180,23 @@ def check_runs(sid: str, runs: list[Run], log: list[Event]) -> list[str]:
         if event.type == ev.INPUT_RECEIVED and event.data["mode"] == "prompt":
             turn = [event]
             for later in log[i + 1 :]:
+                if later.type == ev.INPUT_RECEIVED and later.data["mode"] == "prompt":
+                    break
                 turn.append(later)
                 if later.type == ev.SESSION_STATUS and later.data["status"] != "running":
                     break
             turns[event.data["text"]] = turn
+    # The turns of crashed processes: each closed once, by whichever run came first.
+    closings: list[list[tuple[str, int, str]]] = []
+    for prompt in [p for p in turns if p.startswith("crashed ")]:
+        turn = turns.pop(prompt)
+        kinds = [e.type for e in turn]
+        ends = [e.data for e in turn if e.type == ev.TURN_COMPLETED]
+        if kinds[4:] != [ev.TOOL_FAILED, ev.TURN_COMPLETED, ev.SESSION_STATUS] or any(
+            end.get("error") != INTERRUPTED for end in ends
+        ):
+            problems.append(f"the crashed turn {prompt!r} was closed as {kinds[4:]}, {ends}")
+        closings.append([(sid, e.seq, e.type) for e in turn[4:]])
     for run in runs:
         turn = turns.pop(run.prompt, None)
         if run.code == 2:
@@ -185,9 +221,14 @@ def check_runs(sid: str, runs: list[Run], log: list[Event]) -> list[str]:
             problems.append(f"its turn in the log is {kinds}: " + run.describe())
             continue
         if run.json:
-            printed = [json.loads(line) for line in run.stdout.splitlines()]
+            printed = [
+                (p["session_id"], p["seq"], p["type"])
+                for p in map(json.loads, run.stdout.splitlines())
+            ]
             stored = [(sid, e.seq, e.type) for e in turn]
-            if [(p["session_id"], p["seq"], p["type"]) for p in printed] != stored:
+            # Its own turn, after closing the crashed one if it was the run that did.
+            before = printed[: -len(stored)]
+            if printed[-len(stored) :] != stored or before and before not in closings:
                 problems.append(
                     f"--json printed other events than its turn's {stored}: " + run.describe()
                 )
@@ -208,6 +249,15 @@ async def test_two_continuations_at_once_on_sqlite(tmp_path):
 @pytest.mark.postgres
 async def test_two_continuations_at_once_on_postgres(tmp_path, postgres_store_url):  # noqa: F811
     await continuations_never_lose_a_prompt(tmp_path, postgres_store_url)
+
+
+async def test_two_continuations_of_a_crashed_run_at_once(tmp_path):
+    """Both find the turn of a killed process open: it is closed once, as interrupted, and
+    then one prompt runs and the other is refused (or runs after it)."""
+    (tmp_path / "state").mkdir()
+    await continuations_never_lose_a_prompt(
+        tmp_path, sqlite_url(tmp_path / "state" / "harness.db"), iterations=40, after_crash=True
+    )
 
 
 def test_a_run_between_its_turns_refuses_a_continuation(tmp_path):
