@@ -14,6 +14,9 @@ one awaiting it.
 The first backend is our own loop (`harness_tui.engine.loop`: providers, tools and the
 gate). An external agent process maps onto the same calls:
 
+- A turn starts with `claim` (its input and `turn.started` in one conditional append):
+  of two processes continuing a session at once, one gets it and the other's input is
+  refused (SessionBusy), never interleaved.
 - `submit(text, "prompt" | "follow_up")` starts a turn: ACP `session/prompt`, a user
   message on Claude Code's stream-json stdin, Codex `turn/start`. A follow-up waits for
   the turn to end (the agent's `stopReason`, `result`, `turn/completed`).
@@ -34,6 +37,7 @@ gate). An external agent process maps onto the same calls:
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -89,7 +93,18 @@ class SessionHost(Protocol):
 
     async def emit(self, type_: str, data: dict[str, Any]) -> Event:
         """Append one event for the session (redacted, committed, then folded into the
-        session's state) and return it as stored."""
+        session's state) and return it as stored. Raises SessionBusy when another
+        process wrote to the session meanwhile (nothing was written)."""
+        ...
+
+    async def claim(
+        self, build: Callable[[Any], Sequence[tuple[str, dict[str, Any]]]]
+    ) -> list[Event]:
+        """Take the session over, as a turn starts: append the events `build` makes of
+        the session's state (type, data pairs) in one conditional append at the next
+        seq, unless another live process works on the session. A turn's input and its
+        `turn.started` (with the owner) go in one claim. Raises SessionBusy when the
+        session is another process's."""
         ...
 
     def judge(self, tool: str, args: dict[str, Any]) -> Verdict:
@@ -116,8 +131,14 @@ class SessionBackend(Protocol):
         """Whether the running turn waits for an answer to an approval."""
         ...
 
-    def submit(self, text: str, mode: str) -> None:
-        """Queue input (one of INPUT_MODES); a turn starts when none is running."""
+    def submit(self, text: str, mode: str) -> Awaitable[None]:
+        """Queue input (one of INPUT_MODES); a turn starts when none is running.
+
+        The input is queued at once; the awaitable says whether it was accepted: it
+        returns when the session is this engine's to run it (at once if it already
+        is, else when the claim of the turn that takes it committed), and raises
+        SessionBusy, the input dropped unwritten, when another process holds the
+        session. Nobody need await it."""
         ...
 
     async def cancel(self) -> None:
@@ -125,9 +146,10 @@ class SessionBackend(Protocol):
         Idempotent."""
         ...
 
-    def resume(self) -> None:
+    def resume(self) -> Awaitable[None]:
         """Carry on the turn a previous process left waiting for an approval, whose
-        answer the host now holds."""
+        answer the host now holds. Awaitable as `submit`'s: SessionBusy when another
+        process took the session over first."""
         ...
 
     async def close_interrupted(self) -> None:

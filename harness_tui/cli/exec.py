@@ -360,7 +360,9 @@ def _write_line(out: TextIO, text: str) -> None:
 
 
 class _Printer:
-    """Follows the store and renders the events of one session (and its children)."""
+    """Follows the store and renders the events of one session (and its children) that
+    this run wrote: whatever another process writes to the session before or after this
+    run's turn (a run that continued it when this one ended) is not this run's."""
 
     def __init__(
         self, engine: Engine, session_id: str, start: int, render: Callable[[Event], None]
@@ -377,7 +379,7 @@ class _Printer:
             # A subagent's session is created before its parent records the spawn.
             if event.type == ev.SESSION_CREATED and event.data.get("parent_id") in self.family:
                 self.family.add(event.session_id)
-            if event.session_id in self.family:
+            if event.session_id in self.family and await self.engine.wrote(event):
                 self.render(event)
             async with self._progress:
                 self.seen = event.position or self.seen

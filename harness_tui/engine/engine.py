@@ -19,9 +19,16 @@ from harness_tui.backends.base import APPROVAL_DECISIONS, Resolution, SessionBac
 from harness_tui.engine.context import EngineContext
 from harness_tui.engine.deltas import Delta
 from harness_tui.engine.demo import in_demo_copy, seed_demo_copy
+from harness_tui.engine.errors import EngineError, SessionBusy
 from harness_tui.engine.host import EngineHost
 from harness_tui.engine.loop import SessionLoop
-from harness_tui.engine.owner import current_owner, engine_closed, engine_opened, owner_alive
+from harness_tui.engine.owner import (
+    current_owner,
+    engine_closed,
+    engine_opened,
+    owner_alive,
+    working_owner,
+)
 from harness_tui.engine.recovery import recover_interrupted
 from harness_tui.engine.session import PendingApproval, SessionState
 from harness_tui.engine.tasks import TaskManager
@@ -36,11 +43,7 @@ if TYPE_CHECKING:
     from harness_tui.config import Config
     from harness_tui.gc.service import GCService
 
-__all__ = ["Delta", "Engine", "EngineError"]
-
-
-class EngineError(Exception):
-    """A request the engine cannot carry out; the message says why."""
+__all__ = ["Delta", "Engine", "EngineError", "SessionBusy"]
 
 
 class Engine:
@@ -216,12 +219,20 @@ class Engine:
                 await host.emit(
                     ev.SESSION_STATUS, {"status": "queued", "position": ticket.position}
                 )
-        loop.submit(prompt, "prompt")
+        accepted = loop.submit(prompt, "prompt")
+        if ticket is None:
+            # Its first turn claims the session at once (a worktree session's claim
+            # waits for its slot): whoever continued it first gets it (SessionBusy).
+            await accepted
         return session_id
 
     async def send(self, session_id: str, text: str, mode: str = "follow_up") -> None:
         """Steer the running turn (mode="steer"), queue a follow-up for when it ends
-        ("follow_up"), or start a turn on an idle session (either, or "prompt")."""
+        ("follow_up"), or start a turn on an idle session (either, or "prompt").
+
+        Returns once the input is accepted: this engine runs the session, or has just
+        claimed it. Raises SessionBusy, with nothing written, when another process runs
+        the session (or claimed it first)."""
         backend = await self._backend(session_id)
         state = self._hosts[session_id].state
         resolve_provider(self.config, state.provider, state.model).check_cost_budget()
@@ -231,7 +242,7 @@ class Engine:
                 worktree.check_input()
             except WorktreeRefused as exc:
                 raise EngineError(str(exc)) from exc
-        backend.submit(text, mode)
+        await backend.submit(text, mode)
 
     async def cancel(self, session_id: str) -> None:
         """Stop the session's turn, its background tasks and its subagents. Idempotent.
@@ -308,11 +319,12 @@ class Engine:
                 f"approval {approval_id} belongs to a session running in another "
                 "process; answer it there"
             )
-        # Left waiting by a process that is gone: this engine carries the turn on.
+        # Left waiting by a process that is gone: this engine carries the turn on,
+        # unless another process took the session over first (SessionBusy).
         if backend is None:
             backend = self._attach(state)
         self._hosts[session_id].approvals.answer(approval_id, answer)
-        backend.resume()
+        await backend.resume()
 
     async def _session_of_approval(self, approval_id: str) -> str:
         """The session a pending approval belongs to. The sessions this engine runs are
@@ -345,7 +357,10 @@ class Engine:
         """Switch a session's approval mode; it applies from the next tool call."""
         _check_mode(mode)
         await self._backend(session_id)
-        await self._hosts[session_id].emit(ev.SESSION_APPROVAL_MODE, {"approval_mode": mode})
+        # Not while another process runs the session: its turn goes on in the mode it
+        # has (SessionBusy).
+        change = [(ev.SESSION_APPROVAL_MODE, {"approval_mode": mode})]
+        await self._hosts[session_id].claim(lambda state: change)
 
     async def compact(self, session_id: str) -> bool:
         """Compact a session's conversation now (`/compact`), or before the running
@@ -402,6 +417,16 @@ class Engine:
         folders are gone. Returns what was removed."""
         return await self._worktrees.prune()
 
+    async def wrote(self, event: Event) -> bool:
+        """Whether this engine appended `event`, rather than another process writing to
+        the same session: what a run shows as its own. (The store may hand the event to
+        a subscriber before its writer has taken it back: that is waited for.)"""
+        host = self._hosts.get(event.session_id)
+        if host is None:
+            return False
+        await host.settled()
+        return host.wrote(event.seq)
+
     def subscribe(self, after_position: int = 0) -> AsyncIterator[Event]:
         """Every event in the store after `after_position`, then live ones, including
         those written by other processes."""
@@ -452,17 +477,13 @@ class Engine:
         if backend is not None:
             return backend
         state = await self.load_state(session_id)
+        owner = working_owner(state, self.id)
+        if owner is not None:
+            raise SessionBusy(session_id, owner)
+        loop = self._attach(state)
         if state.turn_active:
-            if owner_alive(state.turn_owner):
-                owner = state.turn_owner or {}
-                raise EngineError(
-                    f"session {session_id} is running in process {owner.get('pid')} "
-                    f"on {owner.get('host')}"
-                )
-            loop = self._attach(state)
-            await loop.close_interrupted()
-            return loop
-        return self._attach(state)
+            await loop.close_interrupted()  # its process is gone
+        return loop
 
     async def _load(self, session_id: str) -> None:
         """Load a session from the log, as it is, to act on it (prune its worktree)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,7 @@ from harness_tui import events as ev
 from harness_tui.backends.base import INPUT_MODES
 from harness_tui.engine import compaction
 from harness_tui.engine.context import EngineContext
+from harness_tui.engine.errors import SessionBusy
 from harness_tui.engine.gate import FILE_WRITERS
 from harness_tui.engine.host import EngineHost
 from harness_tui.engine.model_call import ModelCall, TurnEnded
@@ -31,7 +33,8 @@ from harness_tui.engine.owner import current_owner
 from harness_tui.engine.session import SessionState
 from harness_tui.engine.tasks import TaskManager
 from harness_tui.engine.tool_calls import ToolCalls
-from harness_tui.engine.worktree_lifecycle import WorktreeSession
+from harness_tui.engine.worktree_lifecycle import INTERRUPTED, WorktreeSession
+from harness_tui.engine.writer import ClaimEvents
 from harness_tui.events import Event
 from harness_tui.providers.base import Provider
 from harness_tui.store import UnknownSessionError
@@ -82,6 +85,12 @@ class SessionLoop:
         # stops without writing, so the request stays pending in the log.
         self._detached = False
         self._compact_requested = False
+        # Whoever submitted input while the session was not this engine's, waiting to
+        # hear whether the claim that runs it commits (`submit`).
+        self._acceptances: list[asyncio.Future[None]] = []
+        # Whether the running task claimed the session: input for it is accepted at once.
+        self._claimed = False
+        host.on_claim.append(self._accept)
 
     @property
     def state(self) -> SessionState:
@@ -104,18 +113,67 @@ class SessionLoop:
 
     # -- input ---------------------------------------------------------------------
 
-    def submit(self, text: str, mode: str) -> None:
+    def submit(self, text: str, mode: str) -> asyncio.Future[None]:
         """Queue input. Steering text joins the running turn before its next request;
         anything else (and steering on an idle session) starts or waits for a turn of
-        its own."""
+        its own.
+
+        Returns when the input is accepted: at once while this engine runs the session,
+        else once its claim of the session committed. Raises SessionBusy (the input is
+        dropped, nothing of it written) when another process claimed it first."""
         if mode not in INPUT_MODES:
             raise ValueError(f"input mode {mode!r}: expected one of {', '.join(INPUT_MODES)}")
         if mode == "steer" and self.busy and self.state.turn_active:
             self._steers.append(Inbound(text, mode))
         else:
             self._inbox.append(Inbound(text, mode))
+        accepted = self._acceptance()
         if not self.busy:
             self._task = asyncio.create_task(self._drain(), name=f"session {self.session_id}")
+        return accepted
+
+    def _acceptance(self) -> asyncio.Future[None]:
+        accepted = asyncio.get_running_loop().create_future()
+        # Nobody may be waiting for it (a task's notice): a refusal is not left unread.
+        accepted.add_done_callback(_read_outcome)
+        if self.busy and self._claimed:
+            accepted.set_result(None)
+        else:
+            self._acceptances.append(accepted)
+        return accepted
+
+    def _accept(self) -> None:
+        """The claim committed: the input waiting for it will run here."""
+        if self.busy:  # a claim of the session's task, not of a one-off change
+            self._claimed = True
+        acceptances, self._acceptances = self._acceptances, []
+        for accepted in acceptances:
+            if not accepted.done():
+                accepted.set_result(None)
+
+    def _refuse(self, busy: SessionBusy) -> None:
+        """Another process runs the session: the input queued here is dropped, unwritten,
+        and whoever sent it hears why."""
+        self._drop_input()
+        acceptances, self._acceptances = self._acceptances, []
+        for accepted in acceptances:
+            if not accepted.done():
+                accepted.set_exception(SessionBusy(busy.session_id, busy.owner))
+
+    async def _own(self, work: Awaitable[None]) -> None:
+        """Run the session's task: the input it runs is accepted when its claim commits,
+        refused when another process holds the session; input the task ends without
+        running (a worktree session that cannot run it) is not waited for either."""
+        try:
+            await work
+        except SessionBusy as busy:
+            self._refuse(busy)
+        finally:
+            self._claimed = False
+            acceptances, self._acceptances = self._acceptances, []
+            for accepted in acceptances:
+                if not accepted.done():
+                    accepted.set_result(None)
 
     def wake(self, text: str) -> None:
         """Tell the agent something happened (a background task ended): in the running
@@ -167,6 +225,9 @@ class SessionLoop:
                 raise gone
 
     async def _drain(self) -> None:
+        await self._own(self._drain_inbox())
+
+    async def _drain_inbox(self) -> None:
         # Input queued while this task runs found it busy and started no task of its
         # own: this one ends only once the inbox is empty, with no await in between.
         while self._inbox:
@@ -196,32 +257,46 @@ class SessionLoop:
             await self.worktree.end(decision)
             return True
 
-    def resume(self) -> None:
-        """Carry on a turn that another process left waiting for an approval."""
-        self._task = asyncio.create_task(self._resume(), name=f"session {self.session_id}")
+    def resume(self) -> asyncio.Future[None]:
+        """Carry on a turn that another process left waiting for an approval. Returns
+        when this engine holds the session (SessionBusy: another process took it)."""
+        accepted = self._acceptance()
+        self._task = asyncio.create_task(
+            self._own(self._resume()), name=f"session {self.session_id}"
+        )
+        return accepted
 
     async def _resume(self) -> None:
         if self.worktree is not None and not await self.worktree.begin():
             self._drop_input()
             return
         if await self._turn(None) and await self._run_inbox():
-            await self._drain()
+            await self._drain_inbox()
 
     # -- a turn --------------------------------------------------------------------
 
     async def _turn(self, inbound: Inbound | None) -> bool:
         """Run one turn, or carry on the interrupted one when `inbound` is None.
         False when it was cancelled or detached (nothing further runs)."""
-        emit = self.host.emit
+        owner = current_owner(self.ctx.engine_id)
+        claim: ClaimEvents
+        if inbound is None:
+            claim = [(ev.TURN_RESUMED, {"owner": owner})]
+        else:
+            # The input and the turn that takes it commit together, at the seq this
+            # engine expects next: if another process got there first, neither is
+            # written and the input is refused (SessionBusy), never run twice or lost.
+            claim = [
+                (ev.INPUT_RECEIVED, {"text": inbound.text, "mode": inbound.mode}),
+                (ev.TURN_STARTED, {"owner": owner}),
+            ]
         cancelled = False
         try:
-            if inbound is None:
-                await emit(ev.TURN_RESUMED, {"owner": current_owner(self.ctx.engine_id)})
-            else:
-                await emit(ev.INPUT_RECEIVED, {"text": inbound.text, "mode": inbound.mode})
-                await emit(ev.TURN_STARTED, {"owner": current_owner(self.ctx.engine_id)})
+            await self.host.claim(lambda state: claim)
             await self.host.set_status("running")
             reason, error = await self._steps()
+        except SessionBusy:
+            raise  # the session is another process's: nothing more may be written
         except asyncio.CancelledError:
             if self._detached:
                 return False
@@ -246,13 +321,11 @@ class SessionLoop:
 
     async def close_interrupted(self) -> None:
         """Close the turn a dead process left open: what it was running is recorded as
-        interrupted, and the session can be carried on with new input."""
-        note = "interrupted: the process running it exited"
-        await self._close_turn("failed", note, call_note=note)
+        interrupted, and the session can be carried on with new input. One claim: of
+        two processes doing this at once, one closes it and the other finds it closed."""
+        await self.host.claim(_interrupted_turn_end)
 
-    async def _close_turn(
-        self, reason: str, error: str | None, *, call_note: str | None = None
-    ) -> None:
+    async def _close_turn(self, reason: str, error: str | None) -> None:
         emit = self.host.emit
         # A cancelled turn's open approvals are answered, so no inbox keeps them.
         for approval in list(self.state.approvals.values()):
@@ -268,9 +341,7 @@ class SessionLoop:
         # Every tool call the model asked for needs a result, or the next request
         # would be refused by the provider: calls that never ran are closed here.
         for call_id in list(self.state.open_calls):
-            note = call_note or (
-                "cancelled" if reason == "cancelled" else "not run: the turn ended"
-            )
+            note = "cancelled" if reason == "cancelled" else "not run: the turn ended"
             await emit(ev.TOOL_FAILED, {"call_id": call_id, "error": note})
         if self.state.turn_active:
             data: dict[str, Any] = {"reason": reason}
@@ -360,8 +431,12 @@ class SessionLoop:
         outcome: list[bool] = []
 
         async def compact_then_drain() -> None:
-            outcome.append(await self._compact(force=True))
-            await self._drain()
+            try:
+                outcome.append(await self._compact(force=True))
+            finally:
+                # Whatever came of it (SessionBusy: another process took the session
+                # meanwhile), input sent meanwhile runs now, or hears why it cannot.
+                await self._drain()
 
         self._task = asyncio.create_task(compact_then_drain(), name=f"session {self.session_id}")
         await asyncio.wait([self._task])
@@ -370,3 +445,30 @@ class SessionLoop:
 
     async def _compact(self, *, force: bool) -> bool:
         return await compaction.compact(self.model, self.tools.context("compaction"), force=force)
+
+
+def _read_outcome(accepted: asyncio.Future[None]) -> None:
+    if not accepted.cancelled():
+        accepted.exception()
+
+
+def _interrupted_turn_end(state: SessionState) -> ClaimEvents:
+    """The events that close a turn whose process died, or none once it is closed."""
+    if not state.turn_active:
+        return []
+    events: list[tuple[str, dict[str, Any]]] = [
+        (
+            ev.APPROVAL_RESOLVED,
+            {
+                "approval_id": approval.approval_id,
+                "decision": "deny",
+                "by": "engine",
+                "reason": "the turn ended (failed)",
+            },
+        )
+        for approval in state.approvals.values()
+    ]
+    events += [(ev.TOOL_FAILED, {"call_id": c, "error": INTERRUPTED}) for c in state.open_calls]
+    events.append((ev.TURN_COMPLETED, {"reason": "failed", "error": INTERRUPTED}))
+    events.append((ev.SESSION_STATUS, {"status": STATUS_AFTER["failed"]}))
+    return events

@@ -186,6 +186,8 @@ def _created(state: SessionState, event: Event, data: dict[str, Any]) -> None:
 def _status(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.status = data["status"]
     state.queue_position = data.get("position") if data["status"] == "queued" else None
+    # A status that claims the session (a worktree session taking its slot) names its owner.
+    state.owner = data.get("owner") or state.owner
     if data.get("error"):
         state.last_error = data["error"]
 

@@ -146,7 +146,8 @@ class WorktreeSession:
                 await self.writer.emit(ev.SESSION_STATUS, {"status": "idle", "error": str(exc)})
                 return False
             await self._await_slot()
-            await self.writer.set_status("running")
+            if self.state.status != "running":
+                await self._claim_status("running")
         if not self.record.created:
             return await self._create()
         if not Path(self.record.path).is_dir():
@@ -160,6 +161,12 @@ class WorktreeSession:
             )
             return False
         return True
+
+    async def _claim_status(self, status: str, **data: object) -> None:
+        """Record the session's status as this engine's own: a paused session taken up
+        again is claimed by its first write, so two processes never both run it."""
+        event = {"status": status, **data, "owner": current_owner(self.ctx.engine_id)}
+        await self.writer.claim(lambda state: [(ev.SESSION_STATUS, event)])
 
     def _holds_slot(self) -> bool:
         return self.ticket is not None and self.ticket.granted
@@ -178,9 +185,7 @@ class WorktreeSession:
                 if position is not None and (
                     self.state.status != "queued" or self.state.queue_position != position
                 ):
-                    await self.writer.emit(
-                        ev.SESSION_STATUS, {"status": "queued", "position": position}
-                    )
+                    await self._claim_status("queued", position=position)
                 moved = asyncio.ensure_future(changed.wait())
                 try:
                     await asyncio.wait([granted, moved], return_when=asyncio.FIRST_COMPLETED)

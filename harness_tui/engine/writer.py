@@ -1,15 +1,34 @@
 """A session's single writer: every event of the session is appended through it, in
-seq order, and folded into the session's state as soon as it is committed."""
+seq order, and folded into the session's state as soon as it is committed.
+
+Only one process may write a session at a time, and the store is what decides which:
+every append carries the seq the writer expects next, and the store refuses a seq that
+is taken. A process takes a session over with `claim`, whose events (a turn's input and
+its `turn.started`, with the owner) commit together or not at all; losing that race is
+a refusal (`SessionBusy`), never a second writer interleaving its events.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from harness_tui import events as ev
 from harness_tui.engine.context import EngineContext
+from harness_tui.engine.errors import SessionBusy
+from harness_tui.engine.owner import working_owner
 from harness_tui.engine.session import SessionState
 from harness_tui.events import Event
+from harness_tui.store import DuplicateEventError
+
+# What a claim writes: (type, data) pairs, given the session as the log has it now.
+ClaimEvents = Sequence[tuple[str, dict[str, Any]]]
+
+# A claim that keeps meeting new events gives up after this many reads of the log: the
+# session is too busy to take over.
+CLAIM_ATTEMPTS = 5
 
 
 class SessionWriter:
@@ -17,6 +36,11 @@ class SessionWriter:
         self.ctx = ctx
         self.state = state
         self._write_lock = asyncio.Lock()
+        # Called after each claim that committed: the session is this engine's to run.
+        self.on_claim: list[Callable[[], None]] = []
+        # The seqs this writer appended, as [first, last] ranges (few: one per stretch
+        # the session was this engine's).
+        self._written: list[list[int]] = []
 
     @property
     def session_id(self) -> str:
@@ -27,20 +51,44 @@ class SessionWriter:
 
         The append is shielded: once an event is handed to the store it is committed
         and applied even if the turn is being cancelled, so seq never gets reused.
+        Raises SessionBusy when another process wrote to the session meanwhile: it is
+        not this writer's any more, and nothing was written.
         """
         async with self._write_lock:
-            data = self.ctx.redactor.data(data)
-            event = Event(self.session_id, self.state.last_seq + 1, type_, data)
-            append = asyncio.ensure_future(self.ctx.store.append([event]))
             try:
-                positions = await asyncio.shield(append)
-            except asyncio.CancelledError:
-                positions = await append
-                self._record(event.with_position(positions[0]))
-                raise
-            stored = event.with_position(positions[0])
-            self._record(stored)
-            return stored
+                return (await self._append([(type_, data)]))[0]
+            except DuplicateEventError:
+                await self._catch_up()
+                raise SessionBusy(
+                    self.session_id, working_owner(self.state, self.ctx.engine_id)
+                ) from None
+
+    async def claim(self, build: Callable[[SessionState], ClaimEvents]) -> list[Event]:
+        """Take the session over: append what `build` makes of its state, all in one
+        append at the next seq, unless another live process is working on it.
+
+        When another process wrote first, the store refuses the seq: the writer reads
+        what it missed and decides again on the log as it now is (`build` is called
+        again; it returns nothing when there is nothing left to do). Raises SessionBusy
+        when the session is (or stays) another process's.
+        """
+        async with self._write_lock:
+            for _ in range(CLAIM_ATTEMPTS):
+                owner = working_owner(self.state, self.ctx.engine_id)
+                if owner is not None:
+                    raise SessionBusy(self.session_id, owner)
+                items = build(self.state)
+                if not items:
+                    return []
+                try:
+                    events = await self._append(items)
+                except DuplicateEventError:
+                    await self._catch_up()
+                    continue
+                for listener in self.on_claim:
+                    listener()
+                return events
+            raise SessionBusy(self.session_id, working_owner(self.state, self.ctx.engine_id))
 
     async def settled(self) -> None:
         """Until every event this writer handed to the store is in the state: another
@@ -48,10 +96,48 @@ class SessionWriter:
         async with self._write_lock:
             pass
 
-    def _record(self, event: Event) -> None:
-        self.state.apply(event)
-        self.ctx.observe(event)
+    def wrote(self, seq: int) -> bool:
+        """Whether this writer appended the session's event `seq` (after `settled`)."""
+        return any(first <= seq <= last for first, last in self._written)
 
     async def set_status(self, status: str) -> None:
         if self.state.status != status:
             await self.emit(ev.SESSION_STATUS, {"status": status})
+
+    # With the write lock held.
+
+    async def _append(self, items: ClaimEvents) -> list[Event]:
+        """Append the events at the next seqs, all or none; raises DuplicateEventError
+        when a seq is taken (nothing was written)."""
+        first = self.state.last_seq + 1
+        events = [
+            Event(self.session_id, first + n, type_, self.ctx.redactor.data(data))
+            for n, (type_, data) in enumerate(items)
+        ]
+        append = asyncio.ensure_future(self.ctx.store.append(events))
+        try:
+            positions = await asyncio.shield(append)
+        except asyncio.CancelledError:
+            # Cancelled while the store commits: what it committed is still applied
+            # (the cancel goes on either way).
+            with contextlib.suppress(Exception):
+                self._record(events, await append)
+            raise
+        return self._record(events, positions)
+
+    def _record(self, events: list[Event], positions: list[int]) -> list[Event]:
+        stored = [e.with_position(p) for e, p in zip(events, positions, strict=True)]
+        for event in stored:
+            self.state.apply(event)
+            self.ctx.observe(event)
+        first, last = stored[0].seq, stored[-1].seq
+        if self._written and self._written[-1][1] == first - 1:
+            self._written[-1][1] = last
+        else:
+            self._written.append([first, last])
+        return stored
+
+    async def _catch_up(self) -> None:
+        """Fold in what other processes appended since this writer last looked."""
+        for event in await self.ctx.store.read(self.session_id, self.state.last_seq):
+            self.state.apply(event)
