@@ -60,6 +60,12 @@ TERMINAL_STATUSES = frozenset({"done", "failed", "cancelled"})
 TASK_TERMINAL_TYPES = frozenset({TASK_COMPLETED, TASK_FAILED, TASK_CANCELLED})
 
 
+def will_retry(failure: dict[str, Any]) -> bool:
+    """Whether another attempt follows a `model.failed` (its data). Logs written before
+    the event said so carry only `retryable`, the nearest they have."""
+    return bool(failure.get("will_retry", failure.get("retryable")))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 

@@ -53,7 +53,7 @@ class TextRenderer:
             for text_line in data["text"].splitlines():
                 self.line(f"  {text_line}")
         elif kind == ev.MODEL_FAILED:
-            retry = " (will retry)" if data.get("retryable") else ""
+            retry = " (will retry)" if ev.will_retry(data) else ""
             self.line(
                 f"  ! model request failed (attempt {data['attempt']}): {data['error']}{retry}"
             )

@@ -180,7 +180,13 @@ async def _summarise(model: ModelCall, covered: list[Message]) -> str:
     except ProviderError as exc:
         await model.writer.emit(
             ev.MODEL_FAILED,
-            {"error": f"compaction: {exc}", "retryable": exc.retryable, "attempt": 1},
+            {
+                "error": f"compaction: {exc}",
+                "retryable": exc.retryable,
+                # Compaction is not retried: the turn goes on without it.
+                "will_retry": False,
+                "attempt": 1,
+            },
         )
         return ""
     return response.text.strip()

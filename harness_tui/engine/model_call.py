@@ -87,9 +87,12 @@ class ModelCall:
                 self._failures += 1
                 breaker_open = self._failures >= settings.circuit_breaker_failures
                 retry = exc.retryable and attempt <= settings.max_retries and not breaker_open
+                # `retryable` says what kind of failure it was; `will_retry` whether
+                # another attempt follows, which the last retryable one does not.
                 failure: dict[str, Any] = {
                     "error": str(exc),
                     "retryable": exc.retryable,
+                    "will_retry": retry,
                     "attempt": attempt,
                 }
                 if exc.status is not None:
@@ -104,7 +107,11 @@ class ModelCall:
                         f"requests: {exc}",
                     ) from exc
                 if not retry:
-                    raise TurnEnded("failed", str(exc)) from exc
+                    error = str(exc)
+                    if exc.retryable:
+                        tries = "attempt" if attempt == 1 else "attempts"
+                        error = f"{error} (gave up after {attempt} {tries})"
+                    raise TurnEnded("failed", error) from exc
                 await asyncio.sleep(self._backoff(attempt, exc.retry_after))
                 continue
             self._failures = 0

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
 
-from harness_tui.providers._common import PLACEHOLDER_KEY, host_label, parse_arguments
+from harness_tui.providers._common import (
+    PLACEHOLDER_KEY,
+    Deadlines,
+    RequestClock,
+    host_label,
+    parse_arguments,
+)
 from harness_tui.providers.base import (
     Message,
     ModelRequest,
@@ -52,6 +59,7 @@ class AnthropicProvider:
         model: str = DEFAULT_MODEL,
         prompt_caching: bool = True,
         timeout_s: float = 300.0,
+        idle_timeout_s: float = 120.0,
         prices: Mapping[str, ModelPrice] | None = None,
     ) -> None:
         base_url = base_url or None
@@ -70,6 +78,9 @@ class AnthropicProvider:
             # A broken credentials profile on disk, for instance.
             raise ProviderError(f"anthropic: {err}", retryable=False) from err
         self.default_model = model or DEFAULT_MODEL
+        # Enforced by a RequestClock per request; the SDK's own timeout (the total) is
+        # only a backstop: its read timeout restarts with every byte, keep-alives too.
+        self.deadlines = Deadlines(total_s=timeout_s, idle_s=idle_timeout_s)
         self.prices: Mapping[str, ModelPrice] = prices or {}
         self.prompt_caching = prompt_caching
         self.host = host_label(self._client.base_url)
@@ -86,11 +97,14 @@ class AnthropicProvider:
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         model = request.model or self.default_model
         state = _StreamState(model=model, requested=model, prices=self.prices)
+        clock = RequestClock(self.deadlines, self._prefix)
         try:
-            events = await self._client.messages.create(**self._params(request, model), stream=True)
-            async with events:
-                async for event in events:
-                    state.started = True
+            events = await clock.wait(
+                self._client.messages.create(**self._params(request, model), stream=True)
+            )
+            clock.responded = True
+            async with events, aclosing(clock.events(events)) as timed:
+                async for event in timed:
                     text = state.apply(event)
                     if text:
                         yield TextDelta(text)
@@ -99,8 +113,9 @@ class AnthropicProvider:
                 err,
                 sdk=anthropic,
                 prefix=self._prefix,
-                started=state.started,
+                started=clock.responded,
                 in_stream=self._in_stream_error,
+                timeout_s=self.deadlines.total_s,
             ) from err
         if not state.finished:
             raise ProviderError(f"{self._prefix}: stream ended before message_stop", retryable=True)
@@ -229,7 +244,6 @@ class _StreamState:
     # The model name the request asked for, and the configured prices: see cost_usd.
     requested: str = ""
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
-    started: bool = False  # anything received yet
     text: list[str] = field(default_factory=list)
     # Every content block by index: text and thinking blocks as API dicts, tool_use
     # blocks while their JSON input is still arriving.

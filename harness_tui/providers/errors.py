@@ -36,27 +36,60 @@ def provider_error(
     prefix: str,
     started: bool,
     in_stream: Callable[[Any], ProviderError],
+    timeout_s: float,
 ) -> ProviderError:
     """One of `sdk_exceptions(sdk)` as the ProviderError the engine's loop retries on.
 
     `prefix` names the provider and host ("anthropic (api.anthropic.com)"); `started`
-    says whether any stream event had arrived. `in_stream` classifies the rest: an error
+    says whether the response had begun (its headers were in); `timeout_s` is the
+    timeout the SDK's HTTP client was given. `in_stream` classifies the rest: an error
     the server reported inside a stream it had already started (a 2xx status error or
     a bare `APIError`, depending on the SDK), whose vocabulary differs per API.
     """
     if isinstance(err, sdk.APIStatusError) and not 200 <= err.status_code < 300:
         return _status_error(err, prefix)
-    if isinstance(err, sdk.APITimeoutError):
-        return ProviderError(f"{prefix}: request timed out", retryable=True)
-    if isinstance(err, sdk.APIConnectionError):
-        # Some SDK versions wrap a drop in the middle of the body like a failed connect.
-        what = "connection lost mid-stream" if started else "connection failed"
-        return ProviderError(f"{prefix}: {what}: {describe_cause(err)}", retryable=True)
+    if isinstance(err, (sdk.APIConnectionError, *transport_errors())):
+        # Some SDK versions wrap a failure in the middle of the body like a failed
+        # connect, others let the HTTP library's own error through: both end here.
+        what = _transport_failure(err, sdk=sdk, started=started, timeout_s=timeout_s)
+        return ProviderError(f"{prefix}: {what}", retryable=True)
     if isinstance(err, sdk.APIError):
         return in_stream(err)
-    return ProviderError(
-        f"{prefix}: connection lost mid-stream: {err or type(err).__name__}", retryable=True
-    )
+    return ProviderError(f"{prefix}: {describe_cause(err)}", retryable=True)
+
+
+def _transport_failure(
+    err: BaseException, *, sdk: ModuleType, started: bool, timeout_s: float
+) -> str:
+    """What happened to the connection, in words, from the exception and its causes."""
+    chain = _chain(err)
+    timeouts = (sdk.APITimeoutError, TimeoutError, *_transport_class("TimeoutException"))
+    if any(isinstance(e, timeouts) for e in chain):
+        # The HTTP client's own timeout, a backstop behind the RequestClock's deadlines.
+        key = "([provider] request_timeout_s)"
+        if started:
+            return f"no data from the model server for {timeout_s:g} s {key}"
+        return f"no response from the model server within {timeout_s:g} s {key}"
+    if not started:
+        return f"connection failed: {describe_cause(err)}"
+    if any(isinstance(e, ConnectionResetError) for e in chain):
+        return "the model server reset the connection mid-stream"
+    if any(isinstance(e, _transport_class("RemoteProtocolError")) for e in chain):
+        # h11's "peer closed connection without sending complete message body".
+        return "the model server closed the connection mid-stream"
+    return f"the connection to the model server broke mid-stream: {describe_cause(err)}"
+
+
+def _chain(err: BaseException) -> list[BaseException]:
+    """`err` and what caused it, outermost first."""
+    found: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in found:
+        found.append(current)
+        # The HTTP libraries chain with `raise … from`; anyio's stream errors only
+        # implicitly, and the reset ("Connection reset by peer") is down there.
+        current = current.__cause__ or current.__context__
+    return found
 
 
 def _status_error(err: Any, prefix: str) -> ProviderError:
@@ -134,11 +167,13 @@ def body_error_type(body: object) -> str | None:
 
 
 def describe_cause(err: BaseException) -> str:
-    """The underlying reason of an SDK connection error ("Connection refused", …)."""
-    cause = err.__cause__
-    if cause is None:
-        return str(err)
-    return str(cause) or type(cause).__name__
+    """The underlying reason of a connection error ("Connection refused", …): the first
+    cause with a message of its own, under the SDK's generic "Connection error."."""
+    chain = _chain(err)
+    for cause in chain[1:]:
+        if str(cause):
+            return str(cause)
+    return str(err) or type(chain[-1]).__name__
 
 
 def transport_errors() -> tuple[type[BaseException], ...]:
@@ -148,9 +183,14 @@ def transport_errors() -> tuple[type[BaseException], ...]:
     middle of a streamed body surfaces as the HTTP library's own error. Whichever
     library the installed SDK runs on is already imported by the time this is called.
     """
+    return _transport_class("TransportError")
+
+
+def _transport_class(name: str) -> tuple[type[BaseException], ...]:
+    """The HTTP library's exception class `name`, from whichever library is loaded."""
     found = []
-    for name in ("httpx2", "httpx"):
-        module = sys.modules.get(name)
-        if module is not None and hasattr(module, "TransportError"):
-            found.append(module.TransportError)
+    for library in ("httpx2", "httpx"):
+        module = sys.modules.get(library)
+        if module is not None and hasattr(module, name):
+            found.append(getattr(module, name))
     return tuple(found)

@@ -11,12 +11,19 @@ import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
 import openai
 
-from harness_tui.providers._common import PLACEHOLDER_KEY, host_label, parse_arguments
+from harness_tui.providers._common import (
+    PLACEHOLDER_KEY,
+    Deadlines,
+    RequestClock,
+    host_label,
+    parse_arguments,
+)
 from harness_tui.providers.base import (
     Message,
     ModelRequest,
@@ -53,6 +60,7 @@ class OpenAIProvider:
         base_url: str | None = None,
         model: str = DEFAULT_MODEL,
         timeout_s: float = 300.0,
+        idle_timeout_s: float = 120.0,
         prices: Mapping[str, ModelPrice] | None = None,
     ) -> None:
         base_url = base_url or None
@@ -71,6 +79,9 @@ class OpenAIProvider:
                 retryable=False,
             ) from err
         self.default_model = model or DEFAULT_MODEL
+        # Enforced by a RequestClock per request; the SDK's own timeout (the total) is
+        # only a backstop: its read timeout restarts with every byte, keep-alives too.
+        self.deadlines = Deadlines(total_s=timeout_s, idle_s=idle_timeout_s)
         self.prices: Mapping[str, ModelPrice] = prices or {}
         self.host = host_label(self._client.base_url)
         self._prefix = f"openai ({self.host})"
@@ -88,15 +99,18 @@ class OpenAIProvider:
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
         model = request.model or self.default_model
         state = _StreamState(model=model, requested=model, prices=self.prices)
+        clock = RequestClock(self.deadlines, self._prefix)
         try:
-            chunks = await self._client.chat.completions.create(
-                **self._params(request, model),
-                stream=True,
-                stream_options={"include_usage": True},
+            chunks = await clock.wait(
+                self._client.chat.completions.create(
+                    **self._params(request, model),
+                    stream=True,
+                    stream_options={"include_usage": True},
+                )
             )
-            async with chunks:
-                async for chunk in chunks:
-                    state.started = True
+            clock.responded = True
+            async with chunks, aclosing(clock.events(chunks)) as timed:
+                async for chunk in timed:
                     text = state.apply(chunk)
                     if text:
                         yield TextDelta(text)
@@ -105,8 +119,9 @@ class OpenAIProvider:
                 err,
                 sdk=openai,
                 prefix=self._prefix,
-                started=state.started,
+                started=clock.responded,
                 in_stream=self._in_stream_error,
+                timeout_s=self.deadlines.total_s,
             ) from err
         if state.finish_reason is None:
             raise ProviderError(
@@ -189,7 +204,6 @@ class _StreamState:
     # The model name the request asked for, and the configured prices: see cost_usd.
     requested: str = ""
     prices: Mapping[str, ModelPrice] = field(default_factory=dict)
-    started: bool = False  # anything received yet
     text: list[str] = field(default_factory=list)
     calls: dict[int, _PartialCall] = field(default_factory=dict)
     finish_reason: str | None = None

@@ -23,7 +23,9 @@ class ProviderSettings:
     # None or "" means the SDK's own choice (ANTHROPIC_BASE_URL / OPENAI_BASE_URL, else
     # the vendor's endpoint).
     base_url: str | None = None
+    # Seconds one request may take in all, and between two of its stream events.
     timeout_s: float = 300.0
+    idle_timeout_s: float = 120.0
     prompt_caching: bool = True  # anthropic only
     delay_ms: float = 0  # scripted only: pause per reply, for a watchable demo
     slow_step_s: float = 6.0  # scripted only: what {slow_step_s} in a script stands for
@@ -48,6 +50,7 @@ def make_provider(
             model=chosen,
             prompt_caching=settings.prompt_caching,
             timeout_s=settings.timeout_s,
+            idle_timeout_s=settings.idle_timeout_s,
             prices=settings.prices,
         )
     if name == "openai":
@@ -58,6 +61,7 @@ def make_provider(
             base_url=settings.base_url or None,
             model=chosen,
             timeout_s=settings.timeout_s,
+            idle_timeout_s=settings.idle_timeout_s,
             prices=settings.prices,
         )
     if name == "scripted":

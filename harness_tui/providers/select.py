@@ -43,7 +43,9 @@ class ProviderChoice:
     def build(self) -> Provider:
         cfg = self.config
         settings = ProviderSettings(
-            timeout_s=cfg.provider.request_timeout_s, prices=configured_prices(cfg)
+            timeout_s=cfg.provider.request_timeout_s,
+            idle_timeout_s=cfg.provider.idle_timeout_s,
+            prices=configured_prices(cfg),
         )
         if self.name == "anthropic":
             settings = replace(

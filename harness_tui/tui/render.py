@@ -202,7 +202,7 @@ def _model_completed(event: Event, calls: Any, tasks: Any) -> list[Part]:
 def _model_failed(event: Event, calls: Any, tasks: Any) -> list[Part]:
     d = event.data
     text = f"{clean(str(d.get('error', '')))} · attempt {d.get('attempt', '?')}"
-    if d.get("retryable"):
+    if ev.will_retry(d):
         text += ", retrying"
     return [("error", "model ✗", text)]
 

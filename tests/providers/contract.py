@@ -37,7 +37,9 @@ from tests.support.loopback import (
     LoopbackAnthropic,
     LoopbackOpenAI,
     LoopbackServer,
+    Malformed,
     Reply,
+    Stall,
     StreamError,
 )
 
@@ -115,6 +117,8 @@ class ProviderContract:
     # An overload reported inside a stream that had already started, in the protocol's
     # own error vocabulary.
     overloaded_in_stream: ClassVar[StreamError]
+    # The keep-alives the protocol's servers send while a reply is slow (None: silence).
+    keepalives: ClassVar[tuple[str | None, ...]] = (None, "comment")
 
     def clear_credentials(self, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
         """Leave no key anywhere the SDK looks; the environment's key is gone already."""
@@ -256,8 +260,84 @@ class ProviderContract:
                 await collect(provider, self.request())
             _, response = await collect(provider, self.request())
         assert failed.value.retryable is True
-        assert str(failed.value).startswith(f"{server.protocol} ({server.host}): connection lost")
+        assert str(failed.value) == (
+            f"{server.protocol} ({server.host}): the model server closed the connection mid-stream"
+        )
         assert response.text == "Done.", "the provider is usable after the drop"
+
+    async def test_connection_reset_mid_stream_is_retryable(self, connect: Connect) -> None:
+        with self.server_class([Reply("This answer is cut off", reset_after=3)]) as server:
+            provider = connect(server)
+            with pytest.raises(ProviderError) as failed:
+                await collect(provider, self.request())
+            _, response = await collect(provider, self.request())
+        assert failed.value.retryable is True
+        assert str(failed.value) == (
+            f"{server.protocol} ({server.host}): the model server reset the connection mid-stream"
+        )
+        assert response.text == "Done.", "the provider is usable after the reset"
+
+    async def test_a_server_that_never_answers_meets_the_idle_deadline(
+        self, connect: Connect
+    ) -> None:
+        with self.server_class([Stall(after_events=None)]) as server:
+            provider = connect(server, timeout_s=30, idle_timeout_s=0.3)
+            with pytest.raises(ProviderError) as failed:
+                await collect(provider, self.request())
+        assert failed.value.retryable is True
+        assert str(failed.value) == (
+            f"{server.protocol} ({server.host}): no response from the model server within "
+            "0.3 s ([provider] idle_timeout_s)"
+        )
+
+    @pytest.mark.parametrize("keepalive", [None, "ping", "comment"])
+    async def test_keep_alives_do_not_reset_the_idle_deadline(
+        self, connect: Connect, keepalive: str | None
+    ) -> None:
+        if keepalive not in self.keepalives:
+            pytest.skip(f"{self.protocol} servers do not send {keepalive} keep-alives")
+        replies = [Stall(after_events=2, keepalive=keepalive), Reply("Back.")]
+        with self.server_class(replies) as server:
+            provider = connect(server, timeout_s=30, idle_timeout_s=0.3)
+            with pytest.raises(ProviderError) as failed:
+                await collect(provider, self.request())
+            _, response = await collect(provider, self.request())
+        assert failed.value.retryable is True
+        assert str(failed.value) == (
+            f"{server.protocol} ({server.host}): no data from the model server for 0.3 s "
+            "([provider] idle_timeout_s)"
+        )
+        assert response.text == "Back.", "the provider is usable after the timeout"
+
+    async def test_a_reply_that_never_ends_meets_the_total_deadline(self, connect: Connect) -> None:
+        """Text every 50 ms keeps the idle deadline at bay; the total one still holds."""
+        with self.server_class([Stall(after_events=3, keepalive="text")]) as server:
+            provider = connect(server, timeout_s=1, idle_timeout_s=0.5)
+            deltas: list[str] = []
+            with pytest.raises(ProviderError) as failed:
+                async for item in provider.stream(self.request()):
+                    if isinstance(item, TextDelta):
+                        deltas.append(item.text)
+        assert failed.value.retryable is True
+        assert str(failed.value) == (
+            f"{server.protocol} ({server.host}): no complete reply within 1 s "
+            "([provider] request_timeout_s)"
+        )
+        assert len(deltas) > 1, "the text streamed until the deadline"
+
+    async def test_malformed_event_is_retryable(self, connect: Connect) -> None:
+        with self.server_class([Malformed(data="{not json"), Reply("Clean.")]) as server:
+            provider = connect(server)
+            with pytest.raises(ProviderError) as failed:
+                await collect(provider, self.request())
+            _, response = await collect(provider, self.request())
+        assert failed.value.retryable is True
+        assert str(failed.value) == (
+            f"{server.protocol} ({server.host}): the model server sent malformed data: invalid "
+            "JSON in an event (Expecting property name enclosed in double quotes: line 1 "
+            "column 2 (char 1))"
+        )
+        assert response.text == "Clean.", "the provider is usable after the bad stream"
 
     async def test_overload_inside_the_stream_is_retryable(self, connect: Connect) -> None:
         with self.server_class([self.overloaded_in_stream]) as server:

@@ -57,6 +57,7 @@ class TestAnthropicContract(ProviderContract):
     rate_limit_message = "Number of request tokens has exceeded your rate limit"
     bad_key_message = "invalid x-api-key"
     overloaded_in_stream = StreamError("Overloaded", "overloaded_error")
+    keepalives = (None, "ping", "comment")
 
     def clear_credentials(self, monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
         no_credentials(monkeypatch, home)

@@ -15,8 +15,10 @@ in a daemon thread, which serves sync tests, async tests and subprocesses alike.
     assert server.requests[1].body["system"][0]["cache_control"] == {"type": "ephemeral"}
 
 Replies are served in order, one per model request: `Reply` (a streamed assistant
-turn), `ErrorReply` (an HTTP error in the provider's JSON format) or `StreamError` (an
-error inside a started stream). Once they run out every request gets a plain final
+turn), `ErrorReply` (an HTTP error in the provider's JSON format), `StreamError` (an
+error inside a started stream) or one of the faulty servers: `Stall` (a reply that
+never finishes: silent, or sending keep-alives or a trickle of text forever) and
+`Malformed` (a stream that turns into bytes no SSE parser can read). Once they run out every request gets a plain final
 text (`default_text`), which ends an agent's turn. `server.requests` records every
 request: method, path, headers, parsed JSON body.
 """
@@ -26,6 +28,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import socket
+import struct
 import threading
 import time
 from collections import deque
@@ -61,6 +65,9 @@ class Reply:
     # Close the connection after this many stream events, without finishing the body:
     # a connection dropped mid-stream.
     disconnect_after: int | None = None
+    # Reset the connection (TCP RST) after this many stream events: a proxy or a
+    # crashed server that aborts it rather than closing it.
+    reset_after: int | None = None
     # Send the first text delta (or, without text, the first event), then wait for this
     # to be set before sending the rest, so a test can act (cancel, steer) while a
     # reply is still streaming.
@@ -89,6 +96,33 @@ class StreamError:
 
 
 @dataclass
+class Stall:
+    """A reply that never finishes, held until the client gives up or the server closes.
+
+    `after_events`: how many events of an ordinary streamed reply go out first; None
+    sends nothing at all, not even the response headers. Then, every `every_s`
+    seconds, `keepalive`: None (silence), "ping" (`event: ping`, as Anthropic sends),
+    "comment" (an SSE comment line, `: keep-alive`, as proxies and OpenAI-compatible
+    servers send) or "text" (a real content event with one more word, which never
+    reaches the end of the reply).
+    """
+
+    after_events: int | None = 2
+    keepalive: str | None = None
+    every_s: float = 0.05
+
+
+@dataclass
+class Malformed:
+    """A stream that starts fine and then sends `data` where an event's JSON belongs:
+    a broken proxy, a truncated buffer, a server bug."""
+
+    data: str = '{"type": "content_block_delta", "index": 0, "delta": {"type": "te'
+    # Stream events sent before the malformed one.
+    after_events: int = 2
+
+
+@dataclass
 class RecordedRequest:
     method: str
     path: str
@@ -96,7 +130,7 @@ class RecordedRequest:
     body: Any  # parsed JSON, or the raw text when it was not JSON
 
 
-AnyReply = Reply | ErrorReply | StreamError
+AnyReply = Reply | ErrorReply | StreamError | Stall | Malformed
 
 _ANTHROPIC_ERROR_TYPES = {
     400: "invalid_request_error",
@@ -128,6 +162,8 @@ class LoopbackServer:
         self._replies: deque[AnyReply] = deque(replies)
         self._lock = threading.Lock()
         self._served = 0
+        # Set on close: handlers holding a Stall open let go of it.
+        self._closing = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
         self._port: int | None = None
         self._thread: threading.Thread | None = None
@@ -149,6 +185,7 @@ class LoopbackServer:
         return self
 
     def close(self) -> None:
+        self._closing.set()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -224,16 +261,55 @@ class LoopbackServer:
         if isinstance(reply, StreamError):
             self._send_stream_error(handler, reply, model, number)
             return
+        if isinstance(reply, Stall):
+            self._send_stall(handler, reply, model, number)
+            return
+        if isinstance(reply, Malformed):
+            head = self._events(Reply("An answer that turns into garbage"), model, number, body)
+            name = "content_block_delta" if self.protocol == "anthropic" else None
+            _send_stream(handler, [*head[: reply.after_events], (name, reply.data)], Reply())
+            return
         if not body.get("stream"):
             _send_json(handler, 200, self._whole_message(reply, model, number))
             return
+        _send_stream(handler, self._events(reply, model, number, body), reply)
+
+    def _events(
+        self, reply: Reply, model: str, number: int, body: Mapping[str, Any]
+    ) -> list[Event]:
         if self.protocol == "anthropic":
-            events = _anthropic_events(reply, model, number)
-        else:
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            include_usage = include_usage and reply.usage_reported
-            events = _openai_events(reply, model, number, include_usage)
-        _send_stream(handler, events, reply)
+            return _anthropic_events(reply, model, number)
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        include_usage = include_usage and reply.usage_reported
+        return _openai_events(reply, model, number, include_usage)
+
+    def _send_stall(self, handler: _Handler, reply: Stall, model: str, number: int) -> None:
+        if reply.after_events is None:
+            # Not a byte: the request was read, the answer never comes.
+            self._closing.wait()
+            handler.close_connection = True
+            return
+        head = self._events(Reply("Thinking"), model, number, {})[: reply.after_events]
+        _start_stream(handler)
+        for event in head:
+            _write_chunk(handler, _sse(event))
+        while not self._closing.wait(reply.every_s):
+            if reply.keepalive == "ping":
+                _write_chunk(handler, _sse(("ping", {"type": "ping"})))
+            elif reply.keepalive == "comment":
+                _write_chunk(handler, b": keep-alive\n\n")
+            elif reply.keepalive == "text":
+                _write_chunk(handler, _sse(self._text_event(" and", model, number)))
+        handler.close_connection = True
+
+    def _text_event(self, text: str, model: str, number: int) -> Event:
+        if self.protocol == "anthropic":
+            delta = {"type": "text_delta", "text": text}
+            return (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": delta},
+            )
+        return _openai_events(Reply(text), model, number, False)[1]
 
     def _send_error(self, handler: _Handler, reply: ErrorReply, number: int) -> None:
         message = reply.message or f"loopback error {reply.status}"
@@ -642,12 +718,16 @@ def _send_json(
     handler.wfile.flush()
 
 
-def _send_stream(handler: BaseHTTPRequestHandler, events: list[Event], reply: Reply) -> None:
+def _start_stream(handler: BaseHTTPRequestHandler) -> None:
     handler.send_response(200)
     handler.send_header("Content-Type", "text/event-stream")
     handler.send_header("Cache-Control", "no-cache")
     handler.send_header("Transfer-Encoding", "chunked")
     handler.end_headers()
+
+
+def _send_stream(handler: BaseHTTPRequestHandler, events: list[Event], reply: Reply) -> None:
+    _start_stream(handler)
     gate_pending = reply.gate is not None
     for sent, event in enumerate(_with_gate_marks(events)):
         if reply.disconnect_after is not None and sent >= reply.disconnect_after:
@@ -655,11 +735,23 @@ def _send_stream(handler: BaseHTTPRequestHandler, events: list[Event], reply: Re
             # connection drop in the middle of the stream.
             handler.close_connection = True
             return
+        if reply.reset_after is not None and sent >= reply.reset_after:
+            _reset(handler)
+            return
         _write_chunk(handler, _sse(event[0]))
         if gate_pending and event[1] and reply.gate is not None:
             reply.gate.wait(timeout=60)
             gate_pending = False
     _write_chunk(handler, b"")
+
+
+def _reset(handler: BaseHTTPRequestHandler) -> None:
+    """Abort the connection: with a zero linger time, closing sends a TCP RST, and the
+    client's next read fails with "connection reset by peer"."""
+    handler.wfile.flush()
+    handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    handler.connection.close()
+    handler.close_connection = True
 
 
 def _with_gate_marks(events: list[Event]) -> Iterator[tuple[Event, bool]]:

@@ -166,3 +166,12 @@ def test_task_time_counts_from_when_its_command_started():
     task = model.tasks["t"]
     assert task.started_at == command_started
     assert task.duration(started.ts + timedelta(seconds=1)) == timedelta(seconds=6)
+
+
+def test_a_failed_model_request_says_retrying_only_when_another_attempt_follows():
+    write = Writer("s4")
+    error = "anthropic (127.0.0.1:9): no data from the model server for 30 s"
+    retried = write(ev.MODEL_FAILED, error=error, retryable=True, will_retry=True, attempt=1)
+    last = write(ev.MODEL_FAILED, error=error, retryable=True, will_retry=False, attempt=5)
+    assert render_event(retried, {})[0].text == f"{error} · attempt 1, retrying"
+    assert render_event(last, {})[0].text == f"{error} · attempt 5"
