@@ -119,10 +119,10 @@ class ProviderConfig:
     """Backoff never waits longer than this."""
     circuit_breaker_failures: int = setting(6, ge=1)
     """After this many consecutive failed requests the session fails."""
-    request_timeout_s: float = setting(300.0, gt=0, check=finite)
+    request_timeout_s: float = setting(600.0, gt=0, check=finite)
     """Seconds one model request may take in all, from sending it to the end of the
     reply, however busy its stream; then it fails as a timeout (and is retried)."""
-    idle_timeout_s: float = setting(120.0, gt=0, check=finite)
+    idle_timeout_s: float = setting(300.0, gt=0, check=finite)
     """Seconds a model request may wait for the server's next stream event (or its
     first). Keep-alives (`event: ping`, `: keep-alive`) do not count: a server that
     sends only them is stuck."""
