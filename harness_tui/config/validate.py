@@ -221,8 +221,8 @@ def _scalar(tp: Any, value: Any, meta: Mapping[str, Any], path: KeyPath) -> Any:
     # NaN and the infinities are never a useful setting (`request_timeout_s = inf` is
     # not "no timeout"): refused with the bounds, like any number past them.
     if tp in (int, float) and not (math.isfinite(value) and _within(value, meta)):
-        expected = _expected(tp, meta, bounds=_broken_bounds(value, meta))
-        raise Invalid(path, f"expected {expected}, got {show(shown)}")
+        bounded = _expected(tp, meta, bounds=_broken_bounds(value, meta))
+        raise Invalid(path, f"expected {bounded}, got {show(shown)}")
     check = meta.get("check")
     expected = check(value) if check is not None else None
     if expected is not None:
