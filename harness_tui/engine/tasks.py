@@ -440,7 +440,7 @@ def stored_size(text: str) -> int:
 
 
 def clip_to_stored_size(text: str, size: int) -> str:
-    """The longest start of `text` whose stored size is at most `size`."""
+    """A start of `text`, as long as it can be, whose stored size is at most `size`."""
     clipped = text.encode("utf-8")[: max(size, 0)].decode("utf-8", errors="ignore")
     while clipped and (stored := stored_size(clipped)) > size:
         # Escapes make some characters take more: shrink in proportion, at least by one.

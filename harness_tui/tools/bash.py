@@ -211,8 +211,9 @@ class ShellProcess:
         """Keep every byte of the output, from the first, in the file `path` from now on.
 
         A spool already written elsewhere is moved there (the open file follows the
-        rename, so nothing read meanwhile is lost). Raises OSError if the file cannot
-        be created."""
+        rename, so nothing read meanwhile is lost). A process given no `spool_path` whose
+        output already outgrew the head has lost the rest: its file starts with the head
+        (`capture_truncated` says so). Raises OSError if the file cannot be created."""
         if self.spooled:
             if self.spool_path is not None and self.spool_path != path:
                 os.replace(self.spool_path, path)
