@@ -37,6 +37,12 @@ FLUSH_BYTES = 16 * 1024
 # One task.output event carries at most this much text (UTF-8): a burst of output is
 # several events, none of them large to write, read or replay.
 CHUNK_BYTES = 64 * 1024
+# What the store spends on a task's output beyond its text (rows, index entries, the
+# partly filled last page of each large row), held back from the cap so that the
+# output's events together take at most [tools] output_store_max_bytes of the store;
+# and room for the line that says where the output was cut.
+STORE_OVERHEAD_SHARE = 1 / 32
+CUT_NOTE_BYTES = 512
 # The summary of a finished command: its last lines, within a size (one line can be
 # any length).
 SUMMARY_LINES = 15
@@ -232,7 +238,9 @@ class SessionTasks:
         does not fit cuts the log's copy there."""
         if task.cut or not text:
             return
-        room = self.ctx.config.tools.output_store_max_bytes - task.stored_bytes
+        cap = self.ctx.config.tools.output_store_max_bytes
+        budget = cap - int(cap * STORE_OVERHEAD_SHARE) - CUT_NOTE_BYTES
+        room = budget - task.stored_bytes
         size = stored_size(text)
         kept = text if size <= room else clip_to_stored_size(text, room)
         if kept:
