@@ -102,7 +102,7 @@ async def _run(
     engine: Engine, options: ExecOptions, stdout: TextIO, stderr: TextIO, stop: _Stop
 ) -> int:
     start = await engine.last_position()
-    if options.session_id:
+    if options.session_id is not None:
         session_id = options.session_id
         await engine.send(session_id, options.prompt, mode="prompt")
     else:

@@ -226,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Options of the headless runner that mean nothing without --exec.
 _EXEC_ONLY = (
     ("--json", lambda args: args.json),
-    ("--session", lambda args: args.session),
+    ("--session", lambda args: args.session is not None),
     ("--max-steps", lambda args: args.max_steps is not None),
     ("--approvals", lambda args: args.approvals != "none"),
     ("--worktree", lambda args: args.worktree is not None),
@@ -241,6 +241,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     argv = sys.argv[1:] if argv is None else list(argv)
     _refuse_unknown_flags(parser, argv)
     args = parser.parse_args(argv)
+    if args.session is not None and not args.session.strip():
+        # An empty id is a mistake (an unset shell variable), never "a new session".
+        raise UsageError("--session needs a session id")
     if args.exec_prompt is not None:
         if args.exec_prompt == "-" and args.approvals == "stdin":
             raise UsageError(

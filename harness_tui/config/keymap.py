@@ -317,3 +317,125 @@ BINDING_IDS: tuple[str, ...] = tuple(
     dict.fromkeys(spec.id for specs in (*(s for _, s in CONTEXTS), PICKER) for spec in specs)
 )
 """Every binding id, the names `[keys]` accepts."""
+
+
+# -- what a key may be -------------------------------------------------------------
+#
+# `[keys]` values are checked here, below the TUI, so that a key Textual would never
+# send (`"not a key!!"`) is refused with the config's other problems rather than
+# silently leaving its action without a key. These are the names Textual gives keys:
+# tests/config/test_bounds.py checks them against Textual's own list.
+
+MODIFIERS = ("alt", "ctrl", "hyper", "meta", "shift", "super")
+"""Textual's modifier names; it writes them in this (alphabetical) order."""
+
+NAMED_KEYS = frozenset(
+    {
+        "escape",
+        "enter",
+        "return",
+        "tab",
+        "space",
+        "backspace",
+        "newline",
+        "left",
+        "right",
+        "up",
+        "down",
+        "home",
+        "end",
+        "insert",
+        "delete",
+        "pageup",
+        "pagedown",
+        *(f"f{number}" for number in range(1, 25)),
+    }
+)
+"""Keys that are not characters, by the names Textual's key events carry."""
+
+# Textual's friendlier names for some characters' Unicode names.
+_CHARACTER_NAME_REPLACEMENTS = {
+    "solidus": "slash",
+    "reverse_solidus": "backslash",
+    "commercial_at": "at",
+    "hyphen_minus": "minus",
+    "plus_sign": "plus",
+    "low_line": "underscore",
+}
+
+KEY_EXAMPLES = "ctrl+q, f2, escape, question_mark"
+
+
+def character_key(character: str) -> str:
+    """The name Textual gives the key that types `character`: itself for a letter or
+    digit, else its Unicode name in lower case with underscores (`?` is question_mark,
+    `/` is slash)."""
+    if character.isalnum():
+        return character
+    import unicodedata
+
+    try:
+        name = unicodedata.name(character).lower().replace("-", "_").replace(" ", "_")
+    except ValueError:
+        return character
+    return _CHARACTER_NAME_REPLACEMENTS.get(name, name)
+
+
+def _is_character_name(name: str) -> bool:
+    """Whether `name` is what `character_key` calls some printable character."""
+    import unicodedata
+
+    original = {v: k for k, v in _CHARACTER_NAME_REPLACEMENTS.items()}.get(name, name)
+    spaced = original.replace("_", " ").upper()
+    # Unicode names use both spaces and hyphens (HYPHEN-MINUS, LESS-THAN SIGN), which
+    # the key name writes alike; try the hyphen in each place it can have been.
+    words = spaced.split(" ")
+    candidates = [spaced] + [
+        " ".join(words[:i]) + "-" + " ".join(words[i:]) for i in range(1, len(words))
+    ]
+    for candidate in candidates:
+        try:
+            character = unicodedata.lookup(candidate)
+        except KeyError:
+            continue
+        if character.isprintable() and character_key(character) == name:
+            return True
+    return False
+
+
+def _base_key(key: str) -> str | None:
+    """`key` (without modifiers) as Textual names it, or None if it names no key."""
+    if len(key) == 1:
+        return character_key(key) if key.isprintable() and not key.isspace() else None
+    if key in NAMED_KEYS or _is_character_name(key):
+        return key
+    return None
+
+
+def _canonical_key(key: str) -> str | None:
+    *modifiers, base = key.split("+")
+    if len(set(modifiers)) != len(modifiers) or not set(modifiers) <= set(MODIFIERS):
+        return None
+    name = _base_key(base)
+    if name is None:
+        return None
+    return "+".join([*sorted(modifiers), name])
+
+
+def canonical_keys(value: str) -> str | None:
+    """A `[keys]` value as Textual matches key events: comma-separated keys, each with
+    its modifiers in Textual's order and a character written by its name (`?` becomes
+    question_mark). None when any part of it is no key Textual can send."""
+    keys = [part.strip() for part in value.split(",")]
+    canonical = [_canonical_key(key) for key in keys]
+    if not keys or any(key is None for key in canonical):
+        return None
+    return ",".join(key for key in canonical if key is not None)
+
+
+def key_problem(value: str) -> str | None:
+    """None when `value` binds keys Textual can send, else what was expected (the
+    config check of `[keys]`)."""
+    if canonical_keys(value) is None:
+        return f"key names as Textual writes them, comma-separated (e.g. {KEY_EXAMPLES})"
+    return None

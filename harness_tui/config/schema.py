@@ -19,9 +19,17 @@ from pathlib import Path
 from typing import Any
 
 from harness_tui import paths
-from harness_tui.config.keymap import BINDING_IDS
+from harness_tui.config.keymap import BINDING_IDS, key_problem
 
 PROVIDER_NAMES = ("auto", "scripted", "anthropic", "openai")
+
+# Upper bounds. Every number a file may set has one, so that `inf` or a 23-digit
+# integer is refused naming its key instead of overflowing or meaning "forever" by
+# accident; each bound is far past any use anyone has asked for.
+MIB = 1024 * 1024
+HOUR_S = 3600
+DAY_S = 24 * HOUR_S
+WEEK_S = 7 * DAY_S
 
 
 def setting(
@@ -108,21 +116,21 @@ class ProviderConfig:
     --exec refuses to start. Or name one: scripted (the offline demo), anthropic, openai."""
     model: str = ""
     """Empty means the chosen provider's own default model (see its section)."""
-    max_tokens: int = setting(8192, ge=1)
+    max_tokens: int = setting(8192, ge=1, le=1_000_000)
     """Largest reply the model may write in one request."""
-    max_retries: int = setting(4, ge=0)
+    max_retries: int = setting(4, ge=0, le=100)
     """Transient failures (429, 5xx, connection reset, timeout) are retried this many
     times with exponential backoff and jitter; retry-after is honoured."""
-    retry_base_delay_s: float = setting(0.5, ge=0)
+    retry_base_delay_s: float = setting(0.5, ge=0, le=HOUR_S)
     """The first delay of the exponential backoff."""
-    retry_max_delay_s: float = setting(30.0, ge=0)
+    retry_max_delay_s: float = setting(30.0, ge=0, le=HOUR_S)
     """Backoff never waits longer than this."""
-    circuit_breaker_failures: int = setting(6, ge=1)
+    circuit_breaker_failures: int = setting(6, ge=1, le=1000)
     """After this many consecutive failed requests the session fails."""
-    request_timeout_s: float = setting(600.0, gt=0, check=finite)
+    request_timeout_s: float = setting(600.0, gt=0, le=DAY_S, check=finite)
     """Seconds one model request may take in all, from sending it to the end of the
     reply, however busy its stream; then it fails as a timeout (and is retried)."""
-    idle_timeout_s: float = setting(300.0, gt=0, check=finite)
+    idle_timeout_s: float = setting(300.0, gt=0, le=DAY_S, check=finite)
     """Seconds a model request may wait for the server's next stream event (or its
     first). Keep-alives (`event: ping`, `: keep-alive`) do not count: a server that
     sends only them is stuck."""
@@ -154,9 +162,9 @@ class OpenAIConfig:
 class ScriptedConfig:
     script: str = "demo"
     """A built-in script name (demo) or the path of a .toml or .jsonl script."""
-    delay_ms: int = setting(0, ge=0)
+    delay_ms: int = setting(0, ge=0, le=HOUR_S * 1000)
     """Pause before each scripted reply, so a demo can be watched; 0 in tests."""
-    slow_step_s: float = setting(6.0, ge=0)
+    slow_step_s: float = setting(6.0, ge=0, le=DAY_S)
     """Seconds a script's slow step takes: `{slow_step_s}` in a tool call's arguments
     stands for it. The demo's background check sleeps this long; tests shorten it."""
 
@@ -166,19 +174,19 @@ class PriceConfig:
     """One `[pricing."MODEL"]` entry: what the model costs, in US dollars per million
     tokens. Cached input tokens are charged at the input price."""
 
-    input: float = setting(ge=0)
+    input: float = setting(ge=0, le=1_000_000)
     """Per million input tokens."""
-    output: float = setting(ge=0)
+    output: float = setting(ge=0, le=1_000_000)
     """Per million output tokens."""
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    max_steps: int = setting(40, ge=1)
+    max_steps: int = setting(40, ge=1, le=100_000)
     """A turn stops after this many model requests (exit reason max_steps)."""
-    max_total_tokens: int = setting(0, ge=0)
+    max_total_tokens: int = setting(0, ge=0, le=10**12)
     """Token budget for one session; 0 means no limit (exit reason budget)."""
-    max_cost_usd: float = setting(0.0, ge=0)
+    max_cost_usd: float = setting(0.0, ge=0, le=1_000_000)
     """Cost budget for one session in US dollars; 0 means no limit. A session whose
     model has no known price is refused rather than run unmetered: set [pricing."MODEL"]."""
     system_prompt: str = ""
@@ -187,16 +195,21 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class ToolsConfig:
-    bash_timeout_s: int = setting(600, gt=0)
+    bash_timeout_s: int = setting(600, gt=0, le=WEEK_S)
     """Seconds a bash command may run in the foreground before it is stopped."""
-    output_limit_bytes: int = setting(30000, ge=1)
+    output_limit_bytes: int = setting(30000, ge=1, le=64 * MIB)
     """Tool output above this many bytes goes to an artifact file; the transcript gets
     the head, the tail and the artifact's path."""
-    max_read_lines: int = setting(2000, ge=1)
+    max_read_lines: int = setting(2000, ge=1, le=10_000_000)
     """read_file returns at most this many lines per call."""
-    inline_ms: int = setting(5000, ge=0)
+    inline_ms: int = setting(5000, ge=0, le=DAY_S * 1000)
     """A bash command still running after this many milliseconds becomes a background
     task; the agent gets its id at once and is told when it finishes."""
+    output_store_max_bytes: int = setting(MIB, ge=4096, le=1024 * MIB)
+    """The most of one command's output kept in memory and in the event log: what a
+    foreground command's result is cut from, and the `task.output` events of a
+    background task. The output past it still goes, every byte as written, to the
+    command's artifact file; the log says where it was cut and names the file."""
 
 
 @dataclass(frozen=True)
@@ -212,7 +225,7 @@ class PolicyConfig:
 class UIConfig:
     theme: str = "harness-dark"
     """A built-in theme (themes/*.toml) or one in $XDG_CONFIG_HOME/harness-tui/themes."""
-    key_guard_ms: int = setting(400, ge=0)
+    key_guard_ms: int = setting(400, ge=0, le=60_000)
     """How long an approval prompt ignores keys after it opens (and after each key
     pressed meanwhile), so that keys typed for something else never answer it."""
 
@@ -221,21 +234,21 @@ class UIConfig:
 class GCSignalsConfig:
     """Thresholds of the GC signals: a pattern becomes a signal at this many sightings."""
 
-    repeated_warning: int = setting(3, ge=1)
+    repeated_warning: int = setting(3, ge=1, le=1_000_000)
     """The same policy prompt or approval-denial reason this many times."""
-    chronic_block: int = setting(3, ge=1)
+    chronic_block: int = setting(3, ge=1, le=1_000_000)
     """The same rule forbidding commands this many times."""
-    hot_file: int = setting(5, ge=1)
+    hot_file: int = setting(5, ge=1, le=1_000_000)
     """The same file edited this many times, across sessions."""
-    slow_tool_ms: int = setting(30000, ge=0)
+    slow_tool_ms: int = setting(30000, ge=0, le=DAY_S * 1000)
     """A tool call that takes longer than this many milliseconds is slow."""
-    slow_tool: int = setting(3, ge=1)
+    slow_tool: int = setting(3, ge=1, le=1_000_000)
     """This many slow calls of one tool make a signal."""
-    failure_window: int = setting(20, ge=2)
+    failure_window: int = setting(20, ge=2, le=100_000)
     """The most recent tool results compared, half against half, for a rising failure rate."""
-    failure_rise: float = setting(1.5, ge=1)
+    failure_rise: float = setting(1.5, ge=1, le=1000)
     """The second half of the window failing this many times as often as the first."""
-    repeated_failing_command: int = setting(3, ge=1)
+    repeated_failing_command: int = setting(3, ge=1, le=1_000_000)
     """The same shell command failing this many times in one session."""
 
 
@@ -243,32 +256,32 @@ class GCSignalsConfig:
 class GCGradeConfig:
     """Weights of the grade's dimensions; only their ratios matter."""
 
-    security: float = setting(0.4, ge=0)
+    security: float = setting(0.4, ge=0, le=1000)
     """Forbidden and denied actions against tool calls."""
-    stability: float = setting(0.3, ge=0)
+    stability: float = setting(0.3, ge=0, le=1000)
     """Failed tool calls and failed turns."""
-    coverage: float = setting(0.2, ge=0)
+    coverage: float = setting(0.2, ge=0, le=1000)
     """Turns that edited files and also ran tests or validation."""
-    speed: float = setting(0.1, ge=0)
+    speed: float = setting(0.1, ge=0, le=1000)
     """Tool calls and turns within their time limits."""
 
 
 @dataclass(frozen=True)
 class GCConfig:
-    retention_days: int = setting(30, ge=1)
+    retention_days: int = setting(30, ge=1, le=100 * 365)
     """`gc run` prunes sessions, artifacts and worktrees older than this; a running
     session is never touched."""
-    cooldown_s: int = setting(300, ge=0)
+    cooldown_s: int = setting(300, ge=0, le=WEEK_S)
     """After a session ends, GC runs at most once in this many seconds."""
-    max_drafts_per_run: int = setting(3, ge=0)
+    max_drafts_per_run: int = setting(3, ge=0, le=1000)
     """At most this many remediation drafts in one GC run."""
-    draft_ttl_hours: int = setting(72, ge=1)
+    draft_ttl_hours: int = setting(72, ge=1, le=100 * 365 * 24)
     """A draft nobody adopted or rejected expires after this many hours."""
-    budget_per_signal: int = setting(1, ge=0)
+    budget_per_signal: int = setting(1, ge=0, le=1000)
     """Drafts one signal may ever get, whatever became of them."""
-    budget_per_run: int = setting(3, ge=0)
+    budget_per_run: int = setting(3, ge=0, le=1000)
     """Drafts one GC run may create."""
-    budget_total: int = setting(20, ge=0)
+    budget_total: int = setting(20, ge=0, le=1_000_000)
     """Drafts the project may ever get; past it, signals are recorded without a draft."""
     auto: bool = True
     """Run GC by itself after a session ends; false leaves it to `harness-tui gc run`."""
@@ -292,12 +305,12 @@ class GitConfig:
 
 @dataclass(frozen=True)
 class ConcurrencyConfig:
-    max_worktree_sessions: int = setting(4, ge=1)
+    max_worktree_sessions: int = setting(4, ge=1, le=1000)
     """Worktree sessions running at once, all projects together; more wait, queued."""
-    per_project: int = setting(2, ge=1)
+    per_project: int = setting(2, ge=1, le=1000)
     """Worktree sessions of one project running at once, unless its [[projects]] entry
     says otherwise."""
-    queue_cap: int = setting(50, ge=0)
+    queue_cap: int = setting(50, ge=0, le=100_000)
     """Worktree sessions that may wait at once; one more is refused with a message."""
 
 
@@ -307,9 +320,9 @@ class ProjectConfig:
 
     path: str
     """The project folder, as an absolute path or starting with ~."""
-    max_concurrent: int = setting(0, ge=0)
+    max_concurrent: int = setting(0, ge=0, le=1000)
     """Its worktree sessions running at once; 0 means [concurrency] per_project."""
-    priority: int = 0
+    priority: int = setting(0, ge=-1_000_000, le=1_000_000)
     """Queued sessions of higher-priority projects start first; ties go to the oldest."""
 
 
@@ -318,13 +331,13 @@ class ValidationConfig:
     commands: list[str] = setting([])
     """Shell commands run in the worktree, in order, after the agent finishes; the first
     failure stops the rest and goes back to the agent."""
-    timeout_s: int = setting(600, gt=0)
+    timeout_s: int = setting(600, gt=0, le=WEEK_S)
     """Seconds one command may run before it is stopped (and counts as failed)."""
-    max_retries: int = setting(2, ge=0)
+    max_retries: int = setting(2, ge=0, le=100)
     """Times a failure goes back to the agent as a new turn before the session fails."""
-    retry_backoff_s: float = setting(1.0, ge=0)
+    retry_backoff_s: float = setting(1.0, ge=0, le=HOUR_S)
     """Pause before the first retry, doubled for each one after it."""
-    output_tail_bytes: int = setting(4000, ge=1)
+    output_tail_bytes: int = setting(4000, ge=1, le=64 * MIB)
     """The last this many bytes of a command's output are kept and shown to the agent."""
 
 
@@ -340,7 +353,7 @@ class PresetConfig:
     """Empty means the parent session's provider."""
     model: str = ""
     """Empty means the parent session's model."""
-    max_steps: int = setting(20, ge=1)
+    max_steps: int = setting(20, ge=1, le=100_000)
     """Model requests per turn of the subagent."""
 
 
@@ -367,20 +380,20 @@ BUILTIN_PRESETS = {
 
 @dataclass(frozen=True)
 class SubagentsConfig:
-    max_depth: int = setting(1, ge=0)
+    max_depth: int = setting(1, ge=0, le=100)
     """How deep subagents may nest: 1 lets a session spawn subagents that cannot
     spawn their own."""
 
 
 @dataclass(frozen=True)
 class CompactionConfig:
-    context_window: int = setting(200000, ge=1000)
+    context_window: int = setting(200000, ge=1000, le=100_000_000)
     """Tokens the model can take in one request."""
     threshold: float = setting(0.8, gt=0, le=1)
     """Compact when the last request's input passes this share of the window."""
-    keep_replies: int = setting(4, ge=1)
+    keep_replies: int = setting(4, ge=1, le=10_000)
     """The newest model replies, with their tool results, are never summarised."""
-    elide_bytes: int = setting(2000, ge=100)
+    elide_bytes: int = setting(2000, ge=100, le=64 * MIB)
     """Older tool outputs above this size are the first to be replaced by stubs."""
 
 
@@ -412,7 +425,7 @@ class Config:
     pricing: dict[str, PriceConfig] = setting({})
     """Model name -> its price, for models the built-in price table does not know
     (local or new models); it also overrides the table."""
-    keys: dict[str, str] = setting({}, names=BINDING_IDS)
+    keys: dict[str, str] = setting({}, names=BINDING_IDS, check=key_problem)
     """Binding id -> key, e.g. quit = "ctrl+q". `?` in the dashboard lists the ids."""
     sources: dict[str, str] = field(
         default_factory=dict, compare=False, repr=False, metadata=_NOT_A_SETTING

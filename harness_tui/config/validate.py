@@ -8,6 +8,7 @@ their problems are raised together, so one run shows everything wrong with a fil
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -123,18 +124,35 @@ def noun(tp: Any) -> str:
     return "a table"
 
 
-def _expected(tp: Any, meta: Mapping[str, Any], *, bounds: bool = False) -> str:
+_LOWER = (("gt", ">"), ("ge", "≥"))
+_UPPER = (("lt", "<"), ("le", "≤"))
+
+
+def _expected(tp: Any, meta: Mapping[str, Any], *, bounds: Sequence[str] = ()) -> str:
+    """What a value of `tp` was expected to be, with the constraints named in `bounds`."""
     if meta.get("choices") and tp is str:
         return "one of " + ", ".join(meta["choices"])
     text = noun(tp)
-    if bounds:
-        limits = [
-            f"{symbol} {_number(meta[name])}"
-            for name, symbol in (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"))
-            if name in meta
-        ]
-        text = " ".join([text, " and ".join(limits)]) if limits else text
-    return text
+    limits = [
+        f"{symbol} {_number(meta[name])}"
+        for name, symbol in (*_LOWER, *_UPPER)
+        if name in meta and name in bounds
+    ]
+    return " ".join([text, " and ".join(limits)]) if limits else text
+
+
+def _broken_bounds(value: float, meta: Mapping[str, Any]) -> tuple[str, ...]:
+    """The bounds to name for a number outside them: the side it fell off (a value
+    that is too big needs only the ceiling), or both for NaN, which is on neither."""
+    if value != value:
+        return tuple(name for name, _ in (*_LOWER, *_UPPER))
+    lower = tuple(name for name, _ in _LOWER)
+    upper = tuple(name for name, _ in _UPPER)
+    if not _within(value, {k: v for k, v in meta.items() if k in lower}):
+        return lower
+    if not _within(value, {k: v for k, v in meta.items() if k in upper}):
+        return upper
+    return lower + upper
 
 
 def _number(value: float) -> str:
@@ -190,7 +208,7 @@ def _scalar(tp: Any, value: Any, meta: Mapping[str, Any], path: KeyPath) -> Any:
     elif tp is float:
         if type(value) is int:
             value = float(value)
-        ok = type(value) is float and value == value  # NaN is never a useful setting
+        ok = type(value) is float
     elif tp is str:
         ok = isinstance(value, str)
     else:
@@ -200,8 +218,11 @@ def _scalar(tp: Any, value: Any, meta: Mapping[str, Any], path: KeyPath) -> Any:
     choices = meta.get("choices")
     if choices and tp is str and value not in choices:
         raise Invalid(path, f"expected {_expected(tp, meta)}, got {show(shown)}")
-    if tp in (int, float) and not _within(value, meta):
-        raise Invalid(path, f"expected {_expected(tp, meta, bounds=True)}, got {show(shown)}")
+    # NaN and the infinities are never a useful setting (`request_timeout_s = inf` is
+    # not "no timeout"): refused with the bounds, like any number past them.
+    if tp in (int, float) and not (math.isfinite(value) and _within(value, meta)):
+        bounded = _expected(tp, meta, bounds=_broken_bounds(value, meta))
+        raise Invalid(path, f"expected {bounded}, got {show(shown)}")
     check = meta.get("check")
     expected = check(value) if check is not None else None
     if expected is not None:

@@ -45,6 +45,7 @@ class EngineContext:
             bash_timeout_s=config.tools.bash_timeout_s,
             output_limit_bytes=config.tools.output_limit_bytes,
             max_read_lines=config.tools.max_read_lines,
+            output_store_max_bytes=config.tools.output_store_max_bytes,
         )
         self.deltas = DeltaFeed()
         self._env = scrub_env(os.environ, allow=config.policy.allow_env)

@@ -1,10 +1,12 @@
 """Background tasks: shell commands that outlived `inline_ms`, and subagents.
 
 A task has a durable handle (`task_id`, `task.started` in the log). Its output goes
-live to subscribers, into an artifact file in full, and into the log as coalesced
-`task.output` chunks. Its end (`task.completed | task.failed | task.cancelled`) is
-written by the session's loop, which then tells the agent: in its running turn, or
-in a new one it wakes it for.
+live to subscribers, into an artifact file in full (every byte as the command wrote
+it, streamed to disk by the shell), and into the log as coalesced `task.output`
+chunks of a bounded size, up to `[tools] output_store_max_bytes` per task; there the
+log says it was cut and names the file. Its end (`task.completed | task.failed |
+task.cancelled`) is written by the session's loop, which then tells the agent: in its
+running turn, or in a new one it wakes it for.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from datetime import timedelta
+from json.encoder import encode_basestring
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,7 +34,19 @@ from harness_tui.tools.bash import ShellProcess, stop_shell
 # readable live tails without an event per line.
 FLUSH_INTERVAL_S = 0.5
 FLUSH_BYTES = 16 * 1024
+# One task.output event carries at most this much text (UTF-8): a burst of output is
+# several events, none of them large to write, read or replay.
+CHUNK_BYTES = 64 * 1024
+# What the store spends on a task's output beyond its text (rows, index entries, the
+# partly filled last page of each large row), held back from the cap so that the
+# output's events together take at most [tools] output_store_max_bytes of the store;
+# and room for the line that says where the output was cut.
+STORE_OVERHEAD_SHARE = 1 / 32
+CUT_NOTE_BYTES = 512
+# The summary of a finished command: its last lines, within a size (one line can be
+# any length).
 SUMMARY_LINES = 15
+SUMMARY_BYTES = 4096
 
 
 class Subagents(Protocol):
@@ -87,7 +102,11 @@ class BackgroundTask:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     pending: list[str] = field(default_factory=list)
     pending_bytes: int = 0
-    written: int = 0
+    # What the log holds of the output so far (as the store encodes it), and whether
+    # it reached [tools] output_store_max_bytes and was cut.
+    stored_bytes: int = 0
+    kept_bytes: int = 0  # the same text's UTF-8 bytes: what the note says was kept
+    cut: bool = False
     supervisor: asyncio.Task[None] | None = None
 
     def info(self) -> TaskInfo:
@@ -177,7 +196,9 @@ class SessionTasks:
     async def adopt_shell(self, shell: ShellProcess, title: str, timeout_s: float) -> str:
         task = BackgroundTask(self._new_id(), self.session_id, "shell", title, shell=shell)
         task.output_path = self.ctx.artifacts_root / self.session_id / f"{task.task_id}.log"
-        task.output_path.parent.mkdir(parents=True, exist_ok=True)
+        # The file has everything from the first byte on before anything awaits; the
+        # shell writes the rest as it reads it.
+        shell.spool_to(task.output_path)
         self.manager.tasks[task.task_id] = task
         data: dict[str, Any] = {
             "task_id": task.task_id,
@@ -195,38 +216,63 @@ class SessionTasks:
             ran_s = time.monotonic() - shell.started_at
             data["command_started"] = (utcnow() - timedelta(seconds=ran_s)).isoformat()
         await self.owner.emit(ev.TASK_STARTED, data)
-        so_far = shell.output
-        with task.output_path.open("wb") as out:
-            task.written = out.write(so_far.encode())
-        # Collect from here on before anything awaits, or output that arrives
-        # meanwhile would reach neither the file nor the log.
+        # What was read so far (the head the shell keeps; past it, the cap is reached
+        # anyway), then from here on what arrives, before anything awaits again: output
+        # that arrives meanwhile would otherwise miss the log.
+        self._keep(task, shell.output)
+        if shell.capture_truncated:
+            self._cut(task)
         shell.on_output = lambda stream, text: self._collect(task, text)
-        if so_far:
-            await self.owner.emit(
-                ev.TASK_OUTPUT, {"task_id": task.task_id, "stream": "stdout", "text": so_far}
-            )
+        await self._flush(task)
         task.supervisor = asyncio.create_task(
             self._supervise_shell(task, timeout_s), name=f"task {task.task_id}"
         )
         return task.task_id
 
     def _collect(self, task: BackgroundTask, text: str) -> None:
-        data = text.encode()
-        assert task.output_path is not None
-        with task.output_path.open("ab") as out:
-            out.write(data)
-        task.written += len(data)
-        task.pending.append(text)
-        task.pending_bytes += len(data)
+        self._keep(task, text)
         self.ctx.publish_delta(self.session_id, "task", text, call_id=task.task_id)
 
+    def _keep(self, task: BackgroundTask, text: str) -> None:
+        """Queue `text` for the log, as much of it as the task's cap still allows; what
+        does not fit cuts the log's copy there."""
+        if task.cut or not text:
+            return
+        cap = self.ctx.config.tools.output_store_max_bytes
+        budget = cap - int(cap * STORE_OVERHEAD_SHARE) - CUT_NOTE_BYTES
+        room = budget - task.stored_bytes
+        size = stored_size(text)
+        kept = text if size <= room else clip_to_stored_size(text, room)
+        if kept:
+            kept_size = size if kept is text else stored_size(kept)
+            task.pending.append(kept)
+            task.pending_bytes += kept_size
+            task.stored_bytes += kept_size
+            task.kept_bytes += len(kept.encode("utf-8"))
+        if kept is not text:
+            self._cut(task)
+
+    def _cut(self, task: BackgroundTask) -> None:
+        """Stop logging the task's output, and say so where it stops."""
+        if task.cut:
+            return
+        task.cut = True
+        cap = self.ctx.config.tools.output_store_max_bytes
+        task.pending.append(
+            f"\n[output cut here, after {task.kept_bytes} bytes: a task's output takes at "
+            f"most {cap} bytes of the log ([tools] output_store_max_bytes); all of it is "
+            f"in {task.output_path}]\n"
+        )
+
     async def _flush(self, task: BackgroundTask) -> None:
-        if task.pending:
-            text = "".join(task.pending)
-            task.pending.clear()
-            task.pending_bytes = 0
+        if not task.pending:
+            return
+        text = "".join(task.pending)
+        task.pending.clear()
+        task.pending_bytes = 0
+        for chunk in utf8_chunks(text, CHUNK_BYTES):
             await self.owner.emit(
-                ev.TASK_OUTPUT, {"task_id": task.task_id, "stream": "stdout", "text": text}
+                ev.TASK_OUTPUT, {"task_id": task.task_id, "stream": "stdout", "text": chunk}
             )
 
     async def _supervise_shell(self, task: BackgroundTask, timeout_s: float) -> None:
@@ -249,16 +295,17 @@ class SessionTasks:
         except asyncio.CancelledError:
             await stop_shell(shell)
             raise
-        tail = "\n".join(shell.output.splitlines()[-SUMMARY_LINES:])
+        tail = "\n".join(shell.tail_text(SUMMARY_BYTES).splitlines()[-SUMMARY_LINES:])
+        output = {"output_bytes": shell.output_bytes}
         if task.cancel_requested:
-            await self._finish(task, "cancelled", returncode, f"cancelled\n{tail}".strip())
+            summary = f"cancelled\n{tail}".strip()
+            await self._finish(task, "cancelled", returncode, summary, output)
         elif timed_out:
-            await self._finish(
-                task, "failed", returncode, f"timed out after {timeout_s:g} s\n{tail}"
-            )
+            summary = f"timed out after {timeout_s:g} s\n{tail}"
+            await self._finish(task, "failed", returncode, summary, output)
         else:
             status = "completed" if returncode == 0 else "failed"
-            await self._finish(task, status, returncode, tail)
+            await self._finish(task, status, returncode, tail, output)
 
     # -- subagents -----------------------------------------------------------------
 
@@ -334,12 +381,18 @@ class SessionTasks:
     # -- the end of a task ---------------------------------------------------------
 
     async def _finish(
-        self, task: BackgroundTask, status: str, exit_code: int | None, summary: str
+        self,
+        task: BackgroundTask,
+        status: str,
+        exit_code: int | None,
+        summary: str,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         task.status, task.exit_code, task.summary = status, exit_code, summary
         data: dict[str, Any] = {"task_id": task.task_id, "summary": summary}
         if exit_code is not None:
             data["exit_code"] = exit_code
+        data.update(extra or {})
         await self.owner.emit(f"task.{status}", data)
         wake = task.notify and status != "cancelled"
         if wake:
@@ -386,6 +439,37 @@ class SessionTasks:
         await self.manager._stop(task)
         await task.done.wait()
         return task.info()
+
+
+def stored_size(text: str) -> int:
+    """Bytes `text` takes in the store: its JSON string, UTF-8 (control characters and
+    quotes escaped), as the store encodes event data."""
+    return len(encode_basestring(text).encode("utf-8")) - 2
+
+
+def clip_to_stored_size(text: str, size: int) -> str:
+    """A start of `text`, as long as it can be, whose stored size is at most `size`."""
+    clipped = text.encode("utf-8")[: max(size, 0)].decode("utf-8", errors="ignore")
+    while clipped and (stored := stored_size(clipped)) > size:
+        # Escapes make some characters take more: shrink in proportion, at least by one.
+        clipped = clipped[: min(len(clipped) - 1, len(clipped) * size // stored)]
+    return clipped
+
+
+def utf8_chunks(text: str, limit: int) -> list[str]:
+    """`text` in pieces of at most `limit` bytes of UTF-8 each, cut between characters."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return [text]
+    chunks = []
+    start = 0
+    while start < len(data):
+        end = min(start + limit, len(data))
+        while end < len(data) and (data[end] & 0xC0) == 0x80:
+            end -= 1  # not inside a character
+        chunks.append(data[start:end].decode("utf-8"))
+        start = end
+    return chunks
 
 
 def _first_line(text: str, width: int = 60) -> str:

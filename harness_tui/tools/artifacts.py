@@ -1,14 +1,17 @@
 """Artifacts: full tool output kept on disk when it is too large to hand to the model.
 
 The model gets the head and the tail of an oversized output with a stub line naming
-the artifact; the artifact file holds every byte, so the user (and the model, through
-read_file when the artifacts directory is inside the workspace) can still see it.
+the artifact; the artifact file holds every byte, as the command wrote it (only the
+text shown is decoded), so the user (and the model, through read_file when the
+artifacts directory is inside the workspace) can still see it.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 from harness_tui.atomic import write_atomic
@@ -26,18 +29,39 @@ def new_artifact_id() -> str:
     return "art_" + secrets.token_hex(6)
 
 
+def artifact_path(ctx: ToolContext, artifact_id: str) -> Path:
+    """Where artifact `artifact_id` of the session lives:
+    artifacts_dir/<session_id>/<artifact_id>."""
+    if not _SAFE_COMPONENT.fullmatch(ctx.session_id):
+        raise ValueError(f"session id {ctx.session_id!r} cannot be used as a directory name")
+    return Path(ctx.artifacts_dir) / ctx.session_id / artifact_id
+
+
 def save_artifact(
     ctx: ToolContext, content: str | bytes, source: str, mime: str = "text/plain"
 ) -> Artifact:
     """Store `content` as a new artifact under artifacts_dir/<session_id>/<artifact_id>."""
-    if not _SAFE_COMPONENT.fullmatch(ctx.session_id):
-        raise ValueError(f"session id {ctx.session_id!r} cannot be used as a directory name")
     data = content.encode("utf-8", errors="replace") if isinstance(content, str) else content
-    directory = Path(ctx.artifacts_dir) / ctx.session_id
     artifact_id = new_artifact_id()
-    path = directory / artifact_id
+    path = artifact_path(ctx, artifact_id)
     write_atomic(path, data)
     return Artifact(artifact_id=artifact_id, path=path, bytes=len(data), mime=mime, source=source)
+
+
+def guess_mime(head: bytes) -> str:
+    """text/plain for output that starts as UTF-8 text, else application/octet-stream."""
+    sample = head[:8192]
+    try:
+        # A character cut at the end of the sample is not a reason to call it binary.
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return "application/octet-stream"
+    return "application/octet-stream" if b"\0" in sample else "text/plain"
+
+
+def _shown_size(data: bytes) -> int:
+    """The UTF-8 size of `data` as shown: decoded, undecodable bytes replaced."""
+    return len(data.decode("utf-8", errors="replace").encode("utf-8"))
 
 
 def _head_cut(data: bytes, n: int) -> int:
@@ -72,10 +96,42 @@ def limit_output(ctx: ToolContext, text: str, source: str) -> tuple[str, Artifac
     """
     limit = ctx.limits.output_limit_bytes
     data = text.encode("utf-8", errors="replace")
-    total = len(data)
-    if total <= limit:
+    if len(data) <= limit:
         return text, None
     artifact = save_artifact(ctx, data, source)
+    return excerpt(lambda offset, size: data[offset : offset + size], artifact, limit), artifact
+
+
+def limit_bytes(ctx: ToolContext, data: bytes, source: str) -> tuple[str, Artifact | None]:
+    """`limit_output` for output read as bytes: the artifact keeps the bytes as they were
+    (a binary file's output stays byte for byte); only the text shown is decoded."""
+    limit = ctx.limits.output_limit_bytes
+    if len(data) <= limit:
+        return data.decode("utf-8", errors="replace"), None
+    artifact = save_artifact(ctx, data, source, mime=guess_mime(data))
+    return excerpt(lambda offset, size: data[offset : offset + size], artifact, limit), artifact
+
+
+def excerpt_file(artifact: Artifact, limit: int) -> str:
+    """The text shown for an artifact already on disk (a command's output streamed to its
+    file): the whole of it if it fits `limit`, else its head and tail and the stub line.
+    Reads only what it shows, however large the file."""
+    with artifact.path.open("rb") as saved:
+
+        def read(offset: int, size: int) -> bytes:
+            saved.seek(offset)
+            return saved.read(size)
+
+        if artifact.bytes <= limit:
+            return read(0, artifact.bytes).decode("utf-8", errors="replace")
+        return excerpt(read, artifact, limit)
+
+
+def excerpt(read: Callable[[int, int], bytes], artifact: Artifact, limit: int) -> str:
+    """The head and tail of the artifact's `artifact.bytes` bytes within `limit` (UTF-8),
+    joined by a stub line that says how much was left out and where it all is.
+    `read(offset, size)` returns that part of the content."""
+    total = artifact.bytes
 
     def stub(omitted: int) -> str:
         return (
@@ -87,10 +143,26 @@ def limit_output(ctx: ToolContext, text: str, source: str) -> tuple[str, Artifac
     # total keeps the final text within the limit.
     budget = limit - len(stub(total).encode("utf-8")) - 2  # two newlines around the stub
     budget = max(0, budget)
-    head_end = _head_cut(data, int(budget * _HEAD_SHARE))
-    tail_start = max(head_end, _tail_cut(data, budget - head_end))
-    head = data[:head_end].decode("utf-8", errors="replace")
-    tail = data[tail_start:].decode("utf-8", errors="replace")
+    head_size = int(budget * _HEAD_SHARE)
+    # A few bytes past the cut, to see whether it would split a character.
+    head_window = read(0, head_size + 4)
+    head_end = _head_cut(head_window, head_size)
+    # Bytes that are not UTF-8 are shown as U+FFFD, three bytes each: what is shown,
+    # not what was read, must fit the budget.
+    while head_end > 0 and (shown := _shown_size(head_window[:head_end])) > head_size:
+        head_end = _head_cut(head_window, min(head_end - 1, head_end * head_size // shown))
+    tail_size = budget - _shown_size(head_window[:head_end])
+    tail_from = max(0, total - tail_size)
+    tail_window = read(tail_from, total - tail_from)
+    tail_start = max(head_end, tail_from + _tail_cut(tail_window, tail_size))
+    while (
+        tail_start < total
+        and (shown := _shown_size(tail_window[tail_start - tail_from :])) > tail_size
+    ):
+        keep = min(total - tail_start - 1, (total - tail_start) * tail_size // shown)
+        tail_start = tail_from + _tail_cut(tail_window, keep)
+    head = head_window[:head_end].decode("utf-8", errors="replace")
+    tail = tail_window[tail_start - tail_from :].decode("utf-8", errors="replace")
     omitted = tail_start - head_end
     parts = [head.removesuffix("\n"), stub(omitted), tail]
-    return "\n".join(part for part in parts if part), artifact
+    return "\n".join(part for part in parts if part)

@@ -28,11 +28,17 @@ class Artifact:
     source: str  # e.g. "bash: pytest -q" or "read_file: src/app.py"
 
 
+DEFAULT_OUTPUT_STORE_MAX_BYTES = 1024 * 1024
+"""[tools] output_store_max_bytes: the most of one command's output kept in memory and
+in the event log; the rest goes only to the command's artifact file."""
+
+
 @dataclass(frozen=True, slots=True)
 class ToolLimits:
     bash_timeout_s: float = 600.0
     output_limit_bytes: int = 30_000
     max_read_lines: int = 2000
+    output_store_max_bytes: int = DEFAULT_OUTPUT_STORE_MAX_BYTES
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,12 +17,24 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from harness_tui.providers.base import ToolSpec
 from harness_tui.tools.args import check_args
-from harness_tui.tools.artifacts import limit_output
-from harness_tui.tools.base import Artifact, ToolContext, ToolError, ToolResult
+from harness_tui.tools.artifacts import (
+    artifact_path,
+    excerpt_file,
+    guess_mime,
+    limit_bytes,
+    new_artifact_id,
+)
+from harness_tui.tools.base import (
+    DEFAULT_OUTPUT_STORE_MAX_BYTES,
+    Artifact,
+    ToolContext,
+    ToolError,
+    ToolResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +42,13 @@ OutputCallback = Callable[[str, str], None]
 
 # Time between SIGTERM and SIGKILL when stopping a process group.
 TERMINATE_GRACE_S = 2.0
-# Kept in memory per command; past this the output still streams live but is not kept,
-# so a runaway command cannot exhaust memory before its timeout.
-MAX_CAPTURE_BYTES = 64 * 1024 * 1024
+# Kept in memory per command ([tools] output_store_max_bytes): the head of its output.
+# Past it the output still streams live and to the spool file, but is not kept, so a
+# runaway command cannot exhaust memory before its timeout.
+MAX_CAPTURE_BYTES = DEFAULT_OUTPUT_STORE_MAX_BYTES
+# The end of the output is kept besides, whatever its size: the last lines are what a
+# summary of a finished command shows.
+TAIL_BYTES = 64 * 1024
 _READ_CHUNK = 64 * 1024
 # After the group is gone, how long to wait for the output pipe to close. Only a process
 # that left the group (setsid) can still hold it open.
@@ -82,9 +98,18 @@ def _group_members_alive(pgid: int) -> bool:
 class ShellProcess:
     """`bash -c COMMAND` in its own session and process group, output merged.
 
-    stdout and stderr share one pipe so their order is kept; text is decoded
-    incrementally (a character split across reads is not mangled) with errors
-    replaced, passed live to `on_output("stdout", text)` and kept for `output`.
+    stdout and stderr share one pipe so their order is kept. Each chunk read goes, as
+    bytes, to the spool file (once there is one: see below), into memory up to
+    `max_capture_bytes` (the head, for `output`) and into a small tail buffer (for
+    `tail_text`); and, decoded incrementally (a character split across reads is not
+    mangled) with errors replaced, to `on_output("stdout", text)`. Nothing holds the
+    whole output unless it is small.
+
+    The spool file keeps every byte as the command wrote it: given `spool_path`, it is
+    created once the output passes `spool_after` bytes (small outputs never touch the
+    disk), or at once by `spool_to`. A spool that cannot be written (a full disk) stops
+    and says why in `spool_error`; the command runs on.
+
     When the shell exits, anything it left running in its group is stopped, so a
     finished command never leaves processes behind.
     """
@@ -98,6 +123,8 @@ class ShellProcess:
         on_output: OutputCallback | None = None,
         grace_s: float = TERMINATE_GRACE_S,
         max_capture_bytes: int = MAX_CAPTURE_BYTES,
+        spool_path: Path | None = None,
+        spool_after: int = 0,
     ) -> None:
         self.command = command
         self.cwd = Path(cwd)
@@ -107,11 +134,19 @@ class ShellProcess:
         self.grace_s = grace_s
         self.max_capture_bytes = max_capture_bytes
         self.capture_truncated = False
+        self.spool_path = spool_path
+        # The head in memory is what the spool file starts with when it is created, so
+        # it must be created before the head stops growing.
+        self.spool_after = min(spool_after, max_capture_bytes)
+        self.spool_error: OSError | None = None
         self.started_at: float | None = None
         self.ended_at: float | None = None
-        self._chunks: list[str] = []
-        self._captured_bytes = 0
+        self._head = bytearray()
+        self._tail = bytearray()
         self._output_bytes = 0
+        self._spool: BinaryIO | None = None
+        self._spool_closed = False
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._proc: asyncio.subprocess.Process | None = None
         self._transport: asyncio.ReadTransport | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -140,15 +175,60 @@ class ShellProcess:
 
     @property
     def output(self) -> str:
-        """Everything read so far (up to max_capture_bytes)."""
-        if len(self._chunks) > 1:
-            self._chunks = ["".join(self._chunks)]
-        return self._chunks[0] if self._chunks else ""
+        """The output read so far, up to max_capture_bytes, decoded. A character cut by
+        either limit is left out, as the live text leaves it out until it is whole."""
+        return codecs.getincrementaldecoder("utf-8")(errors="replace").decode(
+            bytes(self._head), final=self.done and not self.capture_truncated
+        )
+
+    @property
+    def head_bytes(self) -> bytes:
+        """The first max_capture_bytes bytes of the output, as the command wrote them."""
+        return bytes(self._head)
 
     @property
     def output_bytes(self) -> int:
         """Bytes read from the pipe so far, kept or not."""
         return self._output_bytes
+
+    @property
+    def spooled(self) -> bool:
+        """Whether the spool file was created (and so holds the output, every byte)."""
+        return self._spool is not None or self._spool_closed
+
+    def tail_text(self, max_bytes: int = TAIL_BYTES) -> str:
+        """The last `max_bytes` (at most TAIL_BYTES) of the output, decoded; starts on a
+        character, whatever was cut before it."""
+        data = bytes(self._tail[-max_bytes:]) if max_bytes > 0 else b""
+        if len(data) < self._output_bytes:
+            start = 0
+            while start < len(data) and start < 4 and (data[start] & 0xC0) == 0x80:
+                start += 1
+            data = data[start:]
+        return data.decode("utf-8", errors="replace")
+
+    def spool_to(self, path: Path) -> None:
+        """Keep every byte of the output, from the first, in the file `path` from now on.
+
+        A spool already written elsewhere is moved there (the open file follows the
+        rename, so nothing read meanwhile is lost). A process given no `spool_path` whose
+        output already outgrew the head has lost the rest: its file starts with the head
+        (`capture_truncated` says so). Raises OSError if the file cannot be created."""
+        if self.spooled:
+            if self.spool_path is not None and self.spool_path != path:
+                os.replace(self.spool_path, path)
+            self.spool_path = path
+            return
+        self.spool_path = path
+        self.spool_after = 0
+        self.spool_error = None
+        self._open_spool(bytes(self._head))
+
+    def discard_spool(self) -> None:
+        """Remove the spool file: for output nobody will be shown (a cancelled call)."""
+        self._close_spool()
+        if self.spooled and self.spool_path is not None:
+            self.spool_path.unlink(missing_ok=True)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -234,16 +314,59 @@ class ShellProcess:
             return False
         return True
 
+    def _take(self, chunk: bytes) -> None:
+        before = self._output_bytes
+        self._output_bytes += len(chunk)
+        room = self.max_capture_bytes - len(self._head)
+        if room > 0:
+            self._head += chunk[:room]
+        if len(chunk) > room:
+            self.capture_truncated = True
+        self._tail += chunk
+        if len(self._tail) > 2 * TAIL_BYTES:
+            del self._tail[:-TAIL_BYTES]
+        if self._spool is not None:
+            self._write_spool(chunk)
+        elif self.spool_path is not None and not self.spooled and self.spool_error is None:
+            if self._output_bytes > self.spool_after:
+                # Everything before this chunk is still in the head (spool_after is
+                # within it): the file starts with all of it.
+                try:
+                    self._open_spool(bytes(self._head[:before]) + chunk)
+                except OSError as exc:
+                    self.spool_error = exc
+        self._emit(self._decoder.decode(chunk))
+
+    def _open_spool(self, first: bytes) -> None:
+        assert self.spool_path is not None
+        self.spool_path.parent.mkdir(parents=True, exist_ok=True)
+        # Unbuffered: what was read is in the file at once, for anyone reading it live.
+        self._spool = open(self.spool_path, "wb", buffering=0)  # noqa: SIM115 - kept open
+        self._write_spool(first)
+
+    def _write_spool(self, data: bytes) -> None:
+        assert self._spool is not None
+        try:
+            view = memoryview(data)
+            while view:
+                written = self._spool.write(view)
+                view = view[written or len(view) :]
+        except OSError as exc:
+            self.spool_error = exc
+            self._close_spool()
+
+    def _close_spool(self) -> None:
+        if self._spool is not None:
+            spool, self._spool = self._spool, None
+            self._spool_closed = True
+            try:
+                spool.close()
+            except OSError as exc:
+                self.spool_error = self.spool_error or exc
+
     def _emit(self, text: str) -> None:
         if not text:
             return
-        size = len(text.encode("utf-8", errors="replace"))
-        self._output_bytes += size
-        if self._captured_bytes + size <= self.max_capture_bytes:
-            self._chunks.append(text)
-            self._captured_bytes += size
-        else:
-            self.capture_truncated = True
         callback = self.on_output
         if callback is not None:
             try:
@@ -253,12 +376,11 @@ class ShellProcess:
                 log.exception("on_output callback failed for %r", self.command)
 
     async def _read(self, stream: asyncio.StreamReader) -> None:
-        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         try:
             while chunk := await stream.read(_READ_CHUNK):
-                self._emit(decoder.decode(chunk))
+                self._take(chunk)
         finally:
-            self._emit(decoder.decode(b"", final=True))
+            self._emit(self._decoder.decode(b"", final=True))
 
     async def _supervise(self) -> int:
         assert self._proc is not None and self._reader is not None
@@ -276,6 +398,7 @@ class ShellProcess:
                 await asyncio.wait([self._reader])
             if self._transport is not None:
                 self._transport.close()
+            self._close_spool()
 
 
 def _keep_until_done(task: asyncio.Task[Any]) -> None:
@@ -308,21 +431,36 @@ def shell_result(
     timed_out: bool = False,
     timeout_s: float | None = None,
 ) -> ToolResult:
-    """The tool result for a finished shell: output (cut to the limit, the rest saved as
-    an artifact), a timeout note, and a final "exit code: N" line."""
-    output = shell.output
+    """The tool result for a finished shell: output (cut to the limit, all of it saved as
+    an artifact: the spool file, byte for byte), a timeout note, and a final
+    "exit code: N" line."""
+    source = f"bash: {shell.command}"
+    if len(source) > 200:
+        source = source[:199] + "…"
     artifact: Artifact | None = None
-    if output:
-        source = f"bash: {shell.command}"
-        if len(source) > 200:
-            source = source[:199] + "…"
-        output, artifact = limit_output(ctx, output, source)
-    lines = [output.removesuffix("\n") if output else "(no output)"]
-    if shell.capture_truncated:
-        lines.append(
-            f"[output capture stopped at {shell.max_capture_bytes} bytes; "
-            f"the command wrote {shell.output_bytes} bytes in all]"
+    notes: list[str] = []
+    if shell.spooled and shell.spool_path is not None:
+        artifact = Artifact(
+            artifact_id=shell.spool_path.name,
+            path=shell.spool_path,
+            bytes=shell.spool_path.stat().st_size,
+            mime=guess_mime(shell.head_bytes),
+            source=source,
         )
+        output = excerpt_file(artifact, ctx.limits.output_limit_bytes)
+    else:
+        output, artifact = limit_bytes(ctx, shell.head_bytes, source)
+        if shell.capture_truncated:
+            notes.append(
+                f"[output capture stopped at {shell.max_capture_bytes} bytes; "
+                f"the command wrote {shell.output_bytes} bytes in all]"
+            )
+    if shell.spool_error is not None:
+        notes.append(
+            f"[the full output ({shell.output_bytes} bytes) could not be saved to "
+            f"{shell.spool_path}: {shell.spool_error}]"
+        )
+    lines = [output.removesuffix("\n") if output else "(no output)", *notes]
     if timed_out:
         lines.append(f"command timed out after {timeout_s:g} s and was stopped")
     lines.append(_describe_exit(returncode))
@@ -384,7 +522,18 @@ class BashTool:
         timeout_s = float(
             min(args.get("timeout_s", ctx.limits.bash_timeout_s), ctx.limits.bash_timeout_s)
         )
-        shell = ShellProcess(command, cwd=ctx.workspace, env=ctx.env, on_output=ctx.on_output)
+        limits = ctx.limits
+        shell = ShellProcess(
+            command,
+            cwd=ctx.workspace,
+            env=ctx.env,
+            on_output=ctx.on_output,
+            max_capture_bytes=limits.output_store_max_bytes,
+            # Output too large to show whole is saved as an artifact as it arrives, so
+            # its size never matters: the artifact is this file.
+            spool_path=artifact_path(ctx, new_artifact_id()),
+            spool_after=limits.output_limit_bytes,
+        )
         try:
             await shell.start()
         except OSError as exc:
@@ -400,7 +549,13 @@ class BashTool:
                 if not done:
                     waiter.cancel()
                     remaining = max(timeout_s - (time.monotonic() - started), 0.001)
-                    task_id = await ctx.tasks.adopt_shell(shell, command, remaining)
+                    try:
+                        task_id = await ctx.tasks.adopt_shell(shell, command, remaining)
+                    except Exception:
+                        # Nobody would supervise it: the command must not run on alone.
+                        await stop_shell(shell)
+                        shell.discard_spool()
+                        raise
                     return _moved_to_background(shell, task_id, ctx.tasks.inline_ms)
             try:
                 async with asyncio.timeout(timeout_s - (time.monotonic() - started)):
@@ -410,8 +565,9 @@ class BashTool:
                 await stop_shell(shell)
                 returncode = await shell.wait()
         except asyncio.CancelledError:
-            # Nothing may outlive a cancelled call.
+            # Nothing may outlive a cancelled call, not even its output's file.
             await stop_shell(shell)
+            shell.discard_spool()
             raise
         return shell_result(
             ctx, shell, returncode=returncode, timed_out=timed_out, timeout_s=timeout_s
@@ -419,7 +575,7 @@ class BashTool:
 
 
 def _moved_to_background(shell: ShellProcess, task_id: str, inline_ms: int) -> ToolResult:
-    so_far = shell.output[-2000:]
+    so_far = shell.tail_text(2000)
     return ToolResult(
         content=(
             f"The command was still running after {inline_ms / 1000:g} s, so it continues "

@@ -18,6 +18,7 @@ from textual.app import App
 from textual.worker import Worker, WorkerState
 
 from harness_tui.config import ConfigError
+from harness_tui.config.keymap import canonical_keys
 from harness_tui.engine.engine import Engine, EngineError
 from harness_tui.policy.rules import project_rules_path
 from harness_tui.providers.select import ProviderConfigError
@@ -89,7 +90,11 @@ class HarnessApp(App[int]):
         self.adapter: EngineAdapter | None = None
         self.frame_s = frame_s
         self.watch_theme_files = watch_theme_files
-        self.keymap: dict[str, str] = dict(config.keys)
+        # As Textual matches key events: `?` as question_mark, modifiers in its order.
+        # The config refused any value that names no key, so each has its form.
+        self.keymap: dict[str, str] = {
+            binding_id: canonical_keys(value) or value for binding_id, value in config.keys.items()
+        }
         self.key_guard_ms = config.ui.key_guard_ms if key_guard_ms is None else key_guard_ms
         """How long an approval prompt ignores keys after it opens."""
         self.rules_file_label = _relative(project_rules_path(config.project), config.project)

@@ -236,3 +236,38 @@ async def test_shell_process_terminate_group(tmp_path):
     await shell.terminate_group()
     assert running_in_group(pgid) == []
     assert await shell.wait() == -15
+
+
+async def test_binary_output_is_saved_byte_for_byte_and_only_shown_decoded(tmp_path):
+    blob = bytes(range(256)) * 400  # every byte value, 102 400 bytes
+    ctx = make_ctx(tmp_path)
+    (ctx.workspace / "blob").write_bytes(blob)
+    result = await BashTool().run({"command": "cat blob"}, ctx)
+    assert result.artifact is not None
+    assert result.artifact.path.read_bytes() == blob
+    assert result.artifact.bytes == len(blob)
+    assert result.artifact.mime == "application/octet-stream"
+    assert "\ufffd" in result.content
+    assert len(result.content.rsplit("\nexit code:", 1)[0].encode()) <= 30_000
+
+
+async def test_output_that_fits_leaves_no_file_behind(tmp_path):
+    ctx = make_ctx(tmp_path)
+    result = await BashTool().run({"command": "seq 1 100"}, ctx)
+    assert result.artifact is None
+    assert not (ctx.artifacts_dir / ctx.session_id).exists()
+
+
+async def test_only_the_head_of_the_output_is_kept_in_memory(tmp_path):
+    shell = ShellProcess(
+        "seq 1 200000", cwd=tmp_path, env=os.environ, max_capture_bytes=4096,
+        spool_path=tmp_path / "spool", spool_after=1000,
+    )  # fmt: skip
+    await shell.start()
+    assert await shell.wait() == 0
+    full = "".join(f"{i}\n" for i in range(1, 200_001))
+    assert len(shell.head_bytes) == 4096 and shell.capture_truncated
+    assert shell.output == full[:4096]
+    assert shell.tail_text(20) == full[-20:]
+    assert shell.output_bytes == len(full)
+    assert (tmp_path / "spool").read_text() == full

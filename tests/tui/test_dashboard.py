@@ -212,6 +212,15 @@ async def test_keymap_from_config_remaps(showcase_app):
         assert isinstance(app.screen, NewSessionScreen)
 
 
+async def test_a_remapped_key_is_matched_as_textual_names_it(showcase_app):
+    """Modifiers in any order, spaces after commas: the key works as written."""
+    app = showcase_app(**{"keys.new_session": "f3, shift+ctrl+f5"})
+    async with app.run_test(size=SIZE) as pilot:
+        await app.ready.wait()
+        await pilot.press("ctrl+shift+f5")
+        assert isinstance(app.screen, NewSessionScreen)
+
+
 async def test_help_lists_every_binding_and_its_id(showcase_app):
     app = showcase_app()
     async with app.run_test(size=SIZE) as pilot:
