@@ -12,7 +12,6 @@ section dataclass, and dataclasses as list items or dict values ("records", e.g.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,11 +94,6 @@ def store_url_problem(url: str) -> str | None:
     return STORE_URL_FORMS
 
 
-def finite(value: float) -> str | None:
-    """A duration of inf would mean "never", which is never what a deadline is for."""
-    return None if math.isfinite(value) else "a finite number"
-
-
 @dataclass(frozen=True)
 class StoreConfig:
     url: str = setting("", check=store_url_problem)
@@ -127,10 +121,10 @@ class ProviderConfig:
     """Backoff never waits longer than this."""
     circuit_breaker_failures: int = setting(6, ge=1, le=1000)
     """After this many consecutive failed requests the session fails."""
-    request_timeout_s: float = setting(600.0, gt=0, le=DAY_S, check=finite)
+    request_timeout_s: float = setting(600.0, gt=0, le=DAY_S)
     """Seconds one model request may take in all, from sending it to the end of the
     reply, however busy its stream; then it fails as a timeout (and is retried)."""
-    idle_timeout_s: float = setting(300.0, gt=0, le=DAY_S, check=finite)
+    idle_timeout_s: float = setting(300.0, gt=0, le=DAY_S)
     """Seconds a model request may wait for the server's next stream event (or its
     first). Keep-alives (`event: ping`, `: keep-alive`) do not count: a server that
     sends only them is stuck."""

@@ -20,7 +20,7 @@ def test_the_defaults_bound_every_request(project: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        ("inf", "expected a finite number, got inf"),
+        ("inf", "expected a number ≤ 86400, got inf"),
         ("0", "expected a number > 0, got 0"),
         ("-5", "expected a number > 0, got -5"),
         ('"30s"', 'expected a number, got "30s"'),
@@ -53,6 +53,6 @@ def test_cli_refuses_an_infinite_deadline_from_the_environment(
     )
     assert done.returncode == 2
     assert done.stderr.splitlines() == [
-        "harness-tui: environment HARNESS_PROVIDER__IDLE_TIMEOUT_S: expected a finite number, "
+        "harness-tui: environment HARNESS_PROVIDER__IDLE_TIMEOUT_S: expected a number ≤ 86400, "
         "got inf"
     ]

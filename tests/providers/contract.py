@@ -298,13 +298,13 @@ class ProviderContract:
             pytest.skip(f"{self.protocol} servers do not send {keepalive} keep-alives")
         replies = [Stall(after_events=2, keepalive=keepalive), Reply("Back.")]
         with self.server_class(replies) as server:
-            provider = connect(server, timeout_s=30, idle_timeout_s=0.3)
+            provider = connect(server, timeout_s=30, idle_timeout_s=2)
             with pytest.raises(ProviderError) as failed:
                 await collect(provider, self.request())
             _, response = await collect(provider, self.request())
         assert failed.value.retryable is True
         assert str(failed.value) == (
-            f"{server.protocol} ({server.host}): no data from the model server for 0.3 s "
+            f"{server.protocol} ({server.host}): no data from the model server for 2 s "
             "([provider] idle_timeout_s)"
         )
         assert response.text == "Back.", "the provider is usable after the timeout"
