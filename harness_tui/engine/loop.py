@@ -27,7 +27,8 @@ from harness_tui.engine.context import EngineContext
 from harness_tui.engine.gate import FILE_WRITERS
 from harness_tui.engine.host import EngineHost
 from harness_tui.engine.model_call import ModelCall, TurnEnded
-from harness_tui.engine.owner import current_owner
+from harness_tui.engine.owner import current_owner, owner_alive
+from harness_tui.engine.processes import kill_recorded_group
 from harness_tui.engine.session import SessionState
 from harness_tui.engine.tasks import TaskManager
 from harness_tui.engine.tool_calls import ToolCalls
@@ -60,7 +61,7 @@ class SessionLoop:
         self,
         ctx: EngineContext,
         host: EngineHost,
-        provider: Provider,
+        provider: Provider | None,
         tasks: TaskManager,
         worktree: WorktreeSession | None = None,
     ) -> None:
@@ -231,8 +232,11 @@ class SessionLoop:
         return not cancelled
 
     async def close_interrupted(self) -> None:
-        """Close the turn a dead process left open: what it was running is recorded as
-        interrupted, and the session can be carried on with new input."""
+        """Close the turn a dead process left open: what it was running is stopped and
+        recorded as interrupted, and the session can be carried on with new input."""
+        for data in self.state.processes.values():
+            if not owner_alive(data.get("owner")):
+                kill_recorded_group(data)
         note = "interrupted: the process running it exited"
         await self._close_turn("failed", note, call_note=note)
 
