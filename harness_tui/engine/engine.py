@@ -393,6 +393,20 @@ class Engine:
             raise EngineError(f"no session {session_id!r} in {self.store.url}")
         return SessionState.from_events(session_id, events)
 
+    async def abandoned(self, session_id: str) -> bool:
+        """Whether the session's log says it runs while no process runs it: the turn's
+        or the running tasks' process is gone (killed, or its host rebooted). Only what
+        this host can check counts; until a process recovers it, it runs no more."""
+        state = await self.load_state(session_id)
+        if state.status not in ("running", "queued") or session_id in self._backends:
+            return False
+        owners = [task.owner for task in state.running_tasks]
+        if state.turn_active:
+            owners.append(state.turn_owner)
+        elif not owners:
+            owners.append(state.owner)
+        return not any(owner_alive(owner) for owner in owners)
+
     async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
         return await self.store.sessions(limit)
 
