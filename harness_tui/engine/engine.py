@@ -506,6 +506,7 @@ class Engine:
         host: SessionWriter | None = self._hosts.pop(session_id, None)
         self._backends.pop(session_id, None)
         self._unprovided.pop(session_id, None)
+        self._worktrees.forget(session_id)
         if host is None:
             events = await self.store.read(session_id)
             state = SessionState(session_id)

@@ -149,7 +149,8 @@ def test_a_killed_runs_command_and_its_grandchildren_are_stopped_by_the_next_run
 def test_recovery_without_the_killed_sessions_api_key_neither_hangs_nor_fails(tmp_path):
     """A session of provider anthropic, killed mid-command; the next run in the project
     has no ANTHROPIC_API_KEY (it uses another provider): it recovers the session, stops
-    its command, and does its own work."""
+    its command, and does its own work. (On main it printed "ANTHROPIC_API_KEY is not
+    set" and never exited.)"""
     project = init_repo(tmp_path / "p")
     replies = [Reply("running it", tool_calls=[("bash", {"command": COMMAND})])]
     with LoopbackAnthropic(replies) as server:
@@ -188,6 +189,18 @@ def test_recovery_without_the_killed_sessions_api_key_neither_hangs_nor_fails(tm
             (type_, data.get("error", "")[:11]) for type_, data in events
         ]
         wait_until(lambda: not group_alive(pgid), timeout=10, message="the command to stop")
+
+        # Continuing that session needs its key: refused in one line without it, and
+        # carried on with it.
+        refused = _continue(project, cli_env(tmp_path), session_id)
+        assert refused.returncode == 2
+        assert refused.stderr.strip() == (
+            "harness-tui: provider anthropic: ANTHROPIC_API_KEY is not set"
+        )
+        with LoopbackAnthropic([Reply("it was interrupted; carrying on")]) as server:
+            resumed = _continue(project, cli_env(tmp_path, **server.env()), session_id)
+        assert resumed.returncode == 0, resumed.stderr
+        assert resumed.stdout.strip() == "it was interrupted; carrying on"
     finally:
         kill_group(pgid)
 
