@@ -26,6 +26,9 @@ TOOL_REQUESTED = "tool.requested"
 POLICY_DECIDED = "policy.decided"
 APPROVAL_REQUESTED = "approval.requested"
 APPROVAL_RESOLVED = "approval.resolved"
+# A command a tool call started, held until this is committed: {call_id, pgid,
+# pgid_start, owner}. Recovery stops the group if its owner died before the call ended.
+TOOL_STARTED = "tool.started"
 TOOL_COMPLETED = "tool.completed"
 TOOL_FAILED = "tool.failed"
 TASK_STARTED = "task.started"
@@ -40,7 +43,13 @@ WORKTREE_CREATED = "worktree.created"
 # A worktree session's end: its work committed on its branch, what the branch changed.
 WORKTREE_COMMITTED = "worktree.committed"
 WORKTREE_REMOVED = "worktree.removed"
+# A validation command started (held until this is committed): {command, pgid,
+# pgid_start, owner}, for recovery as tool.started.
+VALIDATION_STARTED = "validation.started"
 VALIDATION_COMPLETED = "validation.completed"
+# Start-up recovery could not finish what a dead process left of this session:
+# {error, by: owner}. The session is left as it was, for a later recovery.
+RECOVERY_FAILED = "recovery.failed"
 GC_SIGNAL = "gc.signal"
 GC_DRAFT_CREATED = "gc.draft.created"
 GC_DRAFT_ADOPTED = "gc.draft.adopted"

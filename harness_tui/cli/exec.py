@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from harness_tui import events as ev
 from harness_tui.cli.exitcodes import ExitCode
-from harness_tui.cli.render import DEMO_MARK, JsonRenderer, TextRenderer
+from harness_tui.cli.render import DEMO_MARK, JsonRenderer, TextRenderer, recovery_line
 from harness_tui.engine.engine import Engine, EngineError
 from harness_tui.events import Event
 from harness_tui.providers.select import resolve_provider
@@ -87,6 +87,10 @@ async def run_exec(
         stop.engine = engine
         engine.auto_gc = False
         try:
+            # What dead processes left of other sessions does not stop this run; what
+            # could not be cleaned up is said once, and is on those sessions' records.
+            for failure in engine.recovery_failures:
+                stop.line(stderr, recovery_line(failure))
             if stop.requested.is_set():
                 return ExitCode.INTERRUPTED
             return await _run(engine, options, stdout, stderr, stop)

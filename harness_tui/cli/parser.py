@@ -42,6 +42,16 @@ exit codes (the decision, with or without --json):
   2    usage or config error (a rule file that does not load)
 """
 
+TAIL_EPILOG = """\
+exit codes (following: how the task or session stopped, as --exec says it):
+  0    the session is done, or the task completed; always 0 with --no-follow
+  1    it failed, or the process running it was killed (the next run recovers it)
+  2    usage or config error (no such session or task)
+  3    the session waits for an approval
+  4    the session is idle: its turn stopped at max steps or a budget
+  130  it was cancelled, or tail itself was interrupted (Ctrl-C)
+"""
+
 PROG = "harness-tui"
 
 
@@ -146,10 +156,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     tail = commands.add_parser(
         "tail",
-        help="follow a task's output or a session's events live, until it ends",
-        description="Follow a background task's output (ID like 3f2a9c1b0d12-t1) or a "
-        "session's events (a session id) from the store, including a run in another "
-        "process; exits when the task or session ends.",
+        help="follow a task's output or a session's events live, until it stops",
+        description="Follow a background task's output (ID like 3f2a9c1b0d12-t1) or a\n"
+        "session's events (a session id) from the store, including a run in another\n"
+        "process. Exits when the task ends or the session stops running: done, failed,\n"
+        "cancelled, waiting for an approval, idle after max steps or a budget, or its\n"
+        "process gone. The last line says which.",
+        epilog=TAIL_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     tail.add_argument("target", metavar="ID", help="a task id or a session id")
     tail.add_argument("--no-follow", action="store_true", help="print what exists and exit")

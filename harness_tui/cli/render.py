@@ -3,14 +3,25 @@ lines. The headless runner and `tail` print with these."""
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from harness_tui import events as ev
 from harness_tui.events import Event
 
+if TYPE_CHECKING:
+    from harness_tui.engine.recovery import RecoveryFailure
+
 # Starts every line printed for the offline demo: nothing it says is about the user's
 # project.
 DEMO_MARK = "[offline demo] "
+
+
+def recovery_line(failure: RecoveryFailure) -> str:
+    """The stderr line for a session start-up recovery could not finish."""
+    return (
+        f"harness-tui: session {failure.session_id} could not be recovered "
+        f"(it stays as it was; its log says so): {failure.error}"
+    )
 
 
 class JsonRenderer:

@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 from harness_tui.cli.exitcodes import ExitCode
+from harness_tui.cli.render import recovery_line
 from harness_tui.engine.engine import Engine
 from harness_tui.engine.worktree_sessions import WorktreeRecord
 
@@ -26,6 +27,8 @@ async def _run(config: Config, action: str, *, as_json: bool, out: TextIO = sys.
     # their sessions and removes their worktrees), then removes what is still stale.
     engine = await Engine.open(config, recover=action == "prune")
     try:
+        for failure in engine.recovery_failures:
+            print(recovery_line(failure), file=sys.stderr)
         if action == "prune":
             pruned = await engine.prune_worktrees()
             _show_pruned(pruned, as_json, out)

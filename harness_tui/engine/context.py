@@ -18,6 +18,7 @@ from harness_tui.backends.base import Verdict
 from harness_tui.config import Config
 from harness_tui.engine.deltas import DeltaFeed
 from harness_tui.engine.gate import PolicyGate
+from harness_tui.engine.processes import LiveGroups
 from harness_tui.engine.prompts import build_system_prompt
 from harness_tui.engine.session import SessionState
 from harness_tui.events import Event
@@ -53,6 +54,8 @@ class EngineContext:
         self.gate = PolicyGate(self.project)
         self.redactor = Redactor(os.environ)
         self._observers: list[Callable[[Event], None]] = []
+        # The process groups of the commands tool calls run right now.
+        self.live_groups = LiveGroups()
 
     # -- hooks ---------------------------------------------------------------------
 

@@ -29,10 +29,11 @@ from harness_tui.engine.owner import (
     owner_alive,
     working_owner,
 )
-from harness_tui.engine.recovery import recover_interrupted
+from harness_tui.engine.recovery import RecoveryFailure, recover_interrupted
 from harness_tui.engine.session import PendingApproval, SessionState
 from harness_tui.engine.tasks import TaskManager
 from harness_tui.engine.worktree_sessions import WorktreeRecord, WorktreeRefused, WorktreeSessions
+from harness_tui.engine.writer import SessionWriter
 from harness_tui.events import Event
 from harness_tui.policy.evaluate import MODES as APPROVAL_MODES
 from harness_tui.providers.base import Provider
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from harness_tui.config import Config
     from harness_tui.gc.service import GCService
 
-__all__ = ["Delta", "Engine", "EngineError", "SessionBusy"]
+__all__ = ["Delta", "Engine", "EngineError", "RecoveryFailure", "SessionBusy"]
 
 
 class Engine:
@@ -64,6 +65,11 @@ class Engine:
         self.auto_gc = True
         self._ctx.add_observer(self._gc_after_session)
         self._providers: dict[tuple[str, str], Provider] = {}
+        # Sessions taken over without a provider (to recover them, or prune their
+        # worktree): theirs is built when they are next given work.
+        self._unprovided: dict[str, SessionLoop] = {}
+        # Sessions start-up recovery could not finish, and why (see Engine.open).
+        self.recovery_failures: list[RecoveryFailure] = []
         # One scheduler for every worktree session this engine runs.
         self._worktrees = WorktreeSessions(self._ctx, self._tasks, self.load_state, self._load)
         engine_opened(self.id)
@@ -73,8 +79,12 @@ class Engine:
         cls, config: Config, *, recover: bool = True, offline_demo: bool = False
     ) -> Engine:
         """Open the store and, unless `recover` is false (read-only faces such as
-        `tail`), close turns whose process died mid-way. `offline_demo`: see
-        `Engine.offline_demo`."""
+        `tail`), stop what dead processes left running and close their turns.
+        `offline_demo`: see `Engine.offline_demo`.
+
+        A session that cannot be recovered does not stop the engine: it is listed in
+        `recovery_failures` (and says so in its log) for the face to report. Whatever
+        else fails here closes the store again before it is raised."""
         store = await open_store(config.store_url)
         try:
             engine = cls(config, store, offline_demo=offline_demo)
@@ -82,7 +92,17 @@ class Engine:
             await store.close()
             raise
         if recover:
-            await recover_interrupted(store, engine._worktrees, engine.load_state, engine._attach)
+            try:
+                engine.recovery_failures = await recover_interrupted(
+                    store,
+                    engine._worktrees,
+                    engine.load_state,
+                    engine._attach_unprovided,
+                    engine._record_recovery_failure,
+                )
+            except BaseException:
+                await engine.close()  # the store too, whatever else fails
+                raise
         return engine
 
     async def close(self) -> None:
@@ -92,29 +112,36 @@ class Engine:
         # Sessions cancelled below end, and an ending session would start a GC pass
         # against a store about to close.
         self.auto_gc = False
-        await self._tasks.close()
-        detached: set[str] = set()
-        for session_id, backend in list(self._backends.items()):
-            if backend.waiting_for_approval:
-                await backend.detach()
-                detached.add(session_id)
-            else:
-                await backend.cancel()
-        # Worktree sessions cut short are committed and cleaned up; paused ones stay.
-        await self._worktrees.close(detached)
-        gc = self._ctx.loaded_gc()
-        if gc is not None:
-            await gc.close()
-        for provider in self._providers.values():
-            await provider.aclose()
-        await self.store.close()
-        engine_closed(self.id)
+        try:
+            await self._tasks.close()
+            detached: set[str] = set()
+            for session_id, backend in list(self._backends.items()):
+                if backend.waiting_for_approval:
+                    await backend.detach()
+                    detached.add(session_id)
+                else:
+                    await backend.cancel()
+            # Worktree sessions cut short are committed and cleaned up; paused ones stay.
+            await self._worktrees.close(detached)
+            gc = self._ctx.loaded_gc()
+            if gc is not None:
+                await gc.close()
+            for provider in self._providers.values():
+                await provider.aclose()
+        finally:
+            # Whatever failed above, the store is closed: an open one (its writer task,
+            # its connections' threads) would keep the process from ever exiting.
+            try:
+                await self.store.close()
+            finally:
+                engine_closed(self.id)
 
     def kill_processes(self) -> None:
         """The last resort of a process that must exit now, its orderly shutdown having
         overrun (a store that does not answer): kill what the background tasks run, so
         nothing outlives it. Nothing is recorded; what was committed stays."""
         self._tasks.kill_now()
+        self._ctx.live_groups.kill_all()
 
     # -- sessions ------------------------------------------------------------------
 
@@ -323,6 +350,8 @@ class Engine:
         # unless another process took the session over first (SessionBusy).
         if backend is None:
             backend = self._attach(state)
+        elif session_id in self._unprovided:
+            self._provide(self._unprovided[session_id])
         self._hosts[session_id].approvals.answer(approval_id, answer)
         await backend.resume()
 
@@ -383,6 +412,20 @@ class Engine:
         if not events:
             raise EngineError(f"no session {session_id!r} in {self.store.url}")
         return SessionState.from_events(session_id, events)
+
+    async def abandoned(self, session_id: str) -> bool:
+        """Whether the session's log says it runs while no process runs it: the turn's
+        or the running tasks' process is gone (killed, or its host rebooted). Only what
+        this host can check counts; until a process recovers it, it runs no more."""
+        state = await self.load_state(session_id)
+        if state.status not in ("running", "queued") or session_id in self._backends:
+            return False
+        owners = [task.owner for task in state.running_tasks]
+        if state.turn_active:
+            owners.append(state.turn_owner)
+        elif not owners:
+            owners.append(state.owner)
+        return not any(owner_alive(owner) for owner in owners)
 
     async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
         return await self.store.sessions(limit)
@@ -459,22 +502,56 @@ class Engine:
     ) -> SessionLoop:
         """The session's in-process backend, with the provider and model given, else those
         its log names."""
+        loop = self._attach_unprovided(state)
+        self._provide(loop, provider_name, model)
+        return loop
+
+    def _attach_unprovided(self, state: SessionState) -> SessionLoop:
+        """The session's backend without its provider yet: enough to record what a dead
+        process left, whatever keys this process has. `_provide` before it runs a turn."""
+        host = EngineHost(self._ctx, state)
+        loop = SessionLoop(self._ctx, host, None, self._tasks, self._worktrees.attach(host))
+        self._hosts[state.session_id] = host
+        self._backends[state.session_id] = loop
+        self._unprovided[state.session_id] = loop
+        return loop
+
+    def _provide(
+        self, loop: SessionLoop, provider_name: str | None = None, model: str | None = None
+    ) -> None:
+        """Give the session's backend its provider (raises ProviderConfigError when it
+        cannot be built, e.g. its API key is not set)."""
+        state = loop.state
         key = (provider_name or state.provider, model or state.model)
         provider = self._providers.get(key)
         if provider is None:
             provider = resolve_provider(self.config, *key).build()
             self._providers[key] = provider
-        host = EngineHost(self._ctx, state)
-        loop = SessionLoop(self._ctx, host, provider, self._tasks, self._worktrees.attach(host))
-        self._hosts[state.session_id] = host
-        self._backends[state.session_id] = loop
-        return loop
+        loop.model.provider = provider
+        self._unprovided.pop(state.session_id, None)
+
+    async def _record_recovery_failure(self, session_id: str, error: str) -> None:
+        """Put on the session's record that recovery could not finish, and forget what
+        was loaded of it: the next use takes it over from the log again."""
+        host: SessionWriter | None = self._hosts.pop(session_id, None)
+        self._backends.pop(session_id, None)
+        self._unprovided.pop(session_id, None)
+        self._worktrees.forget(session_id)
+        if host is None:
+            events = await self.store.read(session_id)
+            state = SessionState(session_id)
+            state.last_seq = events[-1].seq if events else 0
+            host = SessionWriter(self._ctx, state)
+        await host.emit(ev.RECOVERY_FAILED, {"error": error, "by": current_owner(self.id)})
 
     async def _backend(self, session_id: str) -> SessionBackend:
         """The session's backend, taking the session over from the log if need be
         (e.g. `--exec --session ID`)."""
         backend = self._backends.get(session_id)
         if backend is not None:
+            unprovided = self._unprovided.get(session_id)
+            if unprovided is not None:
+                self._provide(unprovided)
             return backend
         state = await self.load_state(session_id)
         owner = working_owner(state, self.id)
@@ -489,7 +566,7 @@ class Engine:
         """Load a session from the log, as it is, to act on it (prune its worktree)."""
         if session_id not in self._backends:
             state = await self.load_state(session_id)
-            self._attach(state)
+            self._attach_unprovided(state)
 
 
 def _check_mode(mode: str) -> None:

@@ -29,7 +29,8 @@ from harness_tui.engine.errors import SessionBusy
 from harness_tui.engine.gate import FILE_WRITERS
 from harness_tui.engine.host import EngineHost
 from harness_tui.engine.model_call import ModelCall, TurnEnded
-from harness_tui.engine.owner import current_owner
+from harness_tui.engine.owner import current_owner, owner_alive
+from harness_tui.engine.processes import kill_recorded_group
 from harness_tui.engine.session import SessionState
 from harness_tui.engine.tasks import TaskManager
 from harness_tui.engine.tool_calls import ToolCalls
@@ -64,7 +65,7 @@ class SessionLoop:
         self,
         ctx: EngineContext,
         host: EngineHost,
-        provider: Provider,
+        provider: Provider | None,
         tasks: TaskManager,
         worktree: WorktreeSession | None = None,
     ) -> None:
@@ -323,6 +324,10 @@ class SessionLoop:
         """Close the turn a dead process left open: what it was running is recorded as
         interrupted, and the session can be carried on with new input. One claim: of
         two processes doing this at once, one closes it and the other finds it closed."""
+        # Its commands first: they must not outlive the process that ran them.
+        for data in self.state.processes.values():
+            if not owner_alive(data.get("owner")):
+                kill_recorded_group(data)
         await self.host.claim(_interrupted_turn_end)
 
     async def _close_turn(self, reason: str, error: str | None) -> None:

@@ -35,9 +35,13 @@ class TurnEnded(Exception):
 class ModelCall:
     """One session's requests to its provider."""
 
-    def __init__(self, ctx: EngineContext, writer: SessionWriter, provider: Provider) -> None:
+    def __init__(
+        self, ctx: EngineContext, writer: SessionWriter, provider: Provider | None
+    ) -> None:
         self.ctx = ctx
         self.writer = writer
+        # None for a session taken over only to be recovered: the engine gives it one
+        # before it runs a turn.
         self.provider = provider
         # Consecutive failed model requests, across turns; reset by a success.
         self._failures = 0
@@ -120,6 +124,8 @@ class ModelCall:
     async def stream(self, request: ModelRequest) -> ModelResponse:
         """One attempt, its text published live as it streams."""
         response: ModelResponse | None = None
+        if self.provider is None:
+            raise ProviderError("no model provider for this session", retryable=False)
         # Every provider's stream is an async generator; closing it ends the request.
         items = cast("AsyncGenerator[StreamItem, None]", self.provider.stream(request))
         async with aclosing(items) as stream:

@@ -1,24 +1,39 @@
 """Start-up recovery: cleaning up after processes that died.
 
-Their background tasks are recorded as cancelled (process_exited) and whatever they
-left running is stopped; a turn they left open is closed, each unfinished tool call
-recorded as interrupted. A turn waiting for an approval stays open: it can still be
-answered. A worktree session they left (queued, running, or half-way through its end)
-is failed with the reason, its work committed on its branch and its worktree removed.
+Every command they left running is stopped (inline tool calls, background tasks and
+validation commands, each with its whole process group, as the log recorded it); their
+background tasks are recorded as cancelled (process_exited); a turn they left open is
+closed, each unfinished tool call recorded as interrupted. A turn waiting for an
+approval stays open: it can still be answered. A worktree session they left (queued,
+running, or half-way through its end) is failed with the reason, its work committed on
+its branch and its worktree removed.
+
+Recovering a session needs no model provider, so it works whatever keys this process
+has. One session that cannot be recovered never stops the others, or the engine: what
+failed is recorded on that session (`recovery.failed`) and returned to the caller.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from harness_tui import events as ev
 from harness_tui.engine.errors import SessionBusy
 from harness_tui.engine.loop import SessionLoop
 from harness_tui.engine.owner import owner_alive
+from harness_tui.engine.processes import kill_recorded_group
 from harness_tui.engine.session import SessionState
-from harness_tui.engine.tasks import kill_orphaned_group
 from harness_tui.engine.worktree_sessions import WorktreeSessions
 from harness_tui.store import EventStore
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryFailure:
+    """A session recovery could not finish, and why."""
+
+    session_id: str
+    error: str
 
 
 async def recover_interrupted(
@@ -26,18 +41,31 @@ async def recover_interrupted(
     worktrees: WorktreeSessions,
     load_state: Callable[[str], Awaitable[SessionState]],
     attach: Callable[[SessionState], SessionLoop],
-) -> None:
-    """`attach` has the engine take a session over from the log."""
+    record_failure: Callable[[str, str], Awaitable[None]],
+) -> list[RecoveryFailure]:
+    """`attach` has the engine take a session over from the log (without a provider:
+    recovery asks no model anything); `record_failure(session_id, error)` puts on the
+    session's record that it could not be recovered. Returns the sessions that could
+    not be, each left as it was for a later recovery."""
     summaries = await store.sessions()
     candidates = [s.session_id for s in summaries if s.status in ("running", "waiting", "queued")]
     # A worktree folder left behind points at its session whatever its status says.
     leftovers = worktrees.leftover_session_ids() - set(candidates)
     candidates += [s.session_id for s in summaries if s.session_id in leftovers]
+    failures: list[RecoveryFailure] = []
     for session_id in candidates:
         try:
             await _recover(session_id, worktrees, load_state, attach)
         except SessionBusy:
             continue  # another process took the session over meanwhile: it is theirs
+        except Exception as exc:  # one session's trouble is that session's, not the engine's
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            failures.append(RecoveryFailure(session_id, error))
+            try:
+                await record_failure(session_id, error)
+            except Exception:
+                pass  # the store refuses even that: the caller still reports it
+    return failures
 
 
 async def _recover(
@@ -47,7 +75,14 @@ async def _recover(
     attach: Callable[[SessionState], SessionLoop],
 ) -> None:
     state = await load_state(session_id)
+    # Commands first, before anything is written about them: a dead process's command
+    # must not run on while its call is recorded as interrupted.
+    for data in state.processes.values():
+        if not owner_alive(data.get("owner")):
+            kill_recorded_group(data)
     orphans = [task for task in state.running_tasks if not owner_alive(task.owner)]
+    for task in orphans:
+        kill_recorded_group(task.started)
     turn_orphaned = state.turn_active and not owner_alive(state.turn_owner)
     # A turn waiting for an approval stays open: it can still be answered.
     close_turn = turn_orphaned and not state.approvals
@@ -56,7 +91,6 @@ async def _recover(
         return
     loop = attach(state)
     for task in orphans:
-        kill_orphaned_group(task.started)
         await loop.host.emit(
             ev.TASK_CANCELLED,
             {

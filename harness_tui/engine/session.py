@@ -118,6 +118,9 @@ class SessionState:
     # Calls the model asked for that have no result yet, by call_id.
     open_calls: dict[str, ToolCall] = field(default_factory=dict)
     approvals: dict[str, PendingApproval] = field(default_factory=dict)
+    # Commands started and not yet ended on the record (tool.started, validation.started
+    # data, by call id or "validation PGID"): what recovery stops after a crash.
+    processes: dict[str, dict[str, Any]] = field(default_factory=dict)
     tasks: dict[str, TaskState] = field(default_factory=dict)
     children: list[str] = field(default_factory=list)
     # The process that last took charge of the session (its creation, its worktree, a
@@ -185,6 +188,8 @@ def _created(state: SessionState, event: Event, data: dict[str, Any]) -> None:
 
 def _status(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.status = data["status"]
+    if state.status in ev.TERMINAL_STATUSES:
+        _validation_over(state)
     state.queue_position = data.get("position") if data["status"] == "queued" else None
     # A status that claims the session (a worktree session taking its slot) names its owner.
     state.owner = data.get("owner") or state.owner
@@ -197,6 +202,7 @@ def _input(state: SessionState, event: Event, data: dict[str, Any]) -> None:
 
 
 def _turn_started(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    _validation_over(state)
     state.turns += 1
     state.turn_active = True
     state.turn_owner = data.get("owner")
@@ -255,8 +261,13 @@ def _model_failed(state: SessionState, event: Event, data: dict[str, Any]) -> No
     state.last_error = data.get("error")
 
 
+def _tool_started(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.processes[data["call_id"]] = data
+
+
 def _tool_completed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.open_calls.pop(data["call_id"], None)
+    state.processes.pop(data["call_id"], None)
     state.add_message(
         event.seq,
         Message(
@@ -270,6 +281,7 @@ def _tool_completed(state: SessionState, event: Event, data: dict[str, Any]) -> 
 
 def _tool_failed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.open_calls.pop(data["call_id"], None)
+    state.processes.pop(data["call_id"], None)
     state.add_message(
         event.seq,
         Message(
@@ -377,7 +389,20 @@ def _worktree_removed(state: SessionState, event: Event, data: dict[str, Any]) -
         state.worktree.removed = True
 
 
+def _validation_started(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.processes[f"validation {data['pgid']}"] = data
+
+
+def _validation_over(state: SessionState) -> None:
+    """Validation commands run one after another, and their results are recorded once
+    the last has ended: from the first result (or a new turn, or the session's end, when
+    a cancel cut validation short) none of them runs any more."""
+    for key in [key for key in state.processes if key.startswith("validation ")]:
+        del state.processes[key]
+
+
 def _validation(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    _validation_over(state)
     if data.get("exit_code") != 0 or data.get("timed_out"):
         state.validation_failures += 1
 
@@ -392,6 +417,7 @@ _HANDLERS = {
     ev.SESSION_APPROVAL_MODE: _approval_mode,
     ev.MODEL_COMPLETED: _model_completed,
     ev.MODEL_FAILED: _model_failed,
+    ev.TOOL_STARTED: _tool_started,
     ev.TOOL_COMPLETED: _tool_completed,
     ev.TOOL_FAILED: _tool_failed,
     ev.APPROVAL_REQUESTED: _approval_requested,
@@ -405,5 +431,6 @@ _HANDLERS = {
     ev.WORKTREE_CREATED: _worktree_created,
     ev.WORKTREE_COMMITTED: _worktree_committed,
     ev.WORKTREE_REMOVED: _worktree_removed,
+    ev.VALIDATION_STARTED: _validation_started,
     ev.VALIDATION_COMPLETED: _validation,
 }

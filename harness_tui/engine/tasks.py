@@ -23,7 +23,8 @@ from typing import Any, Protocol
 
 from harness_tui import events as ev
 from harness_tui.engine.context import EngineContext
-from harness_tui.engine.owner import current_owner, process_start_time
+from harness_tui.engine.owner import current_owner
+from harness_tui.engine.processes import process_record
 from harness_tui.engine.session import SessionState
 from harness_tui.events import Event, utcnow
 from harness_tui.providers.scripted import subagent_script
@@ -208,8 +209,7 @@ class SessionTasks:
             "output_path": str(task.output_path),
         }
         if shell.pgid is not None:
-            data["pgid"] = shell.pgid
-            data["pgid_start"] = process_start_time(shell.pgid)
+            data.update(process_record(self.ctx.engine_id, shell.pgid))
         if shell.started_at is not None:
             # The command ran inline for up to inline_ms before it became a task: its
             # elapsed time counts from when it really started, not from this event.
@@ -475,15 +475,3 @@ def utf8_chunks(text: str, limit: int) -> list[str]:
 def _first_line(text: str, width: int = 60) -> str:
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= width else line[: width - 1] + "…"
-
-
-def kill_orphaned_group(data: dict[str, Any]) -> None:
-    """Stop what a dead process left running, if the group is still the one it started
-    (a reused process id is left alone)."""
-    pgid = data.get("pgid")
-    if not isinstance(pgid, int) or process_start_time(pgid) != data.get("pgid_start"):
-        return
-    try:
-        os.killpg(pgid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass

@@ -11,8 +11,9 @@ from harness_tui import events as ev
 from harness_tui.backends.base import Resolution
 from harness_tui.engine.context import EngineContext
 from harness_tui.engine.host import EngineHost
+from harness_tui.engine.processes import process_record
 from harness_tui.providers.base import ToolCall
-from harness_tui.tools.base import TaskHost, ToolContext, ToolError
+from harness_tui.tools.base import TaskHost, ToolContext, ToolError, ToolResult
 
 
 class ToolCalls:
@@ -22,6 +23,8 @@ class ToolCalls:
         self.ctx = ctx
         self.host = host
         self.tasks = tasks
+        # The process group of the command each running call started, if any.
+        self._groups: dict[str, int] = {}
 
     async def run(self, call: ToolCall) -> None:
         pending = self.host.approvals.pending_for(call.id)
@@ -69,6 +72,16 @@ class ToolCalls:
                 state.session_id, stream, text, call_id=call_id
             ),
             tasks=self.tasks,
+            process_started=lambda pgid: self._process_started(call_id, pgid),
+        )
+
+    async def _process_started(self, call_id: str, pgid: int) -> None:
+        """A command of the call started, held until its group is on the record: from
+        the commit on, a crash cannot leave it running unseen (recovery stops it)."""
+        self._groups[call_id] = pgid
+        self.ctx.live_groups.add(pgid)
+        await self.host.emit(
+            ev.TOOL_STARTED, {"call_id": call_id, **process_record(self.ctx.engine_id, pgid)}
         )
 
     async def _refuse(self, call: ToolCall, error: str) -> None:
@@ -92,12 +105,22 @@ class ToolCalls:
             return args
         return call.arguments
 
-    async def _execute(self, call: ToolCall, args: dict[str, Any]) -> None:
+    async def _run_tool(self, call: ToolCall, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         tool = self.ctx.tools[call.name]
+        try:
+            return await tool.run(args, ctx)
+        finally:
+            # Its command ended with it, or runs on as a background task, which knows
+            # its group from here.
+            pgid = self._groups.pop(call.id, None)
+            if pgid is not None:
+                self.ctx.live_groups.discard(pgid)
+
+    async def _execute(self, call: ToolCall, args: dict[str, Any]) -> None:
         ctx = self.context(call.id)
         started = time.monotonic()
         try:
-            result = await tool.run(args, ctx)
+            result = await self._run_tool(call, args, ctx)
         except ToolError as exc:
             await self.host.emit(ev.TOOL_FAILED, {"call_id": call.id, "error": str(exc)})
             return

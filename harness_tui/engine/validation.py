@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from harness_tui.tools.bash import ShellProcess, stop_shell
+from harness_tui.tools.bash import ShellProcess, StartedCallback, stop_shell
 
 __all__ = ["ValidationResult", "failure_feedback", "run_validation"]
 
@@ -57,6 +57,7 @@ async def run_validation(
     env: Mapping[str, str],
     timeout_s: float,
     output_limit: int,
+    on_started: Callable[[str], StartedCallback] | None = None,
 ) -> list[ValidationResult]:
     """Run `commands` one after another in `cwd` and return their results.
 
@@ -65,10 +66,13 @@ async def run_validation(
     next. So the last result is the failure, if any. A command still running after
     `timeout_s` seconds is stopped, its whole process group with it. Raises OSError when
     bash cannot be started in `cwd`. Cancelling the caller stops the running command.
+    `on_started(command)` gives the hook each command is held at its start for (see
+    `ShellProcess`): the caller records its process group.
     """
     results: list[ValidationResult] = []
     for command in commands:
-        result = await _run_one(command, Path(cwd), env, timeout_s, output_limit)
+        hook = on_started(command) if on_started is not None else None
+        result = await _run_one(command, Path(cwd), env, timeout_s, output_limit, hook)
         results.append(result)
         if not result.passed:
             break
@@ -76,7 +80,12 @@ async def run_validation(
 
 
 async def _run_one(
-    command: str, cwd: Path, env: Mapping[str, str], timeout_s: float, output_limit: int
+    command: str,
+    cwd: Path,
+    env: Mapping[str, str],
+    timeout_s: float,
+    output_limit: int,
+    on_started: StartedCallback | None,
 ) -> ValidationResult:
     tail = _Tail(output_limit)
     # The shell keeps nothing itself (it would keep the head); the tail is kept here.
@@ -86,6 +95,7 @@ async def _run_one(
         env=env,
         on_output=lambda _stream, text: tail.add(text),
         max_capture_bytes=0,
+        on_started=on_started,
     )
     started = time.monotonic()
     await shell.start()

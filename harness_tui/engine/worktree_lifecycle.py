@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -17,6 +18,7 @@ from typing import Protocol
 from harness_tui import events as ev
 from harness_tui.engine.context import EngineContext
 from harness_tui.engine.owner import current_owner
+from harness_tui.engine.processes import process_record
 from harness_tui.engine.scheduler import Ticket
 from harness_tui.engine.session import SessionState, SessionWorktree
 from harness_tui.engine.tasks import TaskManager
@@ -31,6 +33,7 @@ from harness_tui.engine.worktrees import (
     remove_worktree,
 )
 from harness_tui.engine.writer import SessionWriter
+from harness_tui.tools.bash import StartedCallback
 
 INTERRUPTED = "interrupted: the process running it exited"
 # Paths listed in worktree.committed; the counts cover all of them.
@@ -245,6 +248,7 @@ class WorktreeSession:
         if not settings.commands:
             return Decision(finish="done")
         attempt = state.validation_failures + 1
+        groups: list[int] = []
         try:
             results = await run_validation(
                 settings.commands,
@@ -252,9 +256,13 @@ class WorktreeSession:
                 self.ctx.tool_env(),
                 settings.timeout_s,
                 settings.output_tail_bytes,
+                on_started=self._validation_started(groups),
             )
         except OSError as exc:
             return Decision(finish="failed", error=f"validation could not run: {exc}")
+        finally:
+            for pgid in groups:
+                self.ctx.live_groups.discard(pgid)
         for result in results:
             data = result.event_data()
             data["kind"] = (
@@ -278,6 +286,20 @@ class WorktreeSession:
             error=f"validation failed after {settings.max_retries} {retries}: "
             f"`{failed.command}` {how}",
         )
+
+    def _validation_started(self, groups: list[int]) -> Callable[[str], StartedCallback]:
+        def hook(command: str) -> StartedCallback:
+            async def record(pgid: int) -> None:
+                # The command is held until this is committed: a crash cannot leave it
+                # running in a worktree that recovery removes.
+                groups.append(pgid)
+                self.ctx.live_groups.add(pgid)
+                data = {"command": command, **process_record(self.ctx.engine_id, pgid)}
+                await self.writer.emit(ev.VALIDATION_STARTED, data)
+
+            return record
+
+        return hook
 
     async def end(self, decision: Decision) -> None:
         if decision.finish is not None:

@@ -128,6 +128,12 @@ class WorktreeSessions:
     def lifecycle(self, session_id: str) -> WorktreeSession | None:
         return self._lifecycles.get(session_id)
 
+    def forget(self, session_id: str) -> None:
+        """Drop a session this engine loaded but will not run (its recovery failed):
+        its lifecycle, and any slot it held. The next use loads it from the log again."""
+        if self._lifecycles.pop(session_id, None) is not None:
+            self.release(session_id)
+
     @property
     def changed(self) -> asyncio.Event:
         return self._changed

@@ -7,7 +7,7 @@ when the result carries an artifact).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -85,6 +85,9 @@ class ToolContext:
     on_output: Callable[[str, str], None] | None = None
     # Background tasks and subagents; None where the session cannot have them.
     tasks: TaskHost | None = None
+    # Awaited with the process group of each command a tool starts, before the command
+    # runs anything: the engine records it, so a crash cannot leave it running unseen.
+    process_started: Callable[[int], Awaitable[None]] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -39,6 +39,9 @@ from harness_tui.tools.base import (
 log = logging.getLogger(__name__)
 
 OutputCallback = Callable[[str, str], None]
+# Called with the process group of a command that has started but not yet run anything:
+# whoever must be able to stop it after a crash records it durably first.
+StartedCallback = Callable[[int], Awaitable[None]]
 
 # Time between SIGTERM and SIGKILL when stopping a process group.
 TERMINATE_GRACE_S = 2.0
@@ -56,6 +59,14 @@ _DRAIN_TIMEOUT_S = 2.0
 # After SIGKILL, how long to wait for the kernel to remove the processes.
 _KILL_WAIT_S = 5.0
 _POLL_S = 0.02
+# Exit status of a command held at its start whose release never came (the process
+# that started it died, or could not record it): it ran nothing.
+NOT_RELEASED = 125
+# A held command's shell waits for one line on the gate, then becomes the command's own
+# shell: `exec` keeps the process, so the pid (the group) recorded before is the
+# command's, and `bash -c COMMAND` sees the same $0 and options as when started
+# directly. At the end of the gate, without a line, it exits having run nothing.
+_GATED = 'IFS= read -r -u {fd} _ || exit {status}; exec {fd}<&-; exec bash -c "$1"'
 
 # Clean-up tasks that must outlive a second cancellation of the task that started them.
 _cleanups: set[asyncio.Task[Any]] = set()
@@ -112,6 +123,11 @@ class ShellProcess:
 
     When the shell exits, anything it left running in its group is stopped, so a
     finished command never leaves processes behind.
+
+    With `on_started`, the command is held at its start until `on_started(pgid)`
+    returned: the group is on record (for the engine, in the log) before the command
+    can do anything, or outlive whoever started it. If `on_started` fails, or this
+    process dies meanwhile, the command exits without running.
     """
 
     def __init__(
@@ -125,8 +141,10 @@ class ShellProcess:
         max_capture_bytes: int = MAX_CAPTURE_BYTES,
         spool_path: Path | None = None,
         spool_after: int = 0,
+        on_started: StartedCallback | None = None,
     ) -> None:
         self.command = command
+        self.on_started = on_started
         self.cwd = Path(cwd)
         self.env = dict(env)
         # Public and reassignable: whoever supervises the process may change the sink.
@@ -233,30 +251,41 @@ class ShellProcess:
     # -- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start the command. Raises OSError if bash cannot be started in `cwd`."""
+        """Start the command. Raises OSError if bash cannot be started in `cwd`, and
+        whatever `on_started` raised (the command then ran nothing)."""
         if self._proc is not None:
             raise RuntimeError("ShellProcess already started")
         loop = asyncio.get_running_loop()
         # Our own pipe rather than asyncio's: we must be able to close the read end
         # ourselves if a process outside the group keeps the write end open.
         read_fd, write_fd = os.pipe()
+        gate_read = gate_write = None
+        argv = ["bash", "-c", self.command]
+        if self.on_started is not None:
+            # Both ends are close-on-exec here; the child gets only the read end.
+            gate_read, gate_write = os.pipe()
+            script = _GATED.format(fd=gate_read, status=NOT_RELEASED)
+            argv = ["bash", "-c", script, "bash", self.command]
         try:
             self._proc = await asyncio.create_subprocess_exec(
-                "bash",
-                "-c",
-                self.command,
+                *argv,
                 cwd=self.cwd,
                 env=self.env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=write_fd,
                 stderr=write_fd,
                 start_new_session=True,
+                pass_fds=() if gate_read is None else (gate_read,),
             )
         except BaseException:
             os.close(read_fd)
+            if gate_write is not None:
+                os.close(gate_write)
             raise
         finally:
             os.close(write_fd)
+            if gate_read is not None:
+                os.close(gate_read)
         self.started_at = time.monotonic()
         stream = asyncio.StreamReader()
         try:
@@ -264,11 +293,31 @@ class ShellProcess:
                 lambda: asyncio.StreamReaderProtocol(stream), os.fdopen(read_fd, "rb", 0)
             )
         except BaseException:
+            if gate_write is not None:
+                os.close(gate_write)
             await self.terminate_group()
             raise
         self._transport = transport
         self._reader = asyncio.create_task(self._read(stream))
         self._supervisor = asyncio.create_task(self._supervise())
+        if gate_write is not None:
+            await self._release(gate_write)
+
+    async def _release(self, gate_write: int) -> None:
+        """Let the held command run once `on_started` has recorded its group."""
+        assert self.on_started is not None and self._proc is not None
+        try:
+            await self.on_started(self._proc.pid)
+            os.write(gate_write, b"\n")
+        except BaseException:
+            # The end of the gate tells the shell to exit without running anything;
+            # its group is stopped all the same, and its end awaited.
+            os.close(gate_write)
+            await stop_shell(self)
+            await asyncio.shield(self.wait())
+            raise
+        os.close(gate_write)
+        self.started_at = time.monotonic()
 
     async def wait(self) -> int:
         """Wait until the shell exited, its group is gone and the output is read; return
@@ -533,6 +582,7 @@ class BashTool:
             # its size never matters: the artifact is this file.
             spool_path=artifact_path(ctx, new_artifact_id()),
             spool_after=limits.output_limit_bytes,
+            on_started=ctx.process_started,
         )
         try:
             await shell.start()

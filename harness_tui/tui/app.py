@@ -197,6 +197,12 @@ class HarnessApp(App[int]):
             self.exit(return_code=1)  # non-zero for whoever looks only at the code
             return
         self.engine = engine
+        for failure in engine.recovery_failures:
+            self.notify(
+                f"session {failure.session_id} could not be recovered: {failure.error}",
+                severity="error",
+                timeout=15,
+            )
         summaries = await engine.sessions()
         self.model.seed(summaries)
         self._ready_at = max((s.last_position for s in summaries), default=0)

@@ -345,6 +345,21 @@ def _validation(event: Event, calls: Any, tasks: Any) -> list[Part]:
     return [(kind, "validate", f"{clean(str(d.get('command', '?')))} → exit {code}")]
 
 
+def _validation_started(event: Event, calls: Any, tasks: Any) -> list[Part]:
+    return [("status", "validate", f"{clean(str(event.data.get('command', '?')))} …")]
+
+
+def _unshown(event: Event, calls: Any, tasks: Any) -> list[Part]:
+    """Bookkeeping a person needs no line for (a command's process group, on record
+    for recovery): the call's own lines say what runs."""
+    return []
+
+
+def _recovery_failed(event: Event, calls: Any, tasks: Any) -> list[Part]:
+    error = clean(str(event.data.get("error", "?")))
+    return [("error", "recovery", f"could not be recovered: {error}")]
+
+
 def _render_other(event: Event, calls: Any, tasks: Any) -> list[Part]:
     label = event.type.split(".")[0]
     return [("status", label[:9], f"{event.type} {_compact(event.data)}")]
@@ -364,6 +379,7 @@ _RENDERERS = {
     ev.POLICY_DECIDED: _policy_decided,
     ev.APPROVAL_REQUESTED: _approval_requested,
     ev.APPROVAL_RESOLVED: _approval_resolved,
+    ev.TOOL_STARTED: _unshown,
     ev.TOOL_COMPLETED: _tool_completed,
     ev.TOOL_FAILED: _tool_failed,
     ev.TASK_STARTED: _task_started,
@@ -376,7 +392,9 @@ _RENDERERS = {
     ev.COMPACTION_COMPLETED: _compaction,
     ev.WORKTREE_CREATED: _worktree,
     ev.WORKTREE_REMOVED: _worktree,
+    ev.VALIDATION_STARTED: _validation_started,
     ev.VALIDATION_COMPLETED: _validation,
+    ev.RECOVERY_FAILED: _recovery_failed,
 }
 
 

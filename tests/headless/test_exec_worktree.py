@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.loopback import LoopbackAnthropic, Reply
-from tests.support.processes import group_alive
+from tests.support.processes import group_alive, kill_group, recorded_groups
 from tests.support.projects import (
     cli_env,
     demo_repo,
@@ -356,3 +356,62 @@ def test_worktrees_prune_removes_kept_and_stray_worktrees(tmp_path):
     assert not Path(kept).exists()
     again = harness(project, "worktrees", "prune", tmp_path=tmp_path, env=env)
     assert again.stdout == "nothing to prune\n"
+
+
+def test_kill_9_mid_validation_then_restart_stops_the_validation_command(tmp_path):
+    """A validation command runs in the session's worktree when its run is killed: the
+    next run stops it, with what it started, before it removes the worktree."""
+    project = init_repo(tmp_path / "p")
+    (project / "README.md").write_text("hi\n")
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "initial")
+    pids = tmp_path / "pids"
+    check = f"echo $$ >> {pids}; sleep 61 & while [ ! -e {tmp_path / 'go'} ]; do sleep 0.05; done"
+    env = cli_env(tmp_path, HARNESS_VALIDATION__COMMANDS=json.dumps([check]))
+    script = write_script(tmp_path / "s.toml", '[[turn]]\ntext = "Done."\n')
+    run = start_exec(
+        project,
+        tmp_path,
+        "go",
+        "--worktree",
+        "--provider",
+        "scripted",
+        "--model",
+        str(script),
+        "--json",
+        *store_flag(tmp_path),
+        env=env,
+    )
+    try:
+        wait_until(lambda: recorded_groups(pids), message="the validation command to start")
+        [pgid] = recorded_groups(pids)
+        os.kill(run.pid, signal.SIGKILL)
+        run.wait(timeout=10)
+        first = json.loads(run.stdout.readline())  # type: ignore[union-attr]
+        session_id = first["session_id"]
+        assert group_alive(pgid)
+
+        hello = write_script(tmp_path / "hello.toml", '[[turn]]\ntext = "hello"\n')
+        again = harness(
+            project,
+            "--exec",
+            "hi",
+            "--provider",
+            "scripted",
+            "--model",
+            str(hello),
+            tmp_path=tmp_path,
+            env=cli_env(tmp_path),
+        )
+        assert again.returncode == 0, again.stderr
+        wait_until(lambda: not group_alive(pgid), timeout=10, message="the check to be stopped")
+        kinds = [kind for kind, _ in stored(tmp_path, session_id)]
+        assert "validation.started" in kinds
+        assert kinds[-3:] == ["worktree.committed", "worktree.removed", "session.status"]
+        assert worktree_paths(project) == [str(project)]
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        for pgid in recorded_groups(pids):
+            kill_group(pgid)

@@ -55,3 +55,38 @@ def recorded_groups(record: Path) -> list[int]:
         return []
     # A line still being written has no newline yet.
     return [int(line) for line in text.splitlines(keepends=True) if line.endswith("\n")]
+
+
+def running_groups() -> dict[int, list[int]]:
+    """Every process group with a running process (zombies do not count), and the pids
+    of those processes: one look at /proc for many groups."""
+    groups: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_bytes()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if fields[0] not in (b"Z", b"X"):
+            groups.setdefault(int(fields[2]), []).append(int(entry))
+    return groups
+
+
+def start_time(pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat, as the events record it (`pgid_start`)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return stat[stat.rfind(b")") + 2 :].split()[19].decode()
+
+
+def recorded_group_alive(pgid: int, pgid_start: str | None, running: dict[int, list[int]]) -> bool:
+    """Whether the group an event recorded still runs a process. A group whose leader's
+    pid now runs with another start time is a new one that reused the id: not it."""
+    if pgid not in running:
+        return False
+    leader = start_time(pgid)
+    return leader is None or leader == pgid_start

@@ -12,7 +12,7 @@ import pytest
 
 from harness_tui.tools.base import ToolError, ToolLimits
 from harness_tui.tools.bash import BashTool, ShellProcess
-from tests.support.waiting import wait_for
+from tests.support.waiting import async_settle, wait_for
 from tests.tools import make_ctx
 
 
@@ -271,3 +271,38 @@ async def test_only_the_head_of_the_output_is_kept_in_memory(tmp_path):
     assert shell.tail_text(20) == full[-20:]
     assert shell.output_bytes == len(full)
     assert (tmp_path / "spool").read_text() == full
+
+
+async def test_a_command_runs_nothing_until_its_group_is_recorded(tmp_path):
+    """With on_started, the command is held at its start: whoever records its process
+    group (the engine, in the log) does so before the command can do anything."""
+    marker = tmp_path / "ran"
+    seen: list[tuple[int, bool, bool]] = []
+
+    async def record(pgid: int) -> None:
+        await async_settle()  # time enough for an unheld command to write its marker
+        seen.append((pgid, bool(running_in_group(pgid)), marker.exists()))
+
+    shell = ShellProcess(
+        f"echo $$ > {marker}; echo ok", cwd=tmp_path, env=os.environ, on_started=record
+    )
+    await shell.start()
+    assert await shell.wait() == 0
+    [(pgid, held, ran_early)] = seen
+    assert held and not ran_early
+    # The command ran as the group it was recorded as, with its output as usual.
+    assert pgid == shell.pgid and marker.read_text() == f"{pgid}\n"
+    assert shell.output == "ok\n"
+
+
+async def test_a_command_whose_group_cannot_be_recorded_never_runs(tmp_path):
+    marker = tmp_path / "ran"
+
+    async def refuse(pgid: int) -> None:
+        raise OSError("the log cannot be written")
+
+    shell = ShellProcess(f"touch {marker}", cwd=tmp_path, env=os.environ, on_started=refuse)
+    with pytest.raises(OSError, match="cannot be written"):
+        await shell.start()
+    assert shell.done and not running_in_group(shell.pgid or 0)
+    assert not marker.exists()
