@@ -168,9 +168,10 @@ class SessionBackend(Protocol):
         ...
 
     async def wait(self) -> None:
-        """Until no turn runs and no input waits. Raises the store's
-        UnknownSessionError when the session was deleted (GC retention) before the
-        input could be recorded."""
+        """Until no turn runs and no input waits. Raises StoreError when the session
+        stopped because its log could not be written (the turn is left open in the
+        log, for the next engine to recover), UnknownSessionError in particular when the
+        session was deleted (GC retention) before the input could be recorded."""
         ...
 
     async def compact(self) -> bool:

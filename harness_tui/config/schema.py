@@ -100,6 +100,10 @@ class StoreConfig:
     """Where every event is kept. Empty means <project>/.harness/harness.db.
     `sqlite:///absolute/path/harness.db` (its directory must exist) or
     `postgresql://user@host:5432/database` (or `postgres://`)."""
+    retry_s: float = setting(10.0, ge=0, le=3600)
+    """Seconds a store write or read that failed for a passing reason (PostgreSQL
+    restarting or its connections cut, a full disk) is retried, with growing waits,
+    before the run stops with an error; 0 tries once."""
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,13 @@ from harness_tui.events import Event
 from harness_tui.policy.evaluate import MODES as APPROVAL_MODES
 from harness_tui.providers.base import Provider
 from harness_tui.providers.select import resolve_provider
-from harness_tui.store import EventStore, SessionSummary, UnknownSessionError, open_store
+from harness_tui.store import (
+    EventStore,
+    SessionSummary,
+    StoreError,
+    UnknownSessionError,
+    open_store,
+)
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
@@ -85,7 +91,7 @@ class Engine:
         A session that cannot be recovered does not stop the engine: it is listed in
         `recovery_failures` (and says so in its log) for the face to report. Whatever
         else fails here closes the store again before it is raised."""
-        store = await open_store(config.store_url)
+        store = await open_store(config.store_url, retry_s=config.store.retry_s)
         try:
             engine = cls(config, store, offline_demo=offline_demo)
         except BaseException:
@@ -122,7 +128,10 @@ class Engine:
                 else:
                     await backend.cancel()
             # Worktree sessions cut short are committed and cleaned up; paused ones stay.
-            await self._worktrees.close(detached)
+            try:
+                await self._worktrees.close(detached)
+            except StoreError:
+                pass  # the log cannot be written: the next engine recovers what is left
             gc = self._ctx.loaded_gc()
             if gc is not None:
                 await gc.close()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +38,7 @@ from harness_tui.engine.worktree_lifecycle import INTERRUPTED, WorktreeSession
 from harness_tui.engine.writer import ClaimEvents
 from harness_tui.events import Event
 from harness_tui.providers.base import Provider
-from harness_tui.store import UnknownSessionError
+from harness_tui.store import StoreError, UnknownSessionError
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,8 @@ class SessionLoop:
         # Whether the running task claimed the session: input for it is accepted at once.
         self._claimed = False
         host.on_claim.append(self._accept)
+        # Why the session stopped, when its log could not be written: wait() raises it.
+        self.failure: StoreError | None = None
 
     @property
     def state(self) -> SessionState:
@@ -130,7 +132,7 @@ class SessionLoop:
             self._inbox.append(Inbound(text, mode))
         accepted = self._acceptance()
         if not self.busy:
-            self._task = asyncio.create_task(self._drain(), name=f"session {self.session_id}")
+            self._start(self._drain())
         return accepted
 
     def _acceptance(self) -> asyncio.Future[None]:
@@ -215,15 +217,38 @@ class SessionLoop:
             await asyncio.wait([task])
 
     async def wait(self) -> None:
-        """Until the session has no turn running and nothing queued. Raises
-        UnknownSessionError when the session was deleted before its turn could start."""
+        """Until the session has no turn running and nothing queued. Raises StoreError
+        when it stopped because its log could not be written, UnknownSessionError in
+        particular when the session was deleted before its turn could start."""
         while self._task is not None and not self._task.done():
             await asyncio.wait([self._task])
-        task = self._task
-        if task is not None and not task.cancelled():
-            gone = task.exception()
-            if isinstance(gone, UnknownSessionError):
-                raise gone
+        failure = self.failure
+        if failure is not None:
+            raise type(failure)(*failure.args)
+
+    def store_failed(self, exc: StoreError) -> None:
+        """The session's log cannot be written (the store gave up retrying, its file is
+        gone, or the session was deleted): nothing more is attempted, since nothing more
+        could be recorded. The turn stays open in the log as it is; once this process is
+        gone, the next engine to open the store closes it as interrupted (recovery).
+        Waiters hear of it."""
+        if self.failure is None:
+            self.failure = exc
+        self._drop_input()
+
+    def _start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run the session's work as its one task. A store failure ends the task and is
+        kept for wait(); it is never left in the task for nobody to retrieve."""
+        self.failure = None
+
+        async def guarded() -> None:
+            try:
+                await work
+            except StoreError as exc:
+                self.store_failed(exc)
+
+        self._task = asyncio.create_task(guarded(), name=f"session {self.session_id}")
+        return self._task
 
     async def _drain(self) -> None:
         await self._own(self._drain_inbox())
@@ -262,9 +287,7 @@ class SessionLoop:
         """Carry on a turn that another process left waiting for an approval. Returns
         when this engine holds the session (SessionBusy: another process took it)."""
         accepted = self._acceptance()
-        self._task = asyncio.create_task(
-            self._own(self._resume()), name=f"session {self.session_id}"
-        )
+        self._start(self._own(self._resume()))
         return accepted
 
     async def _resume(self) -> None:
@@ -310,6 +333,8 @@ class SessionLoop:
             # the error, for wait() to give to whoever sent the input.
             self._drop_input()
             raise
+        except StoreError:
+            raise  # nothing more can be recorded: the session stops (see _start)
         except Exception as exc:  # a bug must end the turn on the record, not vanish
             reason, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
         await self._close_turn(reason, error)
@@ -443,9 +468,9 @@ class SessionLoop:
                 # meanwhile), input sent meanwhile runs now, or hears why it cannot.
                 await self._drain()
 
-        self._task = asyncio.create_task(compact_then_drain(), name=f"session {self.session_id}")
-        await asyncio.wait([self._task])
-        self._task.result()
+        task = self._start(compact_then_drain())
+        await self.wait()
+        task.result()  # a bug in compaction is the caller's to see
         return outcome[0]
 
     async def _compact(self, *, force: bool) -> bool:

@@ -15,6 +15,7 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import timedelta
 from json.encoder import encode_basestring
@@ -28,6 +29,7 @@ from harness_tui.engine.processes import process_record
 from harness_tui.engine.session import SessionState
 from harness_tui.events import Event, utcnow
 from harness_tui.providers.scripted import subagent_script
+from harness_tui.store import StoreError
 from harness_tui.tools.base import TaskInfo, ToolError
 from harness_tui.tools.bash import ShellProcess, stop_shell
 
@@ -83,6 +85,10 @@ class TaskOwner(Protocol):
     def wake(self, text: str) -> None: ...
 
     async def settle(self) -> None: ...
+
+    def store_failed(self, exc: StoreError) -> None:
+        """The session's log cannot be written: the session stops."""
+        ...
 
 
 @dataclass(eq=False)
@@ -224,9 +230,7 @@ class SessionTasks:
             self._cut(task)
         shell.on_output = lambda stream, text: self._collect(task, text)
         await self._flush(task)
-        task.supervisor = asyncio.create_task(
-            self._supervise_shell(task, timeout_s), name=f"task {task.task_id}"
-        )
+        task.supervisor = self._supervise(task, self._supervise_shell(task, timeout_s))
         return task.task_id
 
     def _collect(self, task: BackgroundTask, text: str) -> None:
@@ -274,6 +278,25 @@ class SessionTasks:
             await self.owner.emit(
                 ev.TASK_OUTPUT, {"task_id": task.task_id, "stream": "stdout", "text": chunk}
             )
+
+    def _supervise(
+        self, task: BackgroundTask, work: Coroutine[Any, Any, None]
+    ) -> asyncio.Task[None]:
+        async def guarded() -> None:
+            try:
+                await work
+            except StoreError as exc:
+                # Its output or its end cannot be recorded. It is over for this engine
+                # all the same: its process is stopped and it leaves, so nobody waits
+                # for it forever, and its session stops, as nothing of that can be
+                # recorded either. The next engine records the end (process_exited).
+                if task.shell is not None:
+                    await stop_shell(task.shell)
+                self.manager.tasks.pop(task.task_id, None)
+                self.owner.store_failed(exc)
+                task.done.set()
+
+        return asyncio.create_task(guarded(), name=f"task {task.task_id}")
 
     async def _supervise_shell(self, task: BackgroundTask, timeout_s: float) -> None:
         assert task.shell is not None
@@ -355,9 +378,7 @@ class SessionTasks:
                 "owner": current_owner(self.ctx.engine_id),
             },
         )
-        task.supervisor = asyncio.create_task(
-            self._supervise_child(task), name=f"task {task.task_id}"
-        )
+        task.supervisor = self._supervise(task, self._supervise_child(task))
         if background:
             return task.info()
         try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness_tui.providers.base import Provider
+from harness_tui.providers.base import Provider, ProviderError
 from harness_tui.providers.pricing import configured_prices, price_for
 from harness_tui.providers.registry import PROVIDER_NAMES, ProviderSettings, make_provider
 
@@ -64,7 +64,12 @@ class ProviderChoice:
             settings = replace(
                 settings, delay_ms=cfg.scripted.delay_ms, slow_step_s=cfg.scripted.slow_step_s
             )
-        return make_provider(self.name, model=self.model, settings=settings)
+        try:
+            return make_provider(self.name, model=self.model, settings=settings)
+        except ProviderError as exc:
+            # What a provider is built from is configuration: a script that is missing
+            # or malformed (--model PATH), a key that is not set. The user fixes it.
+            raise ProviderConfigError(str(exc)) from None
 
     def check_cost_budget(self) -> None:
         """A cost budget needs the model's price: without one every reply would count

@@ -11,6 +11,8 @@ from harness_tui.store.base import (
     StoreConfigError,
     StoreError,
     UnknownSessionError,
+    StoreLostError,
+    StoreUnavailableError,
 )
 
 __all__ = [
@@ -20,6 +22,8 @@ __all__ = [
     "StoreConfigError",
     "StoreError",
     "UnknownSessionError",
+    "StoreLostError",
+    "StoreUnavailableError",
     "open_store",
     "sqlite_url",
 ]
@@ -29,20 +33,27 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-async def open_store(url: str) -> EventStore:
+async def open_store(url: str, *, retry_s: float | None = None) -> EventStore:
     """Open (and migrate) the store named by `url`.
 
     `sqlite:///abs/path.db` or `postgresql://user@host:port/db`. Raises StoreError
     with a message that names the file or the host and database; StoreConfigError when
     the URL itself is wrong (an unknown scheme, no file, a SQLite file whose directory
     does not exist), which config validation mostly catches before this is reached.
+
+    `retry_s`: how long an operation failing for a passing reason (PostgreSQL
+    restarting, a full disk) is retried before its caller hears of it ([store] retry_s).
+    Opening is not retried: a store that cannot be reached now is reported at once.
     """
+    from harness_tui.store._common import RETRY_S
+
+    retry = RETRY_S if retry_s is None else retry_s
     if url.startswith("sqlite:///"):
         from harness_tui.store.sqlite import SQLiteEventStore
 
-        return await SQLiteEventStore.open(url)
+        return await SQLiteEventStore.open(url, retry_s=retry)
     if url.startswith(("postgresql://", "postgres://")):
         from harness_tui.store.postgres import PostgresEventStore
 
-        return await PostgresEventStore.open(url)
+        return await PostgresEventStore.open(url, retry_s=retry)
     raise StoreConfigError(f"store url {url!r}: expected sqlite:///PATH or postgresql://HOST/DB")

@@ -10,13 +10,28 @@ from __future__ import annotations
 import asyncio
 import json
 import json.encoder
+import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from typing import Any, TypeVar
 
 from harness_tui.events import MODEL_COMPLETED, SESSION_CREATED, SESSION_STATUS, Event
-from harness_tui.store.base import DuplicateEventError, StoreError, UnknownSessionError
+from harness_tui.store.base import (
+    DuplicateEventError,
+    StoreError,
+    StoreLostError,
+    StoreUnavailableError,
+    UnknownSessionError,
+)
 
 # One transaction never carries more than this many events (a single append() larger
 # than this still commits whole: its events are atomic).
@@ -24,6 +39,15 @@ MAX_BATCH_EVENTS = 8000
 
 # Page size of the subscription's catch-up reads.
 SUBSCRIBE_PAGE = 500
+
+# How long an operation that failed for a passing reason (StoreUnavailableError) is
+# tried again before its caller hears of it ([store] retry_s): a restarting PostgreSQL
+# is back within seconds. The waits between tries double from the first to the last.
+RETRY_S = 10.0
+RETRY_FIRST_WAIT_S = 0.05
+RETRY_LAST_WAIT_S = 1.0
+
+_Result = TypeVar("_Result")
 
 # The JSON of event data, compact and UTF-8 as is. The C encoder is built once: going
 # through json.dumps builds a new one for every call, which costs as much as the
@@ -365,6 +389,7 @@ class GroupCommitStore(ABC):
     # URL, which may carry a password).
     name: str
     poll_interval: float
+    retry_s: float
 
     def _init_writer(self) -> None:
         self._pending: deque[PendingAppend] = deque()
@@ -375,6 +400,13 @@ class GroupCommitStore(ABC):
         self._closing = False
         self._closed = False
         self._close_task: asyncio.Task[None] | None = None
+        # Set once the store is lost for good (its file deleted): every append fails.
+        self._lost: StoreLostError | None = None
+        # Set when an operation gave up retrying, until one succeeds again: meanwhile
+        # each operation is tried once, so a store that is down fails fast instead of
+        # making every caller wait out the retry time again (a shutdown records a
+        # dozen ends).
+        self._unavailable = False
 
     def _start_writer(self) -> None:
         self._writer = asyncio.create_task(self._write_loop(), name=f"store writer {self.name}")
@@ -385,7 +417,10 @@ class GroupCommitStore(ABC):
     def _encode(self, events: Sequence[Event]) -> list[Any]: ...
 
     @abstractmethod
-    async def _write_batch(self, calls: list[PendingAppend]) -> list[CallResult]: ...
+    async def _write_batch(self, calls: list[PendingAppend], retry: bool) -> list[CallResult]:
+        """Write the calls in one transaction. `retry`: an earlier try of this batch
+        failed, perhaps after it committed (a connection lost during COMMIT), so events
+        found already stored as they are count as written by this batch."""
 
     @abstractmethod
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]: ...
@@ -396,11 +431,17 @@ class GroupCommitStore(ABC):
     async def _before_subscribe(self) -> None:  # noqa: B027 - optional: most need nothing
         """Called once as a subscription starts, before its first read."""
 
+    async def _before_waiting(self) -> None:  # noqa: B027 - optional: most need nothing
+        """Called before a subscription waits for the next commit (to restore a lost
+        way of hearing of commits; the poll covers the meantime)."""
+
     # The contract.
 
     async def append(self, events: Sequence[Event]) -> list[int]:
         if self._closing:
             raise StoreError(f"the store {self.name} is closed")
+        if self._lost is not None:
+            raise StoreLostError(*self._lost.args)
         if not events:
             return []
         try:
@@ -429,6 +470,7 @@ class GroupCommitStore(ABC):
                 yield event
                 position = event.position  # type: ignore[assignment]
             if len(events) < SUBSCRIBE_PAGE and not self._closed:
+                await self._before_waiting()
                 await wait_for_signal(woken, self.poll_interval)
 
     async def close(self) -> None:
@@ -494,22 +536,57 @@ class GroupCommitStore(ABC):
             self._pending_rows = 0
 
     def _fail(self, calls: list[PendingAppend], reason: str) -> None:
+        self._fail_with(calls, StoreError(f"{self.name}: {reason}"))
+
+    @staticmethod
+    def _fail_with(calls: list[PendingAppend], exc: StoreError) -> None:
         for call in calls:
             if not call.future.done():
                 # One exception object per caller: raising a shared one in many tasks
                 # would splice their tracebacks together.
-                call.future.set_exception(StoreError(f"{self.name}: {reason}"))
+                call.future.set_exception(type(exc)(*exc.args))
+
+    async def _retrying(self, operation: Callable[[bool], Awaitable[_Result]]) -> _Result:
+        """`operation(retry)`, tried again with growing waits while it raises
+        StoreUnavailableError, for up to `retry_s` seconds (once, while the store is
+        known to be unavailable); then its last error, saying how long it was tried."""
+        wait = RETRY_FIRST_WAIT_S
+        deadline = time.monotonic() + (0.0 if self._unavailable else self.retry_s)
+        retry = False
+        while True:
+            try:
+                result = await operation(retry)
+            except StoreUnavailableError as exc:
+                if time.monotonic() + wait > deadline or self._closed:
+                    self._unavailable = True
+                    if retry:
+                        raise StoreUnavailableError(
+                            f"{exc} (still failing after {self.retry_s:g} s of retries)"
+                        ) from None
+                    raise
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, RETRY_LAST_WAIT_S)
+                retry = True
+                continue
+            self._unavailable = False
+            return result
 
     async def _commit(self, batch: list[PendingAppend]) -> None:
         try:
-            results = await self._write_batch(batch)
+            if self._lost is not None:
+                raise self._lost
+            results = await self._retrying(lambda retry: self._write_batch(batch, retry))
         except asyncio.CancelledError:
             self._fail(batch, "stopped before the append committed")
             raise
+        except StoreLostError as exc:
+            # Nothing queued, now or later, can be written where anyone would see it.
+            self._lost = exc
+            self._fail_with(batch, exc)
+            self._fail_with(list(self._pending), exc)
+            return
         except StoreError as exc:
-            for call in batch:
-                if not call.future.done():
-                    call.future.set_exception(type(exc)(*exc.args))
+            self._fail_with(batch, exc)
             return
         except Exception as exc:
             self._fail(batch, str(exc))

@@ -30,6 +30,17 @@ class UnknownSessionError(StoreError):
     what keeps a session from living on as a tail without its `session.created`."""
 
 
+class StoreUnavailableError(StoreError):
+    """A failure that may pass on its own: PostgreSQL restarting or its connections cut,
+    a full disk. The store retries the operation with backoff for `[store] retry_s`
+    seconds before a caller sees this."""
+
+
+class StoreLostError(StoreError):
+    """The store's file was deleted or replaced while it was open: whatever would be
+    written from then on would go where nobody can see it, so nothing more is."""
+
+
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
     """One row of `sessions()`: kept up to date on append, so listing stays fast."""

@@ -1,23 +1,30 @@
 """The PostgreSQL event store (asyncpg), for several engines sharing one log.
 
-The writer owns one connection and group-commits each batch with one bulk insert;
-queries use a small pool; subscribers share one LISTEN connection and poll as a
-fallback. Every writer, in any process, takes the same transaction-level advisory lock
-before it inserts, so positions commit in the order they were handed out: a tailing
-reader that has seen position N never later finds a smaller one appear.
+The writer group-commits each batch with one bulk insert; every operation (a batch, a
+query, a deletion) takes a connection of its own from a small pool for just its
+duration, so no connection ever carries two operations at once, and one the server
+dropped (restarted, or `pg_terminate_backend`) is replaced by the pool instead of being
+handed to the next operation. Subscribers share one LISTEN connection, restored when
+lost, and poll as a fallback. Operations that fail for a passing reason (the connection
+lost, the server restarting) are retried for `[store] retry_s`.
+
+Every writer, in any process, takes the same transaction-level advisory lock before it
+inserts, so positions commit in the order they were handed out: a tailing reader that
+has seen position N never later finds a smaller one appear.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Collection, Mapping, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 
 from harness_tui.events import Event
 from harness_tui.store._common import (
+    RETRY_S,
     CallResult,
     GroupCommitStore,
     PendingAppend,
@@ -30,8 +37,8 @@ from harness_tui.store._common import (
     split_deltas,
     still_prunable,
 )
-from harness_tui.store.base import SessionSummary, StoreError
-from harness_tui.store.postgres_setup import CONNECT_TIMEOUT, connect, describe, migrate
+from harness_tui.store.base import SessionSummary, StoreError, StoreUnavailableError
+from harness_tui.store.postgres_setup import CONNECT_TIMEOUT, connect, describe, migrate, reason
 
 # Subscribers wake on NOTIFY at once; the poll only covers a lost LISTEN connection.
 POLL_INTERVAL = 1.0
@@ -154,6 +161,38 @@ class _SessionsMissing(Exception):
 # What sends a batch to the slow path, where each call succeeds or fails on its own.
 _SLOW_PATH = (*_CALL_ERRORS, _SessionsMissing)
 
+# Everything asyncpg raises when it cannot carry out an operation.
+_DB_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+)
+
+# Failures that may pass: the connection lost or refused (a restart, a terminated
+# backend, the network), the server shutting down or starting up, out of connections
+# or disk, a serialization failure. What asyncpg's client side raises about a
+# connection counts too: InterfaceError (closed), and InternalClientError ("cannot
+# switch to state 15; another operation (2) is in progress": the server's goodbye to a
+# terminated backend arrived while the connection sat idle, and the next query found
+# it still consuming that error). The operation is tried again on another connection.
+_PASSING_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.TransactionRollbackError,
+)
+
+# Connections a store holds at most: the writer, a few concurrent queries.
+POOL_SIZE = 4
+
+_Result = TypeVar("_Result")
+
 _decode_json = json.JSONDecoder().decode
 
 
@@ -172,30 +211,51 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
     return SessionSummary(*row)
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """How a connection is reset before it goes back to the pool: not at all. The
+    operations here change no session state (their advisory lock is transaction-level),
+    and asyncpg has already rolled back a transaction left open; the default reset
+    would cost every operation one more round trip."""
+
+
 class PostgresEventStore(GroupCommitStore):
-    def __init__(self, url: str, poll_interval: float) -> None:
+    def __init__(self, url: str, poll_interval: float, retry_s: float = RETRY_S) -> None:
         self.url = url
         self.name = describe(url)
         self.poll_interval = poll_interval
-        self._writer_conn: asyncpg.Connection | None = None
+        self.retry_s = retry_s
         self._pool: asyncpg.Pool | None = None
         self._listener: asyncpg.Connection | None = None
-        self._listener_lock = asyncio.Lock()
+        # Connecting the listener, when under way.
+        self._listening: asyncio.Task[None] | None = None
         self._init_writer()
 
     @classmethod
-    async def open(cls, url: str, *, poll_interval: float = POLL_INTERVAL) -> PostgresEventStore:
-        store = cls(url, poll_interval)
+    async def open(
+        cls, url: str, *, poll_interval: float = POLL_INTERVAL, retry_s: float = RETRY_S
+    ) -> PostgresEventStore:
+        store = cls(url, poll_interval, retry_s)
         try:
-            store._writer_conn = await connect(url, store.name)
-            await migrate(store._writer_conn, store.name)
+            # min_size=0: the pool keeps no connection up by itself, so one the server
+            # dropped is replaced when next needed rather than by a background task
+            # that reports each failed try while the server is away.
             store._pool = await asyncpg.create_pool(
-                url, min_size=1, max_size=4, timeout=CONNECT_TIMEOUT
+                url, min_size=0, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT, reset=_keep_session
             )
+            try:
+                conn = await store._pool.acquire()
+            except _DB_ERRORS as exc:
+                raise StoreError(
+                    f"cannot reach PostgreSQL at {store.name}: {reason(exc)}"
+                ) from None
+            try:
+                await migrate(conn, store.name)
+            finally:
+                await store._pool.release(conn)
         except StoreError:
             await store._close_connections()
             raise
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _DB_ERRORS as exc:
             await store._close_connections()
             raise StoreError(f"cannot open the store at PostgreSQL {store.name}: {exc}") from None
         except BaseException:
@@ -205,6 +265,8 @@ class PostgresEventStore(GroupCommitStore):
         return store
 
     async def _close_connections(self) -> None:
+        if self._listening is not None:
+            await self._listening  # it never raises, and connecting is bounded
         listener, self._listener = self._listener, None
         if listener is not None:
             await self._close_quietly(listener)
@@ -213,11 +275,29 @@ class PostgresEventStore(GroupCommitStore):
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT):
                     await pool.close()
-            except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            except _DB_ERRORS:
                 pool.terminate()
-        writer, self._writer_conn = self._writer_conn, None
-        if writer is not None:
-            await self._close_quietly(writer)
+
+    async def _on_connection(
+        self, operation: Callable[[asyncpg.Connection], Awaitable[_Result]], what: str
+    ) -> _Result:
+        """`operation` on a connection of its own from the pool, for its duration only.
+        A failure that may pass becomes StoreUnavailableError (retried by the caller
+        through `_retrying`), any other StoreError; both say `what` failed."""
+        pool = self._pool
+        if pool is None or self._closed:
+            raise StoreError(f"the store {self.name} is closed")
+        try:
+            async with pool.acquire() as conn:
+                return await operation(conn)
+        except StoreError:
+            raise
+        except _PASSING_ERRORS as exc:
+            raise StoreUnavailableError(
+                f"{what} PostgreSQL at {self.name}: {reason(exc)}"
+            ) from None
+        except _DB_ERRORS as exc:
+            raise StoreError(f"{what} PostgreSQL at {self.name}: {reason(exc)}") from None
 
     @staticmethod
     async def _close_quietly(conn: asyncpg.Connection) -> None:
@@ -235,18 +315,14 @@ class PostgresEventStore(GroupCommitStore):
             for event in events
         ]
 
-    async def _write_batch(self, calls: list[PendingAppend]) -> list[CallResult]:
-        try:
-            conn = self._writer_conn
-            if conn is None or conn.is_closed():
-                # The server restarted or the network dropped: this batch reconnects.
-                conn = self._writer_conn = await connect(self.url, self.name)
+    async def _write_batch(self, calls: list[PendingAppend], retry: bool) -> list[CallResult]:
+        async def write(conn: asyncpg.Connection) -> list[CallResult]:
             try:
                 return await self._write_together(conn, calls)
             except _SLOW_PATH:
-                return await self._write_one_by_one(conn, calls)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreError(f"cannot write to PostgreSQL at {self.name}: {exc}") from None
+                return await self._write_one_by_one(conn, calls, retry)
+
+        return await self._on_connection(write, "cannot write to")
 
     async def _write_together(
         self, conn: asyncpg.Connection, calls: list[PendingAppend]
@@ -277,12 +353,18 @@ class PostgresEventStore(GroupCommitStore):
         return results
 
     async def _write_one_by_one(
-        self, conn: asyncpg.Connection, calls: list[PendingAppend]
+        self, conn: asyncpg.Connection, calls: list[PendingAppend], retry: bool
     ) -> list[CallResult]:
         """The slow path after a constraint failed: each call under its own savepoint,
-        so only the offending calls fail and the rest of the batch still commits."""
+        so only the offending calls fail and the rest of the batch still commits.
+
+        On a `retry`, a call whose events are all stored exactly as it has them was
+        committed by an earlier try whose answer was lost with its connection: it gets
+        their positions, and its summary is not counted twice."""
         results: list[CallResult] = []
         wanted = sessions_carried_on(calls)
+        written: list[PendingAppend] = []
+        written_results: list[CallResult] = []
         await conn.execute(_BEGIN_WRITE)
         try:
             refused: dict[int, StoreError] = {}
@@ -300,11 +382,16 @@ class PostgresEventStore(GroupCommitStore):
                     positions = await conn.fetchval(_INSERT_EVENTS, *_columns(call.rows))
                 except _CALL_ERRORS as exc:
                     await conn.execute("ROLLBACK TO SAVEPOINT append_call")
-                    results.append(await self._call_error(conn, call, exc))
+                    earlier = await self._stored_as_is(conn, call) if retry else None
+                    results.append(
+                        earlier if earlier is not None else await self._call_error(conn, call, exc)
+                    )
                     continue
                 await conn.execute("RELEASE SAVEPOINT append_call")
                 results.append(positions)
-            await self._write_summaries(conn, calls, results)
+                written.append(call)
+                written_results.append(positions)
+            await self._write_summaries(conn, written, written_results)
             await conn.execute("COMMIT")
         except BaseException:
             await self._rollback(conn)
@@ -316,9 +403,33 @@ class PostgresEventStore(GroupCommitStore):
             return
         try:
             await conn.execute("ROLLBACK")
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except _DB_ERRORS:
             # Cannot tell what state the session is in: start over on a fresh one.
             conn.terminate()
+
+    @staticmethod
+    async def _stored_as_is(conn: asyncpg.Connection, call: PendingAppend) -> list[int] | None:
+        """The positions of the call's events if every one is stored with its seq, time,
+        type and data, else None."""
+        rows = await conn.fetch(
+            "SELECT seq, position, ts, type, data::text FROM events "
+            "WHERE session_id = $1 AND seq = ANY($2::bigint[])",
+            call.events[0].session_id,
+            [event.seq for event in call.events],
+        )
+        stored = {row[0]: row for row in rows}
+        positions: list[int] = []
+        for event, row in zip(call.events, call.rows, strict=True):
+            found = stored.get(event.seq)
+            if (
+                event.session_id != call.events[0].session_id
+                or found is None
+                or (found[2], found[3]) != (row[2], row[3])
+                or _decode_json(found[4]) != _decode_json(row[4])
+            ):
+                return None
+            positions.append(found[1])
+        return positions
 
     async def _call_error(
         self, conn: asyncpg.Connection, call: PendingAppend, exc: Exception
@@ -375,16 +486,18 @@ class PostgresEventStore(GroupCommitStore):
     # --- reading ---------------------------------------------------------------------
 
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
-        pool = self._pool
-        if pool is None or self._closed:
-            raise StoreError(f"the store {self.name} is closed")
+        async def fetch(conn: asyncpg.Connection) -> list[Any]:
+            rows: list[Any] = await conn.fetch(sql, *args)
+            return rows
+
         try:
-            rows: list[Any] = await pool.fetch(sql, *args)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            return await self._retrying(
+                lambda retry: self._on_connection(fetch, "cannot read from")
+            )
+        except StoreError:
             if self._closing:
                 raise StoreError(f"the store {self.name} is closed") from None
-            raise StoreError(f"cannot read from PostgreSQL at {self.name}: {exc}") from None
-        return rows
+            raise
 
     async def read(self, session_id: str, after_seq: int = 0) -> list[Event]:
         rows = await self._fetch(
@@ -454,22 +567,40 @@ class PostgresEventStore(GroupCommitStore):
     async def _before_subscribe(self) -> None:
         """LISTEN before the first read, so no commit can slip between the two.
 
-        Without a listener the subscription still works, on the poll alone.
+        Without a listener the subscription still works, on the poll alone. The
+        connecting is shielded: a subscriber that goes away does not cut it short
+        (asyncpg, cancelled half-way through connecting, leaves behind a future whose
+        exception nobody retrieves); close() waits for it instead.
         """
-        async with self._listener_lock:
-            if self._listener is not None and not self._listener.is_closed():
-                return
-            if self._closing:
-                return
-            try:
-                listener = await connect(self.url, self.name)
-                await listener.add_listener(NOTIFY_CHANNEL, self._notified)
-            except (StoreError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-                return
-            if self._closing:
-                await self._close_quietly(listener)
-                return
-            self._listener = listener
+        await asyncio.shield(self._listen())
+
+    async def _before_waiting(self) -> None:
+        """A LISTEN connection the server dropped is replaced in the background, so
+        commits of other processes wake subscribers at once again instead of at the
+        next poll, which covers the meantime."""
+        listener = self._listener
+        if listener is not None and listener.is_closed():
+            self._listen()
+
+    def _listen(self) -> asyncio.Task[None]:
+        if self._listening is None or self._listening.done():
+            self._listening = asyncio.create_task(self._connect_listener())
+        return self._listening
+
+    async def _connect_listener(self) -> None:
+        if self._listener is not None and not self._listener.is_closed():
+            return
+        if self._closing:
+            return
+        try:
+            listener = await connect(self.url, self.name)
+            await listener.add_listener(NOTIFY_CHANNEL, self._notified)
+        except (StoreError, *_DB_ERRORS):
+            return
+        if self._closing:
+            await self._close_quietly(listener)
+            return
+        self._listener = listener
 
     def _notified(self, *_: Any) -> None:
         self._signal.notify()

@@ -77,7 +77,8 @@ def describe(url: str) -> str:
     return f"{host}:{port} (database {database})"
 
 
-def _reason(exc: BaseException) -> str:
+def reason(exc: BaseException) -> str:
+    """Why talking to the server failed, in a few words."""
     if isinstance(exc, ConnectionRefusedError):
         return "Connection refused"
     if isinstance(exc, TimeoutError):
@@ -94,7 +95,7 @@ async def connect(url: str, name: str) -> asyncpg.Connection:
     try:
         return await asyncpg.connect(url, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise StoreError(f"cannot reach PostgreSQL at {name}: {_reason(exc)}") from None
+        raise StoreError(f"cannot reach PostgreSQL at {name}: {reason(exc)}") from None
 
 
 async def migrate(conn: asyncpg.Connection, name: str) -> None:

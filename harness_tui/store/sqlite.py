@@ -9,6 +9,7 @@ lock serialises their commits, and subscribers notice their events by polling.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
@@ -20,6 +21,7 @@ import aiosqlite
 
 from harness_tui.events import Event, utcnow
 from harness_tui.store._common import (
+    RETRY_S,
     CallResult,
     GroupCommitStore,
     PendingAppend,
@@ -34,7 +36,12 @@ from harness_tui.store._common import (
     split_positions,
     still_prunable,
 )
-from harness_tui.store.base import SessionSummary, StoreError
+from harness_tui.store.base import (
+    SessionSummary,
+    StoreError,
+    StoreLostError,
+    StoreUnavailableError,
+)
 from harness_tui.store.sqlite_file import prepare_directory, sqlite_path
 
 # Cross-process subscribers notice other writers' commits this often; commits made
@@ -121,6 +128,12 @@ UPDATE sessions SET
 WHERE session_id = ?1
 """
 
+# Failures that may pass: a full disk (space freed, a quota raised), another process
+# holding the write lock past the busy timeout, an I/O error of a network filesystem.
+_PASSING_ERRORS = frozenset(
+    {sqlite3.SQLITE_FULL, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR}
+)
+
 # Errors that belong to the events of one call (a taken seq, a value SQLite cannot
 # hold), not to the batch: they fail that append() alone.
 _CALL_ERRORS = (
@@ -188,19 +201,27 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
 
 
 class SQLiteEventStore(GroupCommitStore):
-    def __init__(self, url: str, path: Path, poll_interval: float) -> None:
+    def __init__(
+        self, url: str, path: Path, poll_interval: float, retry_s: float = RETRY_S
+    ) -> None:
         self.url = url
         self.path = path
         self.name = str(path)
         self.poll_interval = poll_interval
+        self.retry_s = retry_s
         self._writer_db: aiosqlite.Connection | None = None
         self._reader_db: aiosqlite.Connection | None = None
+        # (st_dev, st_ino) of the file the connections opened: checked after each
+        # commit, so a store deleted or replaced under the engine is noticed.
+        self._identity: tuple[int, int] | None = None
         self._init_writer()
 
     @classmethod
-    async def open(cls, url: str, *, poll_interval: float = POLL_INTERVAL) -> SQLiteEventStore:
+    async def open(
+        cls, url: str, *, poll_interval: float = POLL_INTERVAL, retry_s: float = RETRY_S
+    ) -> SQLiteEventStore:
         path = sqlite_path(url)
-        store = cls(url, path, poll_interval)
+        store = cls(url, path, poll_interval, retry_s)
         try:
             prepare_directory(path)
             store._writer_db = await store._connect()
@@ -226,7 +247,16 @@ class SQLiteEventStore(GroupCommitStore):
     async def _connect(self) -> aiosqlite.Connection:
         # isolation_level=None: this module issues BEGIN/COMMIT itself, so sqlite3
         # never opens a transaction behind its back.
-        return await aiosqlite.connect(self.path, isolation_level=None)
+        connection = aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            return await connection
+        except BaseException:
+            # aiosqlite has queued its thread's stop without waiting for it; once
+            # stopped, the thread reports to the event loop, which must still be
+            # running then ("Event loop is closed" in a thread otherwise, when the
+            # failure is the last thing the process does).
+            connection._thread.join()
+            raise
 
     # aiosqlite runs every call on the connection's own thread; handing that thread a
     # whole function lets a batch (BEGIN, inserts, summaries, COMMIT) cost one thread
@@ -259,6 +289,7 @@ class SQLiteEventStore(GroupCommitStore):
         # limit trims the file back once a checkpoint has emptied it.
         db.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT_BYTES}")
+        self._identity = self._file_identity()
         # BEGIN IMMEDIATE takes the write lock first, so two processes opening a new
         # file at once migrate it one after the other.
         db.execute("BEGIN IMMEDIATE")
@@ -307,12 +338,32 @@ class SQLiteEventStore(GroupCommitStore):
             for event in events
         ]
 
-    async def _write_batch(self, calls: list[PendingAppend]) -> list[CallResult]:
+    async def _write_batch(self, calls: list[PendingAppend], retry: bool) -> list[CallResult]:
         try:
             results: list[CallResult] = await self._run_on_writer(self._write_batch_now, calls)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot write to {self.path}: {exc}") from None
+            message = f"cannot write to {self.path}: {exc}"
+            if exc.sqlite_errorcode & 0xFF in _PASSING_ERRORS:
+                raise StoreUnavailableError(message) from None
+            raise StoreError(message) from None
         return results
+
+    def _file_identity(self) -> tuple[int, int] | None:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return None
+        return stat.st_dev, stat.st_ino
+
+    def _check_identity(self) -> None:
+        """After a commit: the file is still the one this store opened. Deleted (`rm
+        .harness/harness.db*`) or replaced, the connections would go on writing into a
+        file nobody else can open; a stat per commit says so at once."""
+        if self._file_identity() != self._identity:
+            raise StoreLostError(
+                f"the store {self.path} was deleted or replaced while in use; "
+                "nothing written since is in it"
+            )
 
     # Runs on the writer thread.
     def _write_batch_now(
@@ -339,6 +390,7 @@ class SQLiteEventStore(GroupCommitStore):
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self._check_identity()
         return results
 
     def _write_calls_one_by_one(
@@ -371,6 +423,7 @@ class SQLiteEventStore(GroupCommitStore):
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+        self._check_identity()
         return results
 
     def _refused(self, db: sqlite3.Connection, calls: list[PendingAppend]) -> dict[int, StoreError]:

@@ -21,7 +21,7 @@ def test_format_config_shows_each_value_with_its_source(project: Path) -> None:
     assert lines[-1] == f'project = "{project.resolve()}"'
     # Sections are grouped: a blank line sits between the last store key and the first
     # provider key.
-    assert lines[lines.index('store.url = ""  # default') + 1] == ""
+    assert lines[lines.index("store.retry_s = 10.0  # default") + 1] == ""
 
 
 def test_format_config_as_json(project: Path) -> None:

@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
 from harness_tui.store import sqlite_url
+from tests.store.conftest import terminate_backends
 from tests.support.projects import (
     cli_env,
     ended,
@@ -30,7 +29,7 @@ from tests.support.projects import (
     write_script,
 )
 from tests.support.tcpproxy import TcpProxy
-from tests.support.waiting import wait_for, wait_until
+from tests.support.waiting import wait_for
 
 # A bash step that waits for the test to say go (a file named `go` in the project), so
 # the test acts on the store while the run is in the middle of its turn.
@@ -138,8 +137,14 @@ def test_a_full_disk_ends_the_run_with_one_line_and_the_session_recovers(tmp_pat
     subprocess.run(["mount", "-o", "remount,size=8m", str(mount)], check=True)
     again = subprocess.run(
         harness_cmd(
-            "--exec", "carry on", "--session", session_id, "--max-steps", "1",
-            "--project", str(project),
+            "--exec",
+            "carry on",
+            "--session",
+            session_id,
+            "--max-steps",
+            "1",
+            "--project",
+            str(project),
         ),
         cwd=project,
         env=env,
@@ -157,29 +162,6 @@ def test_a_full_disk_ends_the_run_with_one_line_and_the_session_recovers(tmp_pat
 
 
 # -- PostgreSQL -------------------------------------------------------------------------
-
-
-def via(url: str, proxy: TcpProxy) -> str:
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)
-    user = f"{netloc[0]}@" if len(netloc) == 2 else ""
-    return urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{proxy.port}"))
-
-
-async def terminate_backends(url: str) -> int:
-    """Terminate every connection to the test's own database but this one."""
-    database = urlsplit(url).path.lstrip("/")
-    admin = await asyncpg.connect(url, timeout=5)
-    try:
-        return len(
-            await admin.fetch(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = $1 AND pid <> pg_backend_pid()",
-                database,
-            )
-        )
-    finally:
-        await admin.close()
 
 
 async def start_exec_async(project: Path, tmp_path: Path, *args: str, **env: str):
@@ -233,7 +215,9 @@ async def test_turns_go_on_while_postgres_terminates_the_engines_backends(
     step = '[[turn]]\ntext = "step"\n[[turn.tool_calls]]\nname = "bash"\narguments = { command = "echo hi" }\n'
     script = write_script(tmp_path / "s.toml", step * steps + THEN_DONE)
     proc = await start_exec_async(
-        project, tmp_path, *exec_args(script, "--max-steps", "30"),
+        project,
+        tmp_path,
+        *exec_args(script, "--max-steps", "30"),
         HARNESS_STORE__URL=postgres_store_url,
     )
     terminated = 0
@@ -250,16 +234,16 @@ async def test_turns_go_on_while_postgres_terminates_the_engines_backends(
 
 
 @pytest.mark.postgres
-async def test_postgres_back_within_the_retry_time_the_run_carries_on(
-    tmp_path, postgres_store_url
-):
+async def test_postgres_back_within_the_retry_time_the_run_carries_on(tmp_path, postgres_store_url):
     project = init_repo(tmp_path / "p")
     script = write_script(tmp_path / "s.toml", WAIT_FOR_GO + THEN_DONE)
     server = urlsplit(postgres_store_url)
     with TcpProxy(server.hostname or "127.0.0.1", server.port or 5432) as proxy:
         proc = await start_exec_async(
-            project, tmp_path, *exec_args(script),
-            HARNESS_STORE__URL=via(postgres_store_url, proxy),
+            project,
+            tmp_path,
+            *exec_args(script),
+            HARNESS_STORE__URL=proxy.route(postgres_store_url),
         )
         try:
             await next_event(proc, "tool.requested")
@@ -283,10 +267,13 @@ async def test_postgres_gone_for_good_ends_the_run_with_one_line_and_it_recovers
     script = write_script(tmp_path / "s.toml", WAIT_FOR_GO + THEN_DONE)
     server = urlsplit(postgres_store_url)
     with TcpProxy(server.hostname or "127.0.0.1", server.port or 5432) as proxy:
-        url = via(postgres_store_url, proxy)
+        url = proxy.route(postgres_store_url)
         proc = await start_exec_async(
-            project, tmp_path, *exec_args(script),
-            HARNESS_STORE__URL=url, HARNESS_STORE__RETRY_S="0.5",
+            project,
+            tmp_path,
+            *exec_args(script),
+            HARNESS_STORE__URL=url,
+            HARNESS_STORE__RETRY_S="0.5",
         )
         try:
             await next_event(proc, "tool.requested")
@@ -302,7 +289,13 @@ async def test_postgres_gone_for_good_ends_the_run_with_one_line_and_it_recovers
 
         proxy.up()
         again = await start_exec_async(
-            project, tmp_path, "next", "--provider", "scripted", "--model", "echo",
+            project,
+            tmp_path,
+            "next",
+            "--provider",
+            "scripted",
+            "--model",
+            "echo",
             HARNESS_STORE__URL=url,
         )
         _, stderr = await finish(again)
@@ -358,8 +351,14 @@ def test_a_missing_script_is_a_usage_error_in_one_line(tmp_path):
     missing = tmp_path / "missing.toml"
     done = subprocess.run(
         harness_cmd(
-            "--exec", "go", "--provider", "scripted", "--model", str(missing),
-            "--project", str(project),
+            "--exec",
+            "go",
+            "--provider",
+            "scripted",
+            "--model",
+            str(missing),
+            "--project",
+            str(project),
         ),
         cwd=project,
         env=cli_env(tmp_path),

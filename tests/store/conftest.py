@@ -63,3 +63,20 @@ async def postgres_store_url() -> AsyncIterator[str]:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def terminate_backends(url: str) -> int:
+    """Terminate every connection to the database of `url` but this one, as an
+    administrator's `pg_terminate_backend` does; how many were terminated. Only the
+    test's own database is touched: the server is shared."""
+    database = urlsplit(url).path.lstrip("/")
+    admin = await asyncpg.connect(url, timeout=5)
+    try:
+        rows = await admin.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            database,
+        )
+    finally:
+        await admin.close()
+    return len(rows)

@@ -5,10 +5,14 @@ Each test runs in a database of its own (see conftest.py).
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pytest
 
-from harness_tui.store import StoreError, open_store
+from harness_tui.events import MODEL_COMPLETED, Event
+from harness_tui.store import StoreError, StoreUnavailableError, open_store
 from harness_tui.store.postgres import PostgresEventStore
+from tests.store.conftest import terminate_backends
 from tests.store.contract import (
     NEVER_POLL,
     StoreContract,
@@ -16,6 +20,7 @@ from tests.store.contract import (
     run_append_proc,
     take,
 )
+from tests.support.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.postgres
 
@@ -69,3 +74,72 @@ async def test_password_never_appears_in_errors() -> None:
         await open_store("postgresql://harness:s3cret@127.0.0.1:1/test")
 
     assert "s3cret" not in str(caught.value)
+
+
+# --- the server going away ---------------------------------------------------------
+
+
+async def test_appends_and_reads_go_on_after_the_server_terminates_the_connections(
+    postgres_store_url: str,
+) -> None:
+    """`pg_terminate_backend` on every connection of the store, again and again: each
+    next operation gets a connection of its own that works (none is handed a dropped
+    one, nor one mid-way through reading the server's goodbye)."""
+    store = await open_store(postgres_store_url)
+    try:
+        for seq in range(1, 9):
+            await store.append([output("s", seq)])
+            assert [e.seq for e in await store.read("s")] == list(range(1, seq + 1))
+            assert await terminate_backends(postgres_store_url) >= 1
+        summary = await store.session("s")
+        assert summary is not None and summary.last_seq == 8
+    finally:
+        await store.close()
+
+
+async def test_a_commit_whose_answer_was_lost_counts_once(postgres_store_url: str) -> None:
+    """The connection drops after COMMIT reached the server and before its answer came
+    back: the batch is tried again, finds its own events stored, and takes their
+    positions, neither writing them twice, calling them duplicates, nor counting their
+    usage twice."""
+    server = urlsplit(postgres_store_url)
+    usage = {"input_tokens": 100, "output_tokens": 7}
+    with TcpProxy(server.hostname or "127.0.0.1", server.port or 5432) as proxy:
+        store = await open_store(proxy.route(postgres_store_url))
+        try:
+            await store.append([output("s", 1)])
+            proxy.cut_after(b"COMMIT\0")
+            positions = await store.append(
+                [Event("s", 2, MODEL_COMPLETED, {"text": "hi", "usage": usage}), output("s", 3)]
+            )
+            assert proxy.cut == 1
+            events = await store.read("s")
+            summary = await store.session("s")
+        finally:
+            await store.close()
+    assert [e.seq for e in events] == [1, 2, 3]
+    assert positions == [e.position for e in events[1:]]
+    assert summary is not None
+    assert (summary.last_seq, summary.input_tokens, summary.output_tokens) == (3, 100, 7)
+
+
+async def test_a_server_away_past_retry_s_fails_naming_it_then_works_again(
+    postgres_store_url: str,
+) -> None:
+    server = urlsplit(postgres_store_url)
+    with TcpProxy(server.hostname or "127.0.0.1", server.port or 5432) as proxy:
+        store = await open_store(proxy.route(postgres_store_url), retry_s=0.3)
+        try:
+            await store.append([output("s", 1)])
+            proxy.down()
+            with pytest.raises(StoreUnavailableError) as caught:
+                await store.append([output("s", 2)])
+            assert f"127.0.0.1:{proxy.port}" in str(caught.value)
+            assert proxy.refused >= 2, "it was not tried again"
+            with pytest.raises(StoreUnavailableError):
+                await store.read("s")
+            proxy.up()
+            await store.append([output("s", 2)])
+            assert [e.seq for e in await store.read("s")] == [1, 2]
+        finally:
+            await store.close()

@@ -10,7 +10,13 @@ from typing import Any
 
 import pytest
 
-from harness_tui.store import StoreConfigError, StoreError, open_store, sqlite_url
+from harness_tui.store import (
+    StoreConfigError,
+    StoreError,
+    StoreLostError,
+    open_store,
+    sqlite_url,
+)
 from harness_tui.store.sqlite import SQLiteEventStore
 from harness_tui.store.sqlite_file import sqlite_path
 from tests.store.contract import StoreContract, output, run_append_proc
@@ -164,3 +170,31 @@ def test_many_processes_opening_new_files_at_once_never_see_a_lock_error(tmp_pat
             process.join(timeout=30)
         outcomes += [results.get(timeout=30) for _ in processes]
     assert [o for o in outcomes if o != "ok"] == []
+
+
+# --- the file deleted or replaced under the store -----------------------------------
+
+
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+async def test_a_file_deleted_or_replaced_in_use_stops_every_append(
+    tmp_path: Path, how: str
+) -> None:
+    """`rm .harness/harness.db*` (or a copy put in its place) while the store is open:
+    the next commit says so, naming the file, and nothing more is accepted, instead of
+    appends that 'succeed' into a file nobody can open any more."""
+    path = tmp_path / "harness.db"
+    store = await open_store(sqlite_url(path))
+    try:
+        await store.append([output("s", 1)])
+        for leftover in tmp_path.glob("harness.db*"):
+            leftover.unlink()
+        if how == "replaced":
+            sqlite3.connect(path).close()
+            path.write_bytes(b"")
+        with pytest.raises(StoreLostError) as caught:
+            await store.append([output("s", 2)])
+        assert str(path) in str(caught.value) and "deleted" in str(caught.value)
+        with pytest.raises(StoreLostError):
+            await store.append([output("s", 3)])
+    finally:
+        await store.close()

@@ -2,26 +2,31 @@
 back without touching the server itself (the PostgreSQL server is shared).
 
     with TcpProxy("127.0.0.1", 5432) as proxy:
-        url = f"postgresql://postgres@127.0.0.1:{proxy.port}/db"
+        url = proxy.route("postgresql://postgres@127.0.0.1:5432/db")
         proxy.down()   # as the server going away: open connections cut, new ones closed
         wait_until(lambda: proxy.refused >= 2)   # the client tried again, and again
         proxy.up()     # back, on the same port
 
 While down it still accepts, and closes each connection at once (counting them in
-`refused`), so a test can see a client retry instead of sleeping and hoping. Each
-forwarded connection is pumped by two daemon threads, one per direction.
+`refused`), so a test can see a client retry instead of sleeping and hoping.
+`cut_after(marker)` loses the server's answer to a request: the first client message
+holding `marker` is delivered, then that connection is cut before anything comes back.
+Each forwarded connection is pumped by two daemon threads, one per direction.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 
 class TcpProxy:
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.refused = 0
+        self.cut = 0
+        self._cut_marker: bytes | None = None
         self._up = True
         self._listener: socket.socket | None = None
         self._sockets: set[socket.socket] = set()
@@ -32,6 +37,13 @@ class TcpProxy:
         assert self._listener is not None, "the proxy was never started"
         port: int = self._listener.getsockname()[1]
         return port
+
+    def route(self, url: str) -> str:
+        """`url` (user@host:port/…) with its host and port replaced by the proxy's."""
+        parts = urlsplit(url)
+        user, _, _ = parts.netloc.rpartition("@")
+        netloc = f"{user}@" if user else ""
+        return urlunsplit(parts._replace(netloc=f"{netloc}127.0.0.1:{self.port}"))
 
     def start(self) -> TcpProxy:
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -55,6 +67,12 @@ class TcpProxy:
     def up(self) -> None:
         with self._lock:
             self._up = True
+
+    def cut_after(self, marker: bytes) -> None:
+        """Once: deliver the next client data holding `marker` to the server, then cut
+        that connection before the server's answer gets back."""
+        with self._lock:
+            self._cut_marker = marker
 
     def __enter__(self) -> TcpProxy:
         return self.start()
@@ -89,13 +107,23 @@ class TcpProxy:
                 _close(client)
                 _close(upstream)
                 continue
-            for source, sink in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+            for source, sink, upward in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(
+                    target=self._pump, args=(source, sink, upward), daemon=True
+                ).start()
 
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+    def _pump(self, source: socket.socket, sink: socket.socket, upward: bool) -> None:
         try:
             while data := source.recv(65536):
                 sink.sendall(data)
+                if upward and self._cut_marker is not None and self._cut_marker in data:
+                    with self._lock:
+                        self._cut_marker = None
+                        self.cut += 1
+                    # Only this side is shut at once: the server reads what it was sent
+                    # and carries it out; its answer finds nobody.
+                    _close(source)
+                    break
         except OSError:
             pass
         finally:
