@@ -167,7 +167,8 @@ async def postgres_ceiling_rates(url: str, streams: list[list[Event]]) -> tuple[
     from harness_tui.store import postgres
 
     store = await PostgresEventStore.open(url)
-    conn = store._writer_conn
+    assert store._pool is not None
+    conn = await store._pool.acquire()
     rates = []
     try:
         for with_summaries in (False, True):
@@ -186,6 +187,7 @@ async def postgres_ceiling_rates(url: str, streams: list[list[Event]]) -> tuple[
             rates.append(total / (time.perf_counter() - started))
             await conn.execute("TRUNCATE events, sessions")
     finally:
+        await store._pool.release(conn)
         await store.close()
     return rates[0], rates[1]
 

@@ -19,6 +19,7 @@ import pytest
 
 from harness_tui.store import sqlite_url
 from tests.store.conftest import terminate_backends
+from tests.support.processes import group_alive
 from tests.support.projects import (
     cli_env,
     ended,
@@ -29,7 +30,7 @@ from tests.support.projects import (
     write_script,
 )
 from tests.support.tcpproxy import TcpProxy
-from tests.support.waiting import wait_for
+from tests.support.waiting import wait_for, wait_until
 
 # A bash step that waits for the test to say go (a file named `go` in the project), so
 # the test acts on the store while the run is in the middle of its turn.
@@ -107,6 +108,35 @@ def test_store_deleted_under_a_running_engine_stops_the_run(tmp_path):
     assert str(store) in line and "deleted" in line, line
 
 
+def test_store_deleted_while_a_background_task_writes_its_output(tmp_path):
+    """The loss is noticed by the task's next output chunk: the run stops with the same
+    one line, and the task's processes do not outlive it."""
+    project = init_repo(tmp_path / "p")
+    ticking = "echo $$ > task.pid; while true; do echo tick; sleep 0.05; done"
+    script = write_script(
+        tmp_path / "s.toml",
+        f"""
+        [[turn]]
+        text = "start it"
+        [[turn.tool_calls]]
+        name = "bash"
+        arguments = {{ command = "{ticking}" }}
+        """
+        + THEN_DONE,
+    )
+    store = project / ".harness" / "harness.db"
+    env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="200")
+    with ended(start_exec(project, tmp_path, *exec_args(script), env=env)) as proc:
+        events_until(proc, "task.output")  # a background task, writing to the log
+        for path in store.parent.glob("harness.db*"):
+            path.unlink()
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    assert str(store) in one_error(stderr)
+    pgid = int((project / "task.pid").read_text())
+    wait_until(lambda: not group_alive(pgid), message=f"task process group {pgid} to end")
+
+
 # -- a full disk ------------------------------------------------------------------------
 
 
@@ -134,6 +164,28 @@ def test_a_full_disk_ends_the_run_with_one_line_and_the_session_recovers(tmp_pat
     # Nothing more could be written: the turn is left open, for the next run to close.
     assert status == "running"
 
+    # While the disk is still full, the next run cannot recover it either: it says so
+    # and exits (its open store must not keep it alive).
+    still_full = subprocess.run(
+        harness_cmd(
+            "--exec",
+            "next",
+            "--provider",
+            "scripted",
+            "--model",
+            "echo",
+            "--project",
+            str(project),
+        ),
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert still_full.returncode == 1, still_full.stderr
+    assert "full" in one_error(still_full.stderr)
+
     subprocess.run(["mount", "-o", "remount,size=8m", str(mount)], check=True)
     again = subprocess.run(
         harness_cmd(
@@ -152,13 +204,16 @@ def test_a_full_disk_ends_the_run_with_one_line_and_the_session_recovers(tmp_pat
         text=True,
         timeout=120,
     )
-    assert again.returncode in (0, 4), again.stderr  # done, or stopped at max_steps
-    assert error_lines(again.stderr) == [] or again.returncode == 4
+    # It takes the session on: its next scripted step runs a command, and the one
+    # model request allowed ends the turn at max_steps (exit 4).
+    assert again.returncode == 4, again.stderr
+    error_lines(again.stderr)
     events = session_events(db, session_id)
     closed = [data for kind, data in events if kind == "turn.completed"]
     assert closed[0]["reason"] == "failed" and "interrupted" in closed[0]["error"]
+    assert closed[1]["reason"] == "max_steps"
     assert ("input.received", {"text": "carry on", "mode": "prompt"}) in events
-    assert session_rows(db)[0][1] != "running"
+    assert dict(session_rows(db))[session_id] == "idle"
 
 
 # -- PostgreSQL -------------------------------------------------------------------------
