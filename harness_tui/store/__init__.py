@@ -10,9 +10,9 @@ from harness_tui.store.base import (
     SessionSummary,
     StoreConfigError,
     StoreError,
-    UnknownSessionError,
     StoreLostError,
     StoreUnavailableError,
+    UnknownSessionError,
 )
 
 __all__ = [
@@ -21,9 +21,9 @@ __all__ = [
     "SessionSummary",
     "StoreConfigError",
     "StoreError",
-    "UnknownSessionError",
     "StoreLostError",
     "StoreUnavailableError",
+    "UnknownSessionError",
     "open_store",
     "sqlite_url",
 ]
