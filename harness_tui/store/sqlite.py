@@ -251,10 +251,11 @@ class SQLiteEventStore(GroupCommitStore):
         try:
             return await connection
         except BaseException:
-            # aiosqlite has queued its thread's stop without waiting for it; once
-            # stopped, the thread reports to the event loop, which must still be
-            # running then ("Event loop is closed" in a thread otherwise, when the
-            # failure is the last thing the process does).
+            # aiosqlite (0.21+: its worker is `_thread`) has queued its thread's stop
+            # without waiting for it. Once stopped, the thread reports to the event
+            # loop, which must still be running then: when the failure is the last
+            # thing the process does, the thread would otherwise print a traceback
+            # ("Event loop is closed") after the one-line error.
             connection._thread.join()
             raise
 
