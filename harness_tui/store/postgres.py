@@ -211,6 +211,15 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
     return SessionSummary(*row)
 
 
+def _discard_connection(attempt: asyncio.Future[asyncpg.Connection]) -> None:
+    """A connection made for a caller that went away is closed (and a failure to make
+    it, retrieved)."""
+    if attempt.cancelled():
+        return
+    if attempt.exception() is None:
+        attempt.result().terminate()
+
+
 async def _keep_session(conn: asyncpg.Connection) -> None:
     """How a connection is reset before it goes back to the pool: not at all. The
     operations here change no session state (their advisory lock is transaction-level),
@@ -228,6 +237,8 @@ class PostgresEventStore(GroupCommitStore):
         self._listener: asyncpg.Connection | None = None
         # Connecting the listener, when under way.
         self._listening: asyncio.Task[None] | None = None
+        # The pool's connection attempts under way (see _connect_new).
+        self._connecting: set[asyncio.Future[asyncpg.Connection]] = set()
         self._init_writer()
 
     @classmethod
@@ -240,7 +251,12 @@ class PostgresEventStore(GroupCommitStore):
             # dropped is replaced when next needed rather than by a background task
             # that reports each failed try while the server is away.
             store._pool = await asyncpg.create_pool(
-                url, min_size=0, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT, reset=_keep_session
+                url,
+                min_size=0,
+                max_size=POOL_SIZE,
+                timeout=CONNECT_TIMEOUT,
+                reset=_keep_session,
+                connect=store._connect_new,
             )
             try:
                 conn = await store._pool.acquire()
@@ -264,9 +280,26 @@ class PostgresEventStore(GroupCommitStore):
         store._start_writer()
         return store
 
+    async def _connect_new(self, *args: Any, **kwargs: Any) -> asyncpg.Connection:
+        """How the pool connects: asyncpg.connect, carried to its end even when the
+        operation that needed it is cancelled (a subscriber that goes away). Cancelled
+        half-way through connecting, asyncpg leaves behind a future whose exception
+        nobody retrieves, printed on stderr at exit; a connection made for nobody is
+        closed, and close() waits for attempts still under way."""
+        attempt = asyncio.ensure_future(asyncpg.connect(*args, **kwargs))
+        self._connecting.add(attempt)
+        attempt.add_done_callback(self._connecting.discard)
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            attempt.add_done_callback(_discard_connection)
+            raise
+
     async def _close_connections(self) -> None:
         if self._listening is not None:
             await self._listening  # it never raises, and connecting is bounded
+        if self._connecting:
+            await asyncio.wait(list(self._connecting))  # bounded by the connect timeout
         listener, self._listener = self._listener, None
         if listener is not None:
             await self._close_quietly(listener)

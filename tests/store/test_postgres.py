@@ -5,6 +5,8 @@ Each test runs in a database of its own (see conftest.py).
 
 from __future__ import annotations
 
+import asyncio
+import gc
 from urllib.parse import urlsplit
 
 import pytest
@@ -143,3 +145,30 @@ async def test_a_server_away_past_retry_s_fails_naming_it_then_works_again(
             assert [e.seq for e in await store.read("s")] == [1, 2]
         finally:
             await store.close()
+
+
+async def test_operations_cancelled_while_connecting_leave_nothing_behind(
+    postgres_store_url: str,
+) -> None:
+    """A subscriber that goes away while the pool connects for it (the run ended) must
+    not leave asyncpg's half-made connection behind: its unretrieved exception would
+    be printed after the run's last line ("Future exception was never retrieved")."""
+    leftovers: list[str] = []
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _, context: leftovers.append(context["message"]))
+    try:
+        store = await open_store(postgres_store_url)
+        try:
+            for step in range(1, 30):
+                await terminate_backends(postgres_store_url)  # the next read connects
+                reading = asyncio.ensure_future(store.read("s"))
+                await asyncio.sleep(step * 0.0005)
+                reading.cancel()
+                await asyncio.gather(reading, return_exceptions=True)
+        finally:
+            await store.close()
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert leftovers == []
