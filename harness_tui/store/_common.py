@@ -378,10 +378,13 @@ class GroupCommitStore(ABC):
     Callers queue their calls; the writer takes everything queued while the previous
     transaction ran (up to MAX_BATCH_EVENTS) and commits it in one transaction, so
     concurrent sessions share commits without anyone waiting on a timer. append()
-    returns once its own transaction has committed.
+    returns once its own transaction has committed. A batch that fails for a passing
+    reason (StoreUnavailableError) is tried again for `retry_s`; a store whose file is
+    lost (StoreLostError) fails every append from then on.
 
-    A backend implements `_encode(events)`, `_write_batch(calls)`, `read_all(...)` and
-    `_close_connections()`, and calls `_start_writer()` once it is open.
+    A backend implements `_encode(events)`, `_write_batch(calls, retry)`,
+    `read_all(...)` and `_close_connections()`, and calls `_start_writer()` once it is
+    open.
     """
 
     url: str
