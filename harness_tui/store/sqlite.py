@@ -344,7 +344,9 @@ class SQLiteEventStore(GroupCommitStore):
             results: list[CallResult] = await self._run_on_writer(self._write_batch_now, calls)
         except sqlite3.Error as exc:
             message = f"cannot write to {self.path}: {exc}"
-            if exc.sqlite_errorcode & 0xFF in _PASSING_ERRORS:
+            # The primary result code; errors the module raises itself carry none.
+            code = getattr(exc, "sqlite_errorcode", None)
+            if isinstance(code, int) and code & 0xFF in _PASSING_ERRORS:
                 raise StoreUnavailableError(message) from None
             raise StoreError(message) from None
         return results
