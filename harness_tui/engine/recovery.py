@@ -10,7 +10,9 @@ its branch and its worktree removed.
 
 Recovering a session needs no model provider, so it works whatever keys this process
 has. One session that cannot be recovered never stops the others, or the engine: what
-failed is recorded on that session (`recovery.failed`) and returned to the caller.
+failed is recorded on that session (`recovery.failed`) and returned to the caller. A
+store that takes no writes at all (full, gone past its retries, deleted) does stop it:
+the engine could not run anything on it either.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from harness_tui.engine.owner import owner_alive
 from harness_tui.engine.processes import kill_recorded_group
 from harness_tui.engine.session import SessionState
 from harness_tui.engine.worktree_sessions import WorktreeSessions
-from harness_tui.store import EventStore
+from harness_tui.store import EventStore, StoreLostError, StoreUnavailableError
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,11 @@ async def recover_interrupted(
             await _recover(session_id, worktrees, load_state, attach)
         except SessionBusy:
             continue  # another process took the session over meanwhile: it is theirs
+        except (StoreUnavailableError, StoreLostError):
+            # The store takes no writes at all (a full disk, a server gone past the
+            # retries, its file deleted): not one session's trouble but the engine's,
+            # which cannot run a session either. Raised, it is the one line shown.
+            raise
         except Exception as exc:  # one session's trouble is that session's, not the engine's
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             failures.append(RecoveryFailure(session_id, error))
