@@ -570,13 +570,11 @@ class PostgresEventStore(GroupCommitStore):
     async def delete_sessions(
         self, seen: Mapping[str, int], *, unless_status: Collection[str] = ()
     ) -> list[str]:
-        pool = self._pool
-        if pool is None or self._closed:
-            raise StoreError(f"the store {self.name} is closed")
         if not seen:
             return []
-        try:
-            async with pool.acquire() as conn, conn.transaction():
+
+        async def delete(conn: asyncpg.Connection) -> list[str]:
+            async with conn.transaction():
                 # The write lock every append takes, in any process, before the
                 # condition is read: no append can slip between the check and the delete.
                 await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
@@ -591,9 +589,11 @@ class PostgresEventStore(GroupCommitStore):
                     await conn.execute(
                         "DELETE FROM sessions WHERE session_id = ANY($1::text[])", going
                     )
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StoreError(f"cannot delete from PostgreSQL at {self.name}: {exc}") from None
-        return going
+                return going
+
+        # The decision is taken again inside each attempt, so a retry after a lost
+        # connection deletes only what is still prunable.
+        return await self._retrying(lambda retry: self._on_connection(delete, "cannot delete from"))
 
     # --- following -------------------------------------------------------------------
 
