@@ -54,6 +54,7 @@ class EngineContext:
         self.gate = PolicyGate(self.project)
         self.redactor = Redactor(os.environ)
         self._observers: list[Callable[[Event], None]] = []
+        self._failure_listeners: list[Callable[[str, str], None]] = []
         # The process groups of the commands tool calls run right now.
         self.live_groups = LiveGroups()
 
@@ -66,6 +67,15 @@ class EngineContext:
     def observe(self, event: Event) -> None:
         for observer in self._observers:
             observer(event)
+
+    def add_failure_listener(self, listener: Callable[[str, str], None]) -> None:
+        """Call `listener(session_id, message)` when a session stops because its log
+        cannot be written: no event can say so, so faces hear of it here."""
+        self._failure_listeners.append(listener)
+
+    def session_failed(self, session_id: str, message: str) -> None:
+        for listener in self._failure_listeners:
+            listener(session_id, message)
 
     def publish_delta(
         self, session_id: str, stream: str, text: str, *, call_id: str | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -483,6 +483,12 @@ class Engine:
         """Every event in the store after `after_position`, then live ones, including
         those written by other processes."""
         return self.store.subscribe(after_position)
+
+    def on_session_failure(self, listener: Callable[[str, str], None]) -> None:
+        """Call `listener(session_id, message)` when one of this engine's sessions
+        stops because the store cannot take its events (full, gone, deleted): its turn
+        stays open for recovery, and no event can tell a subscriber."""
+        self._ctx.add_failure_listener(listener)
 
     def deltas(self) -> AsyncIterator[Delta]:
         """Live, unpersisted output of this engine's sessions. A slow reader loses the

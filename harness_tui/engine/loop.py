@@ -234,6 +234,7 @@ class SessionLoop:
         Waiters hear of it."""
         if self.failure is None:
             self.failure = exc
+            self.ctx.session_failed(self.session_id, str(exc))
         self._drop_input()
 
     def _start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:

@@ -197,6 +197,7 @@ class HarnessApp(App[int]):
             self.exit(return_code=1)  # non-zero for whoever looks only at the code
             return
         self.engine = engine
+        engine.on_session_failure(self._session_failed)
         for failure in engine.recovery_failures:
             self.notify(
                 f"session {failure.session_id} could not be recovered: {failure.error}",
@@ -244,6 +245,15 @@ class HarnessApp(App[int]):
             # Asked of the dashboard, which is never popped: a callback left with a
             # modal screen that closes first would never run.
             self.dashboard.call_after_refresh(self.adapter.handled)
+
+    def _session_failed(self, session_id: str, message: str) -> None:
+        # The store took no more of the session's events, so its row cannot show it.
+        self.notify(
+            f"session {session_id} stopped: {message}",
+            title="Session stopped",
+            severity="error",
+            timeout=30,
+        )
 
     def _mark_ready(self) -> None:
         self.ready.set()

@@ -45,3 +45,37 @@ async def test_the_dashboard_recovers_a_killed_anthropic_session_without_its_key
         wait_until_plain(lambda: not group_alive(pgid), timeout=10, message="the command to stop")
     finally:
         kill_group(pgid)
+
+
+async def test_the_dashboard_says_when_a_session_stops_because_its_store_is_gone(tmp_path):
+    """No event can say the store took no more of a session's events: the dashboard
+    tells the user in a notice naming the store, instead of the session looking as if
+    it still ran."""
+    project = init_repo(tmp_path / "p")
+    script = tmp_path / "s.toml"
+    script.write_text(
+        '[[turn]]\ntext = "waiting for the go"\n[[turn.tool_calls]]\nname = "bash"\n'
+        'arguments = { command = "while [ ! -e go ]; do sleep 0.05; done; echo went" }\n\n'
+        '[[turn]]\ntext = "all done"\n'
+    )
+    config = live_config(project, script=script, **{"tools.inline_ms": 60_000})
+    app = live_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: app.ready.is_set())
+        assert app.engine is not None
+        session_id = await app.engine.start_session("go")
+        await wait_until(
+            pilot,
+            lambda: (
+                session_id in app.model.sessions
+                and app.model.sessions[session_id].status == "running"
+            ),
+        )
+        store = project / ".harness" / "harness.db"
+        for path in store.parent.glob("harness.db*"):
+            path.unlink()
+        (project / "go").touch()
+        await wait_until(pilot, lambda: any("stopped" in n for n in app.notices))
+        [notice] = [n for n in app.notices if "stopped" in n]
+        assert notice.startswith(f"session {session_id} stopped: ")
+        assert str(store) in notice
