@@ -1,11 +1,12 @@
 """glob and grep over the workspace.
 
 Both walk the tree themselves (rather than pathlib's glob) so that what is not searched
-is never read: .git and .harness, and whatever the ignore files exclude
-(harness_tui.tools.ignore), are pruned before they are listed, and a glob pattern prunes
-every directory it cannot match below (harness_tui.tools.globmatch). Symlinks are never
-followed out of the workspace: linked directories are not descended into, and a link is
-listed or searched only if it resolves inside the workspace.
+is never read: .git and .harness, credentials (a workspace may be a home directory) and
+whatever the ignore files exclude (harness_tui.tools.ignore) are pruned before they are
+listed, and a glob pattern prunes every directory it cannot match below
+(harness_tui.tools.globmatch). Symlinks are never followed out of the workspace: linked
+directories are not descended into, and a link is listed or searched only if it
+resolves inside the workspace.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from harness_tui.policy.jail import workspace_root
+from harness_tui.policy.jail import home_dirs, workspace_root
+from harness_tui.policy.path_classes import is_credential_path
 from harness_tui.providers.base import ToolSpec
 from harness_tui.tools.args import check_args
 from harness_tui.tools.artifacts import limit_output
@@ -65,6 +67,7 @@ def _walk(
     or lead back into a part of the tree already walked).
     """
     root_str = str(root)
+    homes = home_dirs()
     base_parts = start.relative_to(root).parts
     rules = IgnoreRules.down_to(root, base_parts) if ignore else None
     states = glob.advance(glob.start, base_parts) if glob else frozenset()
@@ -93,6 +96,10 @@ def _walk(
             except OSError:
                 continue
             if is_link and not inside(entry.path):
+                continue
+            # Credentials are neither listed nor searched (a workspace may be a home).
+            real = os.path.realpath(entry.path) if is_link else entry.path
+            if any(is_credential_path(real, home) for home in homes):
                 continue
             # git takes a link for a file, whatever it points to.
             if rules is not None and rules.ignored(entry_parts, is_dir and not is_link):
