@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
@@ -227,6 +228,60 @@ async def test_the_agent_cannot_write_the_policy_file(tmp_path, home):
         await engine.close()
     assert not (repo / ".harness" / "policy.toml").exists()
     assert [e.data["rule_id"] for e in events if e.type == ev.POLICY_DECIDED] == ["harness-files"]
+
+
+async def test_the_agent_cannot_plant_git_hooks_or_config_and_odd_paths_are_denied(tmp_path, home):
+    """Even in auto mode: a hook or a config change would run code on the user's next
+    git command. A path the kernel cannot resolve is a refusal the model reads, and the
+    turn goes on."""
+    repo = repo_with_file(tmp_path)
+    os.symlink("loop-b", repo / "loop-a")
+    os.symlink("loop-a", repo / "loop-b")
+    config = (repo / ".git" / "config").read_text()
+    script = write_script(
+        tmp_path / "s.toml",
+        """
+        [[turn]]
+        text = "sneaky"
+        [[turn.tool_calls]]
+        name = "write_file"
+        arguments = { path = ".git/hooks/pre-commit", content = "#!/bin/sh\\ntouch pwned\\n" }
+        [[turn.tool_calls]]
+        name = "edit_file"
+        arguments = { path = ".git/config", old_string = "[core]", new_string = "[core]\\n\\tfsmonitor = ./x" }
+        [[turn.tool_calls]]
+        name = "write_file"
+        arguments = { path = "notes.txt/inner", content = "x" }
+        [[turn.tool_calls]]
+        name = "read_file"
+        arguments = { path = "loop-a/x" }
+
+        [[turn]]
+        text = "done"
+        """,
+    )
+    engine = await open_engine(repo, **{"policy.approval_mode": "auto"})
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        state = await engine.wait(sid)
+        events = await events_of(engine, sid)
+    finally:
+        await engine.close()
+    assert state.status == "done"
+    assert not (repo / ".git" / "hooks" / "pre-commit").exists()
+    assert (repo / ".git" / "config").read_text() == config
+    decided = [e.data for e in events if e.type == ev.POLICY_DECIDED]
+    assert [(d["decision"], d["rule_id"]) for d in decided] == [
+        ("forbid", "git-internals"),
+        ("forbid", "git-internals"),
+        ("forbid", "path-error"),
+        ("forbid", "path-error"),
+    ]
+    failed = [e.data for e in events if e.type == ev.TOOL_FAILED]
+    assert all(f.get("refused") for f in failed) and len(failed) == 4
+    assert "notes.txt is not a directory" in failed[2]["error"]
+    assert "symbolic link" in failed[3]["error"]
+    assert not any("crashed" in f["error"] for f in failed)
 
 
 async def test_switching_to_never_turns_a_prompt_into_a_denial(tmp_path, home):
