@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 
@@ -386,6 +387,41 @@ async def test_a_secret_printed_by_a_tool_is_not_stored(tmp_path, home, monkeypa
     assert secret.encode() not in stored
     assert b"tok-1234567890abcdef" not in stored
     assert b"key=[redacted]" in stored  # the output is kept, the key is not
+
+
+async def test_secrets_in_output_are_not_kept_in_artifact_files(tmp_path, home, monkeypatch):
+    """Output too large for the model goes to an artifact file, inline or from a
+    background task; what that file keeps is redacted like the log."""
+    token = "tok-" + "Z7" * 12
+    monkeypatch.setenv("MY_SERVICE_TOKEN", token)
+    monkeypatch.setenv("DB_PASSWORD", "hunter2")
+    stripe = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
+    lines = f"echo key={token}; echo pw hunter2; echo stripe {stripe}"
+    # seq prints about 100 KB, past [tools] output_limit_bytes.
+    inline = f"seq 1 20000; {lines}; seq 1 20000"
+    background = f"sleep 1; seq 1 20000; {lines}; seq 1 20000"
+    repo = repo_with_file(tmp_path)
+    script = script_running(tmp_path, inline, background)
+    engine = await open_engine(repo, **{"tools.inline_ms": 300})
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        await engine.wait(sid)
+        events = await events_of(engine, sid)
+    finally:
+        await engine.close()
+    saved = [e.data["path"] for e in events if e.type == ev.ARTIFACT_CREATED]
+    saved += [e.data["output_path"] for e in events if e.type == ev.TASK_STARTED]
+    assert len(saved) == 2
+    for path in saved:
+        content = Path(path).read_bytes()
+        assert token.encode() not in content and stripe.encode() not in content
+        assert b" hunter2" not in content
+        assert b"key=[redacted]\npw [redacted]\nstripe [redacted]\n" in content
+        # Everything else is kept as the command wrote it.
+        numbers = "".join(f"{i}\n" for i in range(1, 20001)).encode()
+        assert content.startswith(numbers) and content.endswith(numbers)
+    stored = (repo / ".harness" / "harness.db").read_bytes()
+    assert token.encode() not in stored and stripe.encode() not in stored
 
 
 async def test_a_subagents_approval_waits_in_the_same_inbox_labelled_with_its_session(
