@@ -1,5 +1,6 @@
 """A directory in the workspace swapped for a symlink to outside, again and again, while
-the agent writes into it: no write may land outside.
+the agent writes into it or reads from it: no write may land outside, no read may
+return what is outside.
 
 The swapper is its own process, so it runs truly alongside the writes. It exchanges a
 real directory and a symlink to the outside directory under the one name `flip`
@@ -13,16 +14,21 @@ import asyncio
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from harness_tui.engine.gate import PolicyGate
 from harness_tui.tools.base import ToolContext, ToolError
-from harness_tui.tools.files import EditFileTool, WriteFileTool
+from harness_tui.tools.files import EditFileTool, ReadFileTool, WriteFileTool
+from harness_tui.tools.search import GrepTool
 
 WRITES = 10_000
+READS = 2_000
 CANARY = "canary: must never change\n"
+SECRET = "outside-secret-0451"
 
 SWAPPER = r"""
 import ctypes, os, sys
@@ -52,6 +58,28 @@ print(swaps, flush=True)
 """
 
 
+@contextmanager
+def swapping(tmp_path: Path, ws: Path, outside: Path) -> Iterator[list[int]]:
+    """Run the swapper while the block runs; the list it yields gets the swap count."""
+    swapper = subprocess.Popen(
+        [sys.executable, "-c", SWAPPER, str(ws), str(outside)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    swaps: list[int] = []
+    try:
+        assert swapper.stdout is not None
+        first = swapper.stdout.readline()
+        if first.startswith("unsupported"):
+            pytest.skip("this kernel or filesystem cannot exchange two names (renameat2)")
+        assert first.startswith("ready"), "the swapper did not start"
+        yield swaps
+    finally:
+        (tmp_path / "stop-swapping").touch()
+        out, _ = swapper.communicate(timeout=60)
+    swaps.append(int(out.split()[-1]))
+
+
 def test_a_concurrent_symlink_swap_never_redirects_a_write_outside(tmp_path):
     ws = tmp_path / "ws"
     outside = tmp_path / "outside"
@@ -61,24 +89,11 @@ def test_a_concurrent_symlink_swap_never_redirects_a_write_outside(tmp_path):
     (outside / "edit-me.txt").write_text(CANARY)
     ctx = ToolContext(session_id="ses_race", workspace=ws, artifacts_dir=tmp_path / "a", env={})
     gate = PolicyGate(ws)
-    swapper = subprocess.Popen(
-        [sys.executable, "-c", SWAPPER, str(ws), str(outside)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert swapper.stdout is not None
-        first = swapper.stdout.readline()
-        if first.startswith("unsupported"):
-            pytest.skip("this kernel or filesystem cannot exchange two names (renameat2)")
-        assert first.startswith("ready"), "the swapper did not start"
+    with swapping(tmp_path, ws, outside) as counted:
         started = time.monotonic()
         outcomes = asyncio.run(_write_many(gate, ctx, ws))
         elapsed = time.monotonic() - started
-    finally:
-        (tmp_path / "stop-swapping").touch()
-        out, _ = swapper.communicate(timeout=60)
-    swaps = int(out.split()[-1])
+    [swaps] = counted
     print(f"\n{WRITES} gated writes in {elapsed:.2f} s against {swaps} swaps: {outcomes}")
 
     # Nothing landed outside: the canary is untouched and alone.
@@ -122,3 +137,44 @@ async def _write_many(gate: PolicyGate, ctx: ToolContext, ws: Path) -> dict[str,
         if name == "edit_file":
             count += 1
     return outcomes
+
+
+def test_a_concurrent_symlink_swap_never_redirects_a_read_outside(tmp_path):
+    ws = tmp_path / "ws"
+    outside = tmp_path / "outside"
+    (ws / "flip").mkdir(parents=True)
+    (ws / "flip" / "notes.txt").write_text("inside\n")
+    outside.mkdir()
+    (outside / "notes.txt").write_text(f"{SECRET}\n")
+    ctx = ToolContext(session_id="ses_race", workspace=ws, artifacts_dir=tmp_path / "a", env={})
+    gate = PolicyGate(ws)
+    with swapping(tmp_path, ws, outside) as counted:
+        started = time.monotonic()
+        outcomes, leaked = asyncio.run(_read_many(gate, ctx, ws))
+        elapsed = time.monotonic() - started
+    print(f"\n{READS} gated reads in {elapsed:.2f} s against {counted[0]} swaps: {outcomes}")
+    assert leaked == 0
+    assert sum(outcomes.values()) == READS
+    assert outcomes["read"] > 0 and outcomes["denied"] + outcomes["failed"] > 0, outcomes
+
+
+async def _read_many(gate: PolicyGate, ctx: ToolContext, ws: Path) -> tuple[dict[str, int], int]:
+    outcomes = {"read": 0, "denied": 0, "failed": 0}
+    leaked = 0
+    for i in range(READS):
+        if i % 2:
+            tool, name, args = ReadFileTool(), "read_file", {"path": "flip/notes.txt"}
+        else:
+            tool, name, args = GrepTool(), "grep", {"pattern": ".", "path": "flip"}
+        if gate.judge(name, args, ws, "on-request").decision != "allow":
+            outcomes["denied"] += 1
+            continue
+        try:
+            result = await tool.run(args, ctx)
+        except ToolError as exc:
+            outcomes["failed"] += 1
+            leaked += SECRET in str(exc)
+            continue
+        outcomes["read"] += 1
+        leaked += SECRET in result.content
+    return outcomes, leaked
