@@ -1,8 +1,12 @@
 """The policy gate: what the loop asks before a tool call runs.
 
 Shell commands go through the rule set; file writes are shown as diffs and prompt in
-`untrusted` mode; nothing may write the harness's own files (.harness/), where the
-policy and config live, or an agent could approve itself.
+`untrusted` mode. Whatever the mode, file tools may not write git's internals (hooks
+and config run code on the next git command) or the harness's own files (.harness/,
+where the policy and config live, or an agent could approve itself), may not read or
+write credentials, and may not use a path that leaves the workspace or that the kernel
+cannot resolve: those calls are forbidden before they run, with the reason. The tools
+check the same again on the directory handles they write through (policy.jail).
 """
 
 from __future__ import annotations
@@ -13,15 +17,22 @@ from pathlib import Path
 from typing import Any
 
 from harness_tui.backends.base import Verdict
-from harness_tui.paths import harness_dir
 from harness_tui.policy.evaluate import evaluate_command
-from harness_tui.policy.jail import PathEscapeError, resolve_in_workspace, workspace_relative
+from harness_tui.policy.jail import (
+    JailError,
+    check_read,
+    check_write,
+    open_in_workspace,
+    workspace_relative,
+)
 from harness_tui.policy.matching import RuleSet
 from harness_tui.policy.rules import default_rule_paths, load_rules
 from harness_tui.tools.base import ToolError
 from harness_tui.tools.files import preview_edit, preview_write, unified_diff
 
 FILE_WRITERS = frozenset({"write_file", "edit_file"})
+# Tools that read the file or directory their `path` argument names.
+FILE_READERS = frozenset({"read_file", "grep", "glob"})
 
 
 class PolicyGate:
@@ -42,6 +53,10 @@ class PolicyGate:
             return self._judge_command(str(args.get("command", "")), workspace, mode)
         if tool in FILE_WRITERS:
             return self._judge_write(tool, args, workspace, mode)
+        if tool in FILE_READERS and isinstance(args.get("path"), str):
+            refused = _refusal(tool, args["path"], workspace, write=False)
+            if refused is not None:
+                return refused
         return Verdict("allow", None, "read-only or engine tool", "low", summary=tool)
 
     def _judge_command(self, command: str, workspace: Path, mode: str) -> Verdict:
@@ -62,22 +77,9 @@ class PolicyGate:
 
     def _judge_write(self, tool: str, args: dict[str, Any], workspace: Path, mode: str) -> Verdict:
         path = str(args.get("path", ""))
-        try:
-            target = resolve_in_workspace(workspace, path)
-        except PathEscapeError as exc:
-            return Verdict("forbid", "jail", str(exc), "high", summary=f"{tool} {path}")
-        # The project's own .harness/ is outside any other workspace, so the jail keeps
-        # it; a workspace that is the project needs this check. (The demo's workspace
-        # lives under .harness/demo/ and is writable like any other.)
-        private = harness_dir(workspace).resolve()
-        if target == private or private in target.parents:
-            return Verdict(
-                "forbid",
-                "harness-files",
-                f"{path} is in {private}, where harness-tui keeps its policy and data",
-                "critical",
-                summary=f"{tool} {path}",
-            )
+        refused = _refusal(tool, path, workspace, write=True)
+        if refused is not None:
+            return refused
         try:
             change = (preview_edit if tool == "edit_file" else preview_write)(workspace, args)
             rel = workspace_relative(workspace, change.path)
@@ -97,6 +99,22 @@ class PolicyGate:
             summary=summary,
             diff=diff,
         )
+
+
+def _refusal(tool: str, path: str, workspace: Path, *, write: bool) -> Verdict | None:
+    """A forbid verdict when the file tools may not use `path` this way, else None.
+    (The project's own .harness/ is outside any other workspace, so the jail keeps it;
+    a workspace that is the project is kept out of its .harness/ by the check. The
+    demo's workspace lives under .harness/demo/ and is writable like any other.)"""
+    try:
+        with open_in_workspace(workspace, path) as target:
+            if write:
+                check_write(target, path)
+            else:
+                check_read(target, path)
+    except JailError as exc:
+        return Verdict("forbid", exc.rule_id, str(exc), exc.risk, summary=f"{tool} {path}")
+    return None
 
 
 def approved_rule(argv: tuple[str, ...], approval_id: str) -> dict[str, Any]:

@@ -73,6 +73,7 @@ class ToolCalls:
             ),
             tasks=self.tasks,
             process_started=lambda pgid: self._process_started(call_id, pgid),
+            redactor=self.ctx.redactor,
         )
 
     async def _process_started(self, call_id: str, pgid: int) -> None:

@@ -41,6 +41,32 @@ _SENSITIVE_IN_HOME = tuple(
 )
 
 
+# Where credentials live, relative to the home directory: a directory covers everything
+# in it. The agent's file tools never read or write these, whatever the workspace (a
+# session run in the home directory has them inside its workspace).
+CREDENTIAL_PATHS_IN_HOME = tuple(
+    """.ssh .aws .netrc .config/gh .docker/config.json .kube .gnupg .npmrc .pypirc
+    .git-credentials .config/git/credentials .config/gcloud .azure .password-store
+    .pgpass .config/hub .cargo/credentials .cargo/credentials.toml .gem/credentials
+    .terraform.d/credentials.tfrc.json .vault-token""".split()
+)
+
+
+def is_credential_path(path: str, home: str) -> bool:
+    """Whether the absolute `path` is, or lies under, a place credentials are kept: one
+    of CREDENTIAL_PATHS_IN_HOME under `home`, or a process's environment
+    (/proc/<pid>/environ, /proc/<pid>/task/<tid>/environ), which holds whatever keys
+    that process was given. Lexical: the caller resolves links first."""
+    path = _normalise(path)
+    parts = path.split("/")
+    if len(parts) >= 4 and parts[1] == "proc" and parts[-1] == "environ":
+        return True
+    home = _normalise(home)
+    if home in ("", "/"):
+        return False
+    return any(_under(path, f"{home}/{name}") for name in CREDENTIAL_PATHS_IN_HOME)
+
+
 @dataclass(frozen=True)
 class PathContext:
     """Where the command runs: paths are judged inside or outside `workspace`, `~` is

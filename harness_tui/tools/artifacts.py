@@ -3,7 +3,9 @@
 The model gets the head and the tail of an oversized output with a stub line naming
 the artifact; the artifact file holds every byte, as the command wrote it (only the
 text shown is decoded), so the user (and the model, through read_file when the
-artifacts directory is inside the workspace) can still see it.
+artifacts directory is inside the workspace) can still see it. Secrets are the
+exception: they are redacted (ctx.redactor) as they are in events, matched as bytes, so
+a binary artifact is byte for byte the output except where a secret was replaced.
 """
 
 from __future__ import annotations
@@ -40,8 +42,17 @@ def artifact_path(ctx: ToolContext, artifact_id: str) -> Path:
 def save_artifact(
     ctx: ToolContext, content: str | bytes, source: str, mime: str = "text/plain"
 ) -> Artifact:
-    """Store `content` as a new artifact under artifacts_dir/<session_id>/<artifact_id>."""
+    """Store `content`, redacted, as a new artifact under
+    artifacts_dir/<session_id>/<artifact_id>."""
     data = content.encode("utf-8", errors="replace") if isinstance(content, str) else content
+    return _save(ctx, _redacted(ctx, data), source, mime)
+
+
+def _redacted(ctx: ToolContext, data: bytes) -> bytes:
+    return ctx.redactor.bytes(data) if ctx.redactor is not None else data
+
+
+def _save(ctx: ToolContext, data: bytes, source: str, mime: str) -> Artifact:
     artifact_id = new_artifact_id()
     path = artifact_path(ctx, artifact_id)
     write_atomic(path, data)
@@ -98,7 +109,9 @@ def limit_output(ctx: ToolContext, text: str, source: str) -> tuple[str, Artifac
     data = text.encode("utf-8", errors="replace")
     if len(data) <= limit:
         return text, None
-    artifact = save_artifact(ctx, data, source)
+    # The excerpt is cut from what the artifact holds, so its offsets match the file.
+    data = _redacted(ctx, data)
+    artifact = _save(ctx, data, source, "text/plain")
     return excerpt(lambda offset, size: data[offset : offset + size], artifact, limit), artifact
 
 
@@ -108,7 +121,8 @@ def limit_bytes(ctx: ToolContext, data: bytes, source: str) -> tuple[str, Artifa
     limit = ctx.limits.output_limit_bytes
     if len(data) <= limit:
         return data.decode("utf-8", errors="replace"), None
-    artifact = save_artifact(ctx, data, source, mime=guess_mime(data))
+    data = _redacted(ctx, data)
+    artifact = _save(ctx, data, source, guess_mime(data))
     return excerpt(lambda offset, size: data[offset : offset + size], artifact, limit), artifact
 
 

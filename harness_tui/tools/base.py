@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from harness_tui.policy.redact import Redactor
 from harness_tui.providers.base import ToolSpec
 
 
@@ -88,6 +89,9 @@ class ToolContext:
     # Awaited with the process group of each command a tool starts, before the command
     # runs anything: the engine records it, so a crash cannot leave it running unseen.
     process_started: Callable[[int], Awaitable[None]] | None = None
+    # Secrets are taken out of what goes to artifact files with it, as the engine takes
+    # them out of events; None writes output as it is (tests of the tools alone).
+    redactor: Redactor | None = None
 
 
 @dataclass(frozen=True, slots=True)

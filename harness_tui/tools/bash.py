@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from harness_tui.policy.redact import RedactingStream
 from harness_tui.providers.base import ToolSpec
 from harness_tui.tools.args import check_args
 from harness_tui.tools.artifacts import (
@@ -119,7 +120,9 @@ class ShellProcess:
     The spool file keeps every byte as the command wrote it: given `spool_path`, it is
     created once the output passes `spool_after` bytes (small outputs never touch the
     disk), or at once by `spool_to`. A spool that cannot be written (a full disk) stops
-    and says why in `spool_error`; the command runs on.
+    and says why in `spool_error`; the command runs on. With `spool_filter` (a
+    policy.redact.RedactingStream) what goes to the file is that of the output with
+    secrets redacted, a line at a time.
 
     When the shell exits, anything it left running in its group is stopped, so a
     finished command never leaves processes behind.
@@ -141,6 +144,7 @@ class ShellProcess:
         max_capture_bytes: int = MAX_CAPTURE_BYTES,
         spool_path: Path | None = None,
         spool_after: int = 0,
+        spool_filter: RedactingStream | None = None,
         on_started: StartedCallback | None = None,
     ) -> None:
         self.command = command
@@ -157,6 +161,7 @@ class ShellProcess:
         # it must be created before the head stops growing.
         self.spool_after = min(spool_after, max_capture_bytes)
         self.spool_error: OSError | None = None
+        self.spool_filter = spool_filter
         self.started_at: float | None = None
         self.ended_at: float | None = None
         self._head = bytearray()
@@ -395,19 +400,29 @@ class ShellProcess:
 
     def _write_spool(self, data: bytes) -> None:
         assert self._spool is not None
+        if self.spool_filter is not None:
+            data = self.spool_filter.feed(data)
+        if not self._write_all(self._spool, data):
+            self._close_spool()
+
+    def _write_all(self, spool: BinaryIO, data: bytes) -> bool:
         try:
             view = memoryview(data)
             while view:
-                written = self._spool.write(view)
+                written = spool.write(view)
                 view = view[written or len(view) :]
         except OSError as exc:
-            self.spool_error = exc
-            self._close_spool()
+            self.spool_error = self.spool_error or exc
+            return False
+        return True
 
     def _close_spool(self) -> None:
         if self._spool is not None:
             spool, self._spool = self._spool, None
             self._spool_closed = True
+            if self.spool_filter is not None and self.spool_error is None:
+                # The last, unfinished line the filter held back.
+                self._write_all(spool, self.spool_filter.flush())
             try:
                 spool.close()
             except OSError as exc:
@@ -582,6 +597,7 @@ class BashTool:
             # its size never matters: the artifact is this file.
             spool_path=artifact_path(ctx, new_artifact_id()),
             spool_after=limits.output_limit_bytes,
+            spool_filter=ctx.redactor.stream() if ctx.redactor is not None else None,
             on_started=ctx.process_started,
         )
         try:

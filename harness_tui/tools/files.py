@@ -3,22 +3,41 @@
 Writes are computed first (`preview_write`, `preview_edit`: no side effects) and then
 applied (`apply_change`), so the approval flow can show the exact diff before anything
 is written and apply the same change afterwards.
+
+Every path is resolved on directory handles (harness_tui.policy.jail) and the file is
+opened, or replaced, relative to the handle of the directory the check resolved: a
+symlink swapped into the path meanwhile cannot send a read or a write elsewhere. Git's
+internals and the harness's files are never written, credentials never read or written;
+a path the kernel cannot resolve is a refused call (ToolError) like any other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import difflib
+import errno
 import os
-from collections.abc import Mapping
+import stat
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from harness_tui.atomic import write_atomic
-from harness_tui.policy.jail import PathEscapeError, resolve_in_workspace, workspace_relative
+from harness_tui.atomic import write_atomic_at
+from harness_tui.policy.jail import (
+    JailError,
+    Target,
+    check_read,
+    check_write,
+    open_in_workspace,
+    protected_reason,
+    workspace_relative,
+)
 from harness_tui.providers.base import ToolSpec
 from harness_tui.tools.args import check_args
 from harness_tui.tools.base import ToolContext, ToolError, ToolResult
+
+_T = TypeVar("_T")
 
 # A NUL byte in the first block marks a file as binary (the heuristic git and grep use).
 _SNIFF_BYTES = 8192
@@ -42,32 +61,85 @@ class FileChange(NamedTuple):
 
 
 def jailed(workspace: Path, path: str) -> tuple[Path, str]:
-    """The resolved path and its workspace-relative form; an escape becomes a ToolError."""
+    """The resolved path to read and its workspace-relative form (for the search tools,
+    which walk what they find); an escape, a credential or an unresolvable path becomes
+    a ToolError."""
+    with _target(workspace, path) as target:
+        return target.path, target.rel
+
+
+@contextmanager
+def _target(
+    workspace: Path, path: str, *, write: bool = False, create_dirs: bool = False
+) -> Iterator[Target]:
+    """`path` resolved and held (see harness_tui.policy.jail), checked for reading, or
+    for writing with `write`; every refusal is a ToolError the model reads."""
+
+    def may_create(parts: tuple[str, ...]) -> None:
+        refused = protected_reason(target_root, parts, path)
+        if refused is not None:
+            raise refused
+
+    target_root = Path(os.path.realpath(workspace))
     try:
-        resolved = resolve_in_workspace(workspace, path)
-    except PathEscapeError as exc:
+        target = open_in_workspace(workspace, path, create_dirs=create_dirs, may_create=may_create)
+    except JailError as exc:
         raise ToolError(str(exc)) from exc
-    return resolved, workspace_relative(workspace, resolved)
+    with target:
+        try:
+            if write:
+                check_write(target, path)
+            else:
+                check_read(target, path)
+        except JailError as exc:
+            raise ToolError(str(exc)) from exc
+        yield target
 
 
 def is_binary(data: bytes) -> bool:
     return b"\0" in data[:_SNIFF_BYTES]
 
 
-def _check_regular_file(path: Path, rel: str) -> None:
-    if not path.exists():
-        raise ToolError(f"file not found: {rel}")
-    if path.is_dir():
+def _open_file(target: Target, *, missing_ok: bool = False) -> int | None:
+    """A read handle on the target, which must be a regular file; None when it does not
+    exist and `missing_ok`. The open never follows a link, so it opens what the check
+    resolved, and never blocks (a FIFO is refused, not waited on)."""
+    rel = target.rel
+    if target.name is None:
         raise ToolError(f"{rel} is a directory, not a file; use glob to list it")
-    if not path.is_file():
-        raise ToolError(f"{rel} is not a regular file")
+    try:
+        fd = target.open(os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise ToolError(f"file not found: {rel}") from None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ToolError(f"{rel} became a symbolic link while it was opened; try again") from exc
+        raise ToolError(f"cannot open {rel}: {exc.strerror or exc}") from exc
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ToolError(f"{rel} is a directory, not a file; use glob to list it")
+        if not stat.S_ISREG(mode):
+            raise ToolError(f"{rel} is not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
-def _read_text(path: Path, rel: str, *, strict: bool) -> str:
-    """A text file's content. strict: refuse binary and non-UTF-8 content (for edits,
-    where writing back replaced characters would corrupt the file)."""
-    _check_regular_file(path, rel)
-    data = path.read_bytes()
+def _read_text(target: Target, *, strict: bool, missing_ok: bool = False) -> str | None:
+    """A text file's content (None when it does not exist and `missing_ok`). strict:
+    refuse binary and non-UTF-8 content (for edits, where writing back replaced
+    characters would corrupt the file)."""
+    fd = _open_file(target, missing_ok=missing_ok)
+    if fd is None:
+        return None
+    rel = target.rel
+    with os.fdopen(fd, "rb") as f:
+        data = f.read()
     if strict:
         if is_binary(data):
             raise ToolError(f"{rel} is a binary file; edit_file changes text files only")
@@ -134,18 +206,21 @@ READ_FILE_SPEC = ToolSpec(
 
 
 def _read_numbered(
-    path: Path, rel: str, start: int, end: int | None, max_lines: int, max_bytes: int
+    workspace: Path, path: str, start: int, end: int | None, max_lines: int, max_bytes: int
 ) -> tuple[str, dict[str, Any]]:
-    _check_regular_file(path, rel)
+    with _target(workspace, path) as target:
+        fd = _open_file(target)
+        rel = target.rel
+    assert fd is not None
     shown: list[str] = []
     size = 0
     total = 0
     full = False  # the line or byte budget ran out before end_line
-    with open(path, "rb") as f:
+    with os.fdopen(fd, "rb") as f:
         head = f.read(_SNIFF_BYTES)
         if is_binary(head):
             raise ToolError(
-                f"{rel} is a binary file ({path.stat().st_size} bytes); "
+                f"{rel} is a binary file ({os.fstat(fd).st_size} bytes); "
                 "read_file shows text files only"
             )
         f.seek(0)
@@ -189,15 +264,15 @@ class ReadFileTool:
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
         args = check_args(self.spec, args)
-        path, rel = jailed(ctx.workspace, args["path"])
         start = args.get("start_line", 1)
         end = args.get("end_line")
         if end is not None and end < start:
             raise ToolError(f"end_line ({end}) is before start_line ({start})")
         content, metadata = await asyncio.to_thread(
+            _guarded,
             _read_numbered,
-            path,
-            rel,
+            ctx.workspace,
+            args["path"],
             start,
             end,
             ctx.limits.max_read_lines,
@@ -231,11 +306,23 @@ WRITE_FILE_SPEC = ToolSpec(
 def preview_write(workspace: Path, args: Mapping[str, Any]) -> FileChange:
     """The change write_file would make, without making it."""
     args = check_args(WRITE_FILE_SPEC, dict(args))
-    path, rel = jailed(workspace, args["path"])
-    if path.is_dir():
-        raise ToolError(f"{rel} is a directory; write_file needs a file path")
-    old = _read_text(path, rel, strict=False) if path.exists() else None
-    return FileChange(path, old, args["content"])
+    with _target(workspace, args["path"], write=True) as target:
+        if target.name is None or _is_dir(target):
+            raise ToolError(f"{target.rel} is a directory; write_file needs a file path")
+        old = _read_text(target, strict=False, missing_ok=True)
+        return FileChange(target.path, old, args["content"])
+
+
+def _is_dir(target: Target) -> bool:
+    if target.name is None:
+        return True
+    if target.dir_fd is None:
+        return False
+    try:
+        info = os.stat(target.name, dir_fd=target.dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISDIR(info.st_mode)
 
 
 # -- edit_file -------------------------------------------------------------------------
@@ -276,14 +363,16 @@ def preview_edit(workspace: Path, args: Mapping[str, Any]) -> FileChange:
     """The change edit_file would make, without making it. Raises ToolError when
     old_string is missing, or ambiguous without replace_all."""
     args = check_args(EDIT_FILE_SPEC, dict(args))
-    path, rel = jailed(workspace, args["path"])
     old_string: str = args["old_string"]
     new_string: str = args["new_string"]
     if not old_string:
         raise ToolError("old_string is empty; use write_file to create or replace a file")
     if old_string == new_string:
         raise ToolError("old_string and new_string are identical; nothing would change")
-    text = _read_text(path, rel, strict=True)
+    with _target(workspace, args["path"], write=True) as target:
+        text = _read_text(target, strict=True)
+        path, rel = target.path, target.rel
+    assert text is not None
     count = text.count(old_string)
     if count == 0:
         raise ToolError(f"old_string not found in {rel}")
@@ -303,20 +392,36 @@ def apply_change(workspace: Path, change: FileChange) -> None:
 
     Refuses (ToolError) if the file no longer holds `change.old_text` (or appeared,
     for a new file): time may pass between preview and apply, e.g. while a user
-    approves, and a write must not silently drop someone else's change.
+    approves, and a write must not silently drop someone else's change. The path is
+    resolved and checked again, and the file replaced in the directory so resolved.
     """
-    path = change.path
-    rel = workspace_relative(workspace, path)
-    current = _read_text(path, rel, strict=False) if path.exists() else None
-    if current != change.old_text:
-        raise ToolError(f"{rel} changed since the change was prepared; read it again")
-    if change.old_text is not None and not os.access(path, os.W_OK):
-        raise ToolError(f"{rel} is read-only")
+    with _target(workspace, str(change.path), write=True, create_dirs=True) as target:
+        rel = target.rel
+        if _is_dir(target):
+            raise ToolError(f"{rel} is a directory; write_file needs a file path")
+        current = _read_text(target, strict=False, missing_ok=True)
+        if current != change.old_text:
+            raise ToolError(f"{rel} changed since the change was prepared; read it again")
+        assert target.dir_fd is not None and target.name is not None
+        if change.old_text is not None and not os.access(
+            target.name, os.W_OK, dir_fd=target.dir_fd
+        ):
+            raise ToolError(f"{rel} is read-only")
+        try:
+            # Keeps an existing file's permissions; replaces the name in this directory.
+            write_atomic_at(target.dir_fd, target.name, change.new_text.encode("utf-8"))
+        except OSError as exc:
+            raise ToolError(f"cannot write {rel}: {exc.strerror or exc}") from exc
+
+
+def _guarded(function: Callable[..., _T], *args: Any) -> _T:
+    """`function(*args)` with an OSError the checks did not foresee (a disk error, a
+    file that vanished mid-read) reported as a refused call, not a crashed tool."""
     try:
-        # write_atomic keeps an existing file's permissions and makes missing folders.
-        write_atomic(path, change.new_text.encode("utf-8"))
+        return function(*args)
     except OSError as exc:
-        raise ToolError(f"cannot write {rel}: {exc.strerror or exc}") from exc
+        where = f" {exc.filename}" if exc.filename else ""
+        raise ToolError(f"file operation failed{where}: {exc.strerror or exc}") from exc
 
 
 def _write(workspace: Path, args: Mapping[str, Any]) -> ToolResult:
@@ -349,11 +454,11 @@ class WriteFileTool:
     spec = WRITE_FILE_SPEC
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        return await asyncio.to_thread(_write, ctx.workspace, args)
+        return await asyncio.to_thread(_guarded, _write, ctx.workspace, args)
 
 
 class EditFileTool:
     spec = EDIT_FILE_SPEC
 
     async def run(self, args: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        return await asyncio.to_thread(_edit, ctx.workspace, args)
+        return await asyncio.to_thread(_guarded, _edit, ctx.workspace, args)

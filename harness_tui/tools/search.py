@@ -1,11 +1,12 @@
 """glob and grep over the workspace.
 
 Both walk the tree themselves (rather than pathlib's glob) so that what is not searched
-is never read: .git and .harness, and whatever the ignore files exclude
-(harness_tui.tools.ignore), are pruned before they are listed, and a glob pattern prunes
-every directory it cannot match below (harness_tui.tools.globmatch). Symlinks are never
-followed out of the workspace: linked directories are not descended into, and a link is
-listed or searched only if it resolves inside the workspace.
+is never read: .git and .harness, credentials (a workspace may be a home directory) and
+whatever the ignore files exclude (harness_tui.tools.ignore) are pruned before they are
+listed, and a glob pattern prunes every directory it cannot match below
+(harness_tui.tools.globmatch). Symlinks are never followed out of the workspace: linked
+directories are not descended into, and a link is listed or searched only if it
+resolves inside the workspace.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
-from harness_tui.policy.jail import workspace_root
+from harness_tui.policy.jail import (
+    JailError,
+    check_read,
+    home_dirs,
+    open_in_workspace,
+    workspace_root,
+)
+from harness_tui.policy.path_classes import is_credential_path
 from harness_tui.providers.base import ToolSpec
 from harness_tui.tools.args import check_args
 from harness_tui.tools.artifacts import limit_output
@@ -65,6 +73,7 @@ def _walk(
     or lead back into a part of the tree already walked).
     """
     root_str = str(root)
+    homes = home_dirs()
     base_parts = start.relative_to(root).parts
     rules = IgnoreRules.down_to(root, base_parts) if ignore else None
     states = glob.advance(glob.start, base_parts) if glob else frozenset()
@@ -93,6 +102,10 @@ def _walk(
             except OSError:
                 continue
             if is_link and not inside(entry.path):
+                continue
+            # Credentials are neither listed nor searched (a workspace may be a home).
+            real = os.path.realpath(entry.path) if is_link else entry.path
+            if any(is_credential_path(real, home) for home in homes):
                 continue
             # git takes a link for a file, whatever it points to.
             if rules is not None and rules.ignored(entry_parts, is_dir and not is_link):
@@ -255,20 +268,33 @@ GREP_SPEC = ToolSpec(
 
 
 def _grep_file(
-    path: str, rel: str, regex: re.Pattern[str], out: list[str], limit: int
+    root: Path, rel: str, regex: re.Pattern[str], out: list[str], limit: int
 ) -> str | None:
-    """Append matches of one file to `out`; return why it was skipped, if it was."""
+    """Append matches of one file (`rel` in the workspace `root`) to `out`; return why
+    it was skipped, if it was. The file is opened through the jail, on the directory
+    handles it resolves, so a directory swapped for a symlink after the walk listed it
+    cannot make grep read what lies outside (or a credential)."""
     try:
-        info = os.stat(path)
-        # Opening a FIFO or a device could block forever or never end.
-        if not stat.S_ISREG(info.st_mode):
-            return "special"
-        if info.st_size > GREP_MAX_FILE_BYTES:
-            return "large"
-        with open(path, "rb") as f:
-            data = f.read()
+        with open_in_workspace(root, rel) as target:
+            check_read(target, rel)
+            # Non-blocking: opening a FIFO must not wait for a writer.
+            fd = target.open(os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except JailError:
+        return "refused"
     except OSError:
         return "unreadable"
+    with os.fdopen(fd, "rb") as f:
+        try:
+            info = os.fstat(fd)
+            # A FIFO or a device could block forever or never end.
+            if not stat.S_ISREG(info.st_mode):
+                return "special"
+            if info.st_size > GREP_MAX_FILE_BYTES:
+                return "large"
+            os.set_blocking(fd, True)
+            data = f.read()
+        except OSError:
+            return "unreadable"
     if is_binary(data):
         return "binary"
     for number, line in enumerate(data.decode("utf-8", errors="replace").splitlines(), 1):
@@ -306,18 +332,20 @@ def _grep(workspace: Path, args: dict[str, Any]) -> tuple[list[str], bool, dict[
     out: list[str] = []
     skipped: dict[str, int] = {}
     if base.is_file():
-        reason = _grep_file(str(base), base_rel, regex, out, collect)
+        reason = _grep_file(root, base_rel, regex, out, collect)
         if reason == "large":
             raise ToolError(
                 f"{base_rel} is over {GREP_MAX_FILE_BYTES // (1024 * 1024)} MiB; "
                 "grep skips files that large (use bash to search it)"
             )
+        if reason == "refused":
+            raise ToolError(f"{base_rel} changed while it was being opened; try again")
         if reason:
             raise ToolError(f"{base_rel} is {reason}; grep searches text files only")
         return out[:limit], len(out) > limit, skipped, base_rel
     if base.is_dir():
         files = (
-            (entry.path, entry.rel)
+            entry.rel
             for entry in _walk(root, base, glob=path_glob)
             if not entry.is_dir and (name_only is None or fnmatchcase(entry.parts[-1], name_only))
         )
@@ -325,8 +353,8 @@ def _grep(workspace: Path, args: dict[str, Any]) -> tuple[list[str], bool, dict[
         raise ToolError(f"{base_rel} is not a regular file or directory")
     else:
         raise ToolError(f"not found: {args.get('path', '.')}")
-    for path, rel in files:
-        reason = _grep_file(path, rel, regex, out, collect)
+    for rel in files:
+        reason = _grep_file(root, rel, regex, out, collect)
         if reason:
             skipped[reason] = skipped.get(reason, 0) + 1
         if len(out) > limit:

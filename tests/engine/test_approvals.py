@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+from pathlib import Path
 
 import pytest
 
@@ -229,6 +231,60 @@ async def test_the_agent_cannot_write_the_policy_file(tmp_path, home):
     assert [e.data["rule_id"] for e in events if e.type == ev.POLICY_DECIDED] == ["harness-files"]
 
 
+async def test_the_agent_cannot_plant_git_hooks_or_config_and_odd_paths_are_denied(tmp_path, home):
+    """Even in auto mode: a hook or a config change would run code on the user's next
+    git command. A path the kernel cannot resolve is a refusal the model reads, and the
+    turn goes on."""
+    repo = repo_with_file(tmp_path)
+    os.symlink("loop-b", repo / "loop-a")
+    os.symlink("loop-a", repo / "loop-b")
+    config = (repo / ".git" / "config").read_text()
+    script = write_script(
+        tmp_path / "s.toml",
+        """
+        [[turn]]
+        text = "sneaky"
+        [[turn.tool_calls]]
+        name = "write_file"
+        arguments = { path = ".git/hooks/pre-commit", content = "#!/bin/sh\\ntouch pwned\\n" }
+        [[turn.tool_calls]]
+        name = "edit_file"
+        arguments = { path = ".git/config", old_string = "[core]", new_string = "[core]\\n\\tfsmonitor = ./x" }
+        [[turn.tool_calls]]
+        name = "write_file"
+        arguments = { path = "notes.txt/inner", content = "x" }
+        [[turn.tool_calls]]
+        name = "read_file"
+        arguments = { path = "loop-a/x" }
+
+        [[turn]]
+        text = "done"
+        """,
+    )
+    engine = await open_engine(repo, **{"policy.approval_mode": "auto"})
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        state = await engine.wait(sid)
+        events = await events_of(engine, sid)
+    finally:
+        await engine.close()
+    assert state.status == "done"
+    assert not (repo / ".git" / "hooks" / "pre-commit").exists()
+    assert (repo / ".git" / "config").read_text() == config
+    decided = [e.data for e in events if e.type == ev.POLICY_DECIDED]
+    assert [(d["decision"], d["rule_id"]) for d in decided] == [
+        ("forbid", "git-internals"),
+        ("forbid", "git-internals"),
+        ("forbid", "path-error"),
+        ("forbid", "path-error"),
+    ]
+    failed = [e.data for e in events if e.type == ev.TOOL_FAILED]
+    assert all(f.get("refused") for f in failed) and len(failed) == 4
+    assert "notes.txt is not a directory" in failed[2]["error"]
+    assert "symbolic link" in failed[3]["error"]
+    assert not any("crashed" in f["error"] for f in failed)
+
+
 async def test_switching_to_never_turns_a_prompt_into_a_denial(tmp_path, home):
     repo = repo_with_file(tmp_path)
     script = script_running(tmp_path, "true", PROMPTING)
@@ -331,6 +387,41 @@ async def test_a_secret_printed_by_a_tool_is_not_stored(tmp_path, home, monkeypa
     assert secret.encode() not in stored
     assert b"tok-1234567890abcdef" not in stored
     assert b"key=[redacted]" in stored  # the output is kept, the key is not
+
+
+async def test_secrets_in_output_are_not_kept_in_artifact_files(tmp_path, home, monkeypatch):
+    """Output too large for the model goes to an artifact file, inline or from a
+    background task; what that file keeps is redacted like the log."""
+    token = "tok-" + "Z7" * 12
+    monkeypatch.setenv("MY_SERVICE_TOKEN", token)
+    monkeypatch.setenv("DB_PASSWORD", "hunter2")
+    stripe = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
+    lines = f"echo key={token}; echo pw hunter2; echo stripe {stripe}"
+    # seq prints about 100 KB, past [tools] output_limit_bytes.
+    inline = f"seq 1 20000; {lines}; seq 1 20000"
+    background = f"sleep 1; seq 1 20000; {lines}; seq 1 20000"
+    repo = repo_with_file(tmp_path)
+    script = script_running(tmp_path, inline, background)
+    engine = await open_engine(repo, **{"tools.inline_ms": 300})
+    try:
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        await engine.wait(sid)
+        events = await events_of(engine, sid)
+    finally:
+        await engine.close()
+    saved = [e.data["path"] for e in events if e.type == ev.ARTIFACT_CREATED]
+    saved += [e.data["output_path"] for e in events if e.type == ev.TASK_STARTED]
+    assert len(saved) == 2
+    for path in saved:
+        content = Path(path).read_bytes()
+        assert token.encode() not in content and stripe.encode() not in content
+        assert b" hunter2" not in content
+        assert b"key=[redacted]\npw [redacted]\nstripe [redacted]\n" in content
+        # Everything else is kept as the command wrote it.
+        numbers = "".join(f"{i}\n" for i in range(1, 20001)).encode()
+        assert content.startswith(numbers) and content.endswith(numbers)
+    stored = (repo / ".harness" / "harness.db").read_bytes()
+    assert token.encode() not in stored and stripe.encode() not in stored
 
 
 async def test_a_subagents_approval_waits_in_the_same_inbox_labelled_with_its_session(
