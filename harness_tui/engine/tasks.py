@@ -12,6 +12,7 @@ running turn, or in a new one it wakes it for.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import os
 import signal
 import time
@@ -28,6 +29,7 @@ from harness_tui.engine.owner import current_owner
 from harness_tui.engine.processes import process_record
 from harness_tui.engine.session import SessionState
 from harness_tui.events import Event, utcnow
+from harness_tui.policy.redact import RedactingStream
 from harness_tui.providers.scripted import subagent_script
 from harness_tui.store import StoreError
 from harness_tui.tools.base import TaskInfo, ToolError
@@ -114,6 +116,13 @@ class BackgroundTask:
     stored_bytes: int = 0
     kept_bytes: int = 0  # the same text's UTF-8 bytes: what the note says was kept
     cut: bool = False
+    # Secrets never span a line end (but for key blocks, which it holds whole): the log
+    # gets the output a whole line at a time, so no secret is stored cut in two
+    # events, where the redaction of each would miss it.
+    lines: RedactingStream | None = None
+    decoder: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
+    )
     supervisor: asyncio.Task[None] | None = None
 
     def info(self) -> TaskInfo:
@@ -268,12 +277,22 @@ class SessionTasks:
             f"in {task.output_path}]\n"
         )
 
-    async def _flush(self, task: BackgroundTask) -> None:
-        if not task.pending:
+    async def _flush(self, task: BackgroundTask, *, final: bool = False) -> None:
+        """Log what is queued, in chunks: its whole lines, or all of it at the end."""
+        if task.pending:
+            if task.lines is None:
+                task.lines = self.ctx.redactor.stream()
+            text = "".join(task.pending)
+            task.pending.clear()
+            task.pending_bytes = 0
+            data = task.lines.feed(text.encode("utf-8"))
+        elif final and task.lines is not None:
+            data = b""
+        else:
             return
-        text = "".join(task.pending)
-        task.pending.clear()
-        task.pending_bytes = 0
+        if final:
+            data += task.lines.flush()
+        text = task.decoder.decode(data, final=final)
         for chunk in utf8_chunks(text, CHUNK_BYTES):
             await self.owner.emit(
                 ev.TASK_OUTPUT, {"task_id": task.task_id, "stream": "stdout", "text": chunk}
@@ -314,7 +333,7 @@ class SessionTasks:
                     timed_out = True
                     await stop_shell(shell)
             returncode = exit_waiter.result()
-            await self._flush(task)
+            await self._flush(task, final=True)
         except asyncio.CancelledError:
             await stop_shell(shell)
             raise

@@ -424,6 +424,25 @@ async def test_secrets_in_output_are_not_kept_in_artifact_files(tmp_path, home, 
     assert token.encode() not in stored and stripe.encode() not in stored
 
 
+async def test_a_secret_printed_in_two_halves_by_a_task_is_not_logged_in_halves(tmp_path, home):
+    """A task's output reaches the log every half second; a secret whose halves arrive
+    either side of one such flush must still be redacted whole."""
+    stripe = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"
+    first, second = stripe[:14], stripe[14:]
+    command = f"sleep 0.5; printf 'stripe {first}'; sleep 1.5; printf '{second}\\ndone\\n'"
+    repo = repo_with_file(tmp_path)
+    engine = await open_engine(repo, **{"tools.inline_ms": 300})
+    try:
+        script = script_running(tmp_path, command)
+        sid = await engine.start_session("go", provider="scripted", model=str(script))
+        await engine.wait(sid)
+        events = await events_of(engine, sid)
+    finally:
+        await engine.close()
+    logged = "".join(e.data["text"] for e in events if e.type == ev.TASK_OUTPUT)
+    assert logged == "stripe [redacted]\ndone\n"
+
+
 async def test_a_subagents_approval_waits_in_the_same_inbox_labelled_with_its_session(
     tmp_path, home
 ):
