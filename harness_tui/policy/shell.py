@@ -185,6 +185,9 @@ def file_reads(argv: tuple[Word, ...] | list[Word]) -> list[Word]:
     out: list[Word] = []
     if argv[0] in ("docker", "podman", "nerdctl"):
         out.extend(_container_mounts(list(argv[1:]), read_only=True))
+    if argv[0] in ("sed", "gsed"):
+        # Its files; not its script (what that reads, r and R, the walker adds).
+        return _sed_scripts(list(argv[1:]))[3]
     options_done = False
     for arg in argv[1:]:
         if arg == "--" and not options_done:
@@ -1699,8 +1702,8 @@ class _Walker:
                 if name == "alias" and "=" in arg:
                     alias, value = arg.split("=", 1)
                     value_word = Word(value, arg.dynamic)
-                    self._aliases[alias] = value_word
                     self._judge_script(value_word, ctx, "alias", carry, text)
+                    self._aliases[alias] = value_word
                 elif name == "trap" and not arg.startswith("-"):
                     self._judge_script(arg, ctx, "trap", carry, text)
                     break
@@ -2007,7 +2010,7 @@ class _Walker:
     def _sed(self, argv: list[Word], ctx: _Ctx, text: str, carry: _Carry) -> None:
         """sed's own commands can write (w, s///w), read (r, R) and run (e, s///e) what
         its script names; --sandbox refuses them."""
-        scripts, script_file, sandbox = _sed_scripts(argv[1:])
+        scripts, script_file, sandbox, _ = _sed_scripts(argv[1:])
         notes: list[Note] = []
         for script in scripts if not sandbox else []:
             info = _sed_script(str(script))
@@ -2467,9 +2470,10 @@ class _SedInfo:
     runs_pattern_space: bool = False
 
 
-def _sed_scripts(args: list[Word]) -> tuple[list[Word], Word | None, bool]:
+def _sed_scripts(args: list[Word]) -> tuple[list[Word], Word | None, bool, list[Word]]:
     """sed's scripts (from -e and --expression, else its first operand), its -f file,
-    and whether --sandbox is on. GNU sed takes options anywhere among the operands."""
+    whether --sandbox is on, and the files it edits. GNU sed takes options anywhere
+    among the operands."""
     scripts: list[Word] = []
     script_file: Word | None = None
     operands: list[Word] = []
@@ -2511,7 +2515,8 @@ def _sed_scripts(args: list[Word]) -> tuple[list[Word], Word | None, bool]:
         operands.append(arg)
     if not scripts and script_file is None and operands:
         scripts.append(operands[0])
-    return scripts, script_file, sandbox
+        operands = operands[1:]
+    return scripts, script_file, sandbox, operands
 
 
 _SED_SIMPLE = frozenset("=dDgGhHnNpPxzF")

@@ -50,8 +50,8 @@ def test_corpus(rules: RuleSet, mode: str, case: dict) -> None:
     assert inside.decision == case["expect"], explain(inside)
     assert outside.decision == case.get("unsandboxed", case["expect"]), explain(outside)
     if "rule" in case:
-        assert case["rule"] in inside.rules + outside.rules, explain(inside) + "\n" + explain(
-            outside
+        assert case["rule"] in inside.rules + outside.rules, (
+            explain(inside) + "\n" + explain(outside)
         )
 
 
@@ -82,7 +82,9 @@ def test_without_a_sandbox_no_dangerous_command_is_allowed_on_request(rules: Rul
 def test_without_a_sandbox_unknown_commands_prompt_and_say_why(rules: RuleSet) -> None:
     decision = judge("terraform apply", rules, sandboxed=False)
     assert (decision.decision, decision.rule_id) == ("prompt", None)
-    assert decision.reason == "terraform is not covered by an allow rule, and no sandbox confines it"
+    assert (
+        decision.reason == "terraform is not covered by an allow rule, and no sandbox confines it"
+    )
     # A rule that allows a command only inside the sandbox names itself.
     decision = judge("pytest -q", rules, sandboxed=False)
     assert decision.decision == "prompt"
@@ -121,7 +123,9 @@ def test_dangerous_corpus_counts() -> None:
     print(f"\ndangerous on-request commands: {len(DANGEROUS)}")
     for sandboxed, counter in counts.items():
         label = "sandboxed" if sandboxed else "unsandboxed"
-        print(f"  {label}: " + ", ".join(f"{d} {counter[d]}" for d in ("allow", "prompt", "forbid")))
+        print(
+            f"  {label}: " + ", ".join(f"{d} {counter[d]}" for d in ("allow", "prompt", "forbid"))
+        )
     assert counts[False]["allow"] == 0
 
 
