@@ -32,6 +32,7 @@ RULE_NOTES = frozenset(
         "option-command",
         "function-export",
         "preload",
+        "path-change",
     }
 )
 

@@ -54,6 +54,10 @@ _SENSITIVE_IN_HOME = (
     *""".docker .gitconfig .bashrc .bash_profile .bash_login .bash_logout .profile .zshrc
     .zshenv .zprofile .zlogin .zlogout .config/fish .inputrc""".split(),
 )
+# A path whose start is only known at run time but whose end names a credential.
+_CREDENTIAL_TAIL = re.compile(
+    "/(" + "|".join(re.escape(name) for name in _CREDENTIALS_IN_HOME) + ")(/|$)"
+)
 # Inside the workspace's .git: what git runs (hooks) and what tells it what to run.
 _GIT_CODE = ("hooks", "config", "config.worktree")
 # /proc/<pid>/…: another process's environment, command line, memory, files. The
@@ -118,8 +122,11 @@ class PathContext:
         for cwd in cwds:
             path = self.resolve(word, cwd)
             classes |= {"unknown"} if path is None else self._classes(path)
-        if classes & {"process"}:
+        if "process" in classes:
             classes.discard("unknown")
+        elif "unknown" in classes and _CREDENTIAL_TAIL.search(str(word)):
+            # $H/.ssh/id_rsa: wherever $H points, this names a key.
+            classes |= {"credential", "sensitive"}
         return frozenset(classes)
 
     def _classes(self, path: str) -> set[str]:
@@ -221,7 +228,7 @@ def is_credential_path(path: str | PathLike[str], home: str | PathLike[str]) -> 
 def is_process_path(path: str) -> bool:
     """/proc/<pid>/environ of any process, or anything under another process's /proc
     entry (/proc/$PPID/cmdline, /proc/1/root/…); `path` may hold $PPID or a glob."""
-    m = _PROC.fullmatch(str(path))
+    m = _PROC.fullmatch(posixpath.normpath(str(path)))
     if m is None or not _PROCESS_NAME.fullmatch(m.group(1)):
         return False
     rest = (m.group(2) or "").rstrip("/")

@@ -79,7 +79,8 @@ class Note:
     configuration that can make it run commands: -c core.hooksPath, GIT_CONFIG_*),
     option-command (an option runs another program: rg --pre, tar --to-command),
     function-export (BASH_FUNC_* exports a shell function), preload (LD_PRELOAD and
-    kin load code into every program)."""
+    kin load code into every program), path-change (PATH gets a directory the agent
+    may have filled: ., a relative one, $PWD/…)."""
 
     kind: str
     detail: str = ""
@@ -253,11 +254,27 @@ def file_writes(argv: tuple[Word, ...] | list[Word]) -> list[Word]:
     if name in ("sed", "perl"):
         return _in_place_files(name, args)
     if name == "curl":
-        out = _option_value(args, "-o", "--output")
-        return [out] if out and out != "-" else []
+        outs = [_option_value(args, "-o", "--output"), _option_value(args, "", "--output-dir")]
+        return [out for out in outs if out and out != "-"]
     if name == "wget":
-        out = _option_value(args, "-O", "--output-document")
-        return [out] if out and out != "-" else []
+        outs = [
+            _option_value(args, "-O", "--output-document"),
+            _option_value(args, "-P", "--directory-prefix"),
+        ]
+        return [out for out in outs if out and out != "-"]
+    if name == "sponge":
+        return _operands(args, frozenset())
+    if name in ("rsync", "scp"):
+        takes = "eTBfp" if name == "rsync" else "cFiJloPS"
+        long = frozenset({"--rsh", "--rsync-path", "--exclude", "--include", "--filter",
+                          "--exclude-from", "--include-from", "--files-from", "--chmod",
+                          "--chown", "--log-file", "--temp-dir", "--partial-dir",
+                          "--backup-dir", "--suffix", "--compare-dest", "--copy-dest",
+                          "--link-dest", "--password-file", "--port", "--timeout"})  # fmt: skip
+        operands = _operands(args, frozenset("-" + c for c in takes), long)
+        last = operands[-1:] if len(operands) >= 2 else []
+        # host:path is on another machine.
+        return [t for t in last if not re.match(r"[^/]*:", t)]
     if name == "tar" and _tar_extracts(args):
         return [_option_value(args, "-C", "--directory") or Word(".")]
     if name == "unzip":
@@ -331,7 +348,7 @@ def _container_mounts(args: list[Word], read_only: bool) -> list[Word]:
             option, value = arg.split("=", 1)
             specs.append((option, Word(value, arg.dynamic)))
         elif arg.startswith("-v") and not arg.startswith("--"):
-            specs.append(("-v", Word(arg[2:], arg.dynamic)))
+            specs.append(("-v", Word(arg[2:].removeprefix("="), arg.dynamic)))
     for option, spec in specs:
         if option == "--mount":
             fields = dict((part.split("=", 1) + [""])[:2] for part in spec.split(",") if part)
@@ -369,7 +386,15 @@ def _git_writes(args: list[Word]) -> list[Word]:
             out.append(value)
     if sub == "format-patch":
         value = _option_value(rest, "-o", "--output-directory", abbreviated=3)
-        out.append(value or Word("."))
+        if value:
+            out.append(value)
+    if sub in ("apply", "am") and not any(
+        a.split("=", 1)[0] in _GIT_APPLY_NO_WORKTREE for a in rest
+    ):
+        # The files the patch names, under the top of the worktree (or --directory).
+        out.append(_option_value(rest, "", "--directory") or Word("."))
+    if sub == "mv":
+        out.extend(_operands(rest, frozenset()))
     if sub == "archive":
         value = _option_value(rest, "-o", "--output", abbreviated=5)
         if value:
@@ -392,16 +417,32 @@ def _git_writes(args: list[Word]) -> list[Word]:
         takes = frozenset({"-b", "-B"})
         long = frozenset({"--reason", "--orphan"})
         out.extend(_operands(rest[1:], takes, long)[:1])
-    if sub == "config":
-        home_file = {"--global": "~/.gitconfig", "--system": "/etc/gitconfig"}
-        if _git_config_sets(rest):
-            for flag, path in home_file.items():
-                if flag in rest:
-                    out.append(Word(path))
-            value = _option_value(rest, "-f", "--file")
-            if value:
-                out.append(value)
+    if sub == "config" and _git_config_sets(rest):
+        # A harmless key (user.email) in ~/.gitconfig is everyday setup; any other key
+        # there is a write to a file that configures every git command.
+        key = _git_config_key(rest)
+        if key is None or key.lower() not in _GIT_HARMLESS_KEYS:
+            home_file = {"--global": "~/.gitconfig", "--system": "/etc/gitconfig"}
+            out.extend(Word(path) for flag, path in home_file.items() if flag in rest)
+        value = _option_value(rest, "-f", "--file")
+        if value:
+            out.append(value)
     return out
+
+
+# git apply / am options that leave the worktree alone.
+_GIT_APPLY_NO_WORKTREE = frozenset(
+    """--cached --check --stat --numstat --summary --show-current-patch --abort --quit
+    --skip""".split()
+)
+
+
+def _git_config_key(args: list[Word]) -> Word | None:
+    """The key `git config ARGS` sets, if it names one."""
+    operands = _operands(args, frozenset({"-f", "--type"}), frozenset({"--file", "--type"}))
+    if operands[:1] in (["set"], ["unset"]):
+        operands = operands[1:]
+    return operands[0] if operands else None
 
 
 # `git config` options and subcommands that only read.
@@ -1555,6 +1596,9 @@ class _Walker:
         elif name in ("LESSOPEN", "LESSCLOSE") and value.lstrip().startswith("|"):
             script = Word(value.lstrip().lstrip("|").replace("%s", "FILE"), word.dynamic)
             self._judge_script(script, ctx, f"{name}=", carry, text)
+        elif name == "PATH" and _writable_path_entries(value_word):
+            entries = ", ".join(_writable_path_entries(value_word))
+            carry.notes.append(Note("path-change", f"PATH gets {entries}"))
         elif name in _SOURCED_VARIABLES and value:
             sub = replace(ctx, via=(*ctx.via, f"{name}="))
             self._emit([Word("source"), value_word], sub, text, _Carry([], []))
@@ -1574,7 +1618,7 @@ class _Walker:
         name = str(argv[0])
         via = replace(ctx, via=(*ctx.via, name))
         inner: list[Word] | None
-        if name in ("nohup", "builtin", "busybox"):
+        if name in ("nohup", "builtin", "busybox", "toybox"):
             inner = argv[2:] if argv[1:2] == ["--"] else argv[1:]
         elif name == "coproc":
             # `coproc CMD…` runs CMD in the background (the compound form is parsed as
@@ -1595,7 +1639,11 @@ class _Walker:
         elif name == "setsid":
             inner = argv[_skip_options(argv, 1, "")[0] :]
         elif name == "time":
-            inner = argv[_skip_options(argv, 1, "of", {"--output", "--format"})[0] :]
+            i, _ = _skip_options(argv, 1, "of", {"--output", "--format"})
+            out = _option_value(argv[1:i], "-o", "--output")
+            if out is not None:
+                carry.writes.append(out)  # GNU time -o FILE writes its report there
+            inner = argv[i:]
             # `time ! cmd` times the pipeline `! cmd`: the command is what follows.
             while inner[:1] == ["!"]:
                 inner = inner[1:]
@@ -1613,6 +1661,30 @@ class _Walker:
             inner = argv[i + 1 :]  # the first operand is the duration
         elif name in _WRAPPERS:
             return self._wrapper(argv, _WRAPPERS[name], via, text, carry)
+        elif (name, str(argv[1]) if len(argv) > 1 else "") in _SUBCOMMAND_WRAPPERS:
+            spec = _SUBCOMMAND_WRAPPERS[(name, str(argv[1]))]
+            sub = replace(ctx, via=(*ctx.via, f"{name} {argv[1]}"))
+            if "--" in argv[2:]:
+                rest = argv[[str(a) for a in argv].index("--", 2) + 1 :]
+                return (rest, sub) if rest else None
+            return self._wrapper([argv[0], *argv[2:]], spec, sub, text, carry)
+        elif name in _SHELL_STRING_RUNNERS:
+            scripts = _shell_strings(argv)
+            if scripts is None:
+                return None
+            for script in scripts:
+                self._judge_script(script, ctx, name, _Carry([], []), text)
+            self._emit(argv, ctx, text, carry)
+            return None, ctx
+        elif name == "sem":
+            i = _parallel_options_end(argv)
+            return (argv[i:], via) if i < len(argv) else None
+        elif name == "gdb" and "--args" in argv:
+            self._emit(argv, ctx, text, carry, *self._options_that_run(argv, ctx, text))
+            rest = argv[[str(a) for a in argv].index("--args") + 1 :]
+            if rest:
+                self._run(rest, via, text, _Carry([], []))
+            return None, ctx
         elif name == "flock":
             return self._flock(argv, ctx, via, text, carry)
         elif name == "script":
@@ -1647,9 +1719,9 @@ class _Walker:
             if arg_file is not None:
                 carry.reads.append(arg_file)
             inner = _xargs(argv, ctx.stdin)
-        elif name in ("sudo", "doas", "pkexec"):
+        elif name in ("sudo", "doas", "pkexec", "run0"):
             # Judged twice: the escalation itself, and the command it runs.
-            takes = {"sudo": "ugCDprtUTR", "doas": "uC", "pkexec": ""}[name]
+            takes = {"sudo": "ugCDprtUTR", "doas": "uC", "pkexec": "", "run0": "ugD"}[name]
             long = {"--user", "--group", "--chdir", "--prompt", "--role", "--type", "--host"}
             i, _ = _skip_options(argv, 1, takes, long | {"--close-from", "--other-user"})
             self._emit(argv, ctx, text, carry)
@@ -1930,18 +2002,7 @@ class _Walker:
         """GNU parallel runs a command template as shell code once per argument (after
         `:::`, or read from its input), with {} replaced by the argument, quoted; with
         no template, each argument is a command of its own."""
-        i = 1
-        while i < len(argv) and argv[i].startswith("-") and argv[i] not in _PARALLEL_SEPARATORS:
-            arg = argv[i]
-            i += 1
-            if arg == "--":
-                break
-            name = arg.split("=", 1)[0]
-            if "=" not in arg and (
-                name in _PARALLEL_LONG_WITH_VALUE
-                or (not name.startswith("--") and len(arg) == 2 and arg[1] in "jSadEIinNLlPsCX")
-            ):
-                i += 1
+        i = _parallel_options_end(argv)
         template: list[Word] = []
         while i < len(argv) and argv[i] not in _PARALLEL_SEPARATORS:
             template.append(argv[i])
@@ -2139,6 +2200,17 @@ class _Walker:
             if operands:
                 value = operands[1] if len(operands) > 1 else Word("")
                 notes.extend(self._git_config(operands[0], value, ctx, text, persistent=True))
+        if sub in ("clone", "init", "submodule"):
+            # clone -c key=value writes the new repository's config; a template brings
+            # its hooks.
+            for config in _git_values(rest[1:], "-c", "--config", 3):
+                key, _, value = config.partition("=")
+                value_word = Word(value, config.dynamic)
+                notes.extend(self._git_config(key, value_word, ctx, text, persistent=True))
+            if _git_values(rest[1:], "", "--template", 3):
+                notes.append(
+                    Note("git-config", f"git {sub} --template brings hooks from elsewhere")
+                )
         for option, command, kind in _git_option_commands(rest):
             what = command or "a command"
             notes.append(Note("option-command", f"git {sub} {option} runs {what}"))
@@ -2188,6 +2260,21 @@ _COMMAND_VARIABLES = frozenset(
     PROMPT_COMMAND""".split()
 )
 _SOURCED_VARIABLES = frozenset({"BASH_ENV", "ENV"})
+
+
+def _writable_path_entries(value: Word) -> list[str]:
+    """The entries of a PATH value that the agent may have filled: relative ones (and the
+    empty entry, which is the current directory), and those under $PWD or another
+    variable but $PATH and $HOME."""
+    out = []
+    for entry in value.split(":"):
+        if entry in ("$PATH", "${PATH}"):
+            continue
+        if not entry.startswith("/") and not entry.startswith(("$HOME", "${HOME}", "~")):
+            out.append(entry or "the current directory")
+    return out
+
+
 # Variables that give git configuration or the programs it runs (hooks come with
 # templates).
 _GIT_CONFIG_VARIABLES = frozenset(
@@ -2270,6 +2357,11 @@ def _spec(
 
 
 _WRAPPERS: dict[str, _WrapperSpec] = {
+    "chronic": _spec(),
+    "ifne": _spec(),
+    "cgexec": _spec("g"),
+    "trickle": _spec("dulwtnL"),
+    "dbus-launch": _spec(long="--config-file --autolaunch --binary-syntax"),
     "taskset": _spec(operands=1, none="-p --pid"),
     "chrt": _spec("TPD", "--sched-runtime --sched-period --sched-deadline", 1, "-p --pid -m --max"),
     "numactl": _spec(
@@ -2350,6 +2442,131 @@ _FD_LONG_WITH_VALUE = set(
     --max-buffer-time""".split()
 )
 _FD_REPLACEMENT = re.compile(r"\{(/|//|\.|/\.)?\}")
+
+
+def _parallel_options_end(argv: list[Word]) -> int:
+    """Index of the first word after GNU parallel's (or sem's) own options."""
+    i = 1
+    while i < len(argv) and argv[i].startswith("-") and argv[i] not in _PARALLEL_SEPARATORS:
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            break
+        name = arg.split("=", 1)[0]
+        if "=" not in arg and (
+            name in _PARALLEL_LONG_WITH_VALUE
+            or (not name.startswith("--") and len(arg) == 2 and arg[1] in "jSadEIinNLlPsCX")
+        ):
+            i += 1
+    return i
+
+
+# Commands that run another after a subcommand (bundle exec cmd, conda run -n env cmd);
+# with `--`, what follows it is the command.
+_SUBCOMMAND_WRAPPERS: dict[tuple[str, str], _WrapperSpec] = {
+    ("bundle", "exec"): _spec(),
+    ("pnpm", "exec"): _spec(),
+    ("yarn", "exec"): _spec(),
+    ("rbenv", "exec"): _spec(),
+    ("pyenv", "exec"): _spec(),
+    ("asdf", "exec"): _spec(),
+    ("direnv", "exec"): _spec(operands=1),
+    ("conda", "run"): _spec("np", "--name --prefix --cwd"),
+    ("mamba", "run"): _spec("np", "--name --prefix --cwd"),
+    ("micromamba", "run"): _spec("np", "--name --prefix --cwd"),
+    ("pixi", "run"): _spec("e", "--environment --manifest-path"),
+    ("aws-vault", "exec"): _spec(operands=1),
+    ("op", "run"): _spec(long="--env-file"),
+    ("doppler", "run"): _spec("pc", "--project --config"),
+    ("perf", "stat"): _spec("eopCGrI", "--event --output --pid --cpu --cgroup --repeat"),
+    ("perf", "record"): _spec("eopCGcF", "--event --output --pid --cpu --cgroup --count"),
+    ("perf", "trace"): _spec("eopC", "--event --output --pid --cpu"),
+    ("nix", "develop"): _spec(operands=0),
+}
+_HYPERFINE_SCRIPTS = frozenset(
+    {"-s", "-p", "-c", "--setup", "--prepare", "--cleanup", "--conclude"}
+)
+# Commands whose arguments (or some options' values) are shell code they run.
+_SHELL_STRING_RUNNERS = frozenset(
+    """hyperfine concurrently nix-shell tmux screen watchexec entr nodemon npm""".split()
+)
+
+
+def _shell_strings(argv: list[Word]) -> list[Word] | None:
+    """The shell code a runner is given: hyperfine's and concurrently's commands,
+    `nix-shell --run`, `tmux new-session|new-window|split-window|run-shell|send-keys`,
+    `screen CMD`, `watchexec CMD`, `entr CMD`, `nodemon --exec`, `npm exec -c`. None
+    when it runs none (a plain `npm install`)."""
+    name, args = str(argv[0]), argv[1:]
+    if name in ("hyperfine", "concurrently"):
+        takes = {
+            "hyperfine": ("wmMrSNuDn", "--warmup --min-runs --max-runs --runs --shell "
+                          "--time-unit --parameter-step-size --command-name --style --sort "
+                          "--export-csv --export-json --export-markdown --export-asciidoc "
+                          "--export-orgmode --output --input"),
+            "concurrently": ("ncpPkt", "--names --prefix-colors --prefix --prefix-length "
+                             "--timestamp-format --kill-others-on-fail --max-processes "
+                             "--success --restart-tries --restart-after --default-input-target "
+                             "--handle-input --name-separator"),
+        }[name]  # fmt: skip
+        scripts = [*_git_values(args, "-s", "--setup", 3), *_git_values(args, "-p", "--prepare", 3),
+                   *_git_values(args, "-c", "--cleanup", 3), *_git_values(args, "", "--conclude", 4)] \
+            if name == "hyperfine" else []  # fmt: skip
+        i = 0
+        while i < len(args):
+            arg = args[i]
+            i += 1
+            if arg.startswith("-") and "=" not in arg:
+                if name == "hyperfine" and arg in _HYPERFINE_SCRIPTS:
+                    i += 1
+                elif (len(arg) == 2 and arg[1] in takes[0]) or arg in takes[1].split():
+                    i += 1
+                elif arg in ("-P", "--parameter-scan"):
+                    i += 3
+                elif arg in ("-L", "--parameter-list"):
+                    i += 2
+                continue
+            if not arg.startswith("-"):
+                scripts.append(arg)
+        return scripts
+    if name == "nix-shell":
+        return _git_values(args, "", "--run", 0) + _git_values(args, "", "--command", 0) or None
+    if name == "tmux":
+        sub = next((a for a in args if not a.startswith("-")), None)
+        if sub in ("new-session", "new", "new-window", "neww", "split-window", "splitw",
+                   "respawn-pane", "respawnp", "respawn-window", "respawnw", "run-shell", "run"):  # fmt: skip
+            k = [str(a) for a in args].index(str(sub))
+            j, _ = _skip_options(args, k + 1, "stncxyeFfplb", set())
+            rest = args[j:]
+            return [_joined(rest)] if rest else None
+        if sub in ("send-keys", "send"):
+            k = [str(a) for a in args].index(str(sub))
+            j, _ = _skip_options(args, k + 1, "tN", set())
+            keys = [a for a in args[j:] if a not in ("Enter", "C-m", "C-j", "KPEnter")]
+            return [_joined(keys)] if keys else None
+        return None
+    if name == "screen":
+        j, seen = _skip_options(args, 0, "SceHhpTtLs", set())
+        rest = args[j:]
+        return (
+            [_joined(rest)]
+            if rest and not seen & {"-X", "-r", "-R", "-x", "-ls", "-list"}
+            else None
+        )
+    if name == "watchexec":
+        j, _ = _skip_options(args, 0, "weifdEs", {"--watch", "--exts", "--filter", "--ignore",
+                                                  "--debounce", "--signal", "--shell", "--env"})  # fmt: skip
+        rest = args[j:]
+        return [_joined(rest)] if rest else None
+    if name == "entr":
+        j, _ = _skip_options(args, 0, "")
+        rest = args[j:]
+        return [_joined(rest)] if rest else None
+    if name == "nodemon":
+        return _git_values(args, "-x", "--exec", 0) or None
+    if name == "npm" and args[:1] == ["exec"]:
+        return _git_values(args[1:], "-c", "--call", 0) or None
+    return None
 
 
 def _fd_command(argv: list[Word]) -> tuple[int, int] | None:
