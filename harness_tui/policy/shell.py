@@ -278,6 +278,9 @@ def file_writes(argv: tuple[Word, ...] | list[Word]) -> list[Word]:
     if name == "tar" and _tar_extracts(args):
         return [_option_value(args, "-C", "--directory") or Word(".")]
     if name == "unzip":
+        # -l, -v, -t, -Z list or test; -p, -c print: nothing is written.
+        if any(re.fullmatch(r"-[a-zA-Z]*[lvtZpc][a-zA-Z]*", a) for a in args):
+            return []
         out = _option_value(args, "-d", None)
         return [out or Word(".")]
     return []
@@ -312,6 +315,8 @@ def _more_writes(name: str, args: list[Word]) -> list[Word] | None:
         )
         return operands[:1]
     if name == "patch":
+        if any(a in ("--dry-run", "--check") for a in args):
+            return []
         out = _option_value(args, "-o", "--output")
         if out:
             return [out]
