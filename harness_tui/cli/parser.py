@@ -230,6 +230,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--json", action="store_true", help="print only the decision, as one JSON document"
     )
+    check.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="judge as if no sandbox confined the command (danger-full-access, or no "
+        "bubblewrap): commands no allow rule covers prompt",
+    )
     _common(check, top=False)
     test = policy_commands.add_parser("test", help="run every rule's match/not_match examples")
     _common(test, top=False)

@@ -25,7 +25,12 @@ def run(args: argparse.Namespace, config: Config) -> int:
         return ExitCode.OK
     mode = args.mode or config.policy.approval_mode
     decision = evaluate_command(
-        args.shell_command, rules, mode, str(config.project), os.path.expanduser("~")
+        args.shell_command,
+        rules,
+        mode,
+        str(config.project),
+        os.path.expanduser("~"),
+        sandboxed=not args.no_sandbox,
     )
     if args.json:
         print(json.dumps(decision.to_json()))

@@ -15,6 +15,13 @@ Modes:
 - auto: prompt rules allow; forbid rules still forbid, and the checks above still prompt:
   approving them blindly would approve commands nobody has seen.
 - never: for unattended runs; whatever would prompt is refused instead.
+
+The sandbox: `sandboxed` says whether an operating-system sandbox confines the command
+(workspace-only writes, no network, an empty home). Without one (danger-full-access,
+or no working bubblewrap) the policy fails closed: a command no allow rule covers
+prompts in on-request mode too (and is refused in never mode), rules marked
+`sandbox = true` (allows for tools that run the workspace's own code) do not hold, and
+rules marked `sandbox = false` (what only the sandbox would have confined) do.
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ class SegmentDecision:
             "reason": self.reason,
             "risk": self.risk,
             "writes": [str(word) for word in self.segment.writes],
+            "reads": [str(word) for word in self.segment.reads],
             "notes": [note.kind for note in self.segment.notes],
         }
 
@@ -80,6 +88,7 @@ class Decision:
     segments: list[SegmentDecision] = field(default_factory=list)
     command: str = ""
     mode: str = DEFAULT_MODE
+    sandboxed: bool = True
 
     @property
     def rules(self) -> list[str]:
@@ -90,6 +99,7 @@ class Decision:
         return {
             "command": self.command,
             "mode": self.mode,
+            "sandboxed": self.sandboxed,
             "decision": self.decision,
             "rule": self.rule_id,
             "rules": self.rules,
@@ -108,26 +118,40 @@ class _Verdict:
 
 
 def evaluate_command(
-    command: str, rules: RuleSet, mode: str, workspace: str, home: str
+    command: str,
+    rules: RuleSet,
+    mode: str,
+    workspace: str,
+    home: str,
+    *,
+    sandboxed: bool = True,
 ) -> Decision:
-    """Judge `command` as if run in `workspace` by a user whose home is `home`."""
+    """Judge `command` as if run in `workspace` by a user whose home is `home`, inside
+    the sandbox or (`sandboxed=False`) with nothing but this policy between it and the
+    machine."""
     if mode not in MODES:
         raise ValueError(f"unknown approval mode {mode!r} (expected one of {', '.join(MODES)})")
     where = PathContext(workspace, home)
     analysis = analyze(command)
-    judged = [judge_segment(seg, rules, mode, where) for seg in analysis.segments]
+    judged = [judge_segment(seg, rules, mode, where, sandboxed) for seg in analysis.segments]
     if not judged:
-        return Decision("allow", None, "nothing to run", "low", [], command, mode)
+        return Decision("allow", None, "nothing to run", "low", [], command, mode, sandboxed)
     worst = max(judged, key=lambda s: (STRICTNESS[s.decision], RISK_ORDER[s.risk]))
-    return Decision(worst.decision, worst.rule_id, worst.reason, worst.risk, judged, command, mode)
+    return Decision(
+        worst.decision, worst.rule_id, worst.reason, worst.risk, judged, command, mode, sandboxed
+    )
 
 
 def judge_segment(
-    segment: Segment, rules: RuleSet, mode: str, where: PathContext
+    segment: Segment, rules: RuleSet, mode: str, where: PathContext, sandboxed: bool = True
 ) -> SegmentDecision:
-    matched = rules.matching(segment, where)
+    every = rules.matching(segment, where)
+    matched = [rule for rule in every if rule.applies(sandboxed)]
     findings = shell_findings(segment, where)
-    verdict = _rule_verdict(segment, matched, mode)
+    if not matched and segment.argv and not sandboxed:
+        verdict = _unconfined(segment, every)
+    else:
+        verdict = _rule_verdict(segment, matched, mode)
     if mode == "auto" and verdict.decision == "prompt":
         verdict = replace(verdict, decision="allow", reason=f"{verdict.reason} (mode auto)")
     if findings and verdict.decision == "allow":
@@ -158,6 +182,20 @@ def _rule_verdict(segment: Segment, matched: list[Rule], mode: str) -> _Verdict:
     return _Verdict("allow", None, "no rule matched", "low")
 
 
+def _unconfined(segment: Segment, every: list[Rule]) -> _Verdict:
+    """Fail closed: with no sandbox, a command no rule allows needs approval, whatever
+    the mode would do with unknown commands (auto still allows it, never refuses it)."""
+    inside_only = next((r for r in every if r.decision == "allow" and r.sandbox), None)
+    if inside_only is not None:
+        reason = (
+            f"{segment.name} runs code from the workspace: {inside_only.id} allows it "
+            "only inside a sandbox, and none confines this command"
+        )
+    else:
+        reason = f"{segment.name} is not covered by an allow rule, and no sandbox confines it"
+    return _Verdict("prompt", None, reason, "medium")
+
+
 def shell_findings(segment: Segment, where: PathContext) -> list[tuple[str, str]]:
     """The checks no rule can switch off: (id, reason) for each that applies."""
     findings = []
@@ -183,6 +221,8 @@ def explain(decision: Decision) -> str:
         f"{decision.decision} ({decision.risk} risk): {decision.reason}{rule}",
         f"mode: {decision.mode}",
     ]
+    if not decision.sandboxed:
+        lines.append("sandbox: none")
     if decision.command:
         lines.append("command: " + decision.command.replace("\n", "\n         "))
     for i, seg in enumerate(decision.segments, 1):

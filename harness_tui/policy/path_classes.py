@@ -1,8 +1,10 @@
-"""Where a path in a command points, judged lexically: the classes a rule's `paths`
-and `writes` fields name (root, home, system, sensitive, outside, workspace, …).
+"""Where a path in a command points, judged lexically: the classes a rule's `paths`,
+`writes` and `reads` fields name (root, home, system, sensitive, credential, process,
+outside, workspace, …).
 
 Purely lexical: paths are classified against the workspace and home they are given,
 never by looking at the filesystem, so a rule example judges the same on every machine.
+`is_credential_path` answers the same question for the file tools.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cached_property
+from os import PathLike, fspath
 
 PATH_CLASSES = frozenset(
-    """root home system sensitive outside unknown workspace workspace-root
-    workspace-git""".split()
+    """root home system sensitive credential process outside unknown workspace
+    workspace-root workspace-git git-code""".split()
 )
 
 GLOB_CHARS = frozenset("*?[")
@@ -32,13 +35,37 @@ _SYSTEM_TREES = tuple(
 _SYSTEM_SCRATCH = ("/var/tmp", "/var/folders", "/private/tmp", "/private/var/folders")
 # Directories that must not go themselves, though what is inside them is fair game.
 _SYSTEM_EXACT = frozenset({"/home", "/Users", "/tmp", "/mnt", "/media", "/Volumes", "/var/tmp"})
-# Credentials and files that run code at login, relative to the home directory.
-_SENSITIVE_IN_HOME = tuple(
-    """.ssh .aws .gnupg .kube .docker .azure .config/gcloud .config/gh .config/harness-tui
-    .password-store .netrc .pypirc .npmrc .git-credentials .gitconfig .bashrc .bash_profile
-    .bash_login .bash_logout .profile .zshrc .zshenv .zprofile .zlogin .zlogout
-    .config/fish .inputrc""".split()
+# Keys, tokens and passwords, relative to a home directory: reading them is asking to
+# leak them. (harness-tui's own config names the provider keys' variables, and may hold
+# a key.)
+_CREDENTIALS_IN_HOME = tuple(
+    """.ssh .aws .gnupg .kube .docker/config.json .azure .config/gcloud .config/gh
+    .config/hub .config/harness-tui .config/op .password-store .netrc .pypirc .npmrc
+    .yarnrc.yml .git-credentials .cargo/credentials .cargo/credentials.toml .gem/credentials
+    .terraform.d/credentials.tfrc.json .vault-token .pgpass .my.cnf .local/share/keyrings
+    """.split()
 )
+# Credentials outside any home: container and orchestrator secrets, the password hashes.
+_CREDENTIAL_TREES = ("/run/secrets", "/var/run/secrets", "/etc/shadow", "/etc/gshadow")
+# Writing these is as bad as writing credentials: they run code at login or configure
+# every git command, or they are docker's whole config.
+_SENSITIVE_IN_HOME = (
+    *_CREDENTIALS_IN_HOME,
+    *""".docker .gitconfig .bashrc .bash_profile .bash_login .bash_logout .profile .zshrc
+    .zshenv .zprofile .zlogin .zlogout .config/fish .inputrc""".split(),
+)
+# A path whose start is only known at run time but whose end names a credential.
+_CREDENTIAL_TAIL = re.compile(
+    "/(" + "|".join(re.escape(name) for name in _CREDENTIALS_IN_HOME) + ")(/|$)"
+)
+# Inside the workspace's .git: what git runs (hooks) and what tells it what to run.
+_GIT_CODE = ("hooks", "config", "config.worktree")
+# /proc/<pid>/…: another process's environment, command line, memory, files. The
+# shell's own (self, $$, $BASHPID) is harmless but for its environment.
+_PROC = re.compile(r"/proc/+([^/]+)(/.*)?")
+_OWN_PROC = frozenset({"self", "thread-self", "$$", "${$}", "$BASHPID", "${BASHPID}"})
+# Names under /proc that are not processes (/proc/cpuinfo, /proc/sys/…).
+_PROCESS_NAME = re.compile(r"\d+|self|thread-self|.*[$*?\[].*")
 
 
 # Where credentials live, relative to the home directory: a directory covers everything
@@ -115,10 +142,17 @@ class PathContext:
 
     def classify(self, word: str, cwds: Iterable[str | None] = (".",)) -> frozenset[str]:
         """The path classes `word` may fall in, over every directory it may run in."""
-        classes: set[str] = set()
+        # /proc/$PPID/environ is only known at run time, but it is another process's
+        # environment whatever $PPID holds.
+        classes: set[str] = {"process", "outside", "system"} if is_process_path(word) else set()
         for cwd in cwds:
             path = self.resolve(word, cwd)
             classes |= {"unknown"} if path is None else self._classes(path)
+        if "process" in classes:
+            classes.discard("unknown")
+        elif "unknown" in classes and _CREDENTIAL_TAIL.search(str(word)):
+            # $H/.ssh/id_rsa: wherever $H points, this names a key.
+            classes |= {"credential", "sensitive"}
         return frozenset(classes)
 
     def _classes(self, path: str) -> set[str]:
@@ -173,6 +207,8 @@ class PathContext:
                 classes.add("workspace-root")
             if _under(path, ws + "/.git"):
                 classes.add("workspace-git")
+                if any(_under(path, f"{ws}/.git/{name}") for name in _GIT_CODE):
+                    classes.add("git-code")
             if _under(path, ws + "/.harness"):
                 classes.add("sensitive")
         else:
@@ -184,7 +220,47 @@ class PathContext:
                 classes.add("system")
         if any(_under(path, f"{home}/{name}") for name in _SENSITIVE_IN_HOME):
             classes.add("sensitive")
+        if is_process_path(path):
+            classes.add("process")
+        elif is_credential_path(path, home):
+            classes |= {"credential", "sensitive"}
         return classes
+
+
+def is_credential_path(path: str | PathLike[str], home: str | PathLike[str]) -> bool:
+    """Is `path` (absolute, as resolved as the caller can) a credential: a key or token
+    under `home` or any other user's home (~/.ssh, ~/.aws, ~/.netrc, ~/.config/gh,
+    ~/.docker/config.json, ~/.kube, ~/.gnupg, ~/.npmrc, ~/.pypirc, …), a mounted secret
+    (/run/secrets), or another process's /proc entry (/proc/<pid>/environ, …)?
+    Lexical: nothing is read from disk, so resolve symlinks before asking."""
+    text = _normalise(fspath(path))
+    if is_process_path(text):
+        return True
+    if any(_under(text, tree) for tree in _CREDENTIAL_TREES):
+        return True
+    homes = [_normalise(fspath(home))]
+    parts = text.split("/")
+    if len(parts) > 2 and parts[1] == "root":
+        homes.append("/root")
+    if len(parts) > 3 and parts[1] in ("home", "Users"):
+        homes.append("/".join(parts[:3]))
+    return any(
+        _under(text, f"{base.rstrip('/')}/{name}")
+        for base in homes
+        for name in _CREDENTIALS_IN_HOME
+    )
+
+
+def is_process_path(path: str) -> bool:
+    """/proc/<pid>/environ of any process, or anything under another process's /proc
+    entry (/proc/$PPID/cmdline, /proc/1/root/…); `path` may hold $PPID or a glob."""
+    m = _PROC.fullmatch(posixpath.normpath(str(path)))
+    if m is None or not _PROCESS_NAME.fullmatch(m.group(1)):
+        return False
+    rest = (m.group(2) or "").rstrip("/")
+    if rest.startswith("/environ"):
+        return True
+    return bool(rest) and m.group(1) not in _OWN_PROC
 
 
 def _normalise(path: str) -> str:

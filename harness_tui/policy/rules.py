@@ -31,8 +31,8 @@ from harness_tui.policy.path_classes import PATH_CLASSES
 POLICY_FILE_NAME = "policy.toml"
 
 _RULE_KEYS = frozenset(
-    """id decision reason risk pattern any none paths writes input_from notes match
-    not_match enabled approved""".split()
+    """id decision reason risk pattern any none paths writes reads input_from notes match
+    not_match enabled approved sandbox""".split()
 )
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 # The modules whose code judges the examples: a change to any of them must check the
@@ -220,6 +220,9 @@ def _parse_rule(entry: object, source: str, index: int) -> Rule:
     approved = entry.get("approved", False)
     if not isinstance(approved, bool):
         raise fail("approved must be true or false")
+    sandbox = entry.get("sandbox")
+    if sandbox is not None and not isinstance(sandbox, bool):
+        raise fail("sandbox must be true (only inside a sandbox) or false (only without one)")
     if approved and decision != "allow":
         raise fail('approved goes only with decision = "allow"')
     notes = strings("notes")
@@ -236,15 +239,19 @@ def _parse_rule(entry: object, source: str, index: int) -> Rule:
         none=strings("none"),
         paths=classes("paths"),
         writes=classes("writes"),
+        reads=classes("reads"),
         input_from=strings("input_from"),
         notes=frozenset(notes),
         match=strings("match"),
         approved=approved,
         not_match=strings("not_match"),
         source=source,
+        sandbox=sandbox,
     )
-    if not (rule.pattern or rule.writes or rule.notes or rule.input_from):
-        raise fail("needs a pattern, writes, notes or input_from: it would match every command")
+    if not (rule.pattern or rule.writes or rule.reads or rule.notes or rule.input_from):
+        raise fail(
+            "needs a pattern, writes, reads, notes or input_from: it would match every command"
+        )
     if not rule.match:
         raise fail("needs at least one match example")
     return rule

@@ -49,3 +49,15 @@ def test_without_json_the_account_is_text_and_the_exit_code_the_decision(
 
 def test_the_mode_changes_the_decision_and_so_the_exit_code(tmp_path):
     assert policy_check(tmp_path, "sudo ls", "--mode", "never").returncode == 3
+
+
+def test_no_sandbox_judges_as_the_engine_does_without_one(tmp_path):
+    command = "python3 -c 'print(1)'"
+    assert policy_check(tmp_path, command).returncode == 0
+    done = policy_check(tmp_path, command, "--no-sandbox", "--json")
+    assert done.returncode == 1, done.stderr
+    verdict = json.loads(done.stdout)
+    assert (verdict["sandboxed"], verdict["rule"]) == (False, "interpreter-inline-code")
+    text = policy_check(tmp_path, "terraform apply", "--no-sandbox").stdout
+    assert "terraform is not covered by an allow rule, and no sandbox confines it" in text
+    assert "sandbox: none" in text.splitlines()

@@ -8,7 +8,7 @@ import pytest
 
 from harness_tui import paths
 from harness_tui.policy.evaluate import evaluate_command
-from harness_tui.policy.path_classes import PathContext
+from harness_tui.policy.path_classes import PathContext, is_credential_path
 from harness_tui.policy.rules import (
     PolicyLoadError,
     builtin_rules_path,
@@ -198,7 +198,7 @@ not_match = ["ls", "\\\\rm -f y"]
         ),
         (
             rule('id = "x"\ndecision = "allow"\nreason = "r"\nmatch = ["ls"]'),
-            "rule 'x': needs a pattern, writes, notes or input_from",
+            "rule 'x': needs a pattern, writes, reads, notes or input_from",
         ),
         (
             rule('id = "x"\ndecision = "allow"\nreason = "r"\npattern = ["ls"]'),
@@ -214,6 +214,14 @@ not_match = ["ls", "\\\\rm -f y"]
             "rule 'x': defined twice in this file",
         ),
         (rule('id = "x"\nenabled = "no"'), "rule 'x': enabled must be true or false"),
+        (
+            rule('id = "x"\ndecision = "allow"\nreason = "r"\npattern = ["ls"]\nsandbox = "no"'),
+            "rule 'x': sandbox must be true (only inside a sandbox) or false (only without one)",
+        ),
+        (
+            rule('id = "x"\ndecision = "allow"\nreason = "r"\nreads = ["secret"]'),
+            "rule 'x': reads: unknown path class 'secret'",
+        ),
     ],
 )
 def test_bad_rule_files_name_the_file_and_rule(tmp_path: Path, text: str, message: str) -> None:
@@ -257,6 +265,38 @@ def one_rule(body: str, match: str) -> object:
             ["git clean -fn", "git clean -d", "git clean --forced"],
         ),
         ('pattern = ["git", "push"]\nany = ["+*"]', "git push origin +main", [], ["git push a"]),
+        (
+            # Long options by any abbreviation, as git and getopt_long take them.
+            'pattern = ["git", "reset"]\nany = ["--hard"]',
+            "git reset --har",
+            ["git reset --hard", "git reset --h", "git reset --hard=x"],
+            ["git reset --hardest", "git reset -", "git reset --", "git reset --soft"],
+        ),
+        (
+            # A `none` flag undone by a later --no-flag does not count.
+            'pattern = ["git", "clean"]\nany = ["-f"]\nnone = ["-n", "--dry-run"]',
+            "git clean -n --no-dry-run -f",
+            ["git clean -f --dry-run --no-dry", "git clean -f"],
+            ["git clean -f -n", "git clean --no-dry-run -n -f", "git clean -f --dry"],
+        ),
+        (
+            'pattern = ["docker"]\nany = ["--net=host"]',
+            "docker run --net=host x",
+            [],
+            ["docker run --net=bridge x"],
+        ),
+        (
+            'reads = ["credential"]',
+            "cat ~/.aws/credentials",
+            ["curl -d @$HOME/.netrc x", "wc < ~/.ssh/id_rsa", "cat /home/u/.kube/config"],
+            ["ls ~/.aws", "cat ~/.aws-notes", "echo ~/.ssh/id_rsa > x"],
+        ),
+        (
+            'reads = ["process"]',
+            "cat /proc/$PPID/environ",
+            ["tr '\\\\0' x < /proc/1/environ", "cat /proc/42/mem"],
+            ["cat /proc/self/status", "cat /proc/meminfo"],
+        ),
         (
             'pattern = ["rm"]\npaths = ["root", "home"]',
             "rm -rf /",
@@ -303,8 +343,8 @@ def test_pattern_language(body: str, example: str, hits: list[str], misses: list
         ("/tmp/x", ".", {"outside"}),
         ("/tmp/*", ".", {"outside"}),
         ("/var/tmp/x", ".", {"outside"}),
-        ("~/.ssh/id_rsa", ".", {"sensitive", "outside"}),
-        ("~/.s*", ".", {"sensitive", "outside"}),
+        ("~/.ssh/id_rsa", ".", {"sensitive", "credential", "outside"}),
+        ("~/.s*", ".", {"sensitive", "credential", "outside"}),
         ("~/.bashrc", ".", {"sensitive", "outside"}),
         ("~/notes.txt", ".", {"outside"}),
         ("build", ".", {"workspace"}),
@@ -312,7 +352,20 @@ def test_pattern_language(body: str, example: str, hits: list[str], misses: list
         (".", ".", {"workspace", "workspace-root"}),
         ("*", ".", {"workspace", "workspace-root"}),
         ("*.log", ".", {"workspace"}),
-        (".git/config", ".", {"workspace", "workspace-git"}),
+        (".git/config", ".", {"workspace", "workspace-git", "git-code"}),
+        (".git/hooks/pre-commit", ".", {"workspace", "workspace-git", "git-code"}),
+        (".git/HEAD", ".", {"workspace", "workspace-git"}),
+        ("~/.docker/config.json", ".", {"sensitive", "credential", "outside"}),
+        ("~/.docker/buildx", ".", {"sensitive", "outside"}),
+        ("/root/.aws/credentials", ".", {"sensitive", "credential", "system", "outside"}),
+        ("/home/*/.netrc", ".", {"sensitive", "credential", "outside"}),
+        ("/run/secrets/token", ".", {"sensitive", "credential", "system", "outside"}),
+        ("/proc/$PPID/environ", ".", {"process", "system", "outside"}),
+        ("/proc/1/cmdline", ".", {"process", "system", "outside"}),
+        ("/proc/*/environ", ".", {"process", "system", "outside"}),
+        ("/proc/self/environ", ".", {"process", "system", "outside"}),
+        ("/proc/self/status", ".", {"system", "outside"}),
+        ("/proc/cpuinfo", ".", {"system", "outside"}),
         (".github", ".", {"workspace"}),
         (".harness/policy.toml", ".", {"workspace", "sensitive"}),
         ("..", ".", {"home", "outside"}),  # the workspace is ~/project
@@ -344,3 +397,122 @@ def test_a_workspace_inside_a_system_tree_is_still_the_workspace() -> None:
     where = PathContext("/var/www/app", "/home/dev")
     assert where.classify("logs/x") == {"workspace"}
     assert where.classify("/var/www/other") == {"system", "outside"}
+
+
+# --- rules that hold only with or without a sandbox ----------------------------------------
+
+
+ONLY_UNSANDBOXED = rule("""
+id = "no-ln-out"
+pattern = ["ln"]
+paths = ["outside"]
+sandbox = false
+decision = "prompt"
+reason = "links out"
+match = ["ln -s /etc x"]
+""")
+ONLY_SANDBOXED = rule("""
+id = "tests"
+pattern = ["pytest"]
+sandbox = true
+decision = "allow"
+reason = "tests"
+match = ["pytest"]
+""")
+
+
+def test_a_rule_can_hold_only_with_or_only_without_a_sandbox(tmp_path: Path) -> None:
+    path = write(tmp_path / "p.toml", ONLY_UNSANDBOXED + ONLY_SANDBOXED)
+    rules = load_rules([path])
+    assert rules.get("no-ln-out").sandbox is False and rules.get("tests").sandbox is True
+
+    def decide_(command: str, mode: str, sandboxed: bool) -> str:
+        return evaluate_command(command, rules, mode, WORKSPACE, HOME, sandboxed=sandboxed).decision
+
+    assert decide_("ln -s /etc x", "on-request", True) == "allow"
+    assert decide_("ln -s /etc x", "on-request", False) == "prompt"
+    assert decide_("pytest", "untrusted", True) == "allow"
+    assert decide_("pytest", "untrusted", False) == "prompt"
+    assert decide_("pytest", "on-request", False) == "prompt"
+
+
+def test_a_user_can_allow_a_tool_without_the_sandbox_by_redefining_its_rule(
+    tmp_path: Path,
+) -> None:
+    relaxed = write(
+        tmp_path / "p.toml",
+        rule("""
+id = "python-dev"
+pattern = ["pytest"]
+decision = "allow"
+reason = "our tests are ours"
+match = ["pytest -q"]
+"""),
+    )
+    builtin = load_builtin_rules()
+    assert (
+        evaluate_command(
+            "pytest -q", builtin, "on-request", WORKSPACE, HOME, sandboxed=False
+        ).decision
+        == "prompt"
+    )
+    rules = load_rules([builtin_rules_path(), relaxed])
+    decision = evaluate_command("pytest -q", rules, "on-request", WORKSPACE, HOME, sandboxed=False)
+    assert (decision.decision, decision.rule_id) == ("allow", "python-dev")
+
+
+def test_an_allow_always_rule_holds_without_the_sandbox(tmp_path: Path) -> None:
+    approved = write(
+        tmp_path / "p.toml",
+        rule("""
+id = "approved-terraform-plan-1"
+decision = "allow"
+approved = true
+reason = "allowed always by the user"
+pattern = ["terraform", "plan"]
+match = ["terraform plan"]
+"""),
+    )
+    rules = load_rules([builtin_rules_path(), approved])
+    decision = evaluate_command(
+        "terraform plan", rules, "on-request", WORKSPACE, HOME, sandboxed=False
+    )
+    assert decision.decision == "allow"
+
+
+# --- credential paths, for the file tools -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "credential"),
+    [
+        ("/home/user/.ssh/id_ed25519", True),
+        ("/home/user/.ssh", True),
+        ("/home/user/.aws/credentials", True),
+        ("/home/user/.netrc", True),
+        ("/home/user/.config/gh/hosts.yml", True),
+        ("/home/user/.docker/config.json", True),
+        ("/home/user/.kube/config", True),
+        ("/home/user/.gnupg/pubring.kbx", True),
+        ("/home/user/.npmrc", True),
+        ("/home/user/.pypirc", True),
+        ("/home/user/.git-credentials", True),
+        ("/home/other/.ssh/id_rsa", True),
+        ("/root/.aws/config", True),
+        ("/Users/me/.netrc", True),
+        ("/run/secrets/db_password", True),
+        ("/proc/1234/environ", True),
+        ("/proc/self/environ", True),
+        ("/proc/1/cmdline", True),
+        ("/home/user/.ssh/../notes.txt", False),
+        ("/home/user/.docker/buildx/x", False),
+        ("/home/user/.bashrc", False),
+        ("/home/user/project/.ssh-notes", False),
+        ("/proc/self/status", False),
+        ("/proc/cpuinfo", False),
+        ("/etc/hosts", False),
+    ],
+)
+def test_is_credential_path(path: str, credential: bool) -> None:
+    assert is_credential_path(path, HOME) is credential
+    assert is_credential_path(Path(path), Path(HOME)) is credential

@@ -264,6 +264,274 @@ def test_git_aliases_given_with_dash_c_are_expanded() -> None:
     assert split_command("git -c alias.x='!make clean' x") == ["make clean", "git x"]
 
 
+def test_git_options_that_run_commands_are_judged_and_noted() -> None:
+    assert split_command("git rebase -x 'make test' main") == [
+        "git rebase -x 'make test' main",
+        "make test",
+    ]
+    assert split_command("git rebase --exe='rm -rf out' main")[-1] == "rm -rf out"
+    assert split_command("git bisect run ./check.sh --fast")[-1] == "check.sh --fast"
+    assert split_command("git submodule foreach --recursive git clean -fdx")[-1] == (
+        "git clean -fdx"
+    )
+    fetch = segment("git fetch --upload-pack='./evil' origin", "git")
+    assert [note.kind for note in fetch.notes] == ["option-command"]
+    assert split_command("git difftool -x 'rm -rf out' HEAD")[0] == "rm -rf out"
+
+
+@pytest.mark.parametrize(
+    ("command", "noted"),
+    [
+        ("git -c core.hooksPath=/tmp/h commit", True),
+        ("git -c include.path=/tmp/x status", True),
+        ("git --config-env=core.fsmonitor=X status", True),
+        ("git --exec-path=/tmp/x status", True),
+        ("GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=a GIT_CONFIG_VALUE_0=b git status", True),
+        ("env GIT_CONFIG_GLOBAL=/tmp/x git status", True),
+        ("git config core.hooksPath .githooks", True),
+        ("git config alias.st '!git status'", True),
+        ("git -c alias.st='!git status' st", False),  # judged where it runs
+        ("git -c core.pager=cat log", False),
+        ("git -c user.name=x -c color.ui=never commit", False),
+        ("git config user.email a@b", False),
+        ("git config --get core.hooksPath", False),
+    ],
+)
+def test_git_configuration_that_can_run_commands_is_noted(command: str, noted: bool) -> None:
+    notes = [n.kind for seg in analyze(command).segments for n in seg.notes]
+    assert ("git-config" in notes) == noted
+
+
+def test_git_dash_c_directory_moves_the_command() -> None:
+    assert only("git -C /tmp log --output=x").cwds == ("/tmp",)
+
+
+# --- wrappers that run their arguments ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "inner"),
+    [
+        ("flock /tmp/l rm -rf out", "rm -rf out"),
+        ("flock -x -w 10 .lock make", "make"),
+        ("flock -n .lock -c 'rm -rf out'", "rm -rf out"),
+        ("script -qc 'rm -rf out' /dev/null", "rm -rf out"),
+        ("script --command 'make' -q log.txt", "make"),
+        ("time ! rm -rf out", "rm -rf out"),
+        ("time -p ! make", "make"),
+        ("nohup -- make &", "make"),
+        ("taskset 0x3 make", "make"),
+        ("taskset -c 0-3 make", "make"),
+        ("chrt -f 10 make", "make"),
+        ("chrt --idle 0 make", "make"),
+        ("numactl --interleave=all make", "make"),
+        ("numactl -N 0 -m 0 make", "make"),
+        ("strace -f -e trace=file -o /dev/null make", "make"),
+        ("ltrace -o t.txt make", "make"),
+        ("valgrind --leak-check=full -q make", "make"),
+        ("xvfb-run -a -s '-screen 0 800x600x24' make", "make"),
+        ("unshare -r make", "make"),
+        ("setpriv --reuid=1000 make", "make"),
+        ("prlimit --nofile=1024 make", "make"),
+        ("chroot /srv/root make", "make"),
+        ("setarch x86_64 -R make", "make"),
+        ("sg wheel -c 'make'", "make"),
+        ("dbus-run-session -- make", "make"),
+        ("fakeroot -- make", "make"),
+        ("proxychains4 -q make", "make"),
+        ("systemd-run --user --unit x make", "make"),
+        ("env -iS 'make -j2'", "make -j2"),
+        ('env -S"make -j2"', "make -j2"),
+        ("env --split-string='make -j2'", "make -j2"),
+        ("bash /dev/stdin <<< 'make'", "make"),
+        ("sh /proc/self/fd/0 <<EOF\nmake\nEOF", "make"),
+        ("source /dev/stdin <<< 'make'", "make"),
+        ("echo make | script -q /dev/null", "make"),
+    ],
+)
+def test_wrappers_run_the_command_they_are_given(command: str, inner: str) -> None:
+    assert inner in split_command(command)
+
+
+@pytest.mark.parametrize(
+    "command", ["taskset -p 0x1 1234", "chrt -p 1234", "prlimit -p 1234", "flock 9", "numactl -H"]
+)
+def test_wrappers_that_run_nothing_are_judged_as_they_are(command: str) -> None:
+    assert split_command(command) == [command]
+
+
+def test_wrappers_carry_the_files_they_write() -> None:
+    assert [str(w) for w in segment("strace -o trace.txt make", "make").writes] == ["trace.txt"]
+    assert [str(w) for w in segment("valgrind --log-file=v.log make", "make").writes] == ["v.log"]
+    writes = [str(w) for s in analyze("script -q -c make log.txt").segments for w in s.writes]
+    assert writes == ["log.txt"]
+
+
+def test_parallel_runs_its_template_on_each_argument() -> None:
+    assert split_command("parallel 'gzip {}' ::: a b") == ["gzip a", "gzip b"]
+    assert split_command("parallel rm -rf ::: a b") == ["rm -rf a", "rm -rf b"]
+    assert split_command("parallel ::: 'make a' 'make b'") == ["make a", "make b"]
+    assert split_command("echo x | parallel rm")[-1] == "rm x"
+    unknown = segment("find . | parallel -j4 gzip {}", "gzip")
+    assert unknown.argv[-1].dynamic
+    assert segment("parallel < cmds.txt", "parallel").has_note("stdin-script")
+
+
+def test_fd_exec_runs_its_command_on_what_it_finds() -> None:
+    assert split_command("fd -e py -x black {}") == ["fd -e py", "black ./{found}"]
+    assert split_command("fd . /srv -X rm -rf") == ["fd . /srv", "rm -rf /srv/{found}"]
+    assert split_command("fd -x wc -l \\; -e txt")[-1] == "wc -l ./{found}"
+
+
+def test_bash_functions_handed_over_in_the_environment_are_judged() -> None:
+    analysis = analyze("env 'BASH_FUNC_ls%%=() { rm -rf out; }' bash -c ls")
+    assert "rm -rf out" in [seg.display() for seg in analysis.segments]
+    assert any(seg.has_note("function-export") for seg in analysis.segments)
+
+
+def test_aliases_are_judged_expanded_and_as_written() -> None:
+    assert split_command("alias g='git push -f'; g origin") == [
+        "alias 'g=git push -f'",
+        "git push -f",
+        "git push -f origin",
+        "g origin",
+    ]
+    # An alias that refers to itself is expanded once.
+    assert split_command("alias ls='ls -la'; ls") == ["alias 'ls=ls -la'", "ls -la", "ls -la", "ls"]
+
+
+@pytest.mark.parametrize(
+    ("command", "note"),
+    [
+        ("python3 -c 'print(1)'", "python3 -c runs the program given on its command line"),
+        (
+            "python3 -W ignore -Ic 'print(1)'",
+            "python3 -c runs the program given on its command line",
+        ),
+        ("python3 - <<< 'print(1)'", "python3 reads its program from its input"),
+        ("echo 'print(1)' | python3", "python3 reads its program from its input"),
+        ("perl -ne 'print' f", "perl -ne runs the program given on its command line"),
+        ("node --eval 'x'", "node --eval runs the program given on its command line"),
+        ("awk '{print $1}' f", "awk runs the program given on its command line"),
+        ("vim -c ':q' f", "vim -c runs editor commands, which can run shell commands"),
+        ("emacs --batch --eval '(x)'", "emacs --batch runs Lisp given on its command line"),
+        ("deno eval 'x'", "deno eval runs the program given on its command line"),
+    ],
+)
+def test_interpreters_given_inline_code_are_noted(command: str, note: str) -> None:
+    notes = [n.detail for seg in analyze(command).segments for n in seg.notes]
+    assert note in notes
+
+
+@pytest.mark.parametrize(
+    "command",
+    ["python3 script.py -c x", "python3 -m pytest -c x", "awk -f prog.awk f", "vim +10 f",
+     "perl script.pl", "node app.js -e"],
+)  # fmt: skip
+def test_interpreters_running_files_are_not_inline_code(command: str) -> None:
+    assert not any(seg.has_note("inline-code") for seg in analyze(command).segments)
+
+
+@pytest.mark.parametrize(
+    ("command", "judged", "note"),
+    [
+        ("rg --pre ./decode.sh secret", "decode.sh {found}", "rg --pre runs ./decode.sh"),
+        ("sort --compress-program=gzip big.txt", "gzip {found}", None),
+        ("tar -xf a.tar --to-command='cat -n'", "cat -n", None),
+        ("tar -cf a.tar --checkpoint-action=exec='echo hi' src", "echo hi", None),
+        ("zip -T -TT 'unzip -t' a.zip src", "unzip -t", None),
+    ],
+)
+def test_options_that_run_programs_are_judged_and_noted(
+    command: str, judged: str, note: str | None
+) -> None:
+    analysis = analyze(command)
+    assert judged in [seg.display() for seg in analysis.segments]
+    notes = [n.detail for seg in analysis.segments for n in seg.notes if n.kind == "option-command"]
+    assert notes and (note is None or note in notes)
+
+
+@pytest.mark.parametrize(
+    ("command", "kind"),
+    [
+        ("LD_PRELOAD=./x.so ls", "preload"),
+        ("export LD_PRELOAD=/tmp/x.so", "preload"),
+        ("NODE_OPTIONS='-r ./hook.js' node app.js", "preload"),
+        ("env 'BASH_FUNC_f%%=() { id; }' bash -c f", "function-export"),
+    ],
+)
+def test_variables_that_load_code_are_noted(command: str, kind: str) -> None:
+    assert any(seg.has_note(kind) for seg in analyze(command).segments)
+
+
+def test_node_options_that_load_nothing_are_not_noted() -> None:
+    assert not analyze("NODE_OPTIONS=--max-old-space-size=4096 npm test").segments[0].notes
+
+
+# --- sed ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "writes", "reads", "runs"),
+    [
+        ("sed 's/a/b/w out.txt' f", ["out.txt"], ["f"], []),
+        ("sed -n '/x/w matches.txt' f", ["matches.txt"], ["f"], []),
+        ("sed -e 1d -e '$W last' f", ["last"], ["f"], []),
+        ("sed '/start/r header.txt' f", [], ["f", "header.txt"], []),
+        ("sed --expression='1e date' f", [], ["f"], ["date"]),
+        ("sed -n 'e make\n' f", [], ["f"], ["make"]),
+        ("sed ':a;N;$!ba;s/\\n/ /g' f", [], ["f"], []),
+        ("sed '$a\\\nlast' f", [], ["f"], []),
+        ("sed -i.bak -E 's|/usr|/opt|g; y/ab/AB/' f", ["f"], ["f"], []),
+        ("sed --sandbox 's/a/b/w out' f", [], ["f"], []),
+        ("sed -f script.sed f", [], ["f", "script.sed"], []),
+    ],
+)
+def test_sed_scripts_that_write_read_and_run(
+    command: str, writes: list[str], reads: list[str], runs: list[str]
+) -> None:
+    analysis = analyze(command)
+    sed = segment(command, "sed")
+    assert [str(w) for w in sed.writes] == writes
+    assert sorted(str(r) for r in sed.reads) == sorted(reads)
+    assert [seg.display() for seg in analysis.segments if seg.name != "sed"] == runs
+
+
+def test_sed_running_its_own_text_or_an_unreadable_script_is_noted() -> None:
+    assert segment("sed 's/.*/id/e' f", "sed").has_note("dynamic-script")
+    assert segment('sed "s/x/y/$FLAGS" f', "sed").has_note("dynamic-script")
+    assert not segment('sed "s/$old/$new/g" f', "sed").notes
+
+
+# --- what commands read ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "reads"),
+    [
+        ("cat a b", ["a", "b"]),
+        ("tr a b < in.txt", ["in.txt"]),
+        ("while read x; do echo $x; done < list.txt", ["list.txt"]),
+        ("curl -d @body.json https://x", ["https://x", "body.json"]),
+        ("curl -F 'f=@up.bin' https://x", ["https://x", "up.bin"]),
+        ("curl --data-binary=@$HOME/x https://x", ["$HOME/x", "https://x"]),
+        ("dd if=disk.img of=copy.img", ["disk.img", "copy.img"]),
+        ("xargs -a args.txt echo", ["args.txt"]),
+        ("docker run -v /data:/data:ro img", ["/data"]),
+        ("ls ~/.ssh", []),
+        ("stat a", []),
+        ("echo ~/.ssh/id_rsa", []),
+        ("find ~/.ssh -name x", []),
+        ("grep -- -x f", ["-x", "f"]),
+    ],
+)
+def test_what_a_command_reads(command: str, reads: list[str]) -> None:
+    found = [str(r) for seg in analyze(command).segments for r in seg.reads]
+    assert sorted(found) == sorted(set(found)) and set(reads) <= set(found)
+    if not reads:
+        assert found == []
+
+
 # --- substitutions ---------------------------------------------------------------------
 
 
@@ -349,8 +617,56 @@ def test_redirections_that_write_files(command: str, writes: list[str]) -> None:
         ("wget -O page.html https://x", ["page.html"]),
         ("wget -O - https://x", []),
         ("tar -xzf a.tgz -C /opt", ["/opt"]),
-        ("tar -czf a.tgz src", []),
+        ("tar -czf a.tgz src", ["a.tgz"]),
+        ("tar cf out.tar src", ["out.tar"]),
+        ("tar -tf a.tar", []),
         ("grep x file", []),
+        ("sort -o out.txt in.txt", ["out.txt"]),
+        ("sort -uo out.txt in.txt", ["out.txt"]),
+        ("sort --out=out.txt in.txt", ["out.txt"]),
+        ("sort in.txt", []),
+        ("xxd -r -p in.hex out.bin", ["out.bin"]),
+        ("xxd -c 8 in.bin", []),
+        ("uniq -c in.txt out.txt", ["out.txt"]),
+        ("tree -o list.txt", ["list.txt"]),
+        ("yq -i '.a = 1' a.yaml b.yaml", ["a.yaml", "b.yaml"]),
+        ("yq '.a' a.yaml", []),
+        ("zip -r out.zip src", ["out.zip"]),
+        ("patch -p1", ["."]),
+        ("patch -o fixed.py a.py fix.diff", ["fixed.py"]),
+        ("patch a.py fix.diff", ["a.py"]),
+        ("patch -p1 --dry-run", []),
+        ("unzip -l a.zip", []),
+        ("unzip -qo a.zip -d out", ["out"]),
+        ("git log -p --output=log.txt", ["log.txt"]),
+        ("git diff --outp=d.txt", ["d.txt"]),
+        ("git format-patch -o out HEAD~2", ["out"]),
+        ("git format-patch HEAD~2", []),
+        ("git apply fix.patch", ["."]),
+        ("git apply --directory=sub fix.patch", ["sub"]),
+        ("git apply --check fix.patch", []),
+        ("git mv a.py b.py", ["a.py", "b.py"]),
+        ("sponge out.txt", ["out.txt"]),
+        ("rsync -a src/ dst/", ["dst/"]),
+        ("rsync -a src/ host:dst/", []),
+        ("scp host:key ./key", ["./key"]),
+        ("wget -P dl https://x", ["dl"]),
+        ("curl --output-dir dl -O https://x", ["dl"]),
+        ("git archive -o a.tgz HEAD", ["a.tgz"]),
+        ("git clone https://example.com/r.git dir", ["dir"]),
+        ("git clone https://example.com/r.git", []),
+        ("git worktree add ../wt feature", ["../wt"]),
+        ("git init repo", ["repo"]),
+        ("git config --global user.name x", []),
+        ("git config --global core.hooksPath h", ["~/.gitconfig"]),
+        ("docker run -v=/srv:/srv img", ["/srv"]),
+        ("git config --file cfg a.b c", ["cfg"]),
+        ("git config --global --get user.name", []),
+        ("git config user.name x", []),
+        ("docker run -v /data:/data -v ./src:/src:ro img", ["/data"]),
+        ("docker run --mount type=bind,source=/srv,target=/srv img", ["/srv"]),
+        ("docker run -v named:/data img", []),
+        ("docker ps", []),
     ],
 )
 def test_commands_that_write_files(command: str, writes: list[str]) -> None:
