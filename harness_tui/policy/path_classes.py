@@ -43,6 +43,7 @@ _CREDENTIALS_IN_HOME = tuple(
     .config/hub .config/harness-tui .config/op .password-store .netrc .pypirc .npmrc
     .yarnrc.yml .git-credentials .cargo/credentials .cargo/credentials.toml .gem/credentials
     .terraform.d/credentials.tfrc.json .vault-token .pgpass .my.cnf .local/share/keyrings
+    .config/git/credentials
     """.split()
 )
 # Credentials outside any home: container and orchestrator secrets, the password hashes.
@@ -66,32 +67,6 @@ _PROC = re.compile(r"/proc/+([^/]+)(/.*)?")
 _OWN_PROC = frozenset({"self", "thread-self", "$$", "${$}", "$BASHPID", "${BASHPID}"})
 # Names under /proc that are not processes (/proc/cpuinfo, /proc/sys/…).
 _PROCESS_NAME = re.compile(r"\d+|self|thread-self|.*[$*?\[].*")
-
-
-# Where credentials live, relative to the home directory: a directory covers everything
-# in it. The agent's file tools never read or write these, whatever the workspace (a
-# session run in the home directory has them inside its workspace).
-CREDENTIAL_PATHS_IN_HOME = tuple(
-    """.ssh .aws .netrc .config/gh .docker/config.json .kube .gnupg .npmrc .pypirc
-    .git-credentials .config/git/credentials .config/gcloud .azure .password-store
-    .pgpass .config/hub .cargo/credentials .cargo/credentials.toml .gem/credentials
-    .terraform.d/credentials.tfrc.json .vault-token""".split()
-)
-
-
-def is_credential_path(path: str, home: str) -> bool:
-    """Whether the absolute `path` is, or lies under, a place credentials are kept: one
-    of CREDENTIAL_PATHS_IN_HOME under `home`, or a process's environment
-    (/proc/<pid>/environ, /proc/<pid>/task/<tid>/environ), which holds whatever keys
-    that process was given. Lexical: the caller resolves links first."""
-    path = _normalise(path)
-    parts = path.split("/")
-    if len(parts) >= 4 and parts[1] == "proc" and parts[-1] == "environ":
-        return True
-    home = _normalise(home)
-    if home in ("", "/"):
-        return False
-    return any(_under(path, f"{home}/{name}") for name in CREDENTIAL_PATHS_IN_HOME)
 
 
 @dataclass(frozen=True)
@@ -258,8 +233,8 @@ def is_process_path(path: str) -> bool:
     if m is None or not _PROCESS_NAME.fullmatch(m.group(1)):
         return False
     rest = (m.group(2) or "").rstrip("/")
-    if rest.startswith("/environ"):
-        return True
+    if rest.startswith("/environ") or rest.endswith("/environ"):
+        return True  # its own too (/proc/self/task/<tid>/environ): the engine's keys
     return bool(rest) and m.group(1) not in _OWN_PROC
 
 
