@@ -233,8 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--no-sandbox",
         action="store_true",
-        help="judge as if no sandbox confined the command (danger-full-access, or no "
-        "bubblewrap): commands no allow rule covers prompt",
+        help="judge as if no sandbox confined the command: commands no allow rule "
+        "covers prompt, as do tools that run the workspace's own code",
     )
     _common(check, top=False)
     test = policy_commands.add_parser("test", help="run every rule's match/not_match examples")
