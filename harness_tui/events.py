@@ -57,6 +57,11 @@ GC_DRAFT_REJECTED = "gc.draft.rejected"
 GC_COMPLETED = "gc.completed"
 # Code-rule guards ran: {violations: [...], errors: [...]}.
 RULES_CHECKED = "rules.checked"
+# Said once by each engine that runs a session's commands unconfined: the session's mode
+# is danger-full-access ({mode, reason}), or its sandbox cannot start here ({mode,
+# reason, fallback}: the policy alone judges, and commands no rule allows prompt).
+SANDBOX_DISABLED = "sandbox.disabled"
+SANDBOX_UNAVAILABLE = "sandbox.unavailable"
 
 VOCABULARY = frozenset(
     value for name, value in list(globals().items()) if name.isupper() and isinstance(value, str)

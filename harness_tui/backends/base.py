@@ -62,6 +62,13 @@ class Verdict:
     diff: str | None = None
     # For "allow always": the argv of each shell segment that asked for a prompt.
     prompted_segments: tuple[tuple[str, ...], ...] = field(default=())
+    # What a shell command needs from outside its sandbox: the network (which the
+    # sandbox does not give) and the paths outside the workspace it writes. Approved by
+    # a person, it runs with them, this once; `granted`: a person allowed exactly it
+    # always before, so it has them without asking.
+    network: bool = False
+    writes: tuple[str, ...] = ()
+    granted: bool = False
 
     def to_event(self, call_id: str) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -72,6 +79,8 @@ class Verdict:
         }
         if self.rule_id:
             data["rule_id"] = self.rule_id
+        if self.network:
+            data["network"] = True
         return data
 
 

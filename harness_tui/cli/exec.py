@@ -120,6 +120,10 @@ async def _run(
     # The offline demo's lines say so: none of it happened in the user's project.
     demo = engine.state(session_id).offline_demo
     mark = DEMO_MARK if demo else ""
+    # Commands that run unconfined are said once, first, whatever else is printed.
+    notice = engine.sandbox_notice(session_id)
+    if notice is not None:
+        stop.line(stderr, notice)
     render_out = stdout if options.json else stderr
     approvals = _Approvals(answerable=options.approvals == "stdin")
 

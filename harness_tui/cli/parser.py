@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from harness_tui import __version__
 from harness_tui.cli.errors import UsageError
+from harness_tui.sandbox.modes import MODES as SANDBOX_MODES
 
 EPILOG = """\
 exit codes:
@@ -128,6 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("untrusted", "on-request", "auto", "never"),
         help="untrusted: prompt for anything no rule allows; on-request (default): prompt "
         "where a rule says so; auto: allow all but forbidden; never: prompts become denials",
+    )
+    run.add_argument(
+        "--sandbox",
+        choices=SANDBOX_MODES,
+        metavar="MODE",
+        help="with --exec, for a new session: how the agent's commands run (default: "
+        "[sandbox] mode). read-only: they write nothing but a private /tmp; "
+        "workspace-write (default): they write the workspace too, not its .harness/, "
+        ".git/hooks or .git/config; danger-full-access: no sandbox at all. Inside, the "
+        "home is empty, the network is off and other processes are invisible. Without a "
+        "working bubblewrap (bwrap) the policy alone judges commands, and any command "
+        "no rule allows needs approval",
     )
     run.add_argument(
         "--approvals",
@@ -250,6 +263,7 @@ _EXEC_ONLY = (
     ("--max-steps", lambda args: args.max_steps is not None),
     ("--approvals", lambda args: args.approvals != "none"),
     ("--worktree", lambda args: args.worktree is not None),
+    ("--sandbox", lambda args: args.sandbox is not None),
 )
 
 
@@ -269,6 +283,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
             raise UsageError(
                 "--exec - reads the prompt from stdin, where --approvals stdin reads the "
                 "answers: put the prompt in a file and use --exec @FILE"
+            )
+        if args.sandbox is not None and args.session is not None:
+            raise UsageError(
+                "--sandbox chooses a new session's sandbox; a continued session keeps the "
+                "one it started with (see its session.created)"
             )
         args.exec_prompt = _prompt_text(args.exec_prompt)
         if not args.exec_prompt.strip():
@@ -371,4 +390,6 @@ def overrides(args: argparse.Namespace) -> dict[str, Any]:
         flags["engine.max_steps"] = args.max_steps
     if getattr(args, "approval_mode", None):
         flags["policy.approval_mode"] = args.approval_mode
+    if getattr(args, "sandbox", None):
+        flags["sandbox.mode"] = args.sandbox
     return flags

@@ -219,6 +219,45 @@ class PolicyConfig:
     """Secret-looking environment variables tools may still see, by name."""
 
 
+SANDBOX_MODES = ("read-only", "workspace-write", "danger-full-access")
+
+
+def path_problem(path: str) -> str | None:
+    """What a path in [sandbox] read or write was expected to be: absolute, or from ~."""
+    if path.startswith(("/", "~")):
+        return None
+    return "an absolute path or one starting with ~"
+
+
+def env_name_problem(name: str) -> str | None:
+    if name and all(c.isalnum() or c == "_" for c in name) and not name[0].isdigit():
+        return None
+    return "an environment variable name (letters, digits and _)"
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    mode: str = setting("workspace-write", choices=SANDBOX_MODES)
+    """How the agent's commands (bash, background tasks, validation, guards) run, chosen
+    when a session starts: read-only (they write nothing but a private /tmp),
+    workspace-write (they write the workspace, not its .harness/, .git/hooks or
+    .git/config), danger-full-access (no sandbox at all). `--sandbox MODE` with --exec."""
+    network: bool = False
+    """Whether commands may use the network. Without it a command that needs it (curl,
+    git fetch, pip install, …) asks for approval, and runs with the network if given."""
+    read: list[str] = setting([], check=path_problem)
+    """Paths commands may read although they are in your home (which they see empty),
+    e.g. "~/.cargo" or "~/.local/bin"."""
+    write: list[str] = setting([], check=path_problem)
+    """Paths outside the workspace commands may write, e.g. "~/.cache/pip"."""
+    env: list[str] = setting([], check=env_name_problem)
+    """Environment variables commands get besides PATH, HOME, USER, SHELL, LANG, LC_*,
+    TERM, TZ and TMPDIR (and [policy] allow_env), e.g. "VIRTUAL_ENV"."""
+    bwrap: str = ""
+    """The bubblewrap program; empty means `bwrap` on PATH. Without a working one the
+    policy alone judges commands, and any command no rule allows needs approval."""
+
+
 @dataclass(frozen=True)
 class UIConfig:
     theme: str = "harness-dark"
@@ -409,6 +448,7 @@ class Config:
     engine: EngineConfig = field(default_factory=EngineConfig)
     tools: ToolsConfig = field(default_factory=ToolsConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    sandbox: SandboxConfig = field(default_factory=SandboxConfig)
     ui: UIConfig = field(default_factory=UIConfig)
     gc: GCConfig = field(default_factory=GCConfig)
     git: GitConfig = field(default_factory=GitConfig)

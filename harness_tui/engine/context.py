@@ -26,6 +26,7 @@ from harness_tui.paths import artifacts_dir
 from harness_tui.policy.env import scrub_env
 from harness_tui.policy.redact import Redactor
 from harness_tui.providers.base import ToolSpec
+from harness_tui.sandbox import DANGER_FULL_ACCESS, Availability, Sandbox, build_sandbox, detect
 from harness_tui.store import EventStore
 from harness_tui.tools.base import Tool, ToolLimits
 from harness_tui.tools.registry import builtin_tools
@@ -49,7 +50,8 @@ class EngineContext:
             output_store_max_bytes=config.tools.output_store_max_bytes,
         )
         self.deltas = DeltaFeed()
-        self._env = scrub_env(os.environ, allow=config.policy.allow_env)
+        self._environ = dict(os.environ)
+        self._env = scrub_env(self._environ, allow=config.policy.allow_env)
         # Loads the rules now, so a broken policy file stops start-up with its name.
         self.gate = PolicyGate(self.project)
         self.redactor = Redactor(os.environ)
@@ -100,13 +102,55 @@ class EngineContext:
         self.gate.reload()
 
     def tool_env(self) -> dict[str, str]:
+        """The engine's environment scrubbed of secrets: what commands get when nothing
+        confines them by choice (danger-full-access)."""
         return dict(self._env)
+
+    # -- the sandbox ---------------------------------------------------------------
+
+    @cached_property
+    def sandbox_availability(self) -> Availability:
+        """Whether bubblewrap works here (probed once, when first needed)."""
+        return detect(self.config.sandbox.bwrap)
+
+    def sandbox(self, mode: str, network: bool, workspace: Path) -> Sandbox:
+        """What commands in `workspace` run inside, in sandbox `mode`."""
+        settings = self.config.sandbox
+        available = (
+            Availability(None, "") if mode == DANGER_FULL_ACCESS else self.sandbox_availability
+        )
+        return build_sandbox(
+            mode,
+            network=network,
+            workspace=workspace,
+            environ=self._environ,
+            bwrap=available.bwrap,
+            unavailable=available.reason,
+            read=settings.read,
+            write=settings.write,
+            env_names=(*settings.env, *self.config.policy.allow_env),
+            unconfined_env=self._env,
+        )
+
+    def sandbox_choice(self, state: SessionState) -> tuple[str, bool]:
+        """The session's sandbox mode and network, as recorded when it started (the
+        config's for a session logged before sandboxes)."""
+        if state.sandbox_mode is not None:
+            return state.sandbox_mode, state.sandbox_network
+        return self.config.sandbox.mode, self.config.sandbox.network
+
+    def sandbox_for(self, state: SessionState) -> Sandbox:
+        """What the session's commands (bash, tasks, validation, guards) run inside."""
+        mode, network = self.sandbox_choice(state)
+        return self.sandbox(mode, network, self.workspace_path(state))
 
     # -- per session ---------------------------------------------------------------
 
     def judge(self, state: SessionState, tool: str, args: dict[str, Any]) -> Verdict:
         mode = state.approval_mode or self.config.policy.approval_mode
-        return self.gate.judge(tool, args, self.workspace_path(state), mode)
+        return self.gate.judge(
+            tool, args, self.workspace_path(state), mode, sandbox=self.sandbox_for(state)
+        )
 
     def system_prompt(self, state: SessionState) -> str:
         return build_system_prompt(state, self.tools, extra=self.config.engine.system_prompt)

@@ -38,6 +38,7 @@ from harness_tui.events import Event
 from harness_tui.policy.evaluate import MODES as APPROVAL_MODES
 from harness_tui.providers.base import Provider
 from harness_tui.providers.select import resolve_provider
+from harness_tui.sandbox import MODES as SANDBOX_MODES
 from harness_tui.store import (
     EventStore,
     SessionSummary,
@@ -167,6 +168,8 @@ class Engine:
         approval_mode: str | None = None,
         worktree: bool | None = None,
         priority: int | None = None,
+        sandbox_mode: str | None = None,
+        sandbox_network: bool | None = None,
     ) -> str:
         """Create a session and start its first turn; returns the session id.
 
@@ -179,9 +182,20 @@ class Engine:
         (or a cost budget could not be enforced).
 
         The built-in demo always works on a seeded copy of its own project, whatever
-        `workspace` or `worktree` say: it edits files and deletes one."""
+        `workspace` or `worktree` say: it edits files and deletes one.
+
+        `sandbox_mode` and `sandbox_network` (default: [sandbox] mode and network) are
+        how its commands run, for good: recorded in session.created, they hold for every
+        continuation, whatever the config says then (a subagent gets its parent's)."""
         mode = approval_mode or self.config.policy.approval_mode
         _check_mode(mode)
+        sandbox_mode = sandbox_mode or self.config.sandbox.mode
+        if sandbox_mode not in SANDBOX_MODES:
+            raise EngineError(
+                f"sandbox mode {sandbox_mode!r}: expected one of {', '.join(SANDBOX_MODES)}"
+            )
+        if sandbox_network is None:
+            sandbox_network = self.config.sandbox.network
         resolved = resolve_provider(self.config, provider, model, offline_demo=self.offline_demo)
         resolved.check_cost_budget()
         session_id = uuid.uuid4().hex[:12]
@@ -216,6 +230,7 @@ class Engine:
             "provider": resolved.name,
             "model": resolved.model,
             "approval_mode": mode,
+            "sandbox": {"mode": sandbox_mode, "network": sandbox_network},
         }
         if resolved.note:
             created["note"] = resolved.note
@@ -405,6 +420,24 @@ class Engine:
         turn's next request. True when it was compacted or will be."""
         backend = await self._backend(session_id)
         return await backend.compact()
+
+    def sandbox_notice(self, session_id: str) -> str | None:
+        """The one line a face shows when the session's commands run unconfined: its
+        mode is danger-full-access, or its sandbox cannot start here (and the policy
+        alone judges, failing closed). None when they run in the sandbox."""
+        sandbox = self._ctx.sandbox_for(self.state(session_id))
+        if sandbox.disabled:
+            return (
+                "harness-tui: warning: no sandbox (danger-full-access): the agent's "
+                "commands run with your full access to this machine"
+            )
+        if sandbox.fallback:
+            return (
+                f"harness-tui: the sandbox cannot start: {sandbox.unavailable}; the "
+                "agent's commands run unconfined, judged by the policy alone, and any "
+                "command no rule allows needs approval"
+            )
+        return None
 
     def state(self, session_id: str) -> SessionState:
         """The live projection of a session this engine runs or has loaded."""

@@ -7,17 +7,23 @@ where the policy and config live, or an agent could approve itself), may not rea
 write credentials, and may not use a path that leaves the workspace or that the kernel
 cannot resolve: those calls are forbidden before they run, with the reason. The tools
 check the same again on the directory handles they write through (policy.jail).
+
+Under the policy, the session's sandbox confines what commands do; the gate asks a
+person about what would leave it: a command that needs the network the sandbox does not
+give, and, in a read-only session, any file write. When the sandbox cannot start, the
+rules are judged failing closed: a command no rule covers prompts.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from harness_tui.backends.base import Verdict
-from harness_tui.policy.evaluate import evaluate_command
+from harness_tui.policy.evaluate import Decision, evaluate_command
 from harness_tui.policy.jail import (
     JailError,
     check_read,
@@ -26,7 +32,10 @@ from harness_tui.policy.jail import (
     workspace_relative,
 )
 from harness_tui.policy.matching import RuleSet
+from harness_tui.policy.network import needs_network
+from harness_tui.policy.path_classes import PathContext
 from harness_tui.policy.rules import default_rule_paths, load_rules
+from harness_tui.sandbox import READ_ONLY, Sandbox
 from harness_tui.tools.base import ToolError
 from harness_tui.tools.files import preview_edit, preview_write, unified_diff
 
@@ -48,25 +57,44 @@ class PolicyGate:
     def reload(self) -> None:
         self.rules = self.load()
 
-    def judge(self, tool: str, args: dict[str, Any], workspace: Path, mode: str) -> Verdict:
+    def judge(
+        self,
+        tool: str,
+        args: dict[str, Any],
+        workspace: Path,
+        mode: str,
+        *,
+        sandbox: Sandbox | None = None,
+    ) -> Verdict:
+        """The verdict on one call, in approval `mode`, for a session whose commands run
+        in `sandbox` (None: judged by the rules alone, as when nothing was wanted)."""
         if tool == "bash":
-            return self._judge_command(str(args.get("command", "")), workspace, mode)
+            return self._judge_command(str(args.get("command", "")), workspace, mode, sandbox)
         if tool in FILE_WRITERS:
-            return self._judge_write(tool, args, workspace, mode)
+            return self._judge_write(tool, args, workspace, mode, sandbox)
         if tool in FILE_READERS and isinstance(args.get("path"), str):
             refused = _refusal(tool, args["path"], workspace, write=False)
             if refused is not None:
                 return refused
         return Verdict("allow", None, "read-only or engine tool", "low", summary=tool)
 
-    def _judge_command(self, command: str, workspace: Path, mode: str) -> Verdict:
-        decision = evaluate_command(command, self.rules, mode, str(workspace), self.home)
+    def _judge_command(
+        self, command: str, workspace: Path, mode: str, sandbox: Sandbox | None
+    ) -> Verdict:
+        decision = evaluate_command(
+            command,
+            self.rules,
+            mode,
+            str(workspace),
+            self.home,
+            sandboxed=sandbox is None or not sandbox.fallback,
+        )
         prompted = tuple(
             tuple(str(word) for word in seg.segment.argv)
             for seg in decision.segments
             if seg.decision == "prompt" and seg.segment.argv
         )
-        return Verdict(
+        verdict = Verdict(
             decision.decision,
             decision.rule_id,
             decision.reason,
@@ -74,8 +102,75 @@ class PolicyGate:
             summary=command,
             prompted_segments=prompted,
         )
+        if sandbox is not None and sandbox.confined:
+            verdict = self._leaving(verdict, decision, workspace, mode, sandbox)
+        return verdict
 
-    def _judge_write(self, tool: str, args: dict[str, Any], workspace: Path, mode: str) -> Verdict:
+    def _leaving(
+        self, verdict: Verdict, decision: Decision, workspace: Path, mode: str, sandbox: Sandbox
+    ) -> Verdict:
+        """What the command needs from outside its sandbox, which running it as approved
+        grants, this once: the paths outside the workspace it writes (the rules prompt
+        for those), and the network if the sandbox has none. A command that needs the
+        network asks for it in every approval mode but never, where it is refused. A
+        segment a person allowed always (a rule "allow always" wrote) is granted what it
+        needs without asking."""
+        where = PathContext(str(workspace), self.home)
+        needing: list[tuple[tuple[str, ...], str]] = []
+        writes: dict[str, None] = {}
+        network = covered = False
+        for seg in decision.segments:
+            for word in seg.segment.writes:
+                for cwd in seg.segment.cwds:
+                    path = where.resolve(word, cwd)
+                    if path is not None and "outside" in where.classify(path):
+                        writes[path] = None
+            if seg.decision == "forbid":
+                continue
+            approved = seg.decision == "allow" and any(
+                rule.approved for rule in self.rules.matching(seg.segment, where)
+            )
+            covered = covered or approved
+            why = None if sandbox.network else needs_network(seg.segment.argv)
+            if why is not None:
+                network = True
+                if not approved:
+                    needing.append((tuple(str(word) for word in seg.segment.argv), why))
+        verdict = replace(
+            verdict,
+            network=network,
+            writes=tuple(writes),
+            granted=covered and verdict.decision == "allow" and not needing,
+        )
+        if verdict.decision == "forbid" or not needing:
+            return verdict
+        why = needing[0][1]
+        if mode == "never":
+            reason = (
+                f"needs the network ({why}), which the sandbox does not give, and mode is never"
+            )
+            return replace(verdict, decision="forbid", rule_id="sandbox:network", reason=reason)
+        segments = tuple(dict.fromkeys((*verdict.prompted_segments, *(a for a, _ in needing))))
+        if verdict.decision == "prompt":
+            reason = f"{verdict.reason}; it also needs the network ({why})"
+            return replace(verdict, reason=reason, prompted_segments=segments)
+        return replace(
+            verdict,
+            decision="prompt",
+            rule_id="sandbox:network",
+            reason=f"needs the network, which the sandbox does not give: {why}",
+            risk="medium",
+            prompted_segments=segments,
+        )
+
+    def _judge_write(
+        self,
+        tool: str,
+        args: dict[str, Any],
+        workspace: Path,
+        mode: str,
+        sandbox: Sandbox | None = None,
+    ) -> Verdict:
         path = str(args.get("path", ""))
         refused = _refusal(tool, path, workspace, write=True)
         if refused is not None:
@@ -88,6 +183,15 @@ class PolicyGate:
             # The tool itself reports a bad call; there is nothing to show yet.
             diff = None
         summary = f"{tool} {path}"
+        if sandbox is not None and sandbox.mode == READ_ONLY:
+            # The session was started read-only: no write happens unasked, whichever
+            # tool makes it. (In mode never, nobody is there to ask.)
+            reason = f"{tool} changes {path}, and the session is read-only (sandbox read-only)"
+            if mode == "never":
+                return Verdict("forbid", "sandbox:read-only", reason, "medium", summary=summary)
+            return Verdict(
+                "prompt", "sandbox:read-only", reason, "medium", summary=summary, diff=diff
+            )
         if mode == "untrusted":
             reason = f"{tool} changes {path} (mode untrusted)"
             return Verdict("prompt", None, reason, "medium", summary=summary, diff=diff)

@@ -91,6 +91,9 @@ class SessionLoop:
         self._acceptances: list[asyncio.Future[None]] = []
         # Whether the running task claimed the session: input for it is accepted at once.
         self._claimed = False
+        # Whether this engine said, in the log, that the session's commands run
+        # unconfined (once, at its first turn here).
+        self._sandbox_noted = False
         host.on_claim.append(self._accept)
         # Why the session stopped, when its log could not be written: wait() raises it.
         self.failure: StoreError | None = None
@@ -319,6 +322,7 @@ class SessionLoop:
         try:
             await self.host.claim(lambda state: claim)
             await self.host.set_status("running")
+            await self._note_sandbox()
             reason, error = await self._steps()
         except SessionBusy:
             raise  # the session is another process's: nothing more may be written
@@ -345,6 +349,32 @@ class SessionLoop:
             if current is not None:
                 current.uncancel()
         return not cancelled
+
+    async def _note_sandbox(self) -> None:
+        """Say once in the log, before this engine runs the session's first command,
+        that its commands run unconfined: by choice (danger-full-access), or because
+        the sandbox cannot start here (the policy then fails closed)."""
+        if self._sandbox_noted:
+            return
+        self._sandbox_noted = True
+        sandbox = self.ctx.sandbox_for(self.state)
+        if sandbox.disabled:
+            await self.host.emit(
+                ev.SANDBOX_DISABLED,
+                {
+                    "mode": sandbox.mode,
+                    "reason": "danger-full-access: commands run with the user's full access",
+                },
+            )
+        elif sandbox.fallback:
+            await self.host.emit(
+                ev.SANDBOX_UNAVAILABLE,
+                {
+                    "mode": sandbox.mode,
+                    "reason": sandbox.unavailable,
+                    "fallback": "the policy alone judges commands; any no rule allows prompts",
+                },
+            )
 
     async def close_interrupted(self) -> None:
         """Close the turn a dead process left open: what it was running is recorded as
@@ -442,7 +472,9 @@ class SessionLoop:
 
         if not guards_dir(self.ctx.project).is_dir():
             return
-        report = await self.ctx.gc.check_rules(self.ctx.workspace_path(self.state))
+        report = await self.ctx.gc.check_rules(
+            self.ctx.workspace_path(self.state), sandbox=self.ctx.sandbox_for(self.state)
+        )
         text = feedback(report)
         if text:
             self._steers.append(Inbound(text, "auto"))

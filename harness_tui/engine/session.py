@@ -92,6 +92,11 @@ class SessionState:
     parent_id: str | None = None
     preset: str | None = None
     approval_mode: str | None = None
+    # The sandbox its commands run in, chosen when it started (session.created's
+    # `sandbox`): read-only, workspace-write or danger-full-access, and whether they may
+    # use the network. None for a session logged before sandboxes: the config decides.
+    sandbox_mode: str | None = None
+    sandbox_network: bool = False
     # 0 for a session a person started, parent's depth + 1 for a subagent.
     depth: int = 0
     status: str = ""  # empty until the first session.status
@@ -172,6 +177,10 @@ def _created(state: SessionState, event: Event, data: dict[str, Any]) -> None:
     state.parent_id = data.get("parent_id")
     state.preset = data.get("preset")
     state.approval_mode = data.get("approval_mode")
+    sandbox = data.get("sandbox")
+    if isinstance(sandbox, dict) and isinstance(sandbox.get("mode"), str):
+        state.sandbox_mode = sandbox["mode"]
+        state.sandbox_network = bool(sandbox.get("network", False))
     state.depth = int(data.get("depth", 0))
     state.created_at = event.ts
     state.owner = data.get("owner")

@@ -67,6 +67,8 @@ class Subagents(Protocol):
         parent_id: str | None = None,
         preset: str | None = None,
         approval_mode: str | None = None,
+        sandbox_mode: str | None = None,
+        sandbox_network: bool | None = None,
     ) -> str: ...
 
     async def wait(self, session_id: str) -> SessionState: ...
@@ -381,6 +383,9 @@ class SessionTasks:
             parent_id=self.session_id,
             preset=preset,
             approval_mode=parent.approval_mode,
+            # A subagent's commands are confined as its parent's.
+            sandbox_mode=parent.sandbox_mode,
+            sandbox_network=parent.sandbox_network if parent.sandbox_mode else None,
         )
         task.child_session_id = child_id
         await self.owner.emit(

@@ -1,5 +1,9 @@
 """The tool calls of a turn: each is recorded, judged by the policy gate, sent for
-approval when the gate says prompt, then run, and its result or failure recorded."""
+approval when the gate says prompt, then run, and its result or failure recorded.
+
+A call runs in the session's sandbox. What a command needs from outside it (the network
+the sandbox does not give, paths outside the workspace it writes) it gets only when a
+person approved it, this once (or allowed exactly it always)."""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import time
 from typing import Any
 
 from harness_tui import events as ev
-from harness_tui.backends.base import Resolution
+from harness_tui.backends.base import Resolution, Verdict
 from harness_tui.engine.context import EngineContext
 from harness_tui.engine.host import EngineHost
 from harness_tui.engine.processes import process_record
@@ -29,6 +33,7 @@ class ToolCalls:
     async def run(self, call: ToolCall) -> None:
         pending = self.host.approvals.pending_for(call.id)
         args = call.arguments
+        grant: Verdict | None = None
         if pending is None:
             await self.host.emit(
                 ev.TOOL_REQUESTED, {"call_id": call.id, "tool": call.name, "args": args}
@@ -45,12 +50,15 @@ class ToolCalls:
                     call, f"forbidden by policy ({verdict.rule_id}): {verdict.reason}"
                 )
                 return
+            if verdict.granted:
+                grant = verdict
             if verdict.decision == "prompt":
                 answer = await self.host.request_approval(call.id, call.name, verdict)
                 approved = await self._apply_answer(call, answer)
                 if approved is None:
                     return
                 args = approved
+                grant = self.host.judge(call.name, args)
         else:
             # A turn carried on after a restart: the call waits for its answer.
             answer = await self.host.approvals.await_answer(pending)
@@ -58,15 +66,23 @@ class ToolCalls:
             if approved is None:
                 return
             args = approved
-        await self._execute(call, args)
+            # A person approved the call as it now runs (edited, maybe): judged again,
+            # for what it needs from outside the sandbox.
+            grant = self.host.judge(call.name, args)
+        await self._execute(call, args, grant=grant)
 
-    def context(self, call_id: str) -> ToolContext:
+    def context(self, call_id: str, *, grant: Verdict | None = None) -> ToolContext:
+        """What a call runs with; `grant`: the verdict on a command a person approved,
+        whose network and writes outside the workspace its sandbox then lets through."""
         state = self.host.state
+        sandbox = self.ctx.sandbox_for(state)
+        if grant is not None:
+            sandbox = sandbox.granting(network=grant.network, writes=grant.writes)
         return ToolContext(
             session_id=state.session_id,
             workspace=self.ctx.workspace_path(state),
             artifacts_dir=self.ctx.artifacts_root,
-            env=self.ctx.tool_env(),
+            env=sandbox.env,
             limits=self.ctx.tool_limits,
             on_output=lambda stream, text: self.ctx.publish_delta(
                 state.session_id, stream, text, call_id=call_id
@@ -74,6 +90,7 @@ class ToolCalls:
             tasks=self.tasks,
             process_started=lambda pgid: self._process_started(call_id, pgid),
             redactor=self.ctx.redactor,
+            sandbox=sandbox,
         )
 
     async def _process_started(self, call_id: str, pgid: int) -> None:
@@ -117,8 +134,10 @@ class ToolCalls:
             if pgid is not None:
                 self.ctx.live_groups.discard(pgid)
 
-    async def _execute(self, call: ToolCall, args: dict[str, Any]) -> None:
-        ctx = self.context(call.id)
+    async def _execute(
+        self, call: ToolCall, args: dict[str, Any], *, grant: Verdict | None
+    ) -> None:
+        ctx = self.context(call.id, grant=grant)
         started = time.monotonic()
         try:
             result = await self._run_tool(call, args, ctx)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness_tui.sandbox import Sandbox
 from harness_tui.tools.bash import ShellProcess, StartedCallback, stop_shell
 
 __all__ = ["ValidationResult", "failure_feedback", "run_validation"]
@@ -58,6 +59,7 @@ async def run_validation(
     timeout_s: float,
     output_limit: int,
     on_started: Callable[[str], StartedCallback] | None = None,
+    sandbox: Sandbox | None = None,
 ) -> list[ValidationResult]:
     """Run `commands` one after another in `cwd` and return their results.
 
@@ -67,12 +69,13 @@ async def run_validation(
     `timeout_s` seconds is stopped, its whole process group with it. Raises OSError when
     bash cannot be started in `cwd`. Cancelling the caller stops the running command.
     `on_started(command)` gives the hook each command is held at its start for (see
-    `ShellProcess`): the caller records its process group.
+    `ShellProcess`): the caller records its process group. With `sandbox`, each command
+    runs inside it, as the agent's own commands do: validation runs the agent's code.
     """
     results: list[ValidationResult] = []
     for command in commands:
         hook = on_started(command) if on_started is not None else None
-        result = await _run_one(command, Path(cwd), env, timeout_s, output_limit, hook)
+        result = await _run_one(command, Path(cwd), env, timeout_s, output_limit, hook, sandbox)
         results.append(result)
         if not result.passed:
             break
@@ -86,6 +89,7 @@ async def _run_one(
     timeout_s: float,
     output_limit: int,
     on_started: StartedCallback | None,
+    sandbox: Sandbox | None,
 ) -> ValidationResult:
     tail = _Tail(output_limit)
     # The shell keeps nothing itself (it would keep the head); the tail is kept here.
@@ -96,6 +100,7 @@ async def _run_one(
         on_output=lambda _stream, text: tail.add(text),
         max_capture_bytes=0,
         on_started=on_started,
+        sandbox=sandbox,
     )
     started = time.monotonic()
     await shell.start()

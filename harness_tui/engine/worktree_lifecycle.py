@@ -249,14 +249,17 @@ class WorktreeSession:
             return Decision(finish="done")
         attempt = state.validation_failures + 1
         groups: list[int] = []
+        # The checks run the agent's code: in the session's sandbox, as its commands did.
+        sandbox = self.ctx.sandbox_for(state)
         try:
             results = await run_validation(
                 settings.commands,
                 Path(self.record.path),
-                self.ctx.tool_env(),
+                sandbox.env,
                 settings.timeout_s,
                 settings.output_tail_bytes,
                 on_started=self._validation_started(groups),
+                sandbox=sandbox,
             )
         except OSError as exc:
             return Decision(finish="failed", error=f"validation could not run: {exc}")

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from harness_tui import paths
+from harness_tui.sandbox import Sandbox
 
 SEVERITIES = ("error", "warning", "info")
 DEFAULT_SEVERITY = "warning"
@@ -233,11 +234,13 @@ def check_rules(
     timeout_s: float = DEFAULT_GUARD_TIMEOUT_S,
     env: Mapping[str, str] | None = None,
     workdir: Path | None = None,
+    sandbox: Sandbox | None = None,
 ) -> RulesReport:
     """Load the project's rules and run every guard (in name order) in `workdir`
     (default: the project; a worktree session's checkout, say). `env` is the guards'
     environment (default: this process's); pass a scrubbed one when the check runs on
-    an agent's behalf."""
+    an agent's behalf. With `sandbox`, each guard runs inside it, seeing the guards'
+    folder read-only: a guard reads code the agent wrote."""
     project = Path(project).resolve()
     where_run = Path(workdir).resolve() if workdir is not None else project
     rules, errors = load_code_rules(project)
@@ -257,7 +260,7 @@ def check_rules(
             continue
         report.guards.append(name)
         try:
-            done = _run_guard(guard, where_run, env, timeout_s)
+            done = _run_guard(guard, where_run, env, timeout_s, sandbox)
         except subprocess.TimeoutExpired:
             report.errors.append(f"{where}: guard timed out after {timeout_s:g}s")
             continue
@@ -286,12 +289,20 @@ def check_rules(
 
 
 def _run_guard(
-    guard: Path, project: Path, env: Mapping[str, str] | None, timeout_s: float
+    guard: Path,
+    project: Path,
+    env: Mapping[str, str] | None,
+    timeout_s: float,
+    sandbox: Sandbox | None = None,
 ) -> subprocess.CompletedProcess[bytes]:
     """Run one guard in its own process group, so a timeout stops whatever it started
-    too; a child left holding the output pipe would otherwise keep us waiting."""
+    too (in a sandbox, bubblewrap leads the group: its PID namespace dies with it); a
+    child left holding the output pipe would otherwise keep us waiting."""
+    argv = [str(guard)]
+    if sandbox is not None:
+        argv = sandbox.argv(argv, cwd=project, extra_read=(guard.parent,))
     with subprocess.Popen(
-        [str(guard)],
+        argv,
         cwd=project,
         env=None if env is None else dict(env),
         stdin=subprocess.DEVNULL,

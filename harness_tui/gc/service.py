@@ -46,6 +46,7 @@ from harness_tui.providers.base import (
     ModelResponse,
     ProviderError,
 )
+from harness_tui.sandbox import Sandbox
 from harness_tui.store import DuplicateEventError, EventStore, SessionSummary
 
 if TYPE_CHECKING:
@@ -92,8 +93,8 @@ class GCHost(Protocol):
     # Where sessions keep their artifacts (one folder per session).
     artifacts_root: Path
 
-    def tool_env(self) -> dict[str, str]:
-        """The scrubbed environment code-rule guards run with."""
+    def sandbox(self, mode: str, network: bool, workspace: Path) -> Sandbox:
+        """What commands in `workspace` run inside, in sandbox `mode`."""
         ...
 
     def reload_policy(self) -> None:
@@ -303,10 +304,18 @@ class GCService:
 
     # -- code rules ----------------------------------------------------------------
 
-    async def check_rules(self, workdir: Path | None = None) -> RulesReport:
-        """Run the project's guards, in `workdir` if given (a session's workspace)."""
+    async def check_rules(
+        self, workdir: Path | None = None, *, sandbox: Sandbox | None = None
+    ) -> RulesReport:
+        """Run the project's guards, in `workdir` if given (a session's workspace),
+        inside `sandbox` (a session's; default: the configured one for the folder)."""
+        if sandbox is None:
+            settings = self.config.sandbox
+            sandbox = self.host.sandbox(
+                settings.mode, settings.network, workdir or self.host.project
+            )
         report = await asyncio.to_thread(
-            check_rules, self.host.project, env=self.host.tool_env(), workdir=workdir
+            check_rules, self.host.project, env=sandbox.env, workdir=workdir, sandbox=sandbox
         )
         await self._append(ev.RULES_CHECKED, report.to_dict())
         return report

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from harness_tui.policy.redact import Redactor
 from harness_tui.providers.base import ToolSpec
+from harness_tui.sandbox import Sandbox
 
 
 class ToolError(Exception):
@@ -79,7 +80,8 @@ class ToolContext:
     session_id: str
     workspace: Path
     artifacts_dir: Path
-    # The environment subprocesses run with (already scrubbed of secrets).
+    # The environment subprocesses run with: the sandbox's allowlist, or (no sandbox by
+    # choice) the engine's scrubbed of secrets.
     env: Mapping[str, str]
     limits: ToolLimits = field(default_factory=ToolLimits)
     # Live output for subscribers, called as on_output(stream, text); not persisted.
@@ -92,6 +94,9 @@ class ToolContext:
     # Secrets are taken out of what goes to artifact files with it, as the engine takes
     # them out of events; None writes output as it is (tests of the tools alone).
     redactor: Redactor | None = None
+    # What shell commands run inside (None: nothing confines them; `env` is then all
+    # they get of the engine's environment).
+    sandbox: Sandbox | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 
 from harness_tui.policy.redact import RedactingStream
 from harness_tui.providers.base import ToolSpec
+from harness_tui.sandbox import Sandbox
 from harness_tui.tools.args import check_args
 from harness_tui.tools.artifacts import (
     artifact_path,
@@ -63,11 +64,13 @@ _POLL_S = 0.02
 # Exit status of a command held at its start whose release never came (the process
 # that started it died, or could not record it): it ran nothing.
 NOT_RELEASED = 125
-# A held command's shell waits for one line on the gate, then becomes the command's own
-# shell: `exec` keeps the process, so the pid (the group) recorded before is the
-# command's, and `bash -c COMMAND` sees the same $0 and options as when started
-# directly. At the end of the gate, without a line, it exits having run nothing.
-_GATED = 'IFS= read -r -u {fd} _ || exit {status}; exec {fd}<&-; exec bash -c "$1"'
+# A held command's shell waits for one line on the gate, then becomes the command: `exec`
+# keeps the process, so the pid (the group) recorded before is the command's, whether
+# it is `bash -c COMMAND` itself (which sees the same $0 and options as when started
+# directly) or bubblewrap confining it. The gate stays outside the sandbox: the group
+# recorded is bubblewrap's, so stopping the group stops the sandbox with everything in
+# it. At the end of the gate, without a line, it exits having run nothing.
+_GATED = 'IFS= read -r -u {fd} _ || exit {status}; exec {fd}<&-; exec "$@"'
 
 # Clean-up tasks that must outlive a second cancellation of the task that started them.
 _cleanups: set[asyncio.Task[Any]] = set()
@@ -131,6 +134,11 @@ class ShellProcess:
     returned: the group is on record (for the engine, in the log) before the command
     can do anything, or outlive whoever started it. If `on_started` fails, or this
     process dies meanwhile, the command exits without running.
+
+    With a confining `sandbox`, the command runs inside it (see harness_tui.sandbox):
+    bubblewrap leads the group, in its own PID namespace that dies with it; `extra_read`
+    are paths it must see besides (read-only). `env` is what the command gets: for a
+    sandboxed command, the sandbox's allowlisted environment.
     """
 
     def __init__(
@@ -146,9 +154,13 @@ class ShellProcess:
         spool_after: int = 0,
         spool_filter: RedactingStream | None = None,
         on_started: StartedCallback | None = None,
+        sandbox: Sandbox | None = None,
+        extra_read: tuple[Path, ...] = (),
     ) -> None:
         self.command = command
         self.on_started = on_started
+        self.sandbox = sandbox
+        self.extra_read = extra_read
         self.cwd = Path(cwd)
         self.env = dict(env)
         # Public and reassignable: whoever supervises the process may change the sink.
@@ -266,11 +278,13 @@ class ShellProcess:
         read_fd, write_fd = os.pipe()
         gate_read = gate_write = None
         argv = ["bash", "-c", self.command]
+        if self.sandbox is not None:
+            argv = self.sandbox.argv(argv, cwd=self.cwd, extra_read=self.extra_read)
         if self.on_started is not None:
             # Both ends are close-on-exec here; the child gets only the read end.
             gate_read, gate_write = os.pipe()
             script = _GATED.format(fd=gate_read, status=NOT_RELEASED)
-            argv = ["bash", "-c", script, "bash", self.command]
+            argv = ["bash", "-c", script, "bash", *argv]
         try:
             self._proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -599,6 +613,7 @@ class BashTool:
             spool_after=limits.output_limit_bytes,
             spool_filter=ctx.redactor.stream() if ctx.redactor is not None else None,
             on_started=ctx.process_started,
+            sandbox=ctx.sandbox,
         )
         try:
             await shell.start()
