@@ -23,7 +23,8 @@ NOTICE = "Background task "
 
 
 def gated(go: Path) -> dict[str, str]:
-    """A bash call whose command runs until the test creates `go`."""
+    """A bash call whose command runs until the test creates `go` (in the workspace: the
+    sandboxed command sees nothing of the machine outside it but what is read-only)."""
     return {"command": f"while [ ! -e {go} ]; do sleep 0.05; done; echo check passed"}
 
 
@@ -68,7 +69,7 @@ def delivered_once(server, events, sid):
 
 async def test_an_end_during_the_last_request_of_a_turn_joins_that_turn(tmp_path, monkeypatch):
     project = init_repo(tmp_path / "p")
-    go = tmp_path / "go"
+    go = project / "go"
     hold = threading.Event()
     replies = [
         Reply("Running the check.", tool_calls=[("bash", gated(go))]),
@@ -100,7 +101,7 @@ async def test_an_end_during_a_request_that_asks_for_tools_follows_their_results
     tmp_path, monkeypatch
 ):
     project = init_repo(tmp_path / "p")
-    go = tmp_path / "go"
+    go = project / "go"
     hold = threading.Event()
     replies = [
         Reply("Running the check.", tool_calls=[("bash", gated(go))]),
@@ -130,7 +131,7 @@ async def test_an_end_during_a_request_that_asks_for_tools_follows_their_results
 
 async def test_an_end_during_a_tool_round_reaches_the_next_request(tmp_path, monkeypatch):
     project = init_repo(tmp_path / "p")
-    go, go2 = tmp_path / "go", tmp_path / "go2"
+    go, go2 = project / "go", project / "go2"
     replies = [
         Reply(
             "Running the check and the build.",
@@ -171,7 +172,7 @@ async def test_an_end_during_a_tool_round_reaches_the_next_request(tmp_path, mon
 
 async def test_an_end_while_an_approval_waits_reaches_the_request_after_it(tmp_path, monkeypatch):
     project = init_repo(tmp_path / "p")
-    go = tmp_path / "go"
+    go = project / "go"
     replies = [
         Reply("Running the check.", tool_calls=[("bash", gated(go))]),
         Reply(
@@ -203,7 +204,7 @@ async def test_an_end_while_an_approval_waits_reaches_the_request_after_it(tmp_p
 
 async def test_an_end_after_the_turn_wakes_the_idle_agent_once(tmp_path, monkeypatch):
     project = init_repo(tmp_path / "p")
-    go = tmp_path / "go"
+    go = project / "go"
     replies = [
         Reply("Running the check.", tool_calls=[("bash", gated(go))]),
         Reply("Waiting for the check."),

@@ -148,6 +148,10 @@ def test_kill_9_at_random_points_loses_nothing_and_leaves_nothing_running(tmp_pa
         tmp_path,
         HARNESS_TOOLS__INLINE_MS="200",
         HARNESS_SCRIPTED__SLOW_STEP_S="0.4",
+        # Unconfined: the commands write their `$$` down, which must be the group on
+        # record, and must be able to outlive a killed run for recovery to stop them.
+        # (Sandboxed commands die with their run: test_exec_sandbox.)
+        HARNESS_SANDBOX__MODE="danger-full-access",
     )
     new_run = ("go", "--provider", "scripted", "--model", str(tmp_path / "s.toml"))
     seen: list[dict] = []

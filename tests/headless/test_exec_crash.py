@@ -30,6 +30,10 @@ from tests.support.waiting import wait_until
 # decides whether the shell is still there when the next run recovers.
 COMMAND = "echo $$ >> pids; sleep 61 & while [ ! -e go ]; do sleep 0.05; done; wait"
 SHELL_EXITS = "echo $$ >> pids; sleep 61 & while [ ! -e go ]; do sleep 0.05; done"
+# Only an unconfined command can outlive its run: a sandboxed one dies with it (bubblewrap
+# runs with --die-with-parent; see test_exec_sandbox), and its `$$` is a pid of the
+# sandbox's own namespace. These runs test recovery, so their commands run unconfined.
+UNCONFINED = {"HARNESS_SANDBOX__MODE": "danger-full-access"}
 
 
 def _script(tmp_path: Path, command: str) -> Path:
@@ -120,7 +124,7 @@ def test_a_killed_runs_command_and_its_grandchildren_are_stopped_by_the_next_run
     led it has exited since."""
     project = init_repo(tmp_path / "p")
     _script(tmp_path, SHELL_EXITS if shell_exits else COMMAND)
-    env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS=inline_ms)
+    env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS=inline_ms, **UNCONFINED)
     session_id, pgid = _kill_mid_command(project, tmp_path, env)
     try:
         assert group_alive(pgid), "the command should have outlived the killed run"
@@ -154,7 +158,7 @@ def test_recovery_without_the_killed_sessions_api_key_neither_hangs_nor_fails(tm
     project = init_repo(tmp_path / "p")
     replies = [Reply("running it", tool_calls=[("bash", {"command": COMMAND})])]
     with LoopbackAnthropic(replies) as server:
-        env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="60000", **server.env())
+        env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="60000", **UNCONFINED, **server.env())
         run = start_exec(project, tmp_path, "run it", "--provider", "anthropic", "--json", env=env)
         with ended(run):
             session_id = events_until(run, "tool.requested")[-1]["session_id"]
@@ -211,7 +215,7 @@ def test_a_session_that_cannot_be_recovered_is_reported_and_the_others_are(tmp_p
     records it on that session, recovers the other, and does its own work."""
     project = init_repo(tmp_path / "p")
     _script(tmp_path, COMMAND)
-    env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="60000")
+    env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="60000", **UNCONFINED)
     # Both at once: a run recovers only sessions whose process is gone.
     run, damaged, first = _start_mid_command(project, tmp_path, env)
     try:

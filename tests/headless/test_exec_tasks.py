@@ -9,6 +9,8 @@ import sqlite3
 import subprocess
 import threading
 
+import pytest
+
 from tests.support.loopback import LoopbackOpenAI, Reply
 from tests.support.processes import group_alive
 from tests.support.projects import (
@@ -94,7 +96,7 @@ def test_a_12_tick_command_runs_as_a_task_tailed_live_from_another_process(tmp_p
 
 def test_a_task_that_ends_while_the_model_answers_is_heard_before_the_run_ends(tmp_path):
     project = init_repo(tmp_path / "p")
-    go = tmp_path / "go"
+    go = project / "go"  # where the sandboxed command can see it
     check = f"while [ ! -e {go} ]; do sleep 0.05; done; echo check passed"
     hold = threading.Event()
     replies = [
@@ -136,7 +138,13 @@ def test_a_task_that_ends_while_the_model_answers_is_heard_before_the_run_ends(t
     assert events[-1]["data"]["status"] == "done"
 
 
-def test_kill_9_while_a_task_runs_then_restart_cancels_it_and_the_session_goes_on(tmp_path):
+@pytest.mark.parametrize("sandbox", ["danger-full-access", "workspace-write"])
+def test_kill_9_while_a_task_runs_then_restart_cancels_it_and_the_session_goes_on(
+    tmp_path, sandbox
+):
+    """Unconfined, the task's command outlives the killed run until the next run stops
+    it; sandboxed, it dies with the run (bubblewrap's --die-with-parent): nothing of a
+    dead run is left for anyone to find. Either way the next run records its end."""
     project = init_repo(tmp_path / "p")
     script = write_script(
         tmp_path / "s.toml",
@@ -145,7 +153,7 @@ def test_kill_9_while_a_task_runs_then_restart_cancels_it_and_the_session_goes_o
         '[[turn]]\ntext = "waiting"\n\n'
         '[[turn]]\ntext = "the job was lost; carrying on"\n',
     )
-    env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="300")
+    env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="300", HARNESS_SANDBOX__MODE=sandbox)
     run = start_exec(
         project, tmp_path, "go", "--provider", "scripted", "--model", str(script), "--json", env=env
     )
@@ -153,9 +161,13 @@ def test_kill_9_while_a_task_runs_then_restart_cancels_it_and_the_session_goes_o
     seen = events_until(run, "turn.completed")
     sid = seen[-1]["session_id"]
     [pgid] = [e["data"]["pgid"] for e in seen if e["type"] == "task.started"]
+    assert group_alive(pgid)
     os.kill(run.pid, signal.SIGKILL)
     run.wait(timeout=10)
-    assert group_alive(pgid), "the task's command should have outlived its parent"
+    if sandbox == "danger-full-access":
+        assert group_alive(pgid), "the task's command should have outlived its parent"
+    else:
+        wait_until(lambda: not group_alive(pgid), message="the sandbox to die with its run")
 
     resumed = subprocess.run(
         harness_cmd(

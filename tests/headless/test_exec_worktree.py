@@ -360,14 +360,19 @@ def test_worktrees_prune_removes_kept_and_stray_worktrees(tmp_path):
 
 def test_kill_9_mid_validation_then_restart_stops_the_validation_command(tmp_path):
     """A validation command runs in the session's worktree when its run is killed: the
-    next run stops it, with what it started, before it removes the worktree."""
+    next run stops it, with what it started, before it removes the worktree. (Unconfined:
+    a sandboxed one would die with its run, and its `$$` is the sandbox's own pid.)"""
     project = init_repo(tmp_path / "p")
     (project / "README.md").write_text("hi\n")
     git(project, "add", "-A")
     git(project, "commit", "-qm", "initial")
     pids = tmp_path / "pids"
     check = f"echo $$ >> {pids}; sleep 61 & while [ ! -e {tmp_path / 'go'} ]; do sleep 0.05; done"
-    env = cli_env(tmp_path, HARNESS_VALIDATION__COMMANDS=json.dumps([check]))
+    env = cli_env(
+        tmp_path,
+        HARNESS_VALIDATION__COMMANDS=json.dumps([check]),
+        HARNESS_SANDBOX__MODE="danger-full-access",
+    )
     script = write_script(tmp_path / "s.toml", '[[turn]]\ntext = "Done."\n')
     run = start_exec(
         project,

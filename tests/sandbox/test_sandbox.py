@@ -105,7 +105,9 @@ def test_missing_or_broken_bubblewrap_is_reported_with_the_reason(tmp_path):
     missing = detect(str(tmp_path / "nope" / "bwrap"))
     assert not missing.ok and "nope/bwrap" in missing.reason
     broken = tmp_path / "bwrap"
-    broken.write_text("#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n")
+    broken.write_text(
+        "#!/bin/sh\necho 'bwrap: No permissions to create new namespace' >&2\nexit 1\n"
+    )
     broken.chmod(0o755)
     found = detect(str(broken))
     assert not found.ok and "No permissions to create new namespace" in found.reason
@@ -159,7 +161,11 @@ def test_danger_full_access_and_the_fallback_run_commands_as_they_are(tmp_path):
     assert danger.disabled and not danger.confined and danger.env["CANARY"] == "1"
     assert danger.argv(["true"], cwd=tmp_path) == ["true"]
     fallback = build_sandbox(
-        "workspace-write", network=False, workspace=tmp_path, environ=env, bwrap=None,
+        "workspace-write",
+        network=False,
+        workspace=tmp_path,
+        environ=env,
+        bwrap=None,
         unavailable="no bwrap",
     )
     assert fallback.fallback and "CANARY" not in fallback.env
@@ -171,7 +177,10 @@ def test_paths_are_resolved_so_a_symlinked_workspace_is_bound_where_it_really_is
     link = tmp_path / "link"
     link.symlink_to(real)
     sandbox = build_sandbox(
-        "workspace-write", network=False, workspace=link, environ={"HOME": "/nohome"},
+        "workspace-write",
+        network=False,
+        workspace=link,
+        environ={"HOME": "/nohome"},
         bwrap="/usr/bin/bwrap",
     )
     assert sandbox.workspace == str(Path(real).resolve())
