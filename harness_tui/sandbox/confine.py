@@ -52,12 +52,6 @@ class Sandbox:
         """A sandbox was wanted and cannot run: the policy must fail closed."""
         return not self.confined and not self.disabled
 
-    @property
-    def has_network(self) -> bool:
-        """Whether commands reach the network without asking: the session may, or
-        nothing confines them."""
-        return self.network or not self.confined
-
     def granting(self, *, network: bool = False, writes: Sequence[str] = ()) -> Sandbox:
         """The same sandbox, for one command a person approved: with the network if
         `network`, and able to write `writes` (paths outside the workspace; the folder
@@ -119,7 +113,8 @@ def build_sandbox(
     check_mode(mode)
     if mode == DANGER_FULL_ACCESS:
         return Sandbox(mode, network, dict(unconfined_env or {}))
-    env = allowlisted_env(environ, env_names)
+    # TMPDIR is the sandbox's private /tmp; unconfined, the user's own stays.
+    env = allowlisted_env(environ, env_names, tmpdir="/tmp" if bwrap is not None else None)
     if bwrap is None:
         return Sandbox(mode, network, env, unavailable=unavailable or "no sandbox")
     return Sandbox(
