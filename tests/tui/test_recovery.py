@@ -14,16 +14,22 @@ from tests.tui.conftest import live_app, live_config, wait_until
 
 SIZE = (160, 45)
 COMMAND = "echo $$ >> pids; sleep 61 & while [ ! -e go ]; do sleep 0.05; done; wait"
+# Unconfined, so that the command outlives the killed run for recovery to stop (a
+# sandboxed one dies with its run), and `$$` is the group on record.
+UNCONFINED = {"HARNESS_SANDBOX__MODE": "danger-full-access"}
 
 
 async def test_the_dashboard_recovers_a_killed_anthropic_session_without_its_key(tmp_path):
     project = init_repo(tmp_path / "p")
     replies = [Reply("running it", tool_calls=[("bash", {"command": COMMAND})])]
     with LoopbackAnthropic(replies) as server:
-        env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="60000", **server.env())
+        env = cli_env(tmp_path, HARNESS_TOOLS__INLINE_MS="60000", **UNCONFINED, **server.env())
         run = start_exec(project, tmp_path, "run it", "--provider", "anthropic", "--json", env=env)
         with ended(run):
             session_id = events_until(run, "tool.started")[-1]["session_id"]
+            wait_until_plain(
+                lambda: recorded_groups(project / "pids"), message="the command to start"
+            )
             os.kill(run.pid, signal.SIGKILL)
             run.wait(timeout=10)
     [pgid] = recorded_groups(project / "pids")
