@@ -504,6 +504,22 @@ def test_a_command_that_needs_the_network_asks_and_approved_runs_with_it(tmp_pat
     assert "curl" in policy
 
 
+def test_a_session_allowed_the_network_reaches_it_and_nothing_else_more(
+    tmp_path, outside, listener, victim
+):
+    project = probe_project(tmp_path, outside, listener, victim)
+    env = probe_env(tmp_path, outside, HARNESS_SANDBOX__NETWORK="true")
+    _, events = run_probe(tmp_path, project, env, "inline")
+    found = probe_result(events)
+    created = next(e for e in events if e["type"] == "session.created")
+    assert created["data"]["sandbox"] == {"mode": "workspace-write", "network": True}
+    assert found["network"] == "ok"
+    wait_until(lambda: listener.accepted == 1, message="the probe's connection")
+    assert found["home_read"].startswith("FileNotFoundError")
+    assert "Read-only file system" in found["outside_write"]
+    assert found["signal"].startswith("ProcessLookupError") and victim.poll() is None
+
+
 # -- worktree sessions -----------------------------------------------------------------
 
 
