@@ -10,8 +10,9 @@ check the same again on the directory handles they write through (policy.jail).
 
 Under the policy, the session's sandbox confines what commands do; the gate asks a
 person about what would leave it: a command that needs the network the sandbox does not
-give, and, in a read-only session, any file write. When the sandbox cannot start, the
-rules are judged failing closed: a command no rule covers prompts.
+give, and, in a read-only session, any file write. When nothing confines the commands
+(danger-full-access, or no working bubblewrap), the rules are judged failing closed: a
+command no rule covers prompts.
 """
 
 from __future__ import annotations
@@ -87,7 +88,9 @@ class PolicyGate:
             mode,
             str(workspace),
             self.home,
-            sandboxed=sandbox is None or not sandbox.fallback,
+            # Unconfined by choice (danger-full-access) or for want of bubblewrap, the
+            # policy is all there is between the command and the machine: it fails closed.
+            sandboxed=sandbox is None or sandbox.confined,
         )
         prompted = tuple(
             tuple(str(word) for word in seg.segment.argv)
