@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from harness_tui.sandbox import layout
+import harness_tui.sandbox.layout as layout
 from harness_tui.sandbox.bwrap import Mounts, bwrap_args
 from harness_tui.sandbox.env import allowlisted_env
 from harness_tui.sandbox.modes import DANGER_FULL_ACCESS, READ_ONLY, check_mode
