@@ -38,6 +38,7 @@ from tests.support.projects import (
     git,
     harness_cmd,
     init_repo,
+    run_exec,
     snapshot,
     start_exec,
     write_script,
@@ -244,25 +245,11 @@ def run_probe(
         env = {**env, "HARNESS_TOOLS__INLINE_MS": "200"}
     else:
         script = bash_script(tmp_path, "python3 probe.py")
-    done = subprocess.run(
-        harness_cmd(
-            "--exec",
-            "probe the sandbox",
-            "--provider",
-            "scripted",
-            "--model",
-            str(script),
-            "--approval-mode",
-            "auto",
-            "--json",
-            "--project",
-            str(project),
-            *flags,
-        ),
-        cwd=project,
+    done = run_exec(
+        project,
+        *("probe the sandbox", "--provider", "scripted", "--model", str(script)),
+        *("--approval-mode", "auto", "--json", *flags),
         env=env,
-        capture_output=True,
-        text=True,
         timeout=90,
     )
     assert done.returncode == 0, done.stderr
@@ -352,16 +339,7 @@ def test_danger_full_access_reaches_everything_and_says_so(
     # The mode was chosen for the session: continued under the default config, its
     # commands still run unconfined, and the run says so again.
     session_id = created["session_id"]
-    again = subprocess.run(
-        harness_cmd(
-            "--exec", "and now?", "--session", session_id, "--json", "--project", str(project)
-        ),
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    again = run_exec(project, "and now?", "--session", session_id, "--json", env=env)
     assert again.returncode == 0, again.stderr
     assert warnings[0] in again.stderr.splitlines()
     assert "sandbox.disabled" in [e["type"] for e in json_events(again.stdout)]
@@ -381,26 +359,11 @@ def test_read_only_writes_nothing_and_file_edits_ask_first(tmp_path, outside, li
         '[[turn]]\ntext = "editing"\n[[turn.tool_calls]]\nname = "write_file"\n'
         'arguments = { path = "notes.txt", content = "hi\\n" }\n\n[[turn]]\ntext = "done"\n',
     )
-    edit = subprocess.run(
-        harness_cmd(
-            "--exec",
-            "write notes",
-            "--provider",
-            "scripted",
-            "--model",
-            str(script),
-            "--sandbox",
-            "read-only",
-            "--approval-mode",
-            "auto",
-            "--project",
-            str(project),
-        ),
-        cwd=project,
+    edit = run_exec(
+        project,
+        *("write notes", "--provider", "scripted", "--model", str(script)),
+        *("--sandbox", "read-only", "--approval-mode", "auto"),
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
     )
     assert edit.returncode == 3, edit.stderr
     assert "approval needed for `write_file notes.txt` (rule sandbox:read-only" in edit.stderr
@@ -427,23 +390,7 @@ def test_without_a_working_sandbox_the_run_says_so_once_and_unknown_commands_ask
         reason = "No permissions to creating new namespace"
     script = bash_script(tmp_path, "frobnicate --all")
     env = cli_env(tmp_path, HARNESS_SANDBOX__BWRAP=str(program))
-    done = subprocess.run(
-        harness_cmd(
-            "--exec",
-            "go",
-            "--provider",
-            "scripted",
-            "--model",
-            str(script),
-            "--project",
-            str(project),
-        ),
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = run_exec(project, "go", "--provider", "scripted", "--model", str(script), env=env)
     assert done.returncode == 3, done.stderr
     said = [line for line in done.stderr.splitlines() if "harness-tui: the sandbox" in line]
     assert len(said) == 1, done.stderr
@@ -541,25 +488,12 @@ def test_a_worktree_session_commits_inside_the_sandbox_and_reaches_nothing_else(
     config_before = (repo / ".git" / "config").read_text()
     check = f"echo evil >> {outside}/outside.txt; echo evil >> {repo}/README.md; true"
     (tmp_path / "store").mkdir()
-    done = subprocess.run(
-        harness_cmd(
-            "--exec",
-            "commit something",
-            "--worktree",
-            "--provider",
-            "scripted",
-            "--model",
-            str(bash_script(tmp_path, "bash commit.sh")),
-            "--json",
-            "--project",
-            str(repo),
-            "--store",
-            f"sqlite:///{tmp_path / 'store' / 'harness.db'}",
-        ),
-        cwd=repo,
+    done = run_exec(
+        repo,
+        *("commit something", "--worktree", "--provider", "scripted", "--json"),
+        *("--model", str(bash_script(tmp_path, "bash commit.sh"))),
+        *("--store", f"sqlite:///{tmp_path / 'store' / 'harness.db'}"),
         env=cli_env(tmp_path, HARNESS_VALIDATION__COMMANDS=json.dumps([check])),
-        capture_output=True,
-        text=True,
         timeout=90,
     )
     assert done.returncode == 0, done.stderr
@@ -618,21 +552,7 @@ def test_a_killed_runs_sandboxed_command_dies_with_it_and_the_next_run_goes_on(t
             wait_until(lambda: not group_alive(pgid), message="the sandbox to die with its run")
         finally:
             kill_group(pgid)
-    resumed = subprocess.run(
-        harness_cmd(
-            "--exec",
-            "what happened?",
-            "--session",
-            started["session_id"],
-            "--project",
-            str(project),
-        ),
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    resumed = run_exec(project, "what happened?", "--session", started["session_id"], env=env)
     assert resumed.returncode == 0, resumed.stderr
     assert resumed.stdout.strip() == "carrying on"
 

@@ -102,6 +102,25 @@ def start_exec(
     )
 
 
+def run_exec(
+    project: Path,
+    *args: str,
+    env: dict[str, str],
+    timeout: float = 60,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """`harness-tui --exec ARGS --project PROJECT` run to its end, as a user types it;
+    its exit code, stdout and stderr as text."""
+    return subprocess.run(
+        harness_cmd("--exec", *args, "--project", str(project)),
+        cwd=cwd or project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 @contextmanager
 def ended(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
     """A started run is over when the block is, even when the test failed in it: no
