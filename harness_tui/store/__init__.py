@@ -7,6 +7,7 @@ from pathlib import Path
 from harness_tui.store.base import (
     DuplicateEventError,
     EventStore,
+    LeaseLostError,
     SessionSummary,
     StoreConfigError,
     StoreError,
@@ -14,10 +15,16 @@ from harness_tui.store.base import (
     StoreUnavailableError,
     UnknownSessionError,
 )
+from harness_tui.store.control import Command, Fence, Lease, LeaseHolder
 
 __all__ = [
+    "Command",
     "DuplicateEventError",
     "EventStore",
+    "Fence",
+    "Lease",
+    "LeaseHolder",
+    "LeaseLostError",
     "SessionSummary",
     "StoreConfigError",
     "StoreError",
