@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness_tui.events import Event
+from harness_tui.store import StoreError
 
 # How input reaches a session: a new turn (prompt), steering text for the running turn,
 # a follow-up for when it ends, or a notice from the engine (a background task ended).
@@ -102,9 +103,7 @@ class SessionHost(Protocol):
     @property
     def session_id(self) -> str: ...
 
-    async def emit(
-        self, type_: str, data: dict[str, Any], *, command: str | None = None
-    ) -> Event:
+    async def emit(self, type_: str, data: dict[str, Any], *, command: str | None = None) -> Event:
         """Append one event for the session (redacted, committed, then folded into the
         session's state) and return it as stored. Raises SessionBusy when another
         process wrote to the session meanwhile (nothing was written). `command`: the
@@ -190,6 +189,12 @@ class SessionBackend(Protocol):
         stopped because its log could not be written (the turn is left open in the
         log, for the next engine to recover), UnknownSessionError in particular when the
         session was deleted (GC retention) before the input could be recorded."""
+        ...
+
+    def store_failed(self, exc: StoreError) -> None:
+        """The session's log cannot be written by this engine any more (the store gave
+        up, or another engine took the session's lease): nothing more is attempted,
+        and wait() raises `exc` for whoever waits."""
         ...
 
     async def compact(self) -> bool:

@@ -32,6 +32,9 @@ from harness_tui.store.control import APPLIED, PENDING, REJECTED
 # store's own wait is at most COMMAND_POLL_S on SQLite).
 IDLE_WAIT_S = 1.0
 
+# How long an engine that closes lets the command it is applying finish.
+CLOSE_WAIT_S = 5.0
+
 
 @dataclass(frozen=True, slots=True)
 class CommandOutcome:
@@ -124,6 +127,8 @@ class CommandRunner:
         self._in_flight: dict[str, Command] = {}
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        # The command being applied right now, if any.
+        self._applying: asyncio.Future[None] | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -134,10 +139,18 @@ class CommandRunner:
         self._wake.set()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Stop looking for commands. One being applied is let finish first (a cancel
+        ends the session, which may be what closes the engine): it is settled, not
+        left pending for a next owner to apply again."""
+        if self._task is None:
+            return
+        if self._applying is not None:
+            with contextlib.suppress(TimeoutError, Exception):
+                async with asyncio.timeout(CLOSE_WAIT_S):
+                    await asyncio.shield(self._applying)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
 
     async def _run(self) -> None:
         while True:
@@ -173,11 +186,18 @@ class CommandRunner:
             if command.session_id not in self._held():
                 continue  # given up meanwhile: its next owner applies it
             self._in_flight[command.command_id] = command
+            self._applying = asyncio.ensure_future(self._apply_one(command))
             try:
-                await self._apply(command)
-            except EngineError as exc:
-                self._in_flight.pop(command.command_id, None)
-                await self._reject(command, str(exc))
+                await asyncio.shield(self._applying)
+            finally:
+                self._applying = None
+
+    async def _apply_one(self, command: Command) -> None:
+        try:
+            await self._apply(command)
+        except EngineError as exc:
+            self._in_flight.pop(command.command_id, None)
+            await self._reject(command, str(exc))
 
     async def _reject(self, command: Command, reason: str) -> None:
         await self.store.settle_command(command.command_id, REJECTED, reason, by=self._settled_by)

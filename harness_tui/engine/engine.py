@@ -51,6 +51,7 @@ from harness_tui.store import (
     Command,
     EventStore,
     Lease,
+    LeaseLostError,
     SessionSummary,
     StoreError,
     UnknownSessionError,
@@ -742,7 +743,9 @@ class Engine:
                 mode = str(payload.get("mode"))
                 if mode not in ("steer", "follow_up"):
                     raise EngineError(f"input mode {mode!r}: expected steer or follow_up")
-                await self._send_here(session_id, str(payload.get("text")), mode, command.command_id)
+                await self._send_here(
+                    session_id, str(payload.get("text")), mode, command.command_id
+                )
             elif command.kind == CANCEL:
                 await self._cancel_here(session_id)
                 await self.store.settle_command(
@@ -763,10 +766,12 @@ class Engine:
         """A renewal found the session's lease taken by another engine (this one was
         too slow to renew it): its work here stops, without writing (it could not)."""
         message = str(SessionFenced(session_id, "a renewal found it taken"))
-        self._ctx.session_failed(session_id, message)
         backend = self._backends.get(session_id)
         if backend is None:
+            self._ctx.session_failed(session_id, message)
             return
+        # Whoever waits for the session hears why it stopped (wait() raises it).
+        backend.store_failed(LeaseLostError(message))
         task = asyncio.ensure_future(backend.detach())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -857,9 +862,7 @@ class Engine:
 
 def _check_answer(decision: str, edited_args: Any) -> None:
     if decision not in APPROVAL_DECISIONS:
-        raise EngineError(
-            f"decision {decision!r}: expected one of {', '.join(APPROVAL_DECISIONS)}"
-        )
+        raise EngineError(f"decision {decision!r}: expected one of {', '.join(APPROVAL_DECISIONS)}")
     if decision == "edit" and not isinstance(edited_args, dict):
         raise EngineError("decision edit needs edited_args, the call's new arguments")
 

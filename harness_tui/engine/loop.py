@@ -25,7 +25,7 @@ from harness_tui import events as ev
 from harness_tui.backends.base import INPUT_MODES
 from harness_tui.engine import compaction
 from harness_tui.engine.context import EngineContext
-from harness_tui.engine.errors import SessionBusy
+from harness_tui.engine.errors import SessionBusy, SessionFenced
 from harness_tui.engine.gate import FILE_WRITERS
 from harness_tui.engine.host import EngineHost
 from harness_tui.engine.model_call import ModelCall, TurnEnded
@@ -38,7 +38,7 @@ from harness_tui.engine.worktree_lifecycle import INTERRUPTED, WorktreeSession
 from harness_tui.engine.writer import ClaimEvents
 from harness_tui.events import Event
 from harness_tui.providers.base import Provider
-from harness_tui.store import StoreError, UnknownSessionError
+from harness_tui.store import LeaseLostError, StoreError, UnknownSessionError
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +175,11 @@ class SessionLoop:
         running (a worktree session that cannot run it) is not waited for either."""
         try:
             await work
+        except SessionFenced as fenced:
+            # Another engine took the session over: nothing more is written here, and
+            # whoever waits for the session hears why.
+            self._refuse(fenced)
+            self.store_failed(LeaseLostError(str(fenced)))
         except SessionBusy as busy:
             self._refuse(busy)
         finally:

@@ -52,9 +52,7 @@ class SessionWriter:
     def session_id(self) -> str:
         return self.state.session_id
 
-    async def emit(
-        self, type_: str, data: dict[str, Any], *, command: str | None = None
-    ) -> Event:
+    async def emit(self, type_: str, data: dict[str, Any], *, command: str | None = None) -> Event:
         """Append one event for this session and fold it into the state.
 
         The append is shielded: once an event is handed to the store it is committed
@@ -142,9 +140,7 @@ class SessionWriter:
             raise
         except LeaseLostError as exc:
             self.ctx.leases.lost(self.session_id)
-            fenced = SessionFenced(self.session_id, str(exc))
-            self.ctx.session_failed(self.session_id, str(fenced))
-            raise fenced from None
+            raise SessionFenced(self.session_id, str(exc)) from None
         return self._record(events, positions)
 
     def settled_here(self) -> bool:

@@ -129,9 +129,14 @@ _COMMAND_COLUMNS = (
     "applied_at, number, settled_by"
 )
 COMMANDS_CHANNEL = "harness_commands"
+# Applied by the engine holding the session's lease (which the same transaction checked).
 _MARK_APPLIED = """
-UPDATE commands AS c SET status = 'applied', applied_at = clock_timestamp(), settled_by = m.by
-FROM unnest($1::text[], $2::text[]) AS m(command_id, by)
+UPDATE commands AS c SET status = 'applied', applied_at = clock_timestamp(),
+    settled_by = (
+        SELECT 'engine ' || l.owner || ' on ' || l.host FROM leases AS l
+        WHERE l.session_id = m.session_id AND l.owner IS NOT NULL
+    )
+FROM unnest($1::text[], $2::text[]) AS m(command_id, session_id)
 WHERE c.command_id = m.command_id AND c.status = 'pending'
 """
 
@@ -903,7 +908,7 @@ async def _mark_applied(
     """Mark the commands the written calls apply, in their transaction: a command is
     applied exactly when its events are in the log; and tell whoever waits for it."""
     marks = [
-        (call.command, call.fence.owner if call.fence else None)
+        (call.command, call.events[0].session_id)
         for call, result in zip(calls, results, strict=True)
         if call.command is not None and not isinstance(result, StoreError)
     ]

@@ -147,8 +147,11 @@ _COMMAND_COLUMNS = (
     "command_id, session_id, kind, payload, issued_by, issued_at, status, reason, "
     "applied_at, number, settled_by"
 )
+# Applied by the engine holding the session's lease (which the same transaction checked).
 _MARK_APPLIED = (
-    "UPDATE commands SET status = 'applied', applied_at = ?2, settled_by = ?3 "
+    "UPDATE commands SET status = 'applied', applied_at = ?2, settled_by = ("
+    "SELECT 'engine ' || owner || ' on ' || host FROM leases "
+    "WHERE session_id = ?3 AND owner IS NOT NULL) "
     "WHERE command_id = ?1 AND status = 'pending'"
 )
 
@@ -883,7 +886,7 @@ def _mark_applied(
     """Mark the commands the written calls apply, in their transaction: a command is
     applied exactly when its events are in the log."""
     marks = [
-        (call.command, encode_ts(utcnow()), call.fence.owner if call.fence else None)
+        (call.command, encode_ts(utcnow()), call.events[0].session_id)
         for call, result in zip(calls, results, strict=True)
         if call.command is not None and not isinstance(result, StoreError)
     ]

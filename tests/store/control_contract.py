@@ -210,7 +210,7 @@ class ControlContract:
 
         applied, pending = await store.command("c1"), await store.command("c2")
         assert applied is not None and applied.status == "applied"
-        assert applied.settled_by == "engine-a"
+        assert applied.settled_by == "engine engine-a on host-a"
         assert pending is not None and pending.status == "pending"
 
     async def test_a_waiter_hears_of_a_new_command(self, store: EventStore, store_url: str) -> None:
