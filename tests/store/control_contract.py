@@ -56,9 +56,7 @@ class ControlContract:
         assert again.held_by("engine-a") and again.token == 1  # renewed, not re-issued
         assert (await store.leases(["s"]))["s"].owner == "engine-a"
 
-    async def test_an_expired_lease_is_taken_over_with_a_new_token(
-        self, store: EventStore
-    ) -> None:
+    async def test_an_expired_lease_is_taken_over_with_a_new_token(self, store: EventStore) -> None:
         await store.acquire_lease("s", A, 0.2)
 
         async def expired() -> bool:
@@ -165,9 +163,7 @@ class ControlContract:
     # --- commands --------------------------------------------------------------------
 
     async def test_a_command_is_pending_until_settled_once(self, store: EventStore) -> None:
-        issued = await store.issue_command(
-            "c1", "s", "cancel", {"why": "é"}, "ann@laptop"
-        )
+        issued = await store.issue_command("c1", "s", "cancel", {"why": "é"}, "ann@laptop")
         await store.issue_command("c2", "other", "cancel", {}, "ann@laptop")
 
         pending = await store.commands(session_ids=["s"], status="pending")
