@@ -29,6 +29,7 @@ exit codes:
   3    an approval was needed and nobody could give it (--approvals none, stdin ended,
        or --approvals wait and nobody answered within --approval-timeout)
   4    budget or max steps reached
+  5    approve, send, cancel: not applied within --timeout (the command stays queued)
   130  interrupted: Ctrl-C, SIGTERM, or stdout/stderr closed by its reader (`| head`)
 
 configuration layers (later wins): packaged defaults, $XDG_CONFIG_HOME/harness-tui/config.toml,

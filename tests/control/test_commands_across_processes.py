@@ -276,3 +276,81 @@ async def _until_pending_command(store_url: str, session_id: str) -> None:
         await wait_for(issued, message="the steer was never sent")
     finally:
         await store.close()
+
+
+def test_a_command_for_a_session_nobody_runs_waits_for_whoever_takes_it_over(
+    repo: Path, tmp_path: Path, store_url: str
+) -> None:
+    env = env_for(tmp_path, store_url)
+    script = write_script(
+        tmp_path / "talk.toml",
+        '[[turn]]\ntext = "first"\n\n[[turn]]\ntext = "second"\n\n[[turn]]\ntext = "third"\n',
+    )
+    first = subprocess.run(
+        harness_cmd(
+            "--exec",
+            "one",
+            "--provider",
+            "scripted",
+            "--model",
+            str(script),
+            "--json",
+            "--project",
+            str(repo),
+        ),
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert first.returncode == 0, first.stderr
+    session_id = json.loads(first.stdout.splitlines()[0])["session_id"]
+
+    queued = face(repo, env, "send", session_id, "two", "--timeout", "0.2")
+    # The next engine that takes the session over applies it, after its own input.
+    taken = subprocess.run(
+        harness_cmd("--exec", "three", "--session", session_id, "--project", str(repo)),
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+    assert queued.returncode == 5, queued.stderr
+    assert queued.stdout.startswith(f"pending: follow-up to session {session_id}")
+    assert taken.returncode == 0, taken.stderr
+    events = asyncio.run(log_of(store_url, session_id))
+    inputs = [e.data["text"] for e in events if e.type == ev.INPUT_RECEIVED]
+    assert inputs == ["one", "three", "two"]
+
+    async def outcome() -> list[str]:
+        store = await open_store(store_url)
+        try:
+            return [c.status for c in await store.commands(session_ids=[session_id])]
+        finally:
+            await store.close()
+
+    assert asyncio.run(outcome()) == ["applied"]
+
+
+def test_control_flags_that_cannot_go_together(repo: Path, tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    both = face(repo, env, "approve", "ap_1", "--always", "--deny")
+    stray = subprocess.run(
+        harness_cmd("--exec", "x", "--approval-timeout", "3", "--project", str(repo)),
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    unknown = face(repo, env, "approve", "ap_nothing", "--timeout", "1")
+
+    assert both.returncode == 2
+    assert "not allowed with argument" in both.stderr
+    assert stray.returncode == 2
+    assert stray.stderr == "harness-tui: --approval-timeout goes with --approvals wait\n"
+    assert unknown.returncode == 2
+    assert unknown.stderr == "harness-tui: no pending approval 'ap_nothing'\n"
