@@ -10,6 +10,7 @@ from typing import Protocol
 
 from harness_tui.events import Event
 from harness_tui.store.control import Command, Fence, Lease, LeaseHolder
+from harness_tui.store.queue import Claim, QueuedSession, QueueLimits
 
 
 class StoreError(Exception):
@@ -190,6 +191,28 @@ class EventStore(Protocol):
         """Return when commands may have changed since `signal` was taken (issued or
         settled, by any process), or after `timeout` seconds; a store without
         notifications (SQLite) polls every COMMAND_POLL_S."""
+        ...
+
+    # --- the queue of submitted sessions (see store.queue) ------------------------------
+
+    async def enqueue(self, entry: QueuedSession) -> QueuedSession:
+        """Queue a submitted session; returns it with its number and submission time."""
+        ...
+
+    async def claim_queued(
+        self, holder: LeaseHolder, duration_s: float, limits: QueueLimits
+    ) -> Claim | None:
+        """In one transaction: adopt an orphan (a claimed session whose lease expired or
+        was given up), else claim the first queued session the limits leave room for;
+        take its lease for `holder`. None when there is nothing to claim."""
+        ...
+
+    async def finish_queued(self, session_id: str, worker: str) -> bool:
+        """Mark a session `worker` claimed as done; False when it is not its (any more)."""
+        ...
+
+    async def queued_sessions(self, states: Sequence[str] = ...) -> list[QueuedSession]:
+        """Submitted sessions in these states, in the order they were submitted."""
         ...
 
     async def close(self) -> None: ...

@@ -42,6 +42,7 @@ from harness_tui.store._common import (
 )
 from harness_tui.store.base import SessionSummary, StoreError, StoreUnavailableError
 from harness_tui.store.control import PENDING, Command, Fence, Lease, LeaseHolder
+from harness_tui.store.postgres_queue import PostgresQueue
 from harness_tui.store.postgres_setup import CONNECT_TIMEOUT, connect, describe, migrate, reason
 
 # Subscribers wake on NOTIFY at once; the poll only covers a lost LISTEN connection.
@@ -279,7 +280,7 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     would cost every operation one more round trip."""
 
 
-class PostgresEventStore(GroupCommitStore):
+class PostgresEventStore(PostgresQueue, GroupCommitStore):
     # Commands are heard of through NOTIFY; the poll only covers a lost LISTEN.
     command_poll_interval = POLL_INTERVAL
 

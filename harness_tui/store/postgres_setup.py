@@ -13,6 +13,7 @@ import asyncpg
 
 from harness_tui.store._common import migrations_to_apply
 from harness_tui.store.base import StoreError
+from harness_tui.store.postgres_queue import QUEUE_MIGRATION
 
 CONNECT_TIMEOUT = 5.0
 
@@ -93,6 +94,7 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX commands_by_status ON commands (status, session_id, number)",
         ),
     ),
+    QUEUE_MIGRATION,
 ]
 
 

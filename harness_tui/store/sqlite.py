@@ -53,6 +53,7 @@ from harness_tui.store.control import (
     LeaseHolder,
 )
 from harness_tui.store.sqlite_file import prepare_directory, sqlite_path
+from harness_tui.store.sqlite_queue import QUEUE_MIGRATION, SQLiteQueue
 
 # Cross-process subscribers notice other writers' commits this often; commits made
 # through this store object wake its subscribers at once.
@@ -140,6 +141,7 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX commands_by_status ON commands (status, session_id, number)",
         ),
     ),
+    QUEUE_MIGRATION,
 ]
 
 _LEASE_COLUMNS = "session_id, owner, host, pid, pid_start, token, expires_at"
@@ -261,7 +263,7 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
     )
 
 
-class SQLiteEventStore(GroupCommitStore):
+class SQLiteEventStore(SQLiteQueue, GroupCommitStore):
     def __init__(
         self, url: str, path: Path, poll_interval: float, retry_s: float = RETRY_S
     ) -> None:
