@@ -90,7 +90,8 @@ async def test_an_orphan_is_adopted_before_anything_new_starts(store: EventStore
 
     async def adopt() -> bool:
         claim = await store.claim_queued(B, 30, QueueLimits(total=1))
-        claims += [claim] if claim is not None else []
+        if claim is not None:
+            claims.append(claim)
         return bool(claims)
 
     await wait_for(adopt, message="B adopts the session once A's lease ran out")
