@@ -83,6 +83,14 @@ def _subcommand(args: argparse.Namespace) -> Callable[..., int]:
         from harness_tui.cli import cancel
 
         return cancel.run
+    if args.command == "submit":
+        from harness_tui.cli import submit
+
+        return submit.run
+    if args.command == "worker":
+        from harness_tui.cli import worker
+
+        return worker.run
     from harness_tui.cli import dashboard
 
     return dashboard.run

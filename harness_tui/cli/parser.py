@@ -285,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(test, top=False)
 
     _control_commands(commands)
+    _fleet_commands(commands)
     return parser
 
 
@@ -377,6 +378,86 @@ def _control_commands(commands: Any) -> None:
     _common(cancel, top=False)
 
 
+SUBMIT_EPILOG = """\
+The session waits, status queued, in the store's queue until a `harness-tui worker`
+sharing the store claims it: highest priority first, then the oldest. Only its id is
+printed (on stdout), so a script can capture it.
+
+exit codes:
+  0    queued; its id printed
+  1    the store failed
+  2    usage or config error
+"""
+
+WORKER_EPILOG = """\
+It claims queued sessions (highest priority first, then the oldest) while it runs
+fewer than --max-sessions, within the limits every worker on the store shares
+([concurrency] fleet_sessions and fleet_per_project, [[projects]] max_fleet), and
+adopts a session whose worker died once that worker's lease ([control] lease_s) ran
+out: its interrupted call is recorded and the session carried on. Progress lines go to
+stderr. SIGTERM or Ctrl-C: it takes no more work and hands back what it runs (each
+turn left open, its lease given up) for another worker to adopt, then exits.
+
+exit codes:
+  0    stopped by SIGTERM or Ctrl-C, its sessions handed back
+  1    the store failed (past [store] retry_s)
+  2    usage or config error
+"""
+
+
+def _fleet_commands(commands: Any) -> None:
+    """Queueing sessions, and the workers that run them."""
+    formatter = argparse.RawDescriptionHelpFormatter
+    submit = commands.add_parser(
+        "submit",
+        help="queue a session for a worker (see `worker`) and print its id",
+        description="Queue PROMPT as a new session for the workers sharing the store.",
+        epilog=SUBMIT_EPILOG,
+        formatter_class=formatter,
+    )
+    submit.add_argument("prompt", metavar="PROMPT", help="what to ask, quoted as one argument")
+    submit.add_argument(
+        "--priority",
+        metavar="N",
+        type=int,
+        help="higher is claimed first (default: the project's [[projects]] priority, else 0)",
+    )
+    submit.add_argument(
+        "--worktree",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="run it in a git worktree of its own (default: [git] worktree)",
+    )
+    submit.add_argument(
+        "--provider",
+        metavar="P",
+        default=argparse.SUPPRESS,
+        help="scripted, anthropic or openai (default: the worker's [provider] name)",
+    )
+    submit.add_argument(
+        "--model",
+        metavar="M",
+        default=argparse.SUPPRESS,
+        help="model name; with scripted, a script file (queued as its absolute path)",
+    )
+    _common(submit, top=False)
+
+    worker = commands.add_parser(
+        "worker",
+        help="run queued sessions from the store until stopped",
+        description="Run the sessions `harness-tui submit` queued in the store.",
+        epilog=WORKER_EPILOG,
+        formatter_class=formatter,
+    )
+    worker.add_argument(
+        "--max-sessions",
+        metavar="N",
+        type=int,
+        help="sessions this worker runs at once (default: [concurrency] worker_sessions)",
+    )
+    _common(worker, top=False)
+
+
 # Options of the headless runner that mean nothing without --exec.
 _EXEC_ONLY = (
     ("--json", lambda args: args.json),
@@ -420,6 +501,12 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.exec_prompt = _prompt_text(args.exec_prompt)
         if not args.exec_prompt.strip():
             raise UsageError("--exec needs a non-empty prompt")
+    elif args.command == "submit":
+        if not args.prompt.strip():
+            raise UsageError("submit needs a non-empty prompt")
+    elif args.command == "worker":
+        if args.max_sessions is not None and not 1 <= args.max_sessions <= 1000:
+            raise UsageError(f"--max-sessions {args.max_sessions}: expected 1 to 1000")
     elif args.command is None:
         for flag, given in _EXEC_ONLY:
             if given(args):

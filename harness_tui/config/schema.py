@@ -363,6 +363,14 @@ class ConcurrencyConfig:
     says otherwise."""
     queue_cap: int = setting(50, ge=0, le=100_000)
     """Worktree sessions that may wait at once; one more is refused with a message."""
+    fleet_sessions: int = setting(0, ge=0, le=100_000)
+    """Submitted sessions (`harness-tui submit`) running at once across every worker
+    sharing the store, counted in the store; 0: no limit but each worker's own."""
+    fleet_per_project: int = setting(0, ge=0, le=100_000)
+    """Submitted sessions of one project running at once across every worker, unless
+    its [[projects]] entry says otherwise (max_fleet); 0: no limit."""
+    worker_sessions: int = setting(2, ge=1, le=1000)
+    """Sessions one `harness-tui worker` runs at once (--max-sessions)."""
 
 
 @dataclass(frozen=True)
@@ -373,8 +381,12 @@ class ProjectConfig:
     """The project folder, as an absolute path or starting with ~."""
     max_concurrent: int = setting(0, ge=0, le=1000)
     """Its worktree sessions running at once; 0 means [concurrency] per_project."""
+    max_fleet: int = setting(0, ge=0, le=100_000)
+    """Its submitted sessions running at once across every worker on the store; 0 means
+    [concurrency] fleet_per_project."""
     priority: int = setting(0, ge=-1_000_000, le=1_000_000)
-    """Queued sessions of higher-priority projects start first; ties go to the oldest."""
+    """Queued sessions of higher-priority projects start first; ties go to the oldest.
+    Also the priority of its sessions `harness-tui submit` queues without --priority."""
 
 
 @dataclass(frozen=True)

@@ -224,6 +224,7 @@ class Engine:
         priority: int | None = None,
         sandbox_mode: str | None = None,
         sandbox_network: bool | None = None,
+        session_id: str | None = None,
     ) -> str:
         """Create a session and start its first turn; returns the session id.
 
@@ -240,7 +241,9 @@ class Engine:
 
         `sandbox_mode` and `sandbox_network` (default: [sandbox] mode and network) are
         how its commands run, for good: recorded in session.created, they hold for every
-        continuation, whatever the config says then (a subagent gets its parent's)."""
+        continuation, whatever the config says then (a subagent gets its parent's).
+
+        `session_id`: the id it was given when it was queued (`harness-tui submit`)."""
         mode = approval_mode or self.config.policy.approval_mode
         _check_mode(mode)
         sandbox_mode = sandbox_mode or self.config.sandbox.mode
@@ -252,7 +255,7 @@ class Engine:
             sandbox_network = self.config.sandbox.network
         resolved = resolve_provider(self.config, provider, model, offline_demo=self.offline_demo)
         resolved.check_cost_budget()
-        session_id = uuid.uuid4().hex[:12]
+        session_id = session_id or uuid.uuid4().hex[:12]
         if resolved.is_demo and not in_demo_copy(workspace):
             workspace = await seed_demo_copy(session_id)
             worktree = False
@@ -694,6 +697,28 @@ class Engine:
         return self._ctx.gc
 
     # -- the control plane -----------------------------------------------------------
+
+    async def hold_lease(self, session_id: str, *, replacing: int = 0) -> Lease:
+        """Take the session's lease for this engine and keep it, even while the session
+        is settled, until `let_go`: a worker running a queued session holds it from
+        its claim (whose lease token is `replacing`) to its end. Raises SessionBusy
+        when another live engine holds it."""
+        return await self._ctx.leases.acquire(session_id, replacing=replacing, keep=True)
+
+    async def let_go(self, session_id: str) -> None:
+        """Give up a lease `hold_lease` kept; any engine may take the session over."""
+        await self._ctx.leases.let_go(session_id)
+
+    async def hand_back(self) -> None:
+        """Stop working on every session here without recording an end, kill what their
+        tools run, and give their leases up: the next engine that adopts one closes its
+        turn as interrupted and carries it on (a worker stopping, SIGTERM). Then
+        `close`."""
+        for backend in list(self._backends.values()):
+            await backend.detach()
+        self.kill_processes()
+        for session_id in self._ctx.leases.held():
+            await self._ctx.leases.let_go(session_id)
 
     def _runs_here(self, session_id: str) -> bool:
         """Whether this engine holds the session's lease (it runs the session)."""

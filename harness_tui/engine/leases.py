@@ -34,6 +34,9 @@ class LeaseKeeper:
         # Called with the session id when this engine takes a session's lease.
         self.on_acquired: list[Callable[[str], None]] = []
         self._closed = False
+        # Sessions whose lease stays held while they are settled (a worker runs them
+        # from the queue until it lets go): `release` leaves them be.
+        self._kept: set[str] = set()
 
     def held(self) -> set[str]:
         """The sessions whose lease this engine holds (as far as it knows)."""
@@ -43,13 +46,21 @@ class LeaseKeeper:
         lease = self._held.get(session_id)
         return None if lease is None else lease.fence
 
-    async def acquire(self, session_id: str) -> Lease:
+    async def acquire(self, session_id: str, *, replacing: int = 0, keep: bool = False) -> Lease:
         """The session's lease, taken now if this engine does not hold it already.
-        Raises SessionBusy, naming the holder, when another live engine holds it."""
+        Raises SessionBusy, naming the holder, when another live engine holds it.
+
+        `replacing`: take it from whoever holds it with that token (a worker's claim
+        handing it to the engine that runs the session). `keep`: hold it until `let_go`,
+        even while the session is settled."""
         held = self._held.get(session_id)
         if held is not None:
+            if keep:
+                self._kept.add(session_id)
             return held
-        lease = await self.store.acquire_lease(session_id, self.holder, self.lease_s)
+        lease = await self.store.acquire_lease(
+            session_id, self.holder, self.lease_s, replacing=replacing
+        )
         if not lease.held_by(self.holder.owner) and pid_gone(
             lease.host, lease.pid, lease.pid_start
         ):
@@ -62,6 +73,8 @@ class LeaseKeeper:
         if not lease.held_by(self.holder.owner):
             raise SessionBusy(session_id, lease_owner(lease))
         self._held[session_id] = lease
+        if keep:
+            self._kept.add(session_id)
         self._start_renewing()
         for listener in self.on_acquired:
             listener(session_id)
@@ -70,8 +83,16 @@ class LeaseKeeper:
     def lost(self, session_id: str) -> None:
         """The store refused a write fenced by this session's lease: it is not ours."""
         self._held.pop(session_id, None)
+        self._kept.discard(session_id)
+
+    async def let_go(self, session_id: str) -> None:
+        """Release a lease `acquire(keep=True)` kept."""
+        self._kept.discard(session_id)
+        await self.release(session_id)
 
     async def release(self, session_id: str) -> None:
+        if session_id in self._kept and not self._closed:
+            return
         lease = self._held.pop(session_id, None)
         if lease is None:
             return
@@ -110,5 +131,6 @@ class LeaseKeeper:
                 if session_id in renewed or self._held.get(session_id) is not lease:
                     continue
                 del self._held[session_id]
+                self._kept.discard(session_id)
                 for listener in self.on_lost:
                     listener(session_id)
