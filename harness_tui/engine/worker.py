@@ -184,9 +184,7 @@ class Worker:
         if state.turn_active and state.approvals:
             return True  # it waits for an answer, from any face: applied here
         if not state.turn_active:
-            completed = [
-                e for e in await engine.history(session_id) if e.type == ev.TURN_COMPLETED
-            ]
+            completed = [e for e in await engine.history(session_id) if e.type == ev.TURN_COMPLETED]
             if completed and completed[-1].data.get("error") != INTERRUPTED:
                 return False
             if not completed:

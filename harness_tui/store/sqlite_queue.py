@@ -136,9 +136,9 @@ class SQLiteQueue:
         done: bool = await self._write_now(finish, "finish a queued session in")
         return done
 
-    async def queued_sessions(self, states: Sequence[str] = (QUEUED, CLAIMED, DONE)) -> list[
-        QueuedSession
-    ]:
+    async def queued_sessions(
+        self, states: Sequence[str] = (QUEUED, CLAIMED, DONE)
+    ) -> list[QueuedSession]:
         rows = await self._fetch(
             f"SELECT {_QUEUE_COLUMNS} FROM queue WHERE state IN (SELECT value FROM json_each(?)) "
             "ORDER BY number",
