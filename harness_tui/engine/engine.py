@@ -502,6 +502,13 @@ class Engine:
         for state, approval in await self.pending_approvals():
             if approval.approval_id == approval_id:
                 return state.session_id
+        # Another engine may have committed the request and not yet the "waiting" status
+        # that follows it (whoever saw the request can be that quick).
+        for summary in await self.store.sessions():
+            if summary.status == "running" and summary.session_id not in self._hosts:
+                state = await self.load_state(summary.session_id)
+                if approval_id in state.approvals:
+                    return summary.session_id
         raise EngineError(f"no pending approval {approval_id!r}")
 
     async def pending_approvals(self) -> list[tuple[SessionState, PendingApproval]]:
