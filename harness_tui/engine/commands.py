@@ -16,8 +16,9 @@ own reasons (`--exec --session`, the dashboard) applies it after its own input, 
 `Engine.adopt_orphans` takes over every such session to apply what waits for it. An
 answer to an approval whose turn was left waiting carries that turn on in the adopting
 engine; other commands find the turn a dead engine left open closed as interrupted
-first. Answers for a waiting turn are never dropped by adoption: recovery leaves such a
-turn open precisely so that it can still be answered.
+first. `adopt_orphans` never closes a turn that waits for an approval (recovery leaves
+such a turn open so that it can still be answered); an engine that takes the session
+over to run input of its own closes it, and the answers then find nothing to apply to.
 """
 
 from __future__ import annotations
