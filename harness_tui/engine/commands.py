@@ -10,8 +10,15 @@ leaves it pending (the next owner applies it) or applied (nobody applies it agai
 that can no longer apply (the approval was answered, the session ended) is rejected,
 with the reason, for the face to show.
 
-A command for a session nobody holds stays pending until an engine takes the session
-over to run it; that engine applies it then, before anything else.
+A command for a session nobody holds (its engine died and its lease ran out, or it
+closed) stays pending until an engine takes the session over: one that runs it for its
+own reasons (`--exec --session`, the dashboard) applies it after its own input, and
+`Engine.adopt_orphans` takes over every such session to apply what waits for it. An
+answer to an approval whose turn was left waiting carries that turn on in the adopting
+engine; other commands find the turn a dead engine left open closed as interrupted
+first. `adopt_orphans` never closes a turn that waits for an approval (recovery leaves
+such a turn open so that it can still be answered); an engine that takes the session
+over to run input of its own closes it, and the answers then find nothing to apply to.
 """
 
 from __future__ import annotations

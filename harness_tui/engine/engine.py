@@ -60,6 +60,8 @@ from harness_tui.store import (
 from harness_tui.store.control import (
     APPLIED,
     CANCEL,
+    PENDING,
+    REJECTED,
     RESOLVE_APPROVAL,
     SEND,
     SET_APPROVAL_MODE,
@@ -112,7 +114,7 @@ class Engine:
             self._ctx.leases.held,
             self._apply_command,
             self._working,
-            f"engine {self.id} on {self._ctx.host}",
+            self._settled_by,
         )
         self._ctx.leases.on_lost.append(self._lease_lost)
         self._ctx.leases.on_acquired.append(lambda session_id: self._commands.wake())
@@ -505,6 +507,13 @@ class Engine:
         for state, approval in await self.pending_approvals():
             if approval.approval_id == approval_id:
                 return state.session_id
+        # Another engine may have committed the request and not yet the "waiting" status
+        # that follows it (whoever saw the request can be that quick).
+        for summary in await self.store.sessions():
+            if summary.status == "running" and summary.session_id not in self._hosts:
+                state = await self.load_state(summary.session_id)
+                if approval_id in state.approvals:
+                    return summary.session_id
         raise EngineError(f"no pending approval {approval_id!r}")
 
     async def pending_approvals(self) -> list[tuple[SessionState, PendingApproval]]:
@@ -631,6 +640,10 @@ class Engine:
         return await self.store.commands(session_ids=session_ids, status=status)
 
     @property
+    def _settled_by(self) -> str:
+        return f"engine {self.id} on {self._ctx.host}"
+
+    @property
     def host(self) -> str:
         """The name this engine gives its machine ([control] host, else the hostname)."""
         return self._ctx.host
@@ -720,6 +733,42 @@ class Engine:
         for session_id in self._ctx.leases.held():
             await self._ctx.leases.let_go(session_id)
 
+    async def adopt_orphans(self) -> list[str]:
+        """Take over every session that has commands waiting and no engine running it
+        (its lease ran out, its engine closed, or none ever held it), and apply them
+        here, in the order they were sent: an answer carries on the turn its approval
+        waits in; other commands find the turn a dead engine left open closed as
+        interrupted first. What an engine that stays (a dashboard, a worker) calls to
+        serve the commands nobody else will. Returns the sessions it adopted; a session
+        another engine adopts first is left to it."""
+        pending = await self.store.commands(status=PENDING)
+        session_ids = list(dict.fromkeys(command.session_id for command in pending))
+        adopted: list[str] = []
+        for session_id in session_ids:
+            if self._runs_here(session_id):
+                continue
+            try:
+                state = await self.load_state(session_id)
+            except EngineError as exc:
+                for command in pending:
+                    if command.session_id == session_id:
+                        await self.store.settle_command(
+                            command.command_id, REJECTED, str(exc), by=self._settled_by
+                        )
+                continue
+            if self._runner_elsewhere(state) is not None:
+                continue
+            try:
+                if state.turn_active and not state.approvals:
+                    await self._backend(session_id)  # its dead engine's turn is closed
+                else:
+                    state.lease = await self._ctx.leases.acquire(session_id)
+            except SessionBusy:
+                continue
+            adopted.append(session_id)
+        self._commands.wake()
+        return adopted
+
     def _runs_here(self, session_id: str) -> bool:
         """Whether this engine holds the session's lease (it runs the session)."""
         return self._ctx.leases.fence(session_id) is not None
@@ -773,9 +822,7 @@ class Engine:
                 )
             elif command.kind == CANCEL:
                 await self._cancel_here(session_id)
-                await self.store.settle_command(
-                    command.command_id, APPLIED, by=f"engine {self.id} on {self._ctx.host}"
-                )
+                await self.store.settle_command(command.command_id, APPLIED, by=self._settled_by)
             elif command.kind == SET_APPROVAL_MODE:
                 mode = str(payload.get("approval_mode"))
                 _check_mode(mode)

@@ -817,17 +817,15 @@ class SQLiteEventStore(SQLiteQueue, GroupCommitStore):
         status: str | None = None,
         after: int = 0,
     ) -> list[Command]:
-        sql = f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE number > ?1"
-        parameters: list[Any] = [after]
-        if status is not None:
-            sql += " AND status = ?2"
-            parameters.append(status)
-        else:
-            sql += " AND ?2 IS NULL"
-            parameters.append(None)
-        if session_ids is not None:
-            sql += " AND session_id IN (SELECT value FROM json_each(?3))"
-            parameters.append(json.dumps(sorted(session_ids)))
+        sessions = None if session_ids is None else json.dumps(sorted(session_ids))
+        # The engines' frequent question (pending commands of their sessions) is asked
+        # with a plain `status = ?`, so the index on (status, session_id) serves it.
+        sql = (
+            f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE number > ?1 "
+            + ("AND status = ?2 " if status is not None else "AND ?2 IS NULL ")
+            + "AND (?3 IS NULL OR session_id IN (SELECT value FROM json_each(?3)))"
+        )
+        parameters = (after, status, sessions)
         rows = await self._fetch(sql + " ORDER BY number", parameters)
         return [_command(row) for row in rows]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 from pathlib import Path
@@ -26,6 +27,7 @@ from harness_tui.store import LeaseHolder, open_store
 from tests.control.test_commands_across_processes import (
     PROMPTING,
     env_for,
+    face,
     log_of,
     script_of,
     start_waiting,
@@ -235,3 +237,48 @@ def _cli(*args: object) -> list[str]:
 
     *words, repo = args
     return harness_cmd(*(str(w) for w in words), "--project", str(repo))
+
+
+async def test_an_answer_to_an_orphaned_approval_is_applied_by_the_engine_that_adopts_it(
+    repo: Path, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = env_for(tmp_path, store_url)
+    script = script_of(tmp_path, PROMPTING, last="wrote it")
+    # A run that gave up waiting: its turn is left waiting, and nobody runs the session.
+    gave_up = await asyncio.to_thread(
+        run_exec,
+        repo,
+        "go",
+        "--provider",
+        "scripted",
+        "--model",
+        str(script),
+        "--approvals",
+        "wait",
+        "--approval-timeout",
+        "0.5",
+        env=env,
+    )
+    assert gave_up.returncode == 3, gave_up.stderr
+    approval_id = re.search(r"approval (ap_\w+) ", gave_up.stderr).group(1)
+    queued = await asyncio.to_thread(face, repo, env, "approve", approval_id, "--timeout", "0.3")
+    assert queued.returncode == 5, queued.stderr
+
+    monkeypatch.chdir(repo)
+    engine = await Engine.open(load_config(project=repo, flags={"store.url": store_url}, env={}))
+    try:
+        adopted = await engine.adopt_orphans()
+        assert len(adopted) == 1
+
+        async def done() -> bool:
+            return (await engine.load_state(adopted[0])).status == "done"
+
+        await wait_for(done, message="the adopted session never finished")
+        state = await engine.load_state(adopted[0])
+        commands = await engine.commands(session_ids=adopted)
+    finally:
+        await engine.close()
+
+    assert [(c.status, c.payload["approval_id"]) for c in commands] == [("applied", approval_id)]
+    assert state.final_text == "wrote it"
+    assert (tmp_path / "outside.txt").read_text() == "outside\n"
