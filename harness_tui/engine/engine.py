@@ -451,10 +451,12 @@ class Engine:
         outcome and `run_here`); a session another process left waiting is carried on
         by this engine."""
         _check_answer(decision, edited_args)
-        session_id = await self._session_of_approval(approval_id)
+        session_id, loaded = await self._session_of_approval(approval_id)
         backend = self._backends.get(session_id)
         if not (backend is not None and backend.busy):
-            state = await self.load_state(session_id)
+            # Read from the store just now, lease included: reading the whole log again
+            # would double what an answer costs, and a long session's log is long.
+            state = loaded if loaded is not None else await self.load_state(session_id)
             if self._runner_elsewhere(state) is not None or not run_here:
                 payload: dict[str, Any] = {"approval_id": approval_id, "decision": decision}
                 if by != "user":
@@ -494,26 +496,28 @@ class Engine:
         self._hosts[session_id].approvals.answer(approval_id, answer)
         await backend.resume()
 
-    async def _session_of_approval(self, approval_id: str) -> str:
-        """The session a pending approval belongs to. The sessions this engine runs are
-        asked first, once each has folded in what it already handed to the store: the
-        request may be committed, and shown to whoever answers, before its writer has
-        applied it."""
+    async def _session_of_approval(self, approval_id: str) -> tuple[str, SessionState | None]:
+        """The session a pending approval belongs to, with its state when it was read
+        from the store for this (None for a session this engine has loaded). The
+        sessions this engine runs are asked first, once each has folded in what it
+        already handed to the store: the request may be committed, and shown to whoever
+        answers, before its writer has applied it."""
         for host in list(self._hosts.values()):
             await host.settled()
         for session_id, host in self._hosts.items():
             if approval_id in host.state.approvals:
-                return session_id
+                return session_id, None
         for state, approval in await self.pending_approvals():
             if approval.approval_id == approval_id:
-                return state.session_id
+                read = state.session_id not in self._hosts
+                return state.session_id, state if read else None
         # Another engine may have committed the request and not yet the "waiting" status
         # that follows it (whoever saw the request can be that quick).
         for summary in await self.store.sessions():
             if summary.status == "running" and summary.session_id not in self._hosts:
                 state = await self.load_state(summary.session_id)
                 if approval_id in state.approvals:
-                    return summary.session_id
+                    return summary.session_id, state
         raise EngineError(f"no pending approval {approval_id!r}")
 
     async def pending_approvals(self) -> list[tuple[SessionState, PendingApproval]]:
