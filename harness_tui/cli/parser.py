@@ -440,6 +440,19 @@ def _fleet_commands(commands: Any) -> None:
         default=argparse.SUPPRESS,
         help="model name; with scripted, a script file (queued as its absolute path)",
     )
+    submit.add_argument(
+        "--approval-mode",
+        choices=("untrusted", "on-request", "auto", "never"),
+        default=argparse.SUPPRESS,
+        help="how its tool calls are approved (default: the worker's [policy] approval_mode)",
+    )
+    submit.add_argument(
+        "--sandbox",
+        choices=SANDBOX_MODES,
+        metavar="MODE",
+        default=argparse.SUPPRESS,
+        help="how its commands run (default: the worker's [sandbox] mode)",
+    )
     _common(submit, top=False)
 
     worker = commands.add_parser(

@@ -30,6 +30,8 @@ async def _run(config: Config, args: argparse.Namespace, out: TextIO = sys.stdou
             provider=args.provider,
             model=args.model,
             worktree=args.worktree,
+            approval_mode=args.approval_mode,
+            sandbox_mode=args.sandbox,
         )
     finally:
         await store.close()

@@ -28,12 +28,15 @@ async def submit_session(
     provider: str | None = None,
     model: str | None = None,
     worktree: bool | None = None,
+    approval_mode: str | None = None,
+    sandbox_mode: str | None = None,
 ) -> QueuedSession:
     """Queue `prompt` as a new session of `project` (default: the config's) and return
     it, with the id it will run under. `priority` defaults to the project's
     ([[projects]] priority, else 0). A `model` that names a file here (a script of the
     scripted provider) is queued as its absolute path, so a worker started elsewhere
-    finds it."""
+    finds it. `approval_mode` and `sandbox_mode` (None: the worker's config) are how
+    it will run."""
     key = project_key(project or config.project)
     if priority is None:
         priority = next((p.priority for p in config.projects if project_key(p.path) == key), 0)
@@ -47,6 +50,8 @@ async def submit_session(
         provider=provider,
         model=model,
         worktree=worktree,
+        approval_mode=approval_mode,
+        sandbox_mode=sandbox_mode,
         submitted_by=issuer(config.control.host or machine()),
     )
     return await store.enqueue(entry)

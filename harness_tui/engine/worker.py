@@ -177,6 +177,8 @@ class Worker:
                 model=entry.model,
                 worktree=entry.worktree,
                 priority=entry.priority,
+                approval_mode=entry.approval_mode,
+                sandbox_mode=entry.sandbox_mode,
                 session_id=session_id,
             )
             return True

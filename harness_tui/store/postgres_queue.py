@@ -26,6 +26,8 @@ QUEUE_MIGRATION = (
             provider TEXT,
             model TEXT,
             worktree BOOLEAN,
+            approval_mode TEXT,
+            sandbox_mode TEXT,
             submitted_by TEXT NOT NULL,
             submitted_at TIMESTAMPTZ NOT NULL,
             state TEXT NOT NULL DEFAULT 'queued',
@@ -40,7 +42,7 @@ QUEUE_MIGRATION = (
 
 _QUEUE_COLUMNS = (
     "session_id, prompt, project, priority, provider, model, worktree, submitted_by, "
-    "submitted_at, state, worker, number"
+    "submitted_at, state, worker, number, approval_mode, sandbox_mode"
 )
 _Q_COLUMNS = ", ".join(f"q.{column.strip()}" for column in _QUEUE_COLUMNS.split(","))
 
@@ -73,8 +75,8 @@ class PostgresQueue:
         async def insert(conn: asyncpg.Connection) -> Any:
             return await conn.fetchrow(
                 "INSERT INTO queue (session_id, prompt, project, priority, provider, model, "
-                "worktree, submitted_by, submitted_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp()) "
+                "worktree, submitted_by, submitted_at, approval_mode, sandbox_mode) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, clock_timestamp(), $9, $10) "
                 "RETURNING submitted_at, number",
                 entry.session_id,
                 entry.prompt,
@@ -84,6 +86,8 @@ class PostgresQueue:
                 entry.model,
                 entry.worktree,
                 entry.submitted_by,
+                entry.approval_mode,
+                entry.sandbox_mode,
             )
 
         row = await self._write_now(insert, "cannot queue a session in")
@@ -176,4 +180,6 @@ def _entry(row: Sequence[Any]) -> QueuedSession:
         state=row[9],
         worker=row[10],
         number=row[11],
+        approval_mode=row[12],
+        sandbox_mode=row[13],
     )

@@ -41,6 +41,9 @@ class QueuedSession:
     model: str | None = None
     # None: the project's [git] worktree decides.
     worktree: bool | None = None
+    # None: the worker's [policy] approval_mode and [sandbox] mode.
+    approval_mode: str | None = None
+    sandbox_mode: str | None = None
     # user@host of whoever submitted it.
     submitted_by: str = ""
     submitted_at: datetime | None = None
@@ -59,6 +62,8 @@ class QueuedSession:
             "provider": self.provider,
             "model": self.model,
             "worktree": self.worktree,
+            "approval_mode": self.approval_mode,
+            "sandbox_mode": self.sandbox_mode,
             "submitted_by": self.submitted_by,
             "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
             "state": self.state,

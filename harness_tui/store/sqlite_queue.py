@@ -28,6 +28,8 @@ QUEUE_MIGRATION = (
             provider TEXT,
             model TEXT,
             worktree INTEGER,
+            approval_mode TEXT,
+            sandbox_mode TEXT,
             submitted_by TEXT NOT NULL,
             submitted_at TEXT NOT NULL,
             state TEXT NOT NULL DEFAULT 'queued',
@@ -42,7 +44,7 @@ QUEUE_MIGRATION = (
 
 _QUEUE_COLUMNS = (
     "session_id, prompt, project, priority, provider, model, worktree, submitted_by, "
-    "submitted_at, state, worker, number"
+    "submitted_at, state, worker, number, approval_mode, sandbox_mode"
 )
 _ORDER = "ORDER BY priority DESC, number"
 
@@ -59,7 +61,7 @@ class SQLiteQueue:
         def insert(db: sqlite3.Connection) -> int:
             cursor = db.execute(
                 f"INSERT INTO queue ({_QUEUE_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', NULL, NULL)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', NULL, NULL, ?, ?)",
                 (
                     entry.session_id,
                     entry.prompt,
@@ -70,6 +72,8 @@ class SQLiteQueue:
                     entry.worktree,
                     entry.submitted_by,
                     format_ts(submitted_at),
+                    entry.approval_mode,
+                    entry.sandbox_mode,
                 ),
             )
             number: int = cursor.lastrowid or 0
@@ -209,6 +213,8 @@ def _entry(row: Sequence[Any]) -> QueuedSession:
         state=row[9],
         worker=row[10],
         number=row[11],
+        approval_mode=row[12],
+        sandbox_mode=row[13],
     )
 
 

@@ -20,8 +20,10 @@ from textual.worker import Worker, WorkerState
 from harness_tui.config import ConfigError
 from harness_tui.config.keymap import canonical_keys
 from harness_tui.engine.engine import Engine, EngineError
+from harness_tui.engine.submit import submit_session
 from harness_tui.policy.rules import project_rules_path
 from harness_tui.providers.select import ProviderConfigError
+from harness_tui.store import StoreError
 from harness_tui.tui import keys
 from harness_tui.tui.adapter import FRAME_S, EngineAdapter, EngineBatch
 from harness_tui.tui.approvals import ApprovalPrompts
@@ -317,6 +319,9 @@ class HarnessApp(App[int]):
         )
 
     async def _start_session(self, request: NewSessionRequest) -> None:
+        if request.queue:
+            await self._queue_session(request)
+            return
         try:
             session_id = await self.opened_engine().start_session(
                 request.prompt,
@@ -330,6 +335,29 @@ class HarnessApp(App[int]):
             self.notify(str(exc), title="Session not started", severity="error", timeout=10)
             return
         self.dashboard.select_when_listed(session_id)
+
+    async def _queue_session(self, request: NewSessionRequest) -> None:
+        """Queue the session in the store for a `harness-tui worker`; it shows up in the
+        list once a worker has claimed and started it."""
+        try:
+            queued = await submit_session(
+                self.opened_engine().store,
+                self.config,
+                request.prompt,
+                provider=request.provider,
+                model=request.model,
+                worktree=request.worktree,
+                approval_mode=request.approval_mode,
+                sandbox_mode=request.sandbox_mode,
+            )
+        except (EngineError, StoreError) as exc:
+            self.notify(str(exc), title="Session not queued", severity="error", timeout=10)
+            return
+        self.notify(
+            f"Session {queued.session_id} is queued for a worker (`harness-tui worker`).",
+            title="Queued",
+        )
+        self.dashboard.select_when_listed(queued.session_id)
 
     def send_input(self, session_id: str | None, text: str, how: str) -> None:
         if session_id is None:

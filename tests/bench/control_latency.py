@@ -137,6 +137,31 @@ async def answer_each(
     return latencies
 
 
+def start_runner(repo: Path, script: Path, env: dict[str, str]) -> subprocess.Popen:
+    """The headless run that asks for the approvals, a process of its own."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness_tui",
+            "--exec",
+            "go",
+            "--provider",
+            "scripted",
+            "--model",
+            str(script),
+            "--approvals",
+            "wait",
+            "--project",
+            str(repo),
+        ],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 async def across_processes(root: Path, store_url: str, approvals: int) -> list[float]:
     repo = make_repo(root)
     script = make_script(root, approvals)
@@ -145,27 +170,7 @@ async def across_processes(root: Path, store_url: str, approvals: int) -> list[f
     engine = await Engine.open(config, recover=False)
     try:
         start = await engine.last_position()
-        runner = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "harness_tui",
-                "--exec",
-                "go",
-                "--provider",
-                "scripted",
-                "--model",
-                str(script),
-                "--approvals",
-                "wait",
-                "--project",
-                str(repo),
-            ],
-            cwd=repo,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        runner = start_runner(repo, script, env)
         try:
             latencies = await answer_each(
                 engine, approvals, start, session_id=None, resolve_here=False

@@ -1,4 +1,5 @@
-"""Start a session: the prompt, provider and model, approval mode, sandbox, worktree or not."""
+"""Start a session: the prompt, provider and model, approval mode, sandbox, worktree or
+not, here or queued for a worker (`harness-tui worker`) sharing the store."""
 
 from __future__ import annotations
 
@@ -27,10 +28,17 @@ class NewSessionRequest:
     worktree: bool | None
     # None: the config's [sandbox] mode.
     sandbox_mode: str | None = None
+    # Queued in the store for a worker to run, rather than run by this dashboard.
+    queue: bool = False
 
 
 class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
     BINDINGS = [*keys.NEW_SESSION]
+    DEFAULT_CSS = """
+    #queue-column {
+        max-width: 24;
+    }
+    """
 
     def __init__(
         self,
@@ -69,6 +77,9 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
                 with Vertical(id="worktree-column"):
                     yield Label("Own git worktree")
                     yield Switch(value=self.worktree, id="worktree")
+                with Vertical(id="queue-column"):
+                    yield Label("Queue for a worker")
+                    yield Switch(value=False, id="queue")
             # What the agent may do, side by side.
             with Horizontal(classes="form-row"):
                 with Vertical():
@@ -114,6 +125,7 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
                 approval_mode=str(self.query_one("#approval-mode", Select).value),
                 worktree=self.query_one("#worktree", Switch).value,
                 sandbox_mode=str(self.query_one("#sandbox-mode", Select).value),
+                queue=self.query_one("#queue", Switch).value,
             )
         )
 
