@@ -71,8 +71,9 @@ async def test_the_new_session_form_queues_for_a_worker(repo: Path, tmp_path: Pa
         with ended(worker):
             await wait_until(
                 pilot,
-                lambda: [(s.session_id, s.status) for s in app.model.roots()]
-                == [(queued[0], "done")],
+                lambda: (
+                    [(s.session_id, s.status) for s in app.model.roots()] == [(queued[0], "done")]
+                ),
                 timeout=60,
             )
             worker.terminate()
