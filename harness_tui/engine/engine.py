@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,10 @@ if TYPE_CHECKING:
     from harness_tui.config import Config
     from harness_tui.gc.service import GCService
 
+# Sessions read from the log (not run here) whose state an engine keeps, to catch up
+# rather than read again.
+READ_STATES_KEPT = 256
+
 __all__ = [
     "CommandOutcome",
     "CommandRejected",
@@ -108,6 +113,9 @@ class Engine:
         self.recovery_failures: list[RecoveryFailure] = []
         # One scheduler for every worktree session this engine runs.
         self._worktrees = WorktreeSessions(self._ctx, self._tasks, self.load_state, self._load)
+        # Sessions read from the log and not run here, by id, least recently used
+        # first (see _read_state).
+        self._read_states: OrderedDict[str, SessionState] = OrderedDict()
         # Commands other faces sent to the sessions this engine runs (store.control).
         self._commands = CommandRunner(
             store,
@@ -605,13 +613,35 @@ class Engine:
             if not self._runs_here(session_id):
                 host.state.lease = (await self.store.leases([session_id])).get(session_id)
             return host.state
+        state = await self._read_state(session_id)
+        # Read after the events: an engine writes only once it holds the lease, so an
+        # owner the events name is never newer than the lease read here.
+        state.lease = (await self.store.leases([session_id])).get(session_id)
+        return state
+
+    async def _read_state(self, session_id: str) -> SessionState:
+        """A session this engine does not run, as its log has it: kept from the last
+        read and caught up with what was appended since. Answering approvals of a long
+        session (each answer finds its approval in the session's state) then reads what
+        is new, not the whole log again."""
+        cached = self._read_states.get(session_id)
+        if cached is not None:
+            self._read_states.move_to_end(session_id)
+            summary = await self.store.session(session_id)
+            if summary is None:  # retention deleted it
+                del self._read_states[session_id]
+            else:
+                if summary.last_seq > cached.last_seq:
+                    for event in await self.store.read(session_id, cached.last_seq):
+                        cached.apply(event)
+                return cached
         events = await self.store.read(session_id)
         if not events:
             raise EngineError(f"no session {session_id!r} in {self.store.url}")
         state = SessionState.from_events(session_id, events)
-        # Read after the events: an engine writes only once it holds the lease, so an
-        # owner the events name is never newer than the lease read here.
-        state.lease = (await self.store.leases([session_id])).get(session_id)
+        self._read_states[session_id] = state
+        if len(self._read_states) > READ_STATES_KEPT:
+            self._read_states.popitem(last=False)
         return state
 
     async def abandoned(self, session_id: str) -> bool:
@@ -876,6 +906,8 @@ class Engine:
     def _attach_unprovided(self, state: SessionState) -> SessionLoop:
         """The session's backend without its provider yet: enough to record what a dead
         process left, whatever keys this process has. `_provide` before it runs a turn."""
+        # Its state is the live one from now on, changed by this engine's writer.
+        self._read_states.pop(state.session_id, None)
         host = EngineHost(self._ctx, state)
         loop = SessionLoop(self._ctx, host, None, self._tasks, self._worktrees.attach(host))
         self._hosts[state.session_id] = host
@@ -900,6 +932,7 @@ class Engine:
     async def _record_recovery_failure(self, session_id: str, error: str) -> None:
         """Put on the session's record that recovery could not finish, and forget what
         was loaded of it: the next use takes it over from the log again."""
+        self._read_states.pop(session_id, None)
         host: SessionWriter | None = self._hosts.pop(session_id, None)
         self._backends.pop(session_id, None)
         self._unprovided.pop(session_id, None)
