@@ -71,8 +71,8 @@ exit codes:
 
 SESSIONS_EPILOG = """\
 RUNNER is the engine holding the session's lease: host and pid, "orphaned" when its
-lease ran out (the next engine that adopts the session recovers it), "-" when no engine
-runs it.
+lease ran out or its process on this machine is gone (the next engine that adopts the
+session recovers it), "-" when no engine runs it.
 """
 
 PROG = "harness-tui"

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from harness_tui.cli.exitcodes import ExitCode
 from harness_tui.engine.engine import Engine
+from harness_tui.engine.owner import pid_gone
 from harness_tui.store import Lease
 
 if TYPE_CHECKING:
@@ -18,11 +19,15 @@ if TYPE_CHECKING:
 
 
 def runner(lease: Lease | None) -> str:
-    """Who runs a session, as the lease says."""
+    """Who runs a session, as the lease says (and, on its own machine, its pid)."""
     if lease is None:
         return "-"
     where = f"{lease.host} pid {lease.pid}"
-    return f"orphaned ({where}, lease expired)" if lease.expired else where
+    if lease.expired:
+        return f"orphaned ({where}, lease expired)"
+    if pid_gone(lease.host, lease.pid, lease.pid_start):
+        return f"orphaned ({where}, process gone)"
+    return where
 
 
 def lease_dict(lease: Lease | None) -> dict[str, Any] | None:
