@@ -87,6 +87,10 @@ def _subcommand(args: argparse.Namespace) -> Callable[..., int]:
         from harness_tui.cli import submit
 
         return submit.run
+    if args.command == "queue":
+        from harness_tui.cli import queue
+
+        return queue.run
     if args.command == "worker":
         from harness_tui.cli import worker
 

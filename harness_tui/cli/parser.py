@@ -455,6 +455,16 @@ def _fleet_commands(commands: Any) -> None:
     )
     _common(submit, top=False)
 
+    queue = commands.add_parser(
+        "queue",
+        help="list the submitted sessions not yet run to their end (--all: every one)",
+        description="The sessions `submit` queued: those a worker runs (claimed), then\n"
+        "those waiting, in the order workers take them.",
+    )
+    queue.add_argument("--json", action="store_true", help="print one JSON line each")
+    queue.add_argument("--all", action="store_true", help="the finished ones too")
+    _common(queue, top=False)
+
     worker = commands.add_parser(
         "worker",
         help="run queued sessions from the store until stopped",

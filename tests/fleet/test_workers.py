@@ -7,7 +7,6 @@ SIGTERM hands its session back at once. On SQLite and on PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
@@ -285,4 +284,3 @@ def test_submit_and_worker_refuse_bad_usage(repo: Path, tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--max-sessions 0" in bad.stderr
     wrong = run("submit", "hi", "--priority", "high")
     assert wrong.returncode == 2 and "--priority" in wrong.stderr
-    assert os.path.exists(repo)
