@@ -14,7 +14,9 @@ from pathlib import Path
 import pytest
 
 from harness_tui import events as ev
+from harness_tui.config import load_config
 from harness_tui.engine.commands import wait_for_outcome
+from harness_tui.engine.engine import Engine
 from harness_tui.engine.errors import CommandRejected
 from harness_tui.store import open_store
 from tests.support.projects import (
@@ -354,3 +356,36 @@ def test_control_flags_that_cannot_go_together(repo: Path, tmp_path: Path) -> No
     assert stray.stderr == "harness-tui: --approval-timeout goes with --approvals wait\n"
     assert unknown.returncode == 2
     assert unknown.stderr == "harness-tui: no pending approval 'ap_nothing'\n"
+
+
+def test_switching_the_approval_mode_of_a_run_in_another_process(
+    repo: Path, tmp_path: Path, store_url: str
+) -> None:
+    env = env_for(tmp_path, store_url)
+    proc = start_waiting(repo, tmp_path, env, script_of(tmp_path, PROMPTING, OTHER))
+    with ended(proc):
+        session_id, first = wait_line(proc)
+
+        async def switch() -> str:
+            engine = await Engine.open(
+                load_config(project=repo, flags={"store.url": store_url}, env={}),
+                recover=False,
+            )
+            try:
+                outcome = await engine.set_approval_mode(session_id, "auto", wait=60)
+            finally:
+                await engine.close()
+            return outcome.status
+
+        status = asyncio.run(switch())
+        # From the next call on, the mode is auto: the second call is not asked about.
+        answered = face(repo, env, "approve", first, "--timeout", "60")
+        out, err = proc.communicate(timeout=90)
+
+    assert status == "applied"
+    assert answered.returncode == 0, answered.stderr
+    assert proc.returncode == 0, err
+    events = asyncio.run(log_of(store_url, session_id))
+    modes = [e.data for e in events if e.type == ev.SESSION_APPROVAL_MODE]
+    assert modes == [{"approval_mode": "auto"}]
+    assert sum(e.type == ev.APPROVAL_REQUESTED for e in events) == 1

@@ -282,3 +282,44 @@ async def test_an_answer_to_an_orphaned_approval_is_applied_by_the_engine_that_a
     assert [(c.status, c.payload["approval_id"]) for c in commands] == [("applied", approval_id)]
     assert state.final_text == "wrote it"
     assert (tmp_path / "outside.txt").read_text() == "outside\n"
+
+
+async def test_a_command_its_engine_died_holding_is_applied_once_by_the_adopter(
+    repo: Path, tmp_path: Path, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_a = on_host(tmp_path, store_url, "host-a")
+    script = script_of(tmp_path, PROMPTING, last="steered")
+    run = start_waiting(repo, tmp_path, env_a, script)
+    with ended(run):
+        session_id, _ = await asyncio.to_thread(wait_line, run)
+        # The steer reaches the run, which holds it for the turn's next request; the
+        # turn waits for an approval, so it is not applied yet when the run dies.
+        queued = await asyncio.to_thread(
+            face, repo, env_a, "send", session_id, "use the README", "--steer", "--timeout", "1"
+        )
+        run.kill()
+        await asyncio.to_thread(run.wait, 30)
+    assert queued.returncode == 5, queued.stderr
+    await lease_expired(store_url, session_id)
+
+    monkeypatch.chdir(repo)
+    config = load_config(
+        project=repo, flags={"store.url": store_url, "control.host": "host-b"}, env={}
+    )
+    engine = await Engine.open(config, recover=False)
+    try:
+        assert await engine.adopt_orphans() == [session_id]
+
+        async def done() -> bool:
+            return (await engine.load_state(session_id)).status == "done"
+
+        await wait_for(done, message="the adopted session never finished")
+        commands = await engine.commands(session_ids=[session_id])
+    finally:
+        await engine.close()
+
+    assert [(c.kind, c.status) for c in commands] == [("send", "applied")]
+    assert commands[0].settled_by is not None and commands[0].settled_by.endswith("host-b")
+    events = await log_of(store_url, session_id)
+    steers = [e.data for e in events if e.type == ev.INPUT_RECEIVED and e.data["mode"] == "steer"]
+    assert steers == [{"text": "use the README", "mode": "steer"}]
