@@ -248,7 +248,8 @@ def _sight(part: Part, pattern: str, key: str, pos: int, reason: str) -> list[An
     tallies = part.setdefault(pattern, {})
     tally: list[Any] | None = tallies.get(key)
     if tally is None:
-        tally = tallies[key] = [0, [], 0, "", 0]
+        tally = [0, [], 0, "", 0]
+        tallies[key] = tally
     tally[_COUNT] += 1
     if len(tally[_EVIDENCE]) < EVIDENCE_KEPT:
         tally[_EVIDENCE].append(pos)
