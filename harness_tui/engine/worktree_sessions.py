@@ -39,7 +39,7 @@ from harness_tui.engine.scheduler import QueueFull, Ticket, WorktreeScheduler
 from harness_tui.engine.session import SessionState
 from harness_tui.engine.tasks import TaskManager
 from harness_tui.engine.worktree_lifecycle import Decision, WorktreeRefused, WorktreeSession
-from harness_tui.engine.worktree_records import WorktreeRecord, list_records
+from harness_tui.engine.worktree_records import WorktreeRecord, list_records, worktree_sessions
 from harness_tui.engine.worktrees import (
     GitError,
     commit_all,
@@ -184,7 +184,7 @@ class WorktreeSessions:
     async def records(self) -> list[WorktreeRecord]:
         """Every worktree session in the log, newest first, then any folder under the
         worktree root that none of them accounts for."""
-        return await list_records(self.project, await self.ctx.store.sessions(), self._load_state)
+        return await list_records(self.project, await worktree_sessions(self.ctx.store))
 
     async def prune(self) -> list[WorktreeRecord]:
         """Remove the worktrees of sessions that ended (kept by `cleanup = false`, or
