@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness_tui.engine.session import SessionState
-from harness_tui.engine.worktree_records import list_records
+from harness_tui.engine.worktree_records import list_records, worktree_sessions
 from harness_tui.gc.service import is_system_session
 from harness_tui.store import open_store, sqlite_url
 from tests.bench.history_store import NEWEST_TITLE, build_history, prepare_project
@@ -27,7 +27,7 @@ async def test_a_small_history_folds_and_shows_its_newest_and_live_sessions(
             s.session_id: SessionState.from_events(s.session_id, await store.read(s.session_id))
             for s in summaries
         }
-        records = await list_records(project, summaries, lambda sid: _state(states, sid))
+        records = await list_records(project, await worktree_sessions(store))
     finally:
         await store.close()
 
@@ -45,7 +45,3 @@ async def test_a_small_history_folds_and_shows_its_newest_and_live_sessions(
     present = [r for r in records if r.worktree == "present"]
     assert len(present) == report.worktrees_present
     assert all(r.status != "unknown" for r in records), "a worktree no session accounts for"
-
-
-async def _state(states: dict[str, SessionState], session_id: str) -> SessionState:
-    return states[session_id]
