@@ -472,9 +472,16 @@ class Engine:
     async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
         return await self.store.sessions(limit)
 
-    async def history(self, session_id: str, after_seq: int = 0) -> list[Event]:
-        """A session's events after `after_seq`, oldest first."""
-        return await self.store.read(session_id, after_seq)
+    async def history(
+        self, session_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """A session's events after `after_seq`, oldest first; at most `limit` of them,
+        so a long session can be read a page at a time."""
+        return await self.store.read(session_id, after_seq, limit)
+
+    async def summary(self, session_id: str) -> SessionSummary | None:
+        """The session's summary row (status, title, last seq), without its events."""
+        return await self.store.session(session_id)
 
     async def event_at(self, position: int) -> Event | None:
         """The event the store gave this position, or None if it holds none there."""
