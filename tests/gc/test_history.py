@@ -12,7 +12,8 @@ from dataclasses import replace
 import pytest
 
 from harness_tui import events as ev
-from harness_tui.config import GCConfig
+from harness_tui.config import GCConfig, load_config
+from harness_tui.engine.engine import Engine
 from harness_tui.events import Event
 from harness_tui.gc import history
 from harness_tui.gc.grade import grade, grade_project
@@ -21,6 +22,8 @@ from harness_tui.gc.signals import find_signals
 from harness_tui.store import EventStore, open_store
 from tests.gc.eventlog import Log
 from tests.store.conftest import postgres_store_url, sqlite_store_url
+from tests.support.projects import init_repo, write_script
+from tests.support.waiting import wait_for
 
 __all__ = ["postgres_store_url", "sqlite_store_url"]  # fixtures, for pytest to find
 
@@ -188,3 +191,28 @@ async def test_another_configuration_keeps_a_checkpoint_of_its_own(store: EventS
     assert found.signals() == find_signals(await whole_log(store), strict.signals)
     for config in (CONFIG, strict):
         assert await store.load_checkpoint(sessions_projection(config).name) is not None
+
+
+async def test_the_engine_keeps_the_checkpoint_close_to_the_log(tmp_path) -> None:
+    """After each session ends the engine catches GC's projection up, run or no run
+    (the cooldown holds the second one back), so `gc status` finds little to fold."""
+    project = init_repo(tmp_path / "p")
+    script = write_script(tmp_path / "s.toml", '[[turn]]\ntext = "done"\n')
+    config = load_config(project=project, flags={"gc.cooldown_s": 3600}, env={})
+    engine = await Engine.open(config)
+    try:
+        name = sessions_projection(config.gc).name
+        for _ in range(2):
+            sid = await engine.start_session("hi", provider="scripted", model=str(script))
+            await engine.wait(sid)
+            ended = (await engine.store.session(sid)).last_position
+
+            async def caught_up(ended: int = ended) -> bool:
+                checkpoint = await engine.store.load_checkpoint(name)
+                return checkpoint is not None and checkpoint.position >= ended
+
+            await wait_for(caught_up, timeout=10, message="the checkpoint to reach the session")
+        checkpoint = await engine.store.load_checkpoint(name)
+        assert checkpoint is not None and sid in checkpoint.sessions
+    finally:
+        await engine.close()
