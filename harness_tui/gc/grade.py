@@ -247,7 +247,7 @@ def fold(part: Part, event: Event, settings: FoldSettings) -> None:
             _micros(event.ts),
         ]
     elif kind == ev.APPROVAL_RESOLVED:
-        call_id, asked = part.get("approvals", {}).pop(str(data.get("approval_id")), (None, None))
+        call_id, asked = _forget(part, "approvals", str(data.get("approval_id")), (None, None))
         if asked is not None and part.get("open"):
             turn = _turn(part)
             turn[_WAITED] += (_micros(event.ts) - asked) / 10**6
@@ -256,7 +256,7 @@ def fold(part: Part, event: Event, settings: FoldSettings) -> None:
     elif kind == ev.TOOL_COMPLETED:
         # A result is the call's last event: forgetting the call keeps the part to
         # the calls still open.
-        if part.get("calls", {}).pop(str(data.get("call_id")), False):
+        if _forget(part, "calls", str(data.get("call_id")), False):
             return
         c[_RESULTS] += 1
         c[_FAILED_RESULTS] += command_failed(data)
@@ -265,7 +265,7 @@ def fold(part: Part, event: Event, settings: FoldSettings) -> None:
             c[_TIMED] += 1
             c[_TIMELY] += duration <= settings.slow_tool_ms
     elif kind == ev.TOOL_FAILED:
-        blocked = part.get("calls", {}).pop(str(data.get("call_id")), False)
+        blocked = _forget(part, "calls", str(data.get("call_id")), False)
         if blocked or never_ran(data.get("error")):
             return
         c[_RESULTS] += 1
@@ -278,6 +278,18 @@ def _block(part: Part, call_id: object) -> None:
     if key in calls and not calls[key]:
         calls[key] = True
         _counts(part)[_BLOCKED] += 1
+
+
+def _forget(part: Part, open_items: str, key: str, default: Any) -> Any:
+    """Take an open call or approval out of the part once its last event came; the
+    part keeps no empty table, so a settled session's part stays small."""
+    items = part.get(open_items)
+    if not items:
+        return default
+    found = items.pop(key, default)
+    if not items:
+        del part[open_items]
+    return found
 
 
 FOLDED_TYPES = frozenset(

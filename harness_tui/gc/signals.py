@@ -209,7 +209,7 @@ def _approval_requested(part: Part, data: Mapping[str, Any], pos: int, _: FoldSe
 
 def _approval_resolved(part: Part, data: Mapping[str, Any], pos: int, _: FoldSettings) -> None:
     # A resolution is the approval's last event: forgetting it keeps the part small.
-    asked = part.get("approvals", {}).pop(str(data.get("approval_id")), None)
+    asked = _forget(part, "approvals", str(data.get("approval_id")), None)
     if data.get("decision") != "deny":
         return
     call_id, rule_id, summary = asked if asked is not None else (None, None, "")
@@ -223,7 +223,7 @@ def _approval_resolved(part: Part, data: Mapping[str, Any], pos: int, _: FoldSet
 def _tool_completed(part: Part, data: Mapping[str, Any], pos: int, settings: FoldSettings) -> None:
     # A result is the call's last event: forgetting it keeps the fold's memory to the
     # calls still open, however long the log.
-    call = part.get("calls", {}).pop(str(data.get("call_id")), None)
+    call = _forget(part, "calls", str(data.get("call_id")), None)
     duration = data.get("duration_ms")
     if call is not None and isinstance(duration, int | float):
         if duration > settings.slow_tool_ms:
@@ -233,7 +233,7 @@ def _tool_completed(part: Part, data: Mapping[str, Any], pos: int, settings: Fol
 
 
 def _tool_failed(part: Part, data: Mapping[str, Any], pos: int, settings: FoldSettings) -> None:
-    call = part.get("calls", {}).pop(str(data.get("call_id")), None)
+    call = _forget(part, "calls", str(data.get("call_id")), None)
     if not never_ran(data.get("error")):
         _result(part, call, True, pos, settings)
 
@@ -282,6 +282,19 @@ _HANDLERS = {
     ev.TOOL_COMPLETED: _tool_completed,
     ev.TOOL_FAILED: _tool_failed,
 }
+
+
+def _forget(part: Part, open_items: str, key: str, default: Any) -> Any:
+    """Take an open call or approval out of the part once its last event came; the
+    part keeps no empty table, so a settled session's part stays small."""
+    items = part.get(open_items)
+    if not items:
+        return default
+    found = items.pop(key, default)
+    if not items:
+        del part[open_items]
+    return found
+
 
 FOLDED_TYPES = frozenset(_HANDLERS)
 """The only event types the fold looks at."""
