@@ -78,7 +78,7 @@ class Engine:
         # Sessions start-up recovery could not finish, and why (see Engine.open).
         self.recovery_failures: list[RecoveryFailure] = []
         # One scheduler for every worktree session this engine runs.
-        self._worktrees = WorktreeSessions(self._ctx, self._tasks, self.load_state, self._load)
+        self._worktrees = WorktreeSessions(self._ctx, self._tasks, self._load)
         engine_opened(self.id)
 
     @classmethod

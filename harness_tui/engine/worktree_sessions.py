@@ -65,20 +65,18 @@ class WorktreeSessions:
     """The engine's worktree side: its one scheduler and each worktree session's
     lifecycle (`WorktreeSession`, handed to the session's loop).
 
-    `load_state` reads a session as the engine sees it; `load_session` has the engine
-    take a session from the log (so its lifecycle is here) to prune its worktree."""
+    `load_session` has the engine take a session from the log (so its lifecycle is
+    here) to prune its worktree; listing reads the worktree-sessions projection."""
 
     def __init__(
         self,
         ctx: EngineContext,
         tasks: TaskManager,
-        load_state: Callable[[str], Awaitable[SessionState]],
         load_session: Callable[[str], Awaitable[None]],
     ) -> None:
         self.ctx = ctx
         self.tasks = tasks
         self.project = ctx.project
-        self._load_state = load_state
         self._load_session = load_session
         self.scheduler = WorktreeScheduler.from_config(ctx.config)
         self._lifecycles: dict[str, WorktreeSession] = {}
