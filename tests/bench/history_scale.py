@@ -15,7 +15,8 @@ Measured for each size, every face a real process with a home of its own and no 
 key (the dashboard's offline demo mode):
 
 - first_paint_s: from launching `harness-tui` in a pseudo-terminal (--cols x --rows)
-  until the newest session's title is on screen.
+  until the newest session's title is on screen; first_paint_cpu_s, the CPU time the
+  dashboard spent until then (steadier than wall time on a busy machine).
 - idle_cpu_share: the dashboard's CPU time (its process tree) over --idle-s seconds,
   nobody touching it, divided by the wall time: 1.0 is a whole core. The window starts
   --settle-s seconds after first paint: the start-up's last frames (the notifications,
@@ -280,7 +281,7 @@ def measure_dashboard(
     name = f"first_paint_s_{label}"
     try:
         seen = bytearray()
-        painted = None
+        painted, cpu = None, 0.0
         while painted is None and time.perf_counter() - started < args.timeout:
             chunk = drain(master, 0.05)
             if not chunk and proc.poll() is not None:
@@ -290,9 +291,11 @@ def measure_dashboard(
             text = ANSI.sub("", seen[searched:].decode("utf-8", errors="replace"))
             if NEWEST_TITLE in text:
                 painted = time.perf_counter() - started
+                cpu = cpu_seconds(proc.pid)
         if painted is not None:
             results.figures[name] = round(painted, 3)
-            progress(f"  first paint {painted:.2f} s")
+            results.figures[f"first_paint_cpu_s_{label}"] = round(cpu, 2)
+            progress(f"  first paint {painted:.2f} s ({cpu:.2f} s of CPU)")
         elif proc.poll() is not None:
             tail = ANSI.sub("", seen[-2000:].decode("utf-8", errors="replace")).strip()
             results.error(name, f"the dashboard exited ({proc.returncode}): {tail[-300:]}")
