@@ -421,6 +421,13 @@ class Engine:
         backend = await self._backend(session_id)
         return await backend.compact()
 
+    def sandbox_unavailable(self) -> str | None:
+        """Why the sandbox cannot start on this machine (bubblewrap missing or broken),
+        or None when it can. Sessions this engine runs then fall back to the policy
+        alone, failing closed."""
+        availability = self._ctx.sandbox_availability
+        return None if availability.ok else availability.reason
+
     def sandbox_notice(self, session_id: str) -> str | None:
         """The one line a face shows when the session's commands run unconfined: its
         mode is danger-full-access, or its sandbox cannot start here (and the policy

@@ -15,7 +15,8 @@ Measured for each size, every face a real process with a home of its own and no 
 key (the dashboard's offline demo mode):
 
 - first_paint_s: from launching `harness-tui` in a pseudo-terminal (--cols x --rows)
-  until the newest session's title is on screen.
+  until the newest session's title is on screen; first_paint_cpu_s, the CPU time the
+  dashboard spent until then (steadier than wall time on a busy machine).
 - idle_cpu_share: the dashboard's CPU time (its process tree) over --idle-s seconds,
   nobody touching it, divided by the wall time: 1.0 is a whole core. The window starts
   --settle-s seconds after first paint: the start-up's last frames (the notifications,
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -162,7 +164,9 @@ def cached_sqlite(cache: Path, label: str, rebuild: bool) -> tuple[Path, History
 
 def sqlite_copy(folder: Path, scratch: Path) -> str:
     """A copy of the cached store for one round of measurements."""
-    shutil.copyfile(folder / "harness.db", scratch / "harness.db")
+    for name in ("harness.db", "harness.db-wal"):  # a store closed cleanly has no WAL
+        if (folder / name).exists():
+            shutil.copyfile(folder / name, scratch / name)
     return sqlite_url(scratch / "harness.db")
 
 
@@ -181,7 +185,13 @@ def postgres_database(server_url: str, label: str) -> Iterator[str]:
         finally:
             await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    try:
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        where = urlsplit(server_url)
+        raise SystemExit(
+            f"--store: cannot create a database on {where.hostname}:{where.port}: {exc}"
+        ) from None
     try:
         yield urlunsplit(urlsplit(server_url)._replace(path=f"/{name}"))
     finally:
@@ -193,7 +203,7 @@ def postgres_database(server_url: str, label: str) -> Iterator[str]:
 
 def cpu_seconds(pid: int) -> float:
     """CPU time of `pid` and its live descendants, with the children it has reaped."""
-    parents: dict[int, int] = {}
+    children: dict[int, list[int]] = {}
     times: dict[int, float] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -204,16 +214,16 @@ def cpu_seconds(pid: int) -> float:
             continue  # gone meanwhile
         # The command name may hold spaces and parentheses: fields start after the last ')'.
         fields = stat[stat.rindex(")") + 2 :].split()
-        child = int(entry.name)
-        parents[child] = int(fields[1])
+        process = int(entry.name)
+        children.setdefault(int(fields[1]), []).append(process)
         own = int(fields[11]) + int(fields[12])
-        reaped = int(fields[13]) + int(fields[14]) if child == pid else 0
-        times[child] = (own + reaped) / CLOCK_TICKS
-    total, tree = 0.0, {pid}
-    for child in sorted(times):  # a child's pid is usually above its parent's
-        if child in tree or parents.get(child) in tree:
-            tree.add(child)
-            total += times[child]
+        reaped = int(fields[13]) + int(fields[14]) if process == pid else 0
+        times[process] = (own + reaped) / CLOCK_TICKS
+    total, tree = 0.0, [pid]
+    while tree:
+        process = tree.pop()
+        total += times.get(process, 0.0)
+        tree += children.get(process, [])
     return total
 
 
@@ -280,7 +290,7 @@ def measure_dashboard(
     name = f"first_paint_s_{label}"
     try:
         seen = bytearray()
-        painted = None
+        painted, cpu = None, 0.0
         while painted is None and time.perf_counter() - started < args.timeout:
             chunk = drain(master, 0.05)
             if not chunk and proc.poll() is not None:
@@ -290,9 +300,11 @@ def measure_dashboard(
             text = ANSI.sub("", seen[searched:].decode("utf-8", errors="replace"))
             if NEWEST_TITLE in text:
                 painted = time.perf_counter() - started
+                cpu = cpu_seconds(proc.pid)
         if painted is not None:
             results.figures[name] = round(painted, 3)
-            progress(f"  first paint {painted:.2f} s")
+            results.figures[f"first_paint_cpu_s_{label}"] = round(cpu, 2)
+            progress(f"  first paint {painted:.2f} s ({cpu:.2f} s of CPU)")
         elif proc.poll() is not None:
             tail = ANSI.sub("", seen[-2000:].decode("utf-8", errors="replace")).strip()
             results.error(name, f"the dashboard exited ({proc.returncode}): {tail[-300:]}")
@@ -311,6 +323,11 @@ def measure_dashboard(
         os.close(master)
 
 
+def kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def run_command(
     argv: list[str], env: dict[str, str], cwd: Path, timeout: float
 ) -> tuple[float, float, int, str]:
@@ -321,12 +338,16 @@ def run_command(
         proc = subprocess.Popen(
             argv, stdout=subprocess.DEVNULL, stderr=errors, cwd=cwd, env=env, start_new_session=True
         )
-        timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+        timer = threading.Timer(timeout, kill_group, (proc.pid,))
         timer.start()
         try:
             # wait4 reports this child's own peak RSS (the rusage of all children would
             # keep the largest of any earlier one).
             _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:  # interrupted: the child is in a session of its own
+            kill_group(proc.pid)
+            proc.wait()
+            raise
         finally:
             timer.cancel()
         wall = time.perf_counter() - started
@@ -351,16 +372,17 @@ def measure_command(
         key = f"{name}_cold_s_{label}" if run == "cold" else f"{name}_s_{label}"
         wall, peak_mb, status, last = run_command(argv, env, cwd, timeout)
         if status == -signal.SIGKILL and wall >= timeout:
+            results.figures[key] = timeout
             results.timeouts.append(key)
-            wall = timeout
-        elif status != 0:
+            progress(f"  {name} ({run}): not within {timeout} s")
+            continue
+        if status != 0:
             results.error(key, f"exit {status}: {last}")
             continue
         results.figures[key] = round(wall, 3)
         note = ""
         if peak:
-            peak_key = key.replace("_s_", "_peak_mb_")
-            results.figures[peak_key] = round(peak_mb, 1)
+            results.figures[key.replace("_s_", "_peak_mb_")] = round(peak_mb, 1)
             note = f", peak {peak_mb:.0f} MB"
         progress(f"  {name} ({run}) {wall:.2f} s{note}")
 
@@ -375,26 +397,12 @@ def measure(
 ) -> None:
     measure_dashboard(url, project, env, args, label, results)
     where = ["--project", str(project), "--store", url]
-    measure_command(
-        "gc_status",
-        [HARNESS, "gc", "status", *where],
-        env,
-        project,
-        args.timeout,
-        label,
-        results,
-        peak=True,
-    )
-    measure_command(
-        "worktrees",
-        [HARNESS, "worktrees", *where],
-        env,
-        project,
-        args.timeout,
-        label,
-        results,
-        peak=False,
-    )
+    for name, command, peak in (
+        ("gc_status", ["gc", "status"], True),
+        ("worktrees", ["worktrees"], False),
+    ):
+        argv = [HARNESS, *command, *where]
+        measure_command(name, argv, env, project, args.timeout, label, results, peak=peak)
 
 
 # -- the run ----------------------------------------------------------------------------
@@ -468,7 +476,8 @@ def main() -> None:
                 folder, report, cached = cached_sqlite(args.cache_dir, label, args.rebuild)
                 record_build(results, label, report, cached)
                 measure(sqlite_copy(folder, scratch), folder / "project", env, args, label, results)
-                (scratch / "harness.db").unlink()
+                for copy in scratch.glob("harness.db*"):
+                    copy.unlink()
     figures = results.figures
     small, large = figures.get("first_paint_s_10k"), figures.get("first_paint_s_1m")
     if isinstance(small, float) and isinstance(large, float):

@@ -220,7 +220,7 @@ class _Log:
 
 
 class _Writer:
-    """Makes sessions; `ids` hands out session ids that look like the engine's."""
+    """Writes sessions as the engine does, with ids that look like its ids."""
 
     def __init__(self, project: Path, rng: random.Random) -> None:
         self.project = str(project)
@@ -257,8 +257,9 @@ class _Writer:
         log.add(ev.SESSION_STATUS, {"status": "idle"}, after_s=0.001)
 
     def reply(self, log: _Log, calls: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
-        """A model reply; returns its tool call list, which the caller fills in as it
-        writes the calls (their arguments are decided as they are written)."""
+        """A model reply. `calls`: the list of its tool calls, which the caller fills
+        in as it writes them (a call's arguments are decided as it is written); None
+        for a final reply without any. Returns the list."""
         _, _, price_in, price_out = self.model
         tokens_in = self.rng.randint(1500, 40000)
         tokens_out = self.rng.randint(15, 900)
