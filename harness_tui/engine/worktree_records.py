@@ -93,22 +93,20 @@ WORKTREE_SESSIONS = Projection(
 async def worktree_sessions(store: EventStore) -> list[WorktreeSessionView]:
     """Every worktree session in the log, newest first (as `sessions()` orders them)."""
     folded = await catch_up(store, WORKTREE_SESSIONS)
-    found = []
-    for sid, part in folded.sessions.items():
-        summary = await store.session(sid)
-        if summary is not None:  # deleted by retention since the fold read it
-            found.append((summary.updated_at, summary.last_position, sid, part, summary))
-    found.sort(key=lambda row: (row[0], row[1]), reverse=True)
+    parts = folded.sessions
+    # One query for their summaries, in the order `sessions()` gives; a session
+    # retention deleted since the fold read it has none and is left out.
     return [
         WorktreeSessionView(
-            sid,
+            summary.session_id,
             # A log from before plans were recorded makes the part at worktree.created:
             # the title is the summary's, from the same session.created.
             part["title"] or summary.title,
             part["status"],
             SessionWorktree(**part["worktree"]),
         )
-        for _, _, sid, part, summary in found
+        for summary in await store.sessions(among=list(parts))
+        if (part := parts.get(summary.session_id)) is not None
     ]
 
 

@@ -112,8 +112,11 @@ class EventStore(Protocol):
         those appended by other processes."""
         ...
 
-    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
-        """Summaries, newest first."""
+    async def sessions(
+        self, limit: int | None = None, *, among: Collection[str] | None = None
+    ) -> list[SessionSummary]:
+        """Summaries, newest first; with `among`, only those of these sessions (one
+        query however many, for a projection that knows which it wants)."""
         ...
 
     async def session(self, session_id: str) -> SessionSummary | None: ...

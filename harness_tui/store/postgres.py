@@ -591,12 +591,22 @@ class PostgresEventStore(GroupCommitStore):
             )
         return [_event(row) for row in rows]
 
-    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
-        rows = await self._fetch(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions "
-            "ORDER BY updated_at DESC, last_position DESC LIMIT $1",
-            limit,
-        )
+    async def sessions(
+        self, limit: int | None = None, *, among: Collection[str] | None = None
+    ) -> list[SessionSummary]:
+        if among is None:
+            rows = await self._fetch(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions "
+                "ORDER BY updated_at DESC, last_position DESC LIMIT $1",
+                limit,
+            )
+        else:
+            rows = await self._fetch(
+                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ANY($2::text[]) "
+                "ORDER BY updated_at DESC, last_position DESC LIMIT $1",
+                limit,
+                sorted(among),
+            )
         return [_summary(row) for row in rows]
 
     async def session(self, session_id: str) -> SessionSummary | None:

@@ -594,11 +594,15 @@ class SQLiteEventStore(GroupCommitStore):
             )
         return [_event(row) for row in rows]
 
-    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
+    async def sessions(
+        self, limit: int | None = None, *, among: Collection[str] | None = None
+    ) -> list[SessionSummary]:
+        where = "" if among is None else "WHERE session_id IN (SELECT value FROM json_each(?)) "
+        chosen = () if among is None else (json.dumps(sorted(among)),)
         rows = await self._fetch(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions "
+            f"SELECT {_SESSION_COLUMNS} FROM sessions {where}"
             "ORDER BY updated_at DESC, last_position DESC LIMIT ?",
-            (-1 if limit is None else limit,),
+            (*chosen, -1 if limit is None else limit),
         )
         return [_summary(row) for row in rows]
 

@@ -782,3 +782,13 @@ class StoreContract:
         with pytest.raises(StoreError, match="checkpoint"):
             await store.save_checkpoint("p", 1, 0, {"bad": {1, 2}}, {}, rebuilt=True)
         assert await store.load_checkpoint("p") is None
+
+    async def test_summaries_of_some_sessions_only(self, store: EventStore) -> None:
+        for sid in ("a", "b", "c", "d"):
+            await store.append([output(sid, 1)])
+        await store.append([output("b", 2)])
+
+        chosen = await store.sessions(among=["a", "b", "gone"])
+        assert [s.session_id for s in chosen] == ["b", "a"]  # newest first
+        assert await store.sessions(among=[]) == []
+        assert [s.session_id for s in await store.sessions(1, among={"c", "d"})] == ["d"]
