@@ -144,7 +144,9 @@ def main() -> None:
                 progress(f"{label}: {report.events:,} events in {report.sessions:,} sessions")
                 url = sqlite_copy(folder, scratch)
                 figures.update(measure(url, folder / "project", env, args.runs, label))
-                (scratch / "harness.db").unlink()
+                # The WAL too: a stale one beside the next size's copy would corrupt it.
+                for copy in scratch.glob("harness.db*"):
+                    copy.unlink()
     print(json.dumps(figures))
 
 
