@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness_tui.events import Event
+from harness_tui.store import StoreError
 
 # How input reaches a session: a new turn (prompt), steering text for the running turn,
 # a follow-up for when it ends, or a notice from the engine (a background task ended).
@@ -92,6 +93,8 @@ class Resolution:
     by: str = "user"
     reason: str | None = None
     edited_args: dict[str, Any] | None = None
+    # The command (store.control) the answer came in, marked applied with its event.
+    command_id: str | None = None
 
 
 class SessionHost(Protocol):
@@ -100,14 +103,18 @@ class SessionHost(Protocol):
     @property
     def session_id(self) -> str: ...
 
-    async def emit(self, type_: str, data: dict[str, Any]) -> Event:
+    async def emit(self, type_: str, data: dict[str, Any], *, command: str | None = None) -> Event:
         """Append one event for the session (redacted, committed, then folded into the
         session's state) and return it as stored. Raises SessionBusy when another
-        process wrote to the session meanwhile (nothing was written)."""
+        process wrote to the session meanwhile (nothing was written). `command`: the
+        command the event applies, marked applied with it."""
         ...
 
     async def claim(
-        self, build: Callable[[Any], Sequence[tuple[str, dict[str, Any]]]]
+        self,
+        build: Callable[[Any], Sequence[tuple[str, dict[str, Any]]]],
+        *,
+        command: str | None = None,
     ) -> list[Event]:
         """Take the session over, as a turn starts: append the events `build` makes of
         the session's state (type, data pairs) in one conditional append at the next
@@ -140,8 +147,9 @@ class SessionBackend(Protocol):
         """Whether the running turn waits for an answer to an approval."""
         ...
 
-    def submit(self, text: str, mode: str) -> Awaitable[None]:
+    def submit(self, text: str, mode: str, *, command: str | None = None) -> Awaitable[None]:
         """Queue input (one of INPUT_MODES); a turn starts when none is running.
+        `command`: the command it came in, marked applied with its input.received.
 
         The input is queued at once; the awaitable says whether it was accepted: it
         returns when the session is this engine's to run it (at once if it already
@@ -181,6 +189,12 @@ class SessionBackend(Protocol):
         stopped because its log could not be written (the turn is left open in the
         log, for the next engine to recover), UnknownSessionError in particular when the
         session was deleted (GC retention) before the input could be recorded."""
+        ...
+
+    def store_failed(self, exc: StoreError) -> None:
+        """The session's log cannot be written by this engine any more (the store gave
+        up, or another engine took the session's lease): nothing more is attempted,
+        and wait() raises `exc` for whoever waits."""
         ...
 
     async def compact(self) -> bool:

@@ -63,6 +63,26 @@ def _subcommand(args: argparse.Namespace) -> Callable[..., int]:
         from harness_tui.cli import policy
 
         return policy.run
+    if args.command == "sessions":
+        from harness_tui.cli import sessions
+
+        return sessions.run
+    if args.command == "approvals":
+        from harness_tui.cli import approvals
+
+        return approvals.run
+    if args.command == "approve":
+        from harness_tui.cli import approve
+
+        return approve.run
+    if args.command == "send":
+        from harness_tui.cli import send
+
+        return send.run
+    if args.command == "cancel":
+        from harness_tui.cli import cancel
+
+        return cancel.run
     from harness_tui.cli import dashboard
 
     return dashboard.run

@@ -24,7 +24,7 @@ def exit_code_for(exc: BaseException) -> int | None:
     The error classes are imported here, when something failed, so that a run that
     succeeds pays only for the modules its subcommand uses."""
     from harness_tui.config import ConfigError
-    from harness_tui.engine.engine import EngineError
+    from harness_tui.engine.engine import CommandRejected, EngineError
     from harness_tui.engine.worktree_sessions import WorktreeRefused
     from harness_tui.engine.worktrees import GitError
     from harness_tui.gc.drafts import DraftError
@@ -32,6 +32,9 @@ def exit_code_for(exc: BaseException) -> int | None:
     from harness_tui.providers.select import ProviderConfigError
     from harness_tui.store import StoreConfigError, StoreError
 
+    # The engine that runs the session could not apply the command sent to it.
+    if isinstance(exc, CommandRejected):
+        return ExitCode.FAILURE
     # What the person asked for, or configured, cannot be done as given.
     if isinstance(
         exc,

@@ -44,8 +44,12 @@ class ExecOptions:
     model: str | None = None
     json: bool = False
     # "stdin": approval requests go to stderr as JSON lines, answers come on stdin.
+    # "wait": requests are said on stderr, answers come from any face (a command).
     # "none": a needed approval ends the run with exit code 3.
     approvals: str = "none"
+    # With "wait": seconds a request may wait unanswered before exit code 3 (None: no
+    # limit).
+    approval_timeout: float | None = None
     # None: the project's [git] worktree setting.
     worktree: bool | None = None
 
@@ -64,6 +68,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         model=args.model,
         json=args.json,
         approvals=args.approvals,
+        approval_timeout=args.approval_timeout,
         worktree=args.worktree,
     )
     return asyncio.run(run_exec(config, options))
@@ -125,11 +130,17 @@ async def _run(
     if notice is not None:
         stop.line(stderr, notice)
     render_out = stdout if options.json else stderr
-    approvals = _Approvals(answerable=options.approvals == "stdin")
+    approvals = _Approvals(
+        answerable=options.approvals in ("stdin", "wait"),
+        timeout=options.approval_timeout if options.approvals == "wait" else None,
+    )
 
     def on_event(event: Event) -> None:
         stop.write(render_out, lambda: render(event))
         if event.type == ev.APPROVAL_REQUESTED and approvals.requested(event.data):
+            if options.approvals == "wait":
+                stop.line(stderr, _waiting_line(event.session_id, event.data, mark))
+                return
             request = {"type": event.type, "session_id": event.session_id, **event.data}
             if demo:
                 request["offline_demo"] = True
@@ -163,6 +174,14 @@ async def _run(
         if stuck.done() and not finished.done():
             approval = approvals.blocking
             rule = approval.get("rule_id") or "no rule"
+            if approvals.timed_out:
+                stop.line(
+                    stderr,
+                    f"harness-tui: {mark}nobody answered approval {approval.get('approval_id')} "
+                    f"for `{approval.get('summary')}` within {options.approval_timeout:g} s "
+                    "(--approval-timeout); it stays pending in the store",
+                )
+                return ExitCode.APPROVAL_NEEDED
             stop.line(
                 stderr,
                 f"harness-tui: {mark}approval needed for `{approval.get('summary')}` "
@@ -283,8 +302,11 @@ class _Approvals:
     """The approvals of the run nobody has answered yet, and whether anybody can: with
     --approvals stdin until stdin ends, with none never."""
 
-    def __init__(self, *, answerable: bool) -> None:
+    def __init__(self, *, answerable: bool, timeout: float | None = None) -> None:
         self.answerable = answerable
+        # Seconds a request may wait for its answer (--approvals wait), then it blocks.
+        self.timeout = timeout
+        self.timed_out = False
         self.needed = asyncio.Event()
         # The request that nobody can answer, once there is one.
         self.blocking: dict[str, Any] = {}
@@ -293,10 +315,20 @@ class _Approvals:
 
     def requested(self, data: dict[str, Any]) -> bool:
         """Note a request; True when it should be shown to whoever answers on stdin."""
-        if data["approval_id"] not in self._answered:
-            self._pending[data["approval_id"]] = data
+        approval_id = data["approval_id"]
+        if approval_id not in self._answered:
+            self._pending[approval_id] = data
+            if self.timeout is not None:
+                asyncio.get_running_loop().call_later(self.timeout, self._expire, approval_id)
         self._check()
         return self.answerable
+
+    def _expire(self, approval_id: str) -> None:
+        data = self._pending.get(approval_id)
+        if data is not None and not self.needed.is_set():
+            self.timed_out = True
+            self.blocking = data
+            self.needed.set()
 
     def resolved(self, approval_id: str) -> None:
         self._answered.add(approval_id)
@@ -360,6 +392,19 @@ def _pollable(fd: int) -> bool:
         except (OSError, ValueError):
             return False
     return True
+
+
+def _waiting_line(session_id: str, data: dict[str, Any], mark: str) -> str:
+    """What --approvals wait says of a request: what to run to answer it."""
+    approval_id = data["approval_id"]
+    rule = data.get("rule_id") or "no rule"
+    return (
+        f"harness-tui: {mark}session {session_id}: approval {approval_id} needed for "
+        f"`{data.get('summary')}` "
+        f"(rule {rule}, risk {data.get('risk')}); waiting for an answer: "
+        f"`harness-tui approve {approval_id}` (or --deny, --always) from any terminal on "
+        "this store, or the dashboard"
+    )
 
 
 def _write_line(out: TextIO, text: str) -> None:

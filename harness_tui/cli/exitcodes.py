@@ -9,6 +9,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad usage or configuration
     APPROVAL_NEEDED = 3  # an approval was needed and nobody could give it
     BUDGET = 4  # a budget or max steps was reached
+    PENDING = 5  # a command was not applied in time: it stays queued in the store
     INTERRUPTED = 130  # Ctrl-C, SIGTERM, or stdout/stderr closed by their reader
 
 

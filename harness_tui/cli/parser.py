@@ -26,8 +26,10 @@ exit codes:
   1    agent or provider failure
   2    usage or config error; with --exec also: no model provider configured, or a
        cost budget ([engine] max_cost_usd) for a model without a known price
-  3    an approval was needed and nobody could give it (--approvals none, or stdin ended)
+  3    an approval was needed and nobody could give it (--approvals none, stdin ended,
+       or --approvals wait and nobody answered within --approval-timeout)
   4    budget or max steps reached
+  5    approve, send, cancel: not applied within --timeout (the command stays queued)
   130  interrupted: Ctrl-C, SIGTERM, or stdout/stderr closed by its reader (`| head`)
 
 configuration layers (later wins): packaged defaults, $XDG_CONFIG_HOME/harness-tui/config.toml,
@@ -51,6 +53,26 @@ exit codes (following: how the task or session stopped, as --exec says it):
   3    the session waits for an approval
   4    the session is idle: its turn stopped at max steps or a budget
   130  it was cancelled, or tail itself was interrupted (Ctrl-C)
+"""
+
+CONTROL_EPILOG = """\
+It works for any session in the store, whichever process runs it: the engine that runs
+the session applies the command (once, in order) and this waits for it. A session that
+no engine runs gets the command when one next takes it over.
+
+exit codes:
+  0    applied; the line says by whom
+  1    rejected by the engine that runs the session; the line says why (the approval
+       was already answered, the session ended, ...)
+  2    usage or config error (no such session or pending approval)
+  5    not applied within --timeout: no engine runs the session now, or it has not got
+       to the command yet; the command stays queued in the store
+"""
+
+SESSIONS_EPILOG = """\
+RUNNER is the engine holding the session's lease: host and pid, "orphaned" when its
+lease ran out or its process on this machine is gone (the next engine that adopts the
+session recovers it), "-" when no engine runs it.
 """
 
 PROG = "harness-tui"
@@ -144,12 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--approvals",
-        choices=("none", "stdin"),
+        choices=("none", "stdin", "wait"),
         default="none",
         help="with --exec: stdin prints approval requests as JSON lines on stderr and reads "
         'answers ({"approval_id": …, "decision": "allow_once|allow_always|deny|edit", '
         '"reason": …}) from stdin, until it ends (then as none; the prompt must not come '
-        "from stdin: use --exec @FILE); none (default) exits 3 when an approval is needed",
+        "from stdin: use --exec @FILE); wait says each request on stderr and waits for an "
+        "answer from any face (`harness-tui approve ID`, the dashboard), on this machine "
+        "or any sharing the store; none (default) exits 3 when an approval is needed",
+    )
+    run.add_argument(
+        "--approval-timeout",
+        metavar="S",
+        type=float,
+        help="with --approvals wait: exit 3 when a request has waited S seconds "
+        "unanswered (default: wait as long as it takes)",
     )
 
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -253,7 +284,97 @@ def build_parser() -> argparse.ArgumentParser:
     test = policy_commands.add_parser("test", help="run every rule's match/not_match examples")
     _common(test, top=False)
 
+    _control_commands(commands)
     return parser
+
+
+def _timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--timeout",
+        metavar="S",
+        type=float,
+        help="seconds to wait for the engine that runs the session to apply it "
+        "(default: [control] command_timeout_s)",
+    )
+
+
+def _control_commands(commands: Any) -> None:
+    """The faces of the control plane: act on any session in the store."""
+    formatter = argparse.RawDescriptionHelpFormatter
+    sessions = commands.add_parser(
+        "sessions",
+        help="list the sessions in the store, with the host and engine that runs each",
+        description="Every session in the store, newest first, with its status and the\n"
+        "engine that runs it.",
+        epilog=SESSIONS_EPILOG,
+        formatter_class=formatter,
+    )
+    sessions.add_argument("--json", action="store_true", help="print one JSON line per session")
+    sessions.add_argument(
+        "--status",
+        metavar="S",
+        choices=("idle", "queued", "running", "waiting", "done", "failed", "cancelled"),
+        help="only sessions with this status (idle, queued, running, waiting, done, "
+        "failed, cancelled)",
+    )
+    _common(sessions, top=False)
+
+    approvals = commands.add_parser(
+        "approvals",
+        help="list the approvals waiting for an answer, across every session in the store",
+    )
+    approvals.add_argument("--json", action="store_true", help="print one JSON line each")
+    _common(approvals, top=False)
+
+    approve = commands.add_parser(
+        "approve",
+        help="answer a pending approval (allow once by default), whichever process asked",
+        description="Answer a pending approval (see `harness-tui approvals`): allow the\n"
+        "call once (default), allow it always, deny it, or run an edited command instead.",
+        epilog=CONTROL_EPILOG,
+        formatter_class=formatter,
+    )
+    approve.add_argument("approval_id", metavar="ID", help="the approval's id (ap_…)")
+    answer = approve.add_mutually_exclusive_group()
+    answer.add_argument(
+        "--always",
+        action="store_true",
+        help="allow always: a rule for exactly this command is written to the project's "
+        "policy file",
+    )
+    answer.add_argument(
+        "--deny", nargs="?", const="", metavar="REASON", help="deny it, saying why (optional)"
+    )
+    answer.add_argument(
+        "--edit", metavar="COMMAND", help="run COMMAND instead (shell commands only)"
+    )
+    _timeout(approve)
+    _common(approve, top=False)
+
+    send = commands.add_parser(
+        "send",
+        help="send a session a follow-up, or steer its running turn (--steer)",
+        description="Send TEXT to a session: a follow-up, taken when its turn ends (or at\n"
+        "once when it is idle), or with --steer, into the running turn before its next\n"
+        "model request.",
+        epilog=CONTROL_EPILOG,
+        formatter_class=formatter,
+    )
+    send.add_argument("session_id", metavar="SID", help="the session's id")
+    send.add_argument("text", metavar="TEXT", help="what to say, quoted as one argument")
+    send.add_argument("--steer", action="store_true", help="steer the running turn")
+    _timeout(send)
+    _common(send, top=False)
+
+    cancel = commands.add_parser(
+        "cancel",
+        help="cancel a session's turn, its background tasks and subagents",
+        epilog=CONTROL_EPILOG,
+        formatter_class=formatter,
+    )
+    cancel.add_argument("session_id", metavar="SID", help="the session's id")
+    _timeout(cancel)
+    _common(cancel, top=False)
 
 
 # Options of the headless runner that mean nothing without --exec.
@@ -262,6 +383,7 @@ _EXEC_ONLY = (
     ("--session", lambda args: args.session is not None),
     ("--max-steps", lambda args: args.max_steps is not None),
     ("--approvals", lambda args: args.approvals != "none"),
+    ("--approval-timeout", lambda args: args.approval_timeout is not None),
     ("--worktree", lambda args: args.worktree is not None),
     ("--sandbox", lambda args: args.sandbox is not None),
 )
@@ -283,6 +405,12 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
             raise UsageError(
                 "--exec - reads the prompt from stdin, where --approvals stdin reads the "
                 "answers: put the prompt in a file and use --exec @FILE"
+            )
+        if args.approval_timeout is not None and args.approvals != "wait":
+            raise UsageError("--approval-timeout goes with --approvals wait")
+        if args.approval_timeout is not None and not 0 < args.approval_timeout < 1e9:
+            raise UsageError(
+                f"--approval-timeout {args.approval_timeout:g}: expected seconds above 0"
             )
         if args.sandbox is not None and args.session is not None:
             raise UsageError(

@@ -107,6 +107,20 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
+class ControlConfig:
+    lease_s: float = setting(30.0, ge=0.5, le=HOUR_S)
+    """Seconds an engine's lease on a session it runs lasts; renewed every third of
+    that while the engine lives. A session whose lease ran out counts as orphaned: the
+    next engine that adopts it recovers its interrupted work."""
+    host: str = ""
+    """The name this machine's engines give in leases and owner records, and that
+    `sessions` shows. Empty means the machine's hostname."""
+    command_timeout_s: float = setting(10.0, ge=0, le=DAY_S)
+    """Seconds `approve`, `send` and `cancel` wait for the engine that runs the session
+    to apply their command, before they say it is still pending (it stays queued)."""
+
+
+@dataclass(frozen=True)
 class ProviderConfig:
     name: str = setting("auto", choices=PROVIDER_NAMES)
     """auto: anthropic when ANTHROPIC_API_KEY is set, else openai when OPENAI_API_KEY or
@@ -441,6 +455,7 @@ class Config:
     project: Path = field(metadata=_NOT_A_SETTING)
     """The project directory: --project, else the git root of the working directory."""
     store: StoreConfig = field(default_factory=StoreConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
     provider: ProviderConfig = field(default_factory=ProviderConfig)
     anthropic: AnthropicConfig = field(default_factory=AnthropicConfig)
     openai: OpenAIConfig = field(default_factory=OpenAIConfig)

@@ -68,7 +68,7 @@ class Approvals:
             resolved["reason"] = answer.reason
         if answer.edited_args is not None:
             resolved["edited_args"] = answer.edited_args
-        await self.writer.emit(ev.APPROVAL_RESOLVED, resolved)
+        await self.writer.emit(ev.APPROVAL_RESOLVED, resolved, command=answer.command_id)
         if not self.writer.state.approvals:
             await self.writer.set_status("running")
         if answer.decision == "allow_always":

@@ -18,6 +18,8 @@ from harness_tui.backends.base import Verdict
 from harness_tui.config import Config
 from harness_tui.engine.deltas import DeltaFeed
 from harness_tui.engine.gate import PolicyGate
+from harness_tui.engine.leases import LeaseKeeper
+from harness_tui.engine.owner import machine, process_start_time
 from harness_tui.engine.processes import LiveGroups
 from harness_tui.engine.prompts import build_system_prompt
 from harness_tui.engine.session import SessionState
@@ -27,7 +29,7 @@ from harness_tui.policy.env import scrub_env
 from harness_tui.policy.redact import Redactor
 from harness_tui.providers.base import ToolSpec
 from harness_tui.sandbox import DANGER_FULL_ACCESS, Availability, Sandbox, build_sandbox, detect
-from harness_tui.store import EventStore
+from harness_tui.store import EventStore, LeaseHolder
 from harness_tui.tools.base import Tool, ToolLimits
 from harness_tui.tools.registry import builtin_tools
 
@@ -59,6 +61,13 @@ class EngineContext:
         self._failure_listeners: list[Callable[[str, str], None]] = []
         # The process groups of the commands tool calls run right now.
         self.live_groups = LiveGroups()
+        self.host = config.control.host or machine()
+        pid = os.getpid()
+        self.leases = LeaseKeeper(
+            store,
+            LeaseHolder(engine_id, self.host, pid, process_start_time(pid)),
+            config.control.lease_s,
+        )
 
     # -- hooks ---------------------------------------------------------------------
 

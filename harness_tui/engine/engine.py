@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness_tui import events as ev
 from harness_tui.backends.base import APPROVAL_DECISIONS, Resolution, SessionBackend
+from harness_tui.engine.commands import (
+    APPLIED_HERE,
+    CommandOutcome,
+    CommandRunner,
+    issue_and_wait,
+    issuer,
+)
 from harness_tui.engine.context import EngineContext
 from harness_tui.engine.deltas import Delta
 from harness_tui.engine.demo import in_demo_copy, seed_demo_copy
-from harness_tui.engine.errors import EngineError, SessionBusy
+from harness_tui.engine.errors import CommandRejected, EngineError, SessionBusy, SessionFenced
 from harness_tui.engine.host import EngineHost
 from harness_tui.engine.loop import SessionLoop
 from harness_tui.engine.owner import (
@@ -27,6 +34,7 @@ from harness_tui.engine.owner import (
     engine_closed,
     engine_opened,
     owner_alive,
+    pid_gone,
     working_owner,
 )
 from harness_tui.engine.recovery import RecoveryFailure, recover_interrupted
@@ -37,21 +45,42 @@ from harness_tui.engine.writer import SessionWriter
 from harness_tui.events import Event
 from harness_tui.policy.evaluate import MODES as APPROVAL_MODES
 from harness_tui.providers.base import Provider
-from harness_tui.providers.select import resolve_provider
+from harness_tui.providers.select import ProviderConfigError, resolve_provider
 from harness_tui.sandbox import MODES as SANDBOX_MODES
 from harness_tui.store import (
+    Command,
     EventStore,
+    Lease,
+    LeaseLostError,
     SessionSummary,
     StoreError,
     UnknownSessionError,
     open_store,
+)
+from harness_tui.store.control import (
+    APPLIED,
+    CANCEL,
+    PENDING,
+    REJECTED,
+    RESOLVE_APPROVAL,
+    SEND,
+    SET_APPROVAL_MODE,
 )
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
     from harness_tui.gc.service import GCService
 
-__all__ = ["Delta", "Engine", "EngineError", "RecoveryFailure", "SessionBusy"]
+__all__ = [
+    "CommandOutcome",
+    "CommandRejected",
+    "Delta",
+    "Engine",
+    "EngineError",
+    "RecoveryFailure",
+    "SessionBusy",
+    "SessionFenced",
+]
 
 
 class Engine:
@@ -79,7 +108,19 @@ class Engine:
         self.recovery_failures: list[RecoveryFailure] = []
         # One scheduler for every worktree session this engine runs.
         self._worktrees = WorktreeSessions(self._ctx, self._tasks, self._load)
-        engine_opened(self.id)
+        # Commands other faces sent to the sessions this engine runs (store.control).
+        self._commands = CommandRunner(
+            store,
+            self._ctx.leases.held,
+            self._apply_command,
+            self._working,
+            self._settled_by,
+        )
+        self._ctx.leases.on_lost.append(self._lease_lost)
+        self._ctx.leases.on_acquired.append(lambda session_id: self._commands.wake())
+        # Work started by a callback (a lost lease's session being stopped).
+        self._background: set[asyncio.Task[None]] = set()
+        engine_opened(self.id, self._ctx.host)
 
     @classmethod
     async def open(
@@ -106,10 +147,12 @@ class Engine:
                     engine.load_state,
                     engine._attach_unprovided,
                     engine._record_recovery_failure,
+                    engine._ctx.leases,
                 )
             except BaseException:
                 await engine.close()  # the store too, whatever else fails
                 raise
+        engine._commands.start()
         return engine
 
     async def close(self) -> None:
@@ -139,12 +182,25 @@ class Engine:
             for provider in self._providers.values():
                 await provider.aclose()
         finally:
-            # Whatever failed above, the store is closed: an open one (its writer task,
-            # its connections' threads) would keep the process from ever exiting.
             try:
-                await self.store.close()
+                await self._commands.close()
+                for task in list(self._background):
+                    task.cancel()
+                # Every lease is given up: a turn left waiting for an approval can be
+                # taken over by whoever answers it, at once.
+                await self._ctx.leases.close()
+            except StoreError:
+                pass  # the leases run out by themselves
             finally:
-                engine_closed(self.id)
+                await self._close_store()
+
+    async def _close_store(self) -> None:
+        # Whatever failed above, the store is closed: an open one (its writer task,
+        # its connections' threads) would keep the process from ever exiting.
+        try:
+            await self.store.close()
+        finally:
+            engine_closed(self.id)
 
     def kill_processes(self) -> None:
         """The last resort of a process that must exit now, its orderly shutdown having
@@ -277,13 +333,38 @@ class Engine:
             await accepted
         return session_id
 
-    async def send(self, session_id: str, text: str, mode: str = "follow_up") -> None:
+    async def send(
+        self,
+        session_id: str,
+        text: str,
+        mode: str = "follow_up",
+        *,
+        wait: float | None = None,
+        run_here: bool = True,
+    ) -> CommandOutcome:
         """Steer the running turn (mode="steer"), queue a follow-up for when it ends
         ("follow_up"), or start a turn on an idle session (either, or "prompt").
 
-        Returns once the input is accepted: this engine runs the session, or has just
-        claimed it. Raises SessionBusy, with nothing written, when another process runs
-        the session (or claimed it first)."""
+        When another engine runs the session (it holds a live lease), a steer or a
+        follow-up goes to it as a command: this waits up to `wait` seconds (default
+        [control] command_timeout_s) for it to be applied, and returns the outcome
+        ("pending" if not yet; it stays queued); CommandRejected says why it could not
+        be. `run_here=False`: never take the session over in this engine (a command
+        line that must not run turns); the command waits for whoever runs it next.
+
+        Otherwise returns once the input is accepted: this engine runs the session, or
+        has just claimed it. Raises SessionBusy, with nothing written, when another
+        process claimed it first ("prompt" input always takes this path)."""
+        if mode in ("steer", "follow_up") and not self._runs_here(session_id):
+            state = await self.load_state(session_id)
+            if self._runner_elsewhere(state) is not None or not run_here:
+                return await self._issue(session_id, SEND, {"text": text, "mode": mode}, wait)
+        await self._send_here(session_id, text, mode)
+        return APPLIED_HERE
+
+    async def _send_here(
+        self, session_id: str, text: str, mode: str, command: str | None = None
+    ) -> None:
         backend = await self._backend(session_id)
         state = self._hosts[session_id].state
         resolve_provider(self.config, state.provider, state.model).check_cost_budget()
@@ -293,12 +374,27 @@ class Engine:
                 worktree.check_input()
             except WorktreeRefused as exc:
                 raise EngineError(str(exc)) from exc
-        await backend.submit(text, mode)
+        await backend.submit(text, mode, command=command)
 
-    async def cancel(self, session_id: str) -> None:
+    async def cancel(self, session_id: str, *, wait: float | None = None) -> CommandOutcome:
         """Stop the session's turn, its background tasks and its subagents. Idempotent.
         A queued worktree session leaves the queue; a running one has its partial work
-        committed (WIP) on its branch, and its worktree removed."""
+        committed (WIP) on its branch, and its worktree removed.
+
+        When another engine runs the session, this goes to it as a command and waits
+        for its outcome, as `send` does."""
+        backend = self._backends.get(session_id)
+        if not self._runs_here(session_id) and not (backend is not None and backend.busy):
+            state = await self.load_state(session_id)
+            if self._runner_elsewhere(state) is not None:
+                return await self._issue(session_id, CANCEL, {}, wait)
+            if state.turn_active and backend is None:
+                # Left running by an engine that is gone: adopted here, its turn closed.
+                backend = await self._backend(session_id)
+        await self._cancel_here(session_id)
+        return APPLIED_HERE
+
+    async def _cancel_here(self, session_id: str) -> None:
         backend = self._backends.get(session_id)
         if backend is not None:
             await backend.cancel()
@@ -343,33 +439,49 @@ class Engine:
         edited_args: dict[str, Any] | None = None,
         *,
         by: str = "user",
-    ) -> None:
+        wait: float | None = None,
+        run_here: bool = True,
+    ) -> CommandOutcome:
         """Answer a pending approval: allow_once, allow_always, deny or edit (with
-        `edited_args`). Works for a session another process left waiting, too: this
-        engine then carries the turn on."""
-        if decision not in APPROVAL_DECISIONS:
-            raise EngineError(
-                f"decision {decision!r}: expected one of {', '.join(APPROVAL_DECISIONS)}"
-            )
-        if decision == "edit" and not isinstance(edited_args, dict):
-            raise EngineError("decision edit needs edited_args, the call's new arguments")
-        answer = Resolution(decision, by=by, reason=reason, edited_args=edited_args)
+        `edited_args`). Works for any session in the store: when another engine runs
+        it, the answer goes to that engine as a command (see `send` for `wait`, the
+        outcome and `run_here`); a session another process left waiting is carried on
+        by this engine."""
+        _check_answer(decision, edited_args)
         session_id = await self._session_of_approval(approval_id)
+        backend = self._backends.get(session_id)
+        if not (backend is not None and backend.busy):
+            state = await self.load_state(session_id)
+            if self._runner_elsewhere(state) is not None or not run_here:
+                payload: dict[str, Any] = {"approval_id": approval_id, "decision": decision}
+                if by != "user":
+                    payload["by"] = by
+                if reason is not None:
+                    payload["reason"] = reason
+                if edited_args is not None:
+                    payload["edited_args"] = edited_args
+                return await self._issue(session_id, RESOLVE_APPROVAL, payload, wait)
+        answer = Resolution(decision, by=by, reason=reason, edited_args=edited_args)
+        await self._resolve_here(session_id, approval_id, answer)
+        return APPLIED_HERE
+
+    async def _resolve_here(self, session_id: str, approval_id: str, answer: Resolution) -> None:
         backend = self._backends.get(session_id)
         if backend is not None and backend.busy:
             # This engine runs the turn that asked: the answer is its to take, whatever
             # the log's owner record says.
+            if approval_id not in self._hosts[session_id].state.approvals:
+                raise EngineError(_not_pending(approval_id))
             try:
                 self._hosts[session_id].approvals.answer(approval_id, answer)
             except ValueError as exc:
                 raise EngineError(str(exc)) from exc
             return
         state = await self.load_state(session_id)
-        if state.turn_active and owner_alive(state.turn_owner):
-            raise EngineError(
-                f"approval {approval_id} belongs to a session running in another "
-                "process; answer it there"
-            )
+        if approval_id not in state.approvals:
+            raise EngineError(_not_pending(approval_id))
+        if state.turn_active and owner_alive(state.turn_owner, state.lease):
+            raise SessionBusy(session_id, state.turn_owner)
         # Left waiting by a process that is gone: this engine carries the turn on,
         # unless another process took the session over first (SessionBusy).
         if backend is None:
@@ -392,6 +504,13 @@ class Engine:
         for state, approval in await self.pending_approvals():
             if approval.approval_id == approval_id:
                 return state.session_id
+        # Another engine may have committed the request and not yet the "waiting" status
+        # that follows it (whoever saw the request can be that quick).
+        for summary in await self.store.sessions():
+            if summary.status == "running" and summary.session_id not in self._hosts:
+                state = await self.load_state(summary.session_id)
+                if approval_id in state.approvals:
+                    return summary.session_id
         raise EngineError(f"no pending approval {approval_id!r}")
 
     async def pending_approvals(self) -> list[tuple[SessionState, PendingApproval]]:
@@ -406,14 +525,32 @@ class Engine:
         pending.sort(key=lambda item: item[1].requested_at)
         return pending
 
-    async def set_approval_mode(self, session_id: str, mode: str) -> None:
-        """Switch a session's approval mode; it applies from the next tool call."""
+    async def set_approval_mode(
+        self,
+        session_id: str,
+        mode: str,
+        *,
+        wait: float | None = None,
+        run_here: bool = True,
+    ) -> CommandOutcome:
+        """Switch a session's approval mode; it applies from the next tool call. When
+        another engine runs the session, this goes to it as a command (see `send`)."""
         _check_mode(mode)
+        if not self._runs_here(session_id):
+            state = await self.load_state(session_id)
+            if self._runner_elsewhere(state) is not None or not run_here:
+                return await self._issue(
+                    session_id, SET_APPROVAL_MODE, {"approval_mode": mode}, wait
+                )
+        await self._set_mode_here(session_id, mode)
+        return APPLIED_HERE
+
+    async def _set_mode_here(self, session_id: str, mode: str, command: str | None = None) -> None:
         await self._backend(session_id)
         # Not while another process runs the session: its turn goes on in the mode it
         # has (SessionBusy).
         change = [(ev.SESSION_APPROVAL_MODE, {"approval_mode": mode})]
-        await self._hosts[session_id].claim(lambda state: change)
+        await self._hosts[session_id].claim(lambda state: change, command=command)
 
     async def compact(self, session_id: str) -> bool:
         """Compact a session's conversation now (`/compact`), or before the running
@@ -454,13 +591,21 @@ class Engine:
         return host.state
 
     async def load_state(self, session_id: str) -> SessionState:
+        """The session as its log has it, with its lease as the store has it now (which
+        says whether the engine running it is alive)."""
         host = self._hosts.get(session_id)
         if host is not None:
+            if not self._runs_here(session_id):
+                host.state.lease = (await self.store.leases([session_id])).get(session_id)
             return host.state
         events = await self.store.read(session_id)
         if not events:
             raise EngineError(f"no session {session_id!r} in {self.store.url}")
-        return SessionState.from_events(session_id, events)
+        state = SessionState.from_events(session_id, events)
+        # Read after the events: an engine writes only once it holds the lease, so an
+        # owner the events name is never newer than the lease read here.
+        state.lease = (await self.store.leases([session_id])).get(session_id)
+        return state
 
     async def abandoned(self, session_id: str) -> bool:
         """Whether the session's log says it runs while no process runs it: the turn's
@@ -474,7 +619,7 @@ class Engine:
             owners.append(state.turn_owner)
         elif not owners:
             owners.append(state.owner)
-        return not any(owner_alive(owner) for owner in owners)
+        return not any(owner_alive(owner, state.lease) for owner in owners)
 
     async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
         return await self.store.sessions(limit)
@@ -489,6 +634,27 @@ class Engine:
     async def summary(self, session_id: str) -> SessionSummary | None:
         """The session's summary row (status, title, last seq), without its events."""
         return await self.store.session(session_id)
+
+    async def leases(self, session_ids: Collection[str] | None = None) -> dict[str, Lease]:
+        """Which engine (host, pid) holds each session's lease, by session: the engine
+        that runs it, or one that died if `expired`. A session with no entry is run by
+        nobody."""
+        return await self.store.leases(session_ids)
+
+    async def commands(
+        self, *, session_ids: Collection[str] | None = None, status: str | None = None
+    ) -> list[Command]:
+        """Commands sent to sessions through the store, oldest first."""
+        return await self.store.commands(session_ids=session_ids, status=status)
+
+    @property
+    def _settled_by(self) -> str:
+        return f"engine {self.id} on {self._ctx.host}"
+
+    @property
+    def host(self) -> str:
+        """The name this engine gives its machine ([control] host, else the hostname)."""
+        return self._ctx.host
 
     async def event_at(self, position: int) -> Event | None:
         """The event the store gave this position, or None if it holds none there."""
@@ -546,6 +712,123 @@ class Engine:
     def gc(self) -> GCService:
         """Signals, drafts, grades, retention and code rules (loaded when first used)."""
         return self._ctx.gc
+
+    # -- the control plane -----------------------------------------------------------
+
+    async def adopt_orphans(self) -> list[str]:
+        """Take over every session that has commands waiting and no engine running it
+        (its lease ran out, its engine closed, or none ever held it), and apply them
+        here, in the order they were sent: an answer carries on the turn its approval
+        waits in; other commands find the turn a dead engine left open closed as
+        interrupted first. What an engine that stays (a dashboard, a worker) calls to
+        serve the commands nobody else will. Returns the sessions it adopted; a session
+        another engine adopts first is left to it."""
+        pending = await self.store.commands(status=PENDING)
+        session_ids = list(dict.fromkeys(command.session_id for command in pending))
+        adopted: list[str] = []
+        for session_id in session_ids:
+            if self._runs_here(session_id):
+                continue
+            try:
+                state = await self.load_state(session_id)
+            except EngineError as exc:
+                for command in pending:
+                    if command.session_id == session_id:
+                        await self.store.settle_command(
+                            command.command_id, REJECTED, str(exc), by=self._settled_by
+                        )
+                continue
+            if self._runner_elsewhere(state) is not None:
+                continue
+            try:
+                if state.turn_active and not state.approvals:
+                    await self._backend(session_id)  # its dead engine's turn is closed
+                else:
+                    state.lease = await self._ctx.leases.acquire(session_id)
+            except SessionBusy:
+                continue
+            adopted.append(session_id)
+        self._commands.wake()
+        return adopted
+
+    def _runs_here(self, session_id: str) -> bool:
+        """Whether this engine holds the session's lease (it runs the session)."""
+        return self._ctx.leases.fence(session_id) is not None
+
+    def _runner_elsewhere(self, state: SessionState) -> Lease | None:
+        """The live lease of another engine running the session, else None."""
+        lease = state.lease
+        if lease is None or lease.owner == self.id or lease.expired:
+            return None
+        if pid_gone(lease.host, lease.pid, lease.pid_start):
+            return None
+        return lease
+
+    async def _issue(
+        self, session_id: str, kind: str, payload: dict[str, Any], wait: float | None
+    ) -> CommandOutcome:
+        timeout = self.config.control.command_timeout_s if wait is None else wait
+        return await issue_and_wait(
+            self.store, session_id, kind, payload, issuer(self._ctx.host), timeout
+        )
+
+    def _working(self, session_id: str) -> bool:
+        backend = self._backends.get(session_id)
+        return backend is not None and backend.busy
+
+    async def _apply_command(self, command: Command) -> None:
+        """Carry out a command sent to a session this engine runs. The events that apply
+        it carry its id (the store marks it applied with them); raises EngineError when
+        it cannot apply, and the runner rejects it with that message."""
+        payload = command.payload
+        session_id = command.session_id
+        try:
+            if command.kind == RESOLVE_APPROVAL:
+                decision = str(payload.get("decision"))
+                edited = payload.get("edited_args")
+                _check_answer(decision, edited)
+                answer = Resolution(
+                    decision,
+                    by=str(payload.get("by") or command.issued_by),
+                    reason=payload.get("reason"),
+                    edited_args=edited if isinstance(edited, dict) else None,
+                    command_id=command.command_id,
+                )
+                await self._resolve_here(session_id, str(payload.get("approval_id")), answer)
+            elif command.kind == SEND:
+                mode = str(payload.get("mode"))
+                if mode not in ("steer", "follow_up"):
+                    raise EngineError(f"input mode {mode!r}: expected steer or follow_up")
+                await self._send_here(
+                    session_id, str(payload.get("text")), mode, command.command_id
+                )
+            elif command.kind == CANCEL:
+                await self._cancel_here(session_id)
+                await self.store.settle_command(command.command_id, APPLIED, by=self._settled_by)
+            elif command.kind == SET_APPROVAL_MODE:
+                mode = str(payload.get("approval_mode"))
+                _check_mode(mode)
+                await self._set_mode_here(session_id, mode, command.command_id)
+            else:
+                raise EngineError(f"unknown command kind {command.kind!r}")
+        except SessionBusy as exc:
+            raise EngineError(f"this engine no longer runs session {session_id}: {exc}") from exc
+        except ProviderConfigError as exc:
+            raise EngineError(str(exc)) from exc
+
+    def _lease_lost(self, session_id: str) -> None:
+        """A renewal found the session's lease taken by another engine (this one was
+        too slow to renew it): its work here stops, without writing (it could not)."""
+        message = str(SessionFenced(session_id, "a renewal found it taken"))
+        backend = self._backends.get(session_id)
+        if backend is None:
+            self._ctx.session_failed(session_id, message)
+            return
+        # Whoever waits for the session hears why it stopped (wait() raises it).
+        backend.store_failed(LeaseLostError(message))
+        task = asyncio.ensure_future(backend.detach())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # -- internals -----------------------------------------------------------------
 
@@ -629,6 +912,17 @@ class Engine:
         if session_id not in self._backends:
             state = await self.load_state(session_id)
             self._attach_unprovided(state)
+
+
+def _check_answer(decision: str, edited_args: Any) -> None:
+    if decision not in APPROVAL_DECISIONS:
+        raise EngineError(f"decision {decision!r}: expected one of {', '.join(APPROVAL_DECISIONS)}")
+    if decision == "edit" and not isinstance(edited_args, dict):
+        raise EngineError("decision edit needs edited_args, the call's new arguments")
+
+
+def _not_pending(approval_id: str) -> str:
+    return f"approval {approval_id} is not pending any more: it was answered, or its turn ended"
 
 
 def _check_mode(mode: str) -> None:

@@ -25,7 +25,7 @@ from harness_tui import events as ev
 from harness_tui.backends.base import INPUT_MODES
 from harness_tui.engine import compaction
 from harness_tui.engine.context import EngineContext
-from harness_tui.engine.errors import SessionBusy
+from harness_tui.engine.errors import SessionBusy, SessionFenced
 from harness_tui.engine.gate import FILE_WRITERS
 from harness_tui.engine.host import EngineHost
 from harness_tui.engine.model_call import ModelCall, TurnEnded
@@ -38,13 +38,15 @@ from harness_tui.engine.worktree_lifecycle import INTERRUPTED, WorktreeSession
 from harness_tui.engine.writer import ClaimEvents
 from harness_tui.events import Event
 from harness_tui.providers.base import Provider
-from harness_tui.store import StoreError, UnknownSessionError
+from harness_tui.store import LeaseLostError, StoreError, UnknownSessionError
 
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
     text: str
     mode: str
+    # The command (store.control) this input came in, marked applied with its event.
+    command: str | None = None
 
 
 # After a turn ends, the session's status says what a person should expect next.
@@ -95,6 +97,7 @@ class SessionLoop:
         # unconfined (once, at its first turn here).
         self._sandbox_noted = False
         host.on_claim.append(self._accept)
+        host.working = lambda: self.busy
         # Why the session stopped, when its log could not be written: wait() raises it.
         self.failure: StoreError | None = None
 
@@ -119,7 +122,7 @@ class SessionLoop:
 
     # -- input ---------------------------------------------------------------------
 
-    def submit(self, text: str, mode: str) -> asyncio.Future[None]:
+    def submit(self, text: str, mode: str, *, command: str | None = None) -> asyncio.Future[None]:
         """Queue input. Steering text joins the running turn before its next request;
         anything else (and steering on an idle session) starts or waits for a turn of
         its own.
@@ -130,9 +133,9 @@ class SessionLoop:
         if mode not in INPUT_MODES:
             raise ValueError(f"input mode {mode!r}: expected one of {', '.join(INPUT_MODES)}")
         if mode == "steer" and self.busy and self.state.turn_active:
-            self._steers.append(Inbound(text, mode))
+            self._steers.append(Inbound(text, mode, command))
         else:
-            self._inbox.append(Inbound(text, mode))
+            self._inbox.append(Inbound(text, mode, command))
         accepted = self._acceptance()
         if not self.busy:
             self._start(self._drain())
@@ -172,6 +175,11 @@ class SessionLoop:
         running (a worktree session that cannot run it) is not waited for either."""
         try:
             await work
+        except SessionFenced as fenced:
+            # Another engine took the session over: nothing more is written here, and
+            # whoever waits for the session hears why.
+            self._refuse(fenced)
+            self.store_failed(LeaseLostError(str(fenced)))
         except SessionBusy as busy:
             self._refuse(busy)
         finally:
@@ -252,6 +260,8 @@ class SessionLoop:
                 self.store_failed(exc)
 
         self._task = asyncio.create_task(guarded(), name=f"session {self.session_id}")
+        # Once nothing runs here any more, a settled session's lease is given up.
+        self._task.add_done_callback(lambda _: self.host.release_when_settled())
         return self._task
 
     async def _drain(self) -> None:
@@ -308,6 +318,7 @@ class SessionLoop:
         False when it was cancelled or detached (nothing further runs)."""
         owner = current_owner(self.ctx.engine_id)
         claim: ClaimEvents
+        command = None if inbound is None else inbound.command
         if inbound is None:
             claim = [(ev.TURN_RESUMED, {"owner": owner})]
         else:
@@ -320,7 +331,7 @@ class SessionLoop:
             ]
         cancelled = False
         try:
-            await self.host.claim(lambda state: claim)
+            await self.host.claim(lambda state: claim, command=command)
             await self.host.set_status("running")
             await self._note_sandbox()
             reason, error = await self._steps()
@@ -380,9 +391,11 @@ class SessionLoop:
         """Close the turn a dead process left open: what it was running is recorded as
         interrupted, and the session can be carried on with new input. One claim: of
         two processes doing this at once, one closes it and the other finds it closed."""
-        # Its commands first: they must not outlive the process that ran them.
+        # The lease first: only the engine that adopts the session recovers it.
+        self.state.lease = await self.ctx.leases.acquire(self.session_id)
+        # Its commands next: they must not outlive the process that ran them.
         for data in self.state.processes.values():
-            if not owner_alive(data.get("owner")):
+            if not owner_alive(data.get("owner"), self.state.lease):
                 kill_recorded_group(data)
         await self.host.claim(_interrupted_turn_end)
 
@@ -444,7 +457,9 @@ class SessionLoop:
                 # request, a compaction) goes into this request.
                 for inbound in self._take_steers():
                     await self.host.emit(
-                        ev.INPUT_RECEIVED, {"text": inbound.text, "mode": inbound.mode}
+                        ev.INPUT_RECEIVED,
+                        {"text": inbound.text, "mode": inbound.mode},
+                        command=inbound.command,
                     )
                 response = await self.model.request()
                 steps += 1

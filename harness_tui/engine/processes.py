@@ -15,7 +15,7 @@ import os
 import signal
 from typing import Any
 
-from harness_tui.engine.owner import current_owner, process_start_time
+from harness_tui.engine.owner import current_owner, machine, process_start_time
 
 
 def process_record(engine_id: str, pgid: int) -> dict[str, Any]:
@@ -39,6 +39,9 @@ def kill_recorded_group(data: dict[str, Any]) -> None:
     pgid = data.get("pgid")
     if not isinstance(pgid, int) or pgid <= 1 or pgid == os.getpgrp():
         return
+    owner = data.get("owner")
+    if isinstance(owner, dict) and owner.get("host", machine()) != machine():
+        return  # another machine's process: its group id means nothing here
     started = process_start_time(pgid)
     if started is not None and started != data.get("pgid_start"):
         return

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from harness_tui import events as ev
 from harness_tui.engine.errors import SessionBusy
+from harness_tui.engine.leases import LeaseKeeper
 from harness_tui.engine.loop import SessionLoop
 from harness_tui.engine.owner import owner_alive
 from harness_tui.engine.processes import kill_recorded_group
@@ -44,6 +45,7 @@ async def recover_interrupted(
     load_state: Callable[[str], Awaitable[SessionState]],
     attach: Callable[[SessionState], SessionLoop],
     record_failure: Callable[[str, str], Awaitable[None]],
+    leases: LeaseKeeper,
 ) -> list[RecoveryFailure]:
     """`attach` has the engine take a session over from the log (without a provider:
     recovery asks no model anything); `record_failure(session_id, error)` puts on the
@@ -57,7 +59,7 @@ async def recover_interrupted(
     failures: list[RecoveryFailure] = []
     for session_id in candidates:
         try:
-            await _recover(session_id, worktrees, load_state, attach)
+            await _recover(session_id, worktrees, load_state, attach, leases)
         except SessionBusy:
             continue  # another process took the session over meanwhile: it is theirs
         except (StoreUnavailableError, StoreLostError):
@@ -80,21 +82,31 @@ async def _recover(
     worktrees: WorktreeSessions,
     load_state: Callable[[str], Awaitable[SessionState]],
     attach: Callable[[SessionState], SessionLoop],
+    leases: LeaseKeeper,
 ) -> None:
     state = await load_state(session_id)
+    if not _left_behind(state, worktrees):
+        return
+    # Adopting the session is taking its lease, in one conditional write: of engines
+    # recovering at once, one does and the others find it held (SessionBusy). Then
+    # the log is read again, as it is now that nobody else can write it.
+    lease = await leases.acquire(session_id)
+    state = await load_state(session_id)
+    state.lease = lease
     # Commands first, before anything is written about them: a dead process's command
     # must not run on while its call is recorded as interrupted.
     for data in state.processes.values():
-        if not owner_alive(data.get("owner")):
+        if not owner_alive(data.get("owner"), lease):
             kill_recorded_group(data)
-    orphans = [task for task in state.running_tasks if not owner_alive(task.owner)]
+    orphans = [task for task in state.running_tasks if not owner_alive(task.owner, lease)]
     for task in orphans:
         kill_recorded_group(task.started)
-    turn_orphaned = state.turn_active and not owner_alive(state.turn_owner)
+    turn_orphaned = state.turn_active and not owner_alive(state.turn_owner, lease)
     # A turn waiting for an approval stays open: it can still be answered.
     close_turn = turn_orphaned and not state.approvals
     stranded = worktrees.stranded(state)
     if not orphans and not close_turn and not stranded:
+        await leases.release(session_id)
         return
     loop = attach(state)
     for task in orphans:
@@ -112,3 +124,16 @@ async def _recover(
         await loop.settle()
     if stranded and loop.worktree is not None:
         await loop.worktree.recover()
+
+
+def _left_behind(state: SessionState, worktrees: WorktreeSessions) -> bool:
+    """Whether a dead owner left anything of the session to recover, as the log and
+    the lease last read say (the adopter decides again once it holds the lease)."""
+    lease = state.lease
+    if any(not owner_alive(task.owner, lease) for task in state.running_tasks):
+        return True
+    if any(not owner_alive(data.get("owner"), lease) for data in state.processes.values()):
+        return True
+    if state.turn_active and not owner_alive(state.turn_owner, lease) and not state.approvals:
+        return True
+    return worktrees.stranded(state)

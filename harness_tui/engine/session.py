@@ -13,6 +13,7 @@ from typing import Any
 from harness_tui import events as ev
 from harness_tui.events import Event
 from harness_tui.providers.base import Message, ToolCall, summary_message
+from harness_tui.store import Lease
 
 
 @dataclass(slots=True)
@@ -136,6 +137,9 @@ class SessionState:
     queue_position: int | None = None
     # Validation runs that failed; each one sent back to the agent counts as a retry.
     validation_failures: int = 0
+    # Not from the log: the session's lease as the store had it when the state was
+    # loaded (None: nobody held it), which says whether the owners above are alive.
+    lease: Lease | None = None
 
     @classmethod
     def from_events(cls, session_id: str, events: list[Event]) -> SessionState:

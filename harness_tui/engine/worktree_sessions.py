@@ -167,7 +167,7 @@ class WorktreeSessions:
         """A worktree session whose process died before its worktree's end: it must be
         finished here, or it would be dropped silently and its worktree orphaned."""
         worktree = state.worktree
-        if worktree is None or worktree.removed or owner_alive(state.owner):
+        if worktree is None or worktree.removed or owner_alive(state.owner, state.lease):
             return False
         if state.approvals:
             return False  # still answerable; whoever answers it carries it on

@@ -1,11 +1,13 @@
 """A session's single writer: every event of the session is appended through it, in
 seq order, and folded into the session's state as soon as it is committed.
 
-Only one process may write a session at a time, and the store is what decides which:
-every append carries the seq the writer expects next, and the store refuses a seq that
-is taken. A process takes a session over with `claim`, whose events (a turn's input and
-its `turn.started`, with the owner) commit together or not at all; losing that race is
-a refusal (`SessionBusy`), never a second writer interleaving its events.
+Only one engine may write a session at a time, and the store is what decides which:
+the writer holds the session's lease (`engine.leases`) and every append is fenced by it,
+and every append carries the seq the writer expects next, which the store refuses when
+it is taken. An engine takes a session over with `claim`, whose events (a turn's input
+and its `turn.started`, with the owner) commit together or not at all; losing that race
+is a refusal (`SessionBusy`), never a second writer interleaving its events. Once the
+session is settled and nothing of it runs here, the lease is given up.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from typing import Any
 
 from harness_tui import events as ev
 from harness_tui.engine.context import EngineContext
-from harness_tui.engine.errors import SessionBusy
-from harness_tui.engine.owner import working_owner
+from harness_tui.engine.errors import SessionBusy, SessionFenced
+from harness_tui.engine.owner import SETTLED_STATUSES, working_owner
 from harness_tui.engine.session import SessionState
 from harness_tui.events import Event
-from harness_tui.store import DuplicateEventError
+from harness_tui.store import DuplicateEventError, LeaseLostError
 
 # What a claim writes: (type, data) pairs, given the session as the log has it now.
 ClaimEvents = Sequence[tuple[str, dict[str, Any]]]
@@ -41,29 +43,37 @@ class SessionWriter:
         # The seqs this writer appended, as [first, last] ranges (few: one per stretch
         # the session was this engine's).
         self._written: list[list[int]] = []
+        # Whether the session's backend still has work here (set by the backend): the
+        # lease is kept while it does, whatever the status says.
+        self.working: Callable[[], bool] = lambda: False
+        self._releasing: set[asyncio.Task[None]] = set()
 
     @property
     def session_id(self) -> str:
         return self.state.session_id
 
-    async def emit(self, type_: str, data: dict[str, Any]) -> Event:
+    async def emit(self, type_: str, data: dict[str, Any], *, command: str | None = None) -> Event:
         """Append one event for this session and fold it into the state.
 
         The append is shielded: once an event is handed to the store it is committed
         and applied even if the turn is being cancelled, so seq never gets reused.
         Raises SessionBusy when another process wrote to the session meanwhile: it is
-        not this writer's any more, and nothing was written.
+        not this writer's any more, and nothing was written (SessionFenced when its
+        lease was taken over). `command`: the command this event applies, marked
+        applied in the same transaction.
         """
         async with self._write_lock:
             try:
-                return (await self._append([(type_, data)]))[0]
+                return (await self._append([(type_, data)], command))[0]
             except DuplicateEventError:
                 await self._catch_up()
                 raise SessionBusy(
                     self.session_id, working_owner(self.state, self.ctx.engine_id)
                 ) from None
 
-    async def claim(self, build: Callable[[SessionState], ClaimEvents]) -> list[Event]:
+    async def claim(
+        self, build: Callable[[SessionState], ClaimEvents], *, command: str | None = None
+    ) -> list[Event]:
         """Take the session over: append what `build` makes of its state, all in one
         append at the next seq, unless another live process is working on it.
 
@@ -74,14 +84,14 @@ class SessionWriter:
         """
         async with self._write_lock:
             for _ in range(CLAIM_ATTEMPTS):
-                owner = working_owner(self.state, self.ctx.engine_id)
-                if owner is not None:
-                    raise SessionBusy(self.session_id, owner)
+                # The lease is the claim's first half: of engines claiming at once, one
+                # gets it and the others are refused here (SessionBusy), before writing.
+                self.state.lease = await self.ctx.leases.acquire(self.session_id)
                 items = build(self.state)
                 if not items:
                     return []
                 try:
-                    events = await self._append(items)
+                    events = await self._append(items, command)
                 except DuplicateEventError:
                     await self._catch_up()
                     continue
@@ -106,15 +116,20 @@ class SessionWriter:
 
     # With the write lock held.
 
-    async def _append(self, items: ClaimEvents) -> list[Event]:
-        """Append the events at the next seqs, all or none; raises DuplicateEventError
-        when a seq is taken (nothing was written)."""
+    async def _append(self, items: ClaimEvents, command: str | None = None) -> list[Event]:
+        """Append the events at the next seqs, all or none, fenced by this engine's
+        lease on the session (taken first if need be); raises DuplicateEventError when
+        a seq is taken, SessionBusy when another engine holds the lease, SessionFenced
+        when it took the lease over (nothing was written)."""
+        lease = await self.ctx.leases.acquire(self.session_id)
         first = self.state.last_seq + 1
         events = [
             Event(self.session_id, first + n, type_, self.ctx.redactor.data(data))
             for n, (type_, data) in enumerate(items)
         ]
-        append = asyncio.ensure_future(self.ctx.store.append(events))
+        append = asyncio.ensure_future(
+            self.ctx.store.append(events, fence=lease.fence, command=command)
+        )
         try:
             positions = await asyncio.shield(append)
         except asyncio.CancelledError:
@@ -123,13 +138,42 @@ class SessionWriter:
             with contextlib.suppress(Exception):
                 self._record(events, await append)
             raise
+        except LeaseLostError as exc:
+            self.ctx.leases.lost(self.session_id)
+            raise SessionFenced(self.session_id, str(exc)) from None
         return self._record(events, positions)
+
+    def settled_here(self) -> bool:
+        """Whether nothing of the session is left to this engine: no turn open, a
+        settled status, no background task running, no work of its backend here."""
+        state = self.state
+        return (
+            not state.turn_active
+            and state.status in SETTLED_STATUSES
+            and not state.running_tasks
+            and not self.working()
+        )
+
+    def release_when_settled(self) -> None:
+        """Give the session's lease up once it is settled here (checked under the write
+        lock, after whatever is under way): any engine may then take it over."""
+        if not self.settled_here() or self.ctx.leases.fence(self.session_id) is None:
+            return
+        task = asyncio.ensure_future(self._release_if_settled())
+        self._releasing.add(task)
+        task.add_done_callback(self._releasing.discard)
+
+    async def _release_if_settled(self) -> None:
+        async with self._write_lock:
+            if self.settled_here():
+                await self.ctx.leases.release(self.session_id)
 
     def _record(self, events: list[Event], positions: list[int]) -> list[Event]:
         stored = [e.with_position(p) for e, p in zip(events, positions, strict=True)]
         for event in stored:
             self.state.apply(event)
             self.ctx.observe(event)
+        self.release_when_settled()
         first, last = stored[0].seq, stored[-1].seq
         if self._written and self._written[-1][1] == first - 1:
             self._written[-1][1] = last

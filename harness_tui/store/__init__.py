@@ -8,6 +8,7 @@ from harness_tui.store.base import (
     Checkpoint,
     DuplicateEventError,
     EventStore,
+    LeaseLostError,
     SessionSummary,
     StoreConfigError,
     StoreError,
@@ -15,11 +16,17 @@ from harness_tui.store.base import (
     StoreUnavailableError,
     UnknownSessionError,
 )
+from harness_tui.store.control import Command, Fence, Lease, LeaseHolder
 
 __all__ = [
     "Checkpoint",
+    "Command",
     "DuplicateEventError",
     "EventStore",
+    "Fence",
+    "Lease",
+    "LeaseHolder",
+    "LeaseLostError",
     "SessionSummary",
     "StoreConfigError",
     "StoreError",

@@ -31,11 +31,13 @@ from harness_tui.events import MODEL_COMPLETED, SESSION_CREATED, SESSION_STATUS,
 from harness_tui.store.base import (
     Checkpoint,
     DuplicateEventError,
+    LeaseLostError,
     StoreError,
     StoreLostError,
     StoreUnavailableError,
     UnknownSessionError,
 )
+from harness_tui.store.control import COMMAND_POLL_S, Fence
 
 # One transaction never carries more than this many events (a single append() larger
 # than this still commits whole: its events are atomic).
@@ -86,15 +88,24 @@ class PendingAppend:
     projection reuses the encoded `ts` so it is never encoded twice.
     """
 
-    __slots__ = ("events", "rows", "continues", "future")
+    __slots__ = ("events", "rows", "continues", "future", "fence", "command")
 
     def __init__(
-        self, events: Sequence[Event], rows: list[Any], future: asyncio.Future[list[int]]
+        self,
+        events: Sequence[Event],
+        rows: list[Any],
+        future: asyncio.Future[list[int]],
+        fence: Fence | None = None,
+        command: str | None = None,
     ) -> None:
         self.events = events
         self.rows = rows
         self.continues = continued_sessions(events)
         self.future = future
+        # Written only while this lease holds (checked in the batch's transaction).
+        self.fence = fence
+        # The command these events apply, marked applied in the same transaction.
+        self.command = command
 
 
 def continued_sessions(events: Sequence[Event]) -> frozenset[str]:
@@ -133,6 +144,36 @@ def refuse_unknown_sessions(
             continue
         known.update(event.session_id for event in call.events)
     return refused
+
+
+def fenced_calls(calls: Sequence[PendingAppend]) -> list[tuple[int, Fence]]:
+    """(index, fence) of the calls that carry a fence."""
+    return [(index, call.fence) for index, call in enumerate(calls) if call.fence is not None]
+
+
+def refuse_fenced(
+    calls: Sequence[PendingAppend],
+    holders: Mapping[str, tuple[str | None, int, str]],
+    where: str,
+) -> dict[int, StoreError]:
+    """By index, the fenced calls whose lease is no longer theirs. `holders` maps each
+    fenced session to its lease row as the transaction reads it: (owner or None when
+    released, token, description of the holder)."""
+    refused: dict[int, StoreError] = {}
+    for index, fence in fenced_calls(calls):
+        owner, token, holder = holders.get(fence.session_id, (None, 0, ""))
+        if owner == fence.owner and token == fence.token:
+            continue
+        now = f"it is held by {holder}" if owner else "nobody holds it now"
+        refused[index] = LeaseLostError(
+            f"session {fence.session_id}: engine {fence.owner} no longer holds its lease "
+            f"in {where} ({now}); nothing was written"
+        )
+    return refused
+
+
+def command_payload(payload: Mapping[str, object]) -> str:
+    return encode_json(dict(payload))
 
 
 def still_prunable(
@@ -466,6 +507,8 @@ class GroupCommitStore(ABC):
         self._pending_rows = 0
         self._wake = asyncio.Event()
         self._signal = CommitSignal()
+        # Wakes whoever waits for commands in this process (the poll covers the others).
+        self._command_signal = CommitSignal()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = False
@@ -507,7 +550,13 @@ class GroupCommitStore(ABC):
 
     # The contract.
 
-    async def append(self, events: Sequence[Event]) -> list[int]:
+    async def append(
+        self,
+        events: Sequence[Event],
+        *,
+        fence: Fence | None = None,
+        command: str | None = None,
+    ) -> list[int]:
         if self._closing:
             raise StoreError(f"the store {self.name} is closed")
         if self._lost is not None:
@@ -519,7 +568,7 @@ class GroupCommitStore(ABC):
         except (TypeError, ValueError, RecursionError) as exc:
             raise StoreError(f"event cannot be stored: {exc}") from None
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        self._pending.append(PendingAppend(events, rows, future))
+        self._pending.append(PendingAppend(events, rows, future, fence, command))
         self._pending_rows += len(rows)
         self._wake.set()
         return await future
@@ -543,6 +592,25 @@ class GroupCommitStore(ABC):
                 await self._before_waiting()
                 await wait_for_signal(woken, self.poll_interval)
 
+    # How long a command waiter sleeps at most before it looks again (a change made
+    # by another process and not notified).
+    command_poll_interval: float = COMMAND_POLL_S
+
+    def command_signal(self) -> asyncio.Event:
+        return self._command_signal.current()
+
+    async def wait_for_commands(self, signal: asyncio.Event, timeout: float) -> None:
+        if self._closed:
+            return
+        await self._before_command_wait()
+        await wait_for_signal(signal, max(0.0, min(timeout, self.command_poll_interval)))
+
+    async def _before_command_wait(self) -> None:  # noqa: B027 - optional
+        """Called before a command waiter sleeps (PostgreSQL: be listening)."""
+
+    def _commands_changed(self) -> None:
+        self._command_signal.notify()
+
     async def close(self) -> None:
         """Commit what is queued, stop the writer, wake subscribers, close connections.
 
@@ -561,6 +629,7 @@ class GroupCommitStore(ABC):
         finally:
             self._closed = True
             self._signal.notify()
+            self._command_signal.notify()
             await self._close_connections()
 
     # The writer.
@@ -661,6 +730,8 @@ class GroupCommitStore(ABC):
         except Exception as exc:
             self._fail(batch, str(exc))
             return
+        if any(call.command is not None for call in batch):
+            self._command_signal.notify()
         for call, result in zip(batch, results, strict=True):
             future = call.future
             if future.done():

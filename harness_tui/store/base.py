@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from harness_tui.events import Event
+from harness_tui.store.control import Command, Fence, Lease, LeaseHolder
 
 
 class StoreError(Exception):
@@ -34,6 +36,12 @@ class StoreUnavailableError(StoreError):
     """A failure that may pass on its own: PostgreSQL restarting or its connections cut,
     a full disk. The store retries the operation with backoff for `[store] retry_s`
     seconds before a caller sees this."""
+
+
+class LeaseLostError(StoreError):
+    """An append fenced by a lease its engine no longer holds: the lease expired and
+    another engine took the session over (or it was released). Nothing was written;
+    the engine must stop working on the session."""
 
 
 class StoreLostError(StoreError):
@@ -81,7 +89,13 @@ class Checkpoint:
 class EventStore(Protocol):
     url: str
 
-    async def append(self, events: Sequence[Event]) -> list[int]:
+    async def append(
+        self,
+        events: Sequence[Event],
+        *,
+        fence: Fence | None = None,
+        command: str | None = None,
+    ) -> list[int]:
         """Append events and return their positions, only after they are committed.
 
         All events of one call commit together or not at all. Raises
@@ -89,6 +103,11 @@ class EventStore(Protocol):
         UnknownSessionError when the call carries on a session (its first event for
         it has seq > 1) that is not in the log; other callers' events in the same
         group commit are unaffected.
+
+        `fence`: write only while that lease is still its holder's, checked in the
+        commit's own transaction (LeaseLostError otherwise, for this call alone).
+        `command`: the command these events apply, marked applied in the same
+        transaction (if it is still pending), so it is applied exactly once.
         """
         ...
 
@@ -165,6 +184,72 @@ class EventStore(Protocol):
         neither corrupts the other. Parts of sessions no longer in the log (retention
         deleted them meanwhile) are not saved. `state` and parts must be JSON values.
         """
+        ...
+
+    # --- leases (see store.control) ---------------------------------------------------
+
+    async def acquire_lease(
+        self, session_id: str, holder: LeaseHolder, duration_s: float, *, replacing: int = 0
+    ) -> Lease:
+        """Take the session's lease for `duration_s` seconds, in one conditional write:
+        only if nobody holds it, it expired, `holder` holds it already (renewed), or its
+        token is `replacing` (a holder known dead). Returns the lease as it then is:
+        `holder`'s when it won, else the live holder's."""
+        ...
+
+    async def renew_leases(self, fences: Sequence[Fence], duration_s: float) -> set[str]:
+        """Extend the leases their holders still have, in one write; returns the
+        sessions whose lease was renewed (the others' were lost)."""
+        ...
+
+    async def release_lease(self, fence: Fence) -> None:
+        """Give a lease up (only if `fence` still holds it)."""
+        ...
+
+    async def leases(self, session_ids: Collection[str] | None = None) -> dict[str, Lease]:
+        """The held leases (live or expired) of these sessions, or of all."""
+        ...
+
+    # --- commands ----------------------------------------------------------------------
+
+    async def issue_command(
+        self,
+        command_id: str,
+        session_id: str,
+        kind: str,
+        payload: Mapping[str, object],
+        issued_by: str,
+    ) -> Command:
+        """Record a pending command and wake whoever waits for commands."""
+        ...
+
+    async def commands(
+        self,
+        *,
+        session_ids: Collection[str] | None = None,
+        status: str | None = None,
+        after: int = 0,
+    ) -> list[Command]:
+        """Commands in the order they were issued (numbers above `after`)."""
+        ...
+
+    async def command(self, command_id: str) -> Command | None: ...
+
+    async def settle_command(
+        self, command_id: str, status: str, reason: str | None = None, *, by: str | None = None
+    ) -> bool:
+        """Mark a pending command applied or rejected; False when it was not pending."""
+        ...
+
+    def command_signal(self) -> asyncio.Event:
+        """Taken before reading commands, then handed to `wait_for_commands`: a change
+        that lands between the read and the wait still wakes the waiter."""
+        ...
+
+    async def wait_for_commands(self, signal: asyncio.Event, timeout: float) -> None:
+        """Return when commands may have changed since `signal` was taken (issued or
+        settled, by any process), or after `timeout` seconds; a store without
+        notifications (SQLite) polls every COMMAND_POLL_S."""
         ...
 
     async def close(self) -> None: ...

@@ -28,24 +28,23 @@ from harness_tui.store._common import (
     CallResult,
     GroupCommitStore,
     PendingAppend,
+    command_payload,
     decode_checkpoint,
     duplicate_error,
     encode_checkpoint,
     encode_json,
+    fenced_calls,
     fold_summaries,
     may_save,
+    refuse_fenced,
     refuse_unknown_sessions,
     repeated_event,
     sessions_carried_on,
     split_deltas,
     still_prunable,
 )
-from harness_tui.store.base import (
-    Checkpoint,
-    SessionSummary,
-    StoreError,
-    StoreUnavailableError,
-)
+from harness_tui.store.base import Checkpoint, SessionSummary, StoreError, StoreUnavailableError
+from harness_tui.store.control import PENDING, Command, Fence, Lease, LeaseHolder
 from harness_tui.store.postgres_setup import CONNECT_TIMEOUT, connect, describe, migrate, reason
 
 # Subscribers wake on NOTIFY at once; the poll only covers a lost LISTEN connection.
@@ -76,24 +75,72 @@ SELECT array_agg(position ORDER BY position) FROM inserted
 """
 
 # The same, for a whole batch, but only if every session it carries on ($6) is in the
-# log: it returns the missing ones (NULL when none) and inserts nothing if any is. One
-# round trip, so the check costs the group commit nothing extra.
+# log and every lease its calls are fenced by ($7 sessions, $8 owners, $9 tokens) is
+# still theirs: it returns the missing sessions and the fenced ones (NULL when none) and
+# inserts nothing if there are any. One round trip, so the checks cost the group commit
+# nothing extra; the write lock keeps every lease change out until it commits.
 _INSERT_EVENTS_IF_SESSIONS = """
 WITH missing AS (
     SELECT array_agg(m.sid) AS ids
     FROM unnest($6::text[]) AS m(sid)
     WHERE NOT EXISTS (SELECT 1 FROM sessions AS s WHERE s.session_id = m.sid)
 ),
+fenced AS (
+    SELECT array_agg(f.sid) AS ids
+    FROM unnest($7::text[], $8::text[], $9::bigint[]) AS f(sid, owner, token)
+    WHERE NOT EXISTS (
+        SELECT 1 FROM leases AS l
+        WHERE l.session_id = f.sid AND l.owner = f.owner AND l.token = f.token
+    )
+),
 inserted AS (
     INSERT INTO events (session_id, seq, ts, type, data)
     SELECT session_id, seq, ts, type, data::jsonb
     FROM unnest($1::text[], $2::bigint[], $3::timestamptz[], $4::text[], $5::text[])
         WITH ORDINALITY AS e(session_id, seq, ts, type, data, ord)
-    WHERE (SELECT ids FROM missing) IS NULL
+    WHERE (SELECT ids FROM missing) IS NULL AND (SELECT ids FROM fenced) IS NULL
     ORDER BY ord
     RETURNING position
 )
-SELECT (SELECT ids FROM missing), (SELECT array_agg(position ORDER BY position) FROM inserted)
+SELECT (SELECT ids FROM missing), (SELECT ids FROM fenced),
+    (SELECT array_agg(position ORDER BY position) FROM inserted)
+"""
+
+_LEASE_COLUMNS = "session_id, owner, host, pid, pid_start, token, expires_at"
+_LEASE_ROW = f"{_LEASE_COLUMNS}, expires_at <= clock_timestamp()"
+
+# One conditional write: taken only if nobody holds it, it expired, the holder asks
+# again ($2 already holds it: renewed) or its token is $7 (a holder known dead).
+_ACQUIRE_LEASE = f"""
+INSERT INTO leases ({_LEASE_COLUMNS})
+VALUES ($1, $2, $3, $4, $5, 1, clock_timestamp() + make_interval(secs => $6))
+ON CONFLICT (session_id) DO UPDATE SET
+    owner = EXCLUDED.owner,
+    host = EXCLUDED.host,
+    pid = EXCLUDED.pid,
+    pid_start = EXCLUDED.pid_start,
+    token = CASE WHEN leases.owner = EXCLUDED.owner THEN leases.token ELSE leases.token + 1 END,
+    expires_at = EXCLUDED.expires_at
+WHERE leases.owner IS NULL
+    OR leases.expires_at <= clock_timestamp()
+    OR leases.owner = EXCLUDED.owner
+    OR ($7 <> 0 AND leases.token = $7)
+"""
+
+_COMMAND_COLUMNS = (
+    "command_id, session_id, kind, payload::text, issued_by, issued_at, status, reason, "
+    "applied_at, number, settled_by"
+)
+COMMANDS_CHANNEL = "harness_commands"
+# Applied by the engine holding the session's lease (which the same transaction checked).
+_MARK_APPLIED = """
+UPDATE commands AS c SET status = 'applied', applied_at = clock_timestamp(),
+    settled_by = (
+        SELECT 'engine ' || l.owner || ' on ' || l.host FROM leases AS l
+        WHERE l.session_id = m.session_id AND l.owner IS NOT NULL
+    )
+FROM unnest($1::text[], $2::text[]) AS m(command_id, session_id)
+WHERE c.command_id = m.command_id AND c.status = 'pending'
 """
 
 _SESSIONS_AMONG = "SELECT session_id FROM sessions WHERE session_id = ANY($1::text[])"
@@ -255,6 +302,9 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 class PostgresEventStore(GroupCommitStore):
+    # Commands are heard of through NOTIFY; the poll only covers a lost LISTEN.
+    command_poll_interval = POLL_INTERVAL
+
     def __init__(self, url: str, poll_interval: float, retry_s: float = RETRY_S) -> None:
         self.url = url
         self.name = describe(url)
@@ -394,10 +444,16 @@ class PostgresEventStore(GroupCommitStore):
             # Under the write lock, which retention's delete also takes: either the
             # delete committed first and the batch finds its session missing, or the
             # batch commits first and the delete, seeing the session touched, leaves it.
-            missing, positions = await conn.fetchrow(
-                _INSERT_EVENTS_IF_SESSIONS, *_columns(rows), wanted
+            fences = [fence for _, fence in fenced_calls(calls)]
+            missing, fenced, positions = await conn.fetchrow(
+                _INSERT_EVENTS_IF_SESSIONS,
+                *_columns(rows),
+                wanted,
+                [fence.session_id for fence in fences],
+                [fence.owner for fence in fences],
+                [fence.token for fence in fences],
             )
-            if missing:
+            if missing or fenced:
                 raise _SessionsMissing
             results: list[CallResult] = []
             start = 0
@@ -406,6 +462,7 @@ class PostgresEventStore(GroupCommitStore):
                 results.append(positions[start:end])
                 start = end
             await self._write_summaries(conn, calls, results)
+            await _mark_applied(conn, calls, results)
             await conn.execute("COMMIT")
         except BaseException:
             await self._rollback(conn)
@@ -428,11 +485,25 @@ class PostgresEventStore(GroupCommitStore):
         await conn.execute(_BEGIN_WRITE)
         try:
             refused: dict[int, StoreError] = {}
+            fenced = fenced_calls(calls)
+            if fenced:
+                rows = await conn.fetch(
+                    "SELECT session_id, owner, token, host, pid FROM leases "
+                    "WHERE session_id = ANY($1::text[])",
+                    sorted({fence.session_id for _, fence in fenced}),
+                )
+                holders = {
+                    row[0]: (row[1], row[2], f"engine {row[1]} (pid {row[4]} on {row[3]})")
+                    for row in rows
+                }
+                refused = refuse_fenced(calls, holders, self.name)
             if wanted:
                 rows = await conn.fetch(_SESSIONS_AMONG, sorted(wanted))
                 existing = {row[0] for row in rows}
                 if not existing >= wanted:
-                    refused = refuse_unknown_sessions(calls, existing, self.name)
+                    unknown = refuse_unknown_sessions(calls, existing, self.name)
+                    for index, error in unknown.items():
+                        refused.setdefault(index, error)
             for index, call in enumerate(calls):
                 if index in refused:
                     results.append(refused[index])
@@ -452,6 +523,7 @@ class PostgresEventStore(GroupCommitStore):
                 written.append(call)
                 written_results.append(positions)
             await self._write_summaries(conn, written, written_results)
+            await _mark_applied(conn, written, written_results)
             await conn.execute("COMMIT")
         except BaseException:
             await self._rollback(conn)
@@ -741,6 +813,7 @@ class PostgresEventStore(GroupCommitStore):
         try:
             listener = await connect(self.url, self.name)
             await listener.add_listener(NOTIFY_CHANNEL, self._notified)
+            await listener.add_listener(COMMANDS_CHANNEL, self._commands_notified)
         except (StoreError, *_DB_ERRORS):
             return
         if self._closing:
@@ -750,6 +823,208 @@ class PostgresEventStore(GroupCommitStore):
 
     def _notified(self, *_: Any) -> None:
         self._signal.notify()
+
+    def _commands_notified(self, *_: Any) -> None:
+        self._commands_changed()
+
+    async def _before_command_wait(self) -> None:
+        """Commands are heard of through LISTEN too: connect it if it is not yet (the
+        poll covers the meantime, and a lost connection)."""
+        listener = self._listener
+        if listener is None or listener.is_closed():
+            await asyncio.shield(self._listen())
+
+    # --- leases ----------------------------------------------------------------------
+
+    async def _write_now(
+        self, operation: Callable[[asyncpg.Connection], Awaitable[_Result]], what: str
+    ) -> _Result:
+        """`operation(conn)` in a transaction under the write lock every append takes,
+        retried while the server is away."""
+
+        async def locked(conn: asyncpg.Connection) -> _Result:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
+                return await operation(conn)
+
+        if self._closing:
+            raise StoreError(f"the store {self.name} is closed")
+        return await self._retrying(lambda retry: self._on_connection(locked, what))
+
+    async def acquire_lease(
+        self, session_id: str, holder: LeaseHolder, duration_s: float, *, replacing: int = 0
+    ) -> Lease:
+        async def acquire(conn: asyncpg.Connection) -> Lease:
+            await conn.execute(
+                _ACQUIRE_LEASE,
+                session_id,
+                holder.owner,
+                holder.host,
+                holder.pid,
+                holder.pid_start,
+                float(duration_s),
+                replacing,
+            )
+            row = await conn.fetchrow(
+                f"SELECT {_LEASE_ROW} FROM leases WHERE session_id = $1", session_id
+            )
+            return _lease(row)
+
+        return await self._write_now(acquire, "cannot take a lease in")
+
+    async def renew_leases(self, fences: Sequence[Fence], duration_s: float) -> set[str]:
+        if not fences:
+            return set()
+
+        async def renew(conn: asyncpg.Connection) -> set[str]:
+            rows = await conn.fetch(
+                "UPDATE leases AS l SET expires_at = clock_timestamp() "
+                "+ make_interval(secs => $4) "
+                "FROM unnest($1::text[], $2::text[], $3::bigint[]) AS f(sid, owner, token) "
+                "WHERE l.session_id = f.sid AND l.owner = f.owner AND l.token = f.token "
+                "RETURNING l.session_id",
+                [f.session_id for f in fences],
+                [f.owner for f in fences],
+                [f.token for f in fences],
+                float(duration_s),
+            )
+            return {row[0] for row in rows}
+
+        return await self._write_now(renew, "cannot renew leases in")
+
+    async def release_lease(self, fence: Fence) -> None:
+        async def release(conn: asyncpg.Connection) -> None:
+            await conn.execute(
+                "UPDATE leases SET owner = NULL, expires_at = clock_timestamp() "
+                "WHERE session_id = $1 AND owner = $2 AND token = $3",
+                fence.session_id,
+                fence.owner,
+                fence.token,
+            )
+
+        await self._write_now(release, "cannot release a lease in")
+
+    async def leases(self, session_ids: Collection[str] | None = None) -> dict[str, Lease]:
+        if session_ids is None:
+            rows = await self._fetch(f"SELECT {_LEASE_ROW} FROM leases WHERE owner IS NOT NULL")
+        else:
+            rows = await self._fetch(
+                f"SELECT {_LEASE_ROW} FROM leases WHERE owner IS NOT NULL "
+                "AND session_id = ANY($1::text[])",
+                sorted(session_ids),
+            )
+        return {row[0]: _lease(row) for row in rows}
+
+    # --- commands --------------------------------------------------------------------
+
+    async def issue_command(
+        self,
+        command_id: str,
+        session_id: str,
+        kind: str,
+        payload: Mapping[str, object],
+        issued_by: str,
+    ) -> Command:
+        async def issue(conn: asyncpg.Connection) -> Any:
+            async with conn.transaction():
+                row = await conn.fetchrow(
+                    "INSERT INTO commands (command_id, session_id, kind, payload, issued_by, "
+                    "issued_at) VALUES ($1, $2, $3, $4::jsonb, $5, clock_timestamp()) "
+                    f"RETURNING {_COMMAND_COLUMNS}",
+                    command_id,
+                    session_id,
+                    kind,
+                    command_payload(payload),
+                    issued_by,
+                )
+                await conn.execute(f"SELECT pg_notify('{COMMANDS_CHANNEL}', $1)", session_id)
+            return row
+
+        row = await self._retrying(
+            lambda retry: self._on_connection(issue, "cannot record a command in")
+        )
+        self._commands_changed()
+        return _command(row)
+
+    async def commands(
+        self,
+        *,
+        session_ids: Collection[str] | None = None,
+        status: str | None = None,
+        after: int = 0,
+    ) -> list[Command]:
+        # The engines' frequent question (pending commands of their sessions) is asked
+        # with a plain `status = $2`, so the index on (status, session_id) serves it.
+        where = "status = $2" if status is not None else "$2::text IS NULL"
+        rows = await self._fetch(
+            f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE number > $1 AND {where} "
+            "AND ($3::text[] IS NULL OR session_id = ANY($3::text[])) ORDER BY number",
+            after,
+            status,
+            None if session_ids is None else sorted(session_ids),
+        )
+        return [_command(row) for row in rows]
+
+    async def command(self, command_id: str) -> Command | None:
+        rows = await self._fetch(
+            f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE command_id = $1", command_id
+        )
+        return _command(rows[0]) if rows else None
+
+    async def settle_command(
+        self, command_id: str, status: str, reason: str | None = None, *, by: str | None = None
+    ) -> bool:
+        async def settle(conn: asyncpg.Connection) -> bool:
+            done = await conn.execute(
+                "UPDATE commands SET status = $2, reason = $3, applied_at = clock_timestamp(), "
+                "settled_by = $4 WHERE command_id = $1 AND status = $5",
+                command_id,
+                status,
+                reason,
+                by,
+                PENDING,
+            )
+            await conn.execute(f"SELECT pg_notify('{COMMANDS_CHANNEL}', $1)", command_id)
+            return bool(int(done.rsplit(" ", 1)[-1]))
+
+        settled = await self._write_now(settle, "cannot settle a command in")
+        self._commands_changed()
+        return settled
+
+
+def _lease(row: Sequence[Any]) -> Lease:
+    return Lease(*row)
+
+
+def _command(row: Sequence[Any]) -> Command:
+    return Command(
+        command_id=row[0],
+        session_id=row[1],
+        kind=row[2],
+        payload=_decode_json(row[3]),
+        issued_by=row[4],
+        issued_at=row[5],
+        status=row[6],
+        reason=row[7],
+        applied_at=row[8],
+        number=row[9],
+        settled_by=row[10],
+    )
+
+
+async def _mark_applied(
+    conn: asyncpg.Connection, calls: list[PendingAppend], results: list[CallResult]
+) -> None:
+    """Mark the commands the written calls apply, in their transaction: a command is
+    applied exactly when its events are in the log; and tell whoever waits for it."""
+    marks = [
+        (call.command, call.events[0].session_id)
+        for call, result in zip(calls, results, strict=True)
+        if call.command is not None and not isinstance(result, StoreError)
+    ]
+    if marks:
+        await conn.execute(_MARK_APPLIED, [m[0] for m in marks], [m[1] for m in marks])
+        await conn.execute(f"SELECT pg_notify('{COMMANDS_CHANNEL}', '')")
 
 
 def _columns(rows: list[Any]) -> list[Any]:

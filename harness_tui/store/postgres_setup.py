@@ -82,6 +82,43 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX projection_sessions_by_session ON projection_sessions (session_id)",
         ),
     ),
+    # Version 3 belongs to other tables; a version missing from a store is applied on
+    # its own, in list order, and leaves these tables as they are.
+    (
+        4,
+        (
+            # The control plane (store.control). A released lease keeps its row, owner
+            # NULL, so its token only grows. expires_at is by the server's clock, the
+            # one every engine on every host reads.
+            """
+            CREATE TABLE leases (
+                session_id TEXT PRIMARY KEY,
+                owner TEXT,
+                host TEXT NOT NULL DEFAULT '',
+                pid BIGINT NOT NULL DEFAULT 0,
+                pid_start TEXT,
+                token BIGINT NOT NULL,
+                expires_at TIMESTAMPTZ NOT NULL
+            )
+            """,
+            """
+            CREATE TABLE commands (
+                number BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                command_id TEXT NOT NULL UNIQUE,
+                session_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                payload JSONB NOT NULL,
+                issued_by TEXT NOT NULL,
+                issued_at TIMESTAMPTZ NOT NULL,
+                status TEXT NOT NULL DEFAULT 'pending',
+                reason TEXT,
+                applied_at TIMESTAMPTZ,
+                settled_by TEXT
+            )
+            """,
+            "CREATE INDEX commands_by_status ON commands (status, session_id, number)",
+        ),
+    ),
 ]
 
 

@@ -25,13 +25,16 @@ from harness_tui.store._common import (
     CallResult,
     GroupCommitStore,
     PendingAppend,
+    command_payload,
     decode_checkpoint,
     duplicate_error,
     encode_checkpoint,
     encode_json,
+    fenced_calls,
     fold_summaries,
     may_save,
     migrations_to_apply,
+    refuse_fenced,
     refuse_unknown_sessions,
     repeated_event,
     sessions_carried_on,
@@ -45,6 +48,13 @@ from harness_tui.store.base import (
     StoreError,
     StoreLostError,
     StoreUnavailableError,
+)
+from harness_tui.store.control import (
+    PENDING,
+    Command,
+    Fence,
+    Lease,
+    LeaseHolder,
 )
 from harness_tui.store.sqlite_file import prepare_directory, sqlite_path
 
@@ -96,8 +106,8 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX sessions_by_update ON sessions (updated_at, last_position)",
         ),
     ),
-    # Version 3 may be missing from a store (migrations apply by version, each on its
-    # own): a gap is harmless.
+    # Version 3 belongs to no table here: migrations apply by version, each on its own,
+    # so a gap is harmless.
     (
         2,
         (
@@ -124,7 +134,56 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX projection_sessions_by_session ON projection_sessions (session_id)",
         ),
     ),
+    (
+        4,
+        (
+            # The control plane (store.control). A released lease keeps its row, owner
+            # NULL, so its token only grows. expires_at: Unix seconds by this host's
+            # clock, the one every process sharing the file reads.
+            """
+            CREATE TABLE leases (
+                session_id TEXT PRIMARY KEY,
+                owner TEXT,
+                host TEXT NOT NULL DEFAULT '',
+                pid INTEGER NOT NULL DEFAULT 0,
+                pid_start TEXT,
+                token INTEGER NOT NULL,
+                expires_at REAL NOT NULL
+            ) WITHOUT ROWID
+            """,
+            # AUTOINCREMENT: numbers give the order commands were issued in.
+            """
+            CREATE TABLE commands (
+                number INTEGER PRIMARY KEY AUTOINCREMENT,
+                command_id TEXT NOT NULL UNIQUE,
+                session_id TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                payload TEXT NOT NULL,
+                issued_by TEXT NOT NULL,
+                issued_at TEXT NOT NULL,
+                status TEXT NOT NULL DEFAULT 'pending',
+                reason TEXT,
+                applied_at TEXT,
+                settled_by TEXT
+            )
+            """,
+            "CREATE INDEX commands_by_status ON commands (status, session_id, number)",
+        ),
+    ),
 ]
+
+_LEASE_COLUMNS = "session_id, owner, host, pid, pid_start, token, expires_at"
+_COMMAND_COLUMNS = (
+    "command_id, session_id, kind, payload, issued_by, issued_at, status, reason, "
+    "applied_at, number, settled_by"
+)
+# Applied by the engine holding the session's lease (which the same transaction checked).
+_MARK_APPLIED = (
+    "UPDATE commands SET status = 'applied', applied_at = ?2, settled_by = ("
+    "SELECT 'engine ' || owner || ' on ' || host FROM leases "
+    "WHERE session_id = ?3 AND owner IS NOT NULL) "
+    "WHERE command_id = ?1 AND status = 'pending'"
+)
 
 _INSERT_EVENT = "INSERT INTO events (session_id, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)"
 
@@ -437,6 +496,7 @@ class SQLiteEventStore(GroupCommitStore):
             last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
             results = split_positions(calls, last - len(rows) + 1)
             self._write_summaries(db, calls, results)
+            _mark_applied(db, calls, results)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -470,6 +530,7 @@ class SQLiteEventStore(GroupCommitStore):
                 last = db.execute("SELECT last_insert_rowid()").fetchone()[0]
                 results.extend(split_positions([call], last - len(call.rows) + 1))
             self._write_summaries(db, calls, results)
+            _mark_applied(db, calls, results)
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -479,17 +540,33 @@ class SQLiteEventStore(GroupCommitStore):
         return results
 
     def _refused(self, db: sqlite3.Connection, calls: list[PendingAppend]) -> dict[int, StoreError]:
-        """The calls that carry on a session retention has deleted. Asked inside the
-        write transaction, which retention's delete also takes: either the delete
-        committed first and the call is refused, or the call commits first and the
-        delete, seeing the session touched, leaves it."""
+        """The calls that carry on a session retention has deleted, and those fenced by
+        a lease their engine lost. Asked inside the write transaction, which retention's
+        delete and every lease change also take: either they committed first and the
+        call is refused, or the call commits first (and the delete, seeing the session
+        touched, leaves it)."""
+        refused: dict[int, StoreError] = {}
+        fenced = fenced_calls(calls)
+        if fenced:
+            sids = sorted({fence.session_id for _, fence in fenced})
+            holders = {
+                row[0]: (row[1], row[2], f"engine {row[1]} (pid {row[4]} on {row[3]})")
+                for row in db.execute(
+                    "SELECT session_id, owner, token, host, pid FROM leases "
+                    "WHERE session_id IN (SELECT value FROM json_each(?1))",
+                    (json.dumps(sids),),
+                )
+            }
+            refused.update(refuse_fenced(calls, holders, str(self.path)))
         wanted = sessions_carried_on(calls)
         if not wanted:
-            return {}
+            return refused
         existing = {row[0] for row in db.execute(_SESSIONS_AMONG, (json.dumps(sorted(wanted)),))}
         if existing >= wanted:
-            return {}
-        return refuse_unknown_sessions(calls, existing, str(self.path))
+            return refused
+        for index, error in refuse_unknown_sessions(calls, existing, str(self.path)).items():
+            refused.setdefault(index, error)
+        return refused
 
     def _call_error(
         self, db: sqlite3.Connection, call: PendingAppend, exc: Exception
@@ -651,6 +728,192 @@ class SQLiteEventStore(GroupCommitStore):
             raise StoreError(f"cannot delete from {self.path}: {exc}") from None
         return going
 
+    # --- leases ----------------------------------------------------------------------
+
+    async def _write_now(self, function: Callable[[sqlite3.Connection], Any], what: str) -> Any:
+        """`function(db)` on the writer thread inside BEGIN IMMEDIATE (the write lock
+        every append takes, in any process), retried while the file is busy."""
+
+        def run(db: sqlite3.Connection) -> Any:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = function(db)
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            return result
+
+        async def attempt(retry: bool) -> Any:
+            if self._closing or self._writer_db is None:
+                raise StoreError(f"the store {self.name} is closed")
+            try:
+                return await self._run_on_writer(run)
+            except sqlite3.Error as exc:
+                message = f"cannot {what} {self.path}: {exc}"
+                code = getattr(exc, "sqlite_errorcode", None)
+                if isinstance(code, int) and code & 0xFF in _PASSING_ERRORS:
+                    raise StoreUnavailableError(message) from None
+                raise StoreError(message) from None
+
+        return await self._retrying(attempt)
+
+    async def acquire_lease(
+        self, session_id: str, holder: LeaseHolder, duration_s: float, *, replacing: int = 0
+    ) -> Lease:
+        def acquire(db: sqlite3.Connection) -> Lease:
+            now = time.time()
+            row = db.execute(
+                "SELECT owner, token, expires_at FROM leases WHERE session_id = ?",
+                (session_id,),
+            ).fetchone()
+            values = (holder.owner, holder.host, holder.pid, holder.pid_start)
+            if row is None:
+                db.execute(
+                    f"INSERT INTO leases ({_LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, 1, ?)",
+                    (session_id, *values, now + duration_s),
+                )
+            else:
+                owner, token, expires_at = row
+                if (
+                    owner is None
+                    or expires_at <= now
+                    or owner == holder.owner
+                    or (replacing and token == replacing)
+                ):
+                    new_token = token if owner == holder.owner else token + 1
+                    db.execute(
+                        "UPDATE leases SET owner = ?, host = ?, pid = ?, pid_start = ?, "
+                        "token = ?, expires_at = ? WHERE session_id = ?",
+                        (*values, new_token, now + duration_s, session_id),
+                    )
+            current = db.execute(
+                f"SELECT {_LEASE_COLUMNS} FROM leases WHERE session_id = ?", (session_id,)
+            ).fetchone()
+            return _lease(current, time.time())
+
+        lease: Lease = await self._write_now(acquire, "take a lease in")
+        return lease
+
+    async def renew_leases(self, fences: Sequence[Fence], duration_s: float) -> set[str]:
+        if not fences:
+            return set()
+
+        def renew(db: sqlite3.Connection) -> set[str]:
+            expires_at = time.time() + duration_s
+            renewed: set[str] = set()
+            for fence in fences:
+                cursor = db.execute(
+                    "UPDATE leases SET expires_at = ? "
+                    "WHERE session_id = ? AND owner = ? AND token = ?",
+                    (expires_at, fence.session_id, fence.owner, fence.token),
+                )
+                if cursor.rowcount:
+                    renewed.add(fence.session_id)
+            return renewed
+
+        renewed: set[str] = await self._write_now(renew, "renew leases in")
+        return renewed
+
+    async def release_lease(self, fence: Fence) -> None:
+        def release(db: sqlite3.Connection) -> None:
+            db.execute(
+                "UPDATE leases SET owner = NULL, expires_at = 0 "
+                "WHERE session_id = ? AND owner = ? AND token = ?",
+                (fence.session_id, fence.owner, fence.token),
+            )
+
+        await self._write_now(release, "release a lease in")
+
+    async def leases(self, session_ids: Collection[str] | None = None) -> dict[str, Lease]:
+        if session_ids is None:
+            rows = await self._fetch(
+                f"SELECT {_LEASE_COLUMNS} FROM leases WHERE owner IS NOT NULL", ()
+            )
+        else:
+            rows = await self._fetch(
+                f"SELECT {_LEASE_COLUMNS} FROM leases WHERE owner IS NOT NULL "
+                "AND session_id IN (SELECT value FROM json_each(?1))",
+                (json.dumps(sorted(session_ids)),),
+            )
+        now = time.time()
+        return {row[0]: _lease(row, now) for row in rows}
+
+    # --- commands --------------------------------------------------------------------
+
+    async def issue_command(
+        self,
+        command_id: str,
+        session_id: str,
+        kind: str,
+        payload: Mapping[str, object],
+        issued_by: str,
+    ) -> Command:
+        issued_at = utcnow()
+
+        def issue(db: sqlite3.Connection) -> int:
+            cursor = db.execute(
+                "INSERT INTO commands (command_id, session_id, kind, payload, issued_by, "
+                "issued_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    command_id,
+                    session_id,
+                    kind,
+                    command_payload(payload),
+                    issued_by,
+                    encode_ts(issued_at),
+                ),
+            )
+            number: int = cursor.lastrowid or 0
+            return number
+
+        number: int = await self._write_now(issue, "record a command in")
+        self._commands_changed()
+        return Command(
+            command_id, session_id, kind, dict(payload), issued_by, issued_at, number=number
+        )
+
+    async def commands(
+        self,
+        *,
+        session_ids: Collection[str] | None = None,
+        status: str | None = None,
+        after: int = 0,
+    ) -> list[Command]:
+        sessions = None if session_ids is None else json.dumps(sorted(session_ids))
+        # The engines' frequent question (pending commands of their sessions) is asked
+        # with a plain `status = ?`, so the index on (status, session_id) serves it.
+        sql = (
+            f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE number > ?1 "
+            + ("AND status = ?2 " if status is not None else "AND ?2 IS NULL ")
+            + "AND (?3 IS NULL OR session_id IN (SELECT value FROM json_each(?3)))"
+        )
+        parameters = (after, status, sessions)
+        rows = await self._fetch(sql + " ORDER BY number", parameters)
+        return [_command(row) for row in rows]
+
+    async def command(self, command_id: str) -> Command | None:
+        rows = await self._fetch(
+            f"SELECT {_COMMAND_COLUMNS} FROM commands WHERE command_id = ?", (command_id,)
+        )
+        return _command(rows[0]) if rows else None
+
+    async def settle_command(
+        self, command_id: str, status: str, reason: str | None = None, *, by: str | None = None
+    ) -> bool:
+        def settle(db: sqlite3.Connection) -> bool:
+            cursor = db.execute(
+                "UPDATE commands SET status = ?, reason = ?, applied_at = ?, settled_by = ? "
+                "WHERE command_id = ? AND status = ?",
+                (status, reason, encode_ts(utcnow()), by, command_id, PENDING),
+            )
+            return bool(cursor.rowcount)
+
+        settled: bool = await self._write_now(settle, "settle a command in")
+        self._commands_changed()
+        return settled
+
     # --- checkpoints -------------------------------------------------------------------
 
     async def load_checkpoint(self, name: str) -> Checkpoint | None:
@@ -726,6 +989,49 @@ class SQLiteEventStore(GroupCommitStore):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to {self.path}: {exc}") from None
         return done
+
+
+def _lease(row: Sequence[Any], now: float) -> Lease:
+    return Lease(
+        session_id=row[0],
+        owner=row[1],
+        host=row[2],
+        pid=row[3],
+        pid_start=row[4],
+        token=row[5],
+        expires_at=datetime.fromtimestamp(row[6], UTC),
+        expired=row[6] <= now,
+    )
+
+
+def _command(row: Sequence[Any]) -> Command:
+    return Command(
+        command_id=row[0],
+        session_id=row[1],
+        kind=row[2],
+        payload=_decode_json(row[3]),
+        issued_by=row[4],
+        issued_at=_parse_ts(row[5]),
+        status=row[6],
+        reason=row[7],
+        applied_at=_parse_ts(row[8]) if row[8] else None,
+        number=row[9],
+        settled_by=row[10],
+    )
+
+
+def _mark_applied(
+    db: sqlite3.Connection, calls: list[PendingAppend], results: list[CallResult]
+) -> None:
+    """Mark the commands the written calls apply, in their transaction: a command is
+    applied exactly when its events are in the log."""
+    marks = [
+        (call.command, encode_ts(utcnow()), call.events[0].session_id)
+        for call, result in zip(calls, results, strict=True)
+        if call.command is not None and not isinstance(result, StoreError)
+    ]
+    if marks:
+        db.executemany(_MARK_APPLIED, marks)
 
 
 def _switch_to_wal(db: sqlite3.Connection) -> None:

@@ -33,10 +33,10 @@ from harness_tui import events as ev
 from harness_tui.engine.worktrees import worktree_root
 from harness_tui.events import Event, utcnow
 from harness_tui.gc.service import gc_session_id
-from harness_tui.store import EventStore
+from harness_tui.store import EventStore, LeaseHolder
 
 # Bumped whenever the stores built here change, so cached stores are rebuilt.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 
 NEWEST_TITLE = "Tag release v9.4.1"
 
@@ -46,7 +46,12 @@ APPEND_BATCH = 5000
 
 # Live turns and tasks belong to an engine elsewhere: another host's process cannot be
 # checked, so an engine opening the store leaves them running (as the showcase does).
-REMOTE_OWNER = {"host": "build-agent-7.example", "pid": 4242, "start": "1"}
+REMOTE_OWNER = {"host": "build-agent-7.example", "pid": 4242, "start": "1", "engine": "remote7"}
+# The live sessions are run by an engine on another machine, which holds their leases
+# (a year, longer than any cache keeps the store): a dashboard opened on it leaves them be.
+REMOTE_HOLDER = LeaseHolder("remote7", "build-agent-7.example", 4242, "1")
+# A year: a cached store stays as built however long it is kept.
+REMOTE_LEASE_S = 365 * 24 * 3600.0
 
 BRANCH_PREFIX = "harness/"
 
@@ -688,6 +693,8 @@ async def build_history(
         log.events = [replace(event, ts=event.ts + shift) for event in log.events]
     add(newest)
     await flush()
+    for log in live:
+        await store.acquire_lease(log.session_id, REMOTE_HOLDER, REMOTE_LEASE_S)
     for log in kept:
         _add_worktree(project, log)
     return HistoryReport(

@@ -340,9 +340,9 @@ async def test_an_approval_answered_before_its_writer_has_applied_the_request(tm
     release = asyncio.Event()
     append = engine.store.append
 
-    async def slow_to_return(events):
+    async def slow_to_return(events, **options):
         # The commit is done; only the writer learning of it is held back.
-        positions = await append(events)
+        positions = await append(events, **options)
         if any(event.type == ev.APPROVAL_REQUESTED for event in events):
             committed.set()
             await release.wait()

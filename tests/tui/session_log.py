@@ -9,11 +9,15 @@ from typing import Any
 
 from harness_tui import events as ev
 from harness_tui.events import Event
+from harness_tui.store import LeaseHolder
 
 T0 = datetime(2025, 3, 14, 9, 0, 0, tzinfo=UTC)
-# Running turns and tasks belong to an engine on another machine sharing the store:
-# an engine opening this store cannot check that one, so it leaves them running.
-REMOTE_OWNER = {"host": "build-agent-7.example", "pid": 4242, "start": "1"}
+# Running turns and tasks belong to an engine on another machine sharing the store,
+# which holds their sessions' leases (REMOTE_HOLDER, for as long as the test runs): an
+# engine opening this store leaves them running.
+REMOTE_OWNER = {"host": "build-agent-7.example", "pid": 4242, "start": "1", "engine": "remote7"}
+REMOTE_HOLDER = LeaseHolder("remote7", "build-agent-7.example", 4242, "1")
+REMOTE_LEASE_S = 3600.0
 
 
 @dataclass

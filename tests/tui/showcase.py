@@ -15,6 +15,8 @@ from harness_tui.events import Event
 from harness_tui.store import EventStore
 from harness_tui.tui.model import Clock
 from tests.tui.session_log import (
+    REMOTE_HOLDER,
+    REMOTE_LEASE_S,
     REMOTE_OWNER,
     T0,
     SessionLog,
@@ -428,7 +430,15 @@ def showcase_events() -> list[Event]:
 
 
 async def write_showcase(store: EventStore) -> None:
-    await store.append(showcase_events())
+    events = showcase_events()
+    await store.append(events)
+    # The remote engine runs what it owns: it holds those sessions' leases.
+    for session_id in sorted(remotely_owned(events)):
+        await store.acquire_lease(session_id, REMOTE_HOLDER, REMOTE_LEASE_S)
+
+
+def remotely_owned(events: list[ev.Event]) -> set[str]:
+    return {e.session_id for e in events if e.data.get("owner") == REMOTE_OWNER}
 
 
 def showcase_project(directory: Path) -> Path:
