@@ -112,7 +112,7 @@ class Engine:
         # Sessions start-up recovery could not finish, and why (see Engine.open).
         self.recovery_failures: list[RecoveryFailure] = []
         # One scheduler for every worktree session this engine runs.
-        self._worktrees = WorktreeSessions(self._ctx, self._tasks, self.load_state, self._load)
+        self._worktrees = WorktreeSessions(self._ctx, self._tasks, self._load)
         # Sessions read from the log and not run here, by id, least recently used
         # first (see _read_state).
         self._read_states: OrderedDict[str, SessionState] = OrderedDict()
@@ -661,6 +661,17 @@ class Engine:
     async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
         return await self.store.sessions(limit)
 
+    async def history(
+        self, session_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """A session's events after `after_seq`, oldest first; at most `limit` of them,
+        so a long session can be read a page at a time."""
+        return await self.store.read(session_id, after_seq, limit)
+
+    async def summary(self, session_id: str) -> SessionSummary | None:
+        """The session's summary row (status, title, last seq), without its events."""
+        return await self.store.session(session_id)
+
     async def leases(self, session_ids: Collection[str] | None = None) -> dict[str, Lease]:
         """Which engine (host, pid) holds each session's lease, by session: the engine
         that runs it, or one that died if `expired`. A session with no entry is run by
@@ -681,10 +692,6 @@ class Engine:
     def host(self) -> str:
         """The name this engine gives its machine ([control] host, else the hostname)."""
         return self._ctx.host
-
-    async def history(self, session_id: str, after_seq: int = 0) -> list[Event]:
-        """A session's events after `after_seq`, oldest first."""
-        return await self.store.read(session_id, after_seq)
 
     async def event_at(self, position: int) -> Event | None:
         """The event the store gave this position, or None if it holds none there."""

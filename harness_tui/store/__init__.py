@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness_tui.store.base import (
+    Checkpoint,
     DuplicateEventError,
     EventStore,
     LeaseLostError,
@@ -18,6 +19,7 @@ from harness_tui.store.base import (
 from harness_tui.store.control import Command, Fence, Lease, LeaseHolder
 
 __all__ = [
+    "Checkpoint",
     "Command",
     "DuplicateEventError",
     "EventStore",

@@ -57,8 +57,34 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX sessions_by_update ON sessions (updated_at, last_position)",
         ),
     ),
-    # Versions 2 and 3 belong to other tables; a version missing here is simply not
-    # applied, and applying them later (in list order) leaves these tables as they are.
+    # As in sqlite.py: projection checkpoints, and their per-session parts in rows of
+    # their own so retention deletes them with their session. A gap before a later
+    # version is harmless: migrations apply by version, each on its own.
+    (
+        2,
+        (
+            """
+            CREATE TABLE projection_checkpoints (
+                name TEXT PRIMARY KEY,
+                version INTEGER NOT NULL,
+                position BIGINT NOT NULL,
+                state TEXT NOT NULL,
+                saved_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE projection_sessions (
+                name TEXT NOT NULL,
+                session_id TEXT NOT NULL,
+                state TEXT NOT NULL,
+                PRIMARY KEY (name, session_id)
+            )
+            """,
+            "CREATE INDEX projection_sessions_by_session ON projection_sessions (session_id)",
+        ),
+    ),
+    # Version 3 belongs to other tables; a version missing from a store is applied on
+    # its own, in list order, and leaves these tables as they are.
     (
         4,
         (

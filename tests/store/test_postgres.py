@@ -9,6 +9,7 @@ import asyncio
 import gc
 from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 
 from harness_tui.events import MODEL_COMPLETED, Event
@@ -172,3 +173,42 @@ async def test_operations_cancelled_while_connecting_leave_nothing_behind(
     finally:
         loop.set_exception_handler(None)
     assert leftovers == []
+
+
+async def test_a_checkpoint_that_no_longer_decodes_is_rebuilt_not_read(
+    postgres_store_url: str,
+) -> None:
+    store = await open_store(postgres_store_url)
+    try:
+        await store.append([output("a", 1)])
+        await store.save_checkpoint("p", 1, 1, {"n": 1}, {"a": 1}, rebuilt=True)
+        admin = await asyncpg.connect(postgres_store_url)
+        try:
+            await admin.execute("UPDATE projection_checkpoints SET state = '[' WHERE name = 'p'")
+        finally:
+            await admin.close()
+        assert await store.load_checkpoint("p") is None
+        assert await store.save_checkpoint("p", 1, 1, {"n": 1}, {"a": 1}, rebuilt=True)
+        checkpoint = await store.load_checkpoint("p")
+        assert checkpoint is not None and checkpoint.state == {"n": 1}
+    finally:
+        await store.close()
+
+
+async def test_a_store_from_before_checkpoints_gains_them(postgres_store_url: str) -> None:
+    store = await open_store(postgres_store_url)
+    await store.append([output("a", 1)])
+    await store.close()
+    admin = await asyncpg.connect(postgres_store_url)
+    try:
+        await admin.execute("DROP TABLE projection_sessions, projection_checkpoints")
+        await admin.execute("DELETE FROM schema_migrations WHERE version = 2")
+    finally:
+        await admin.close()
+
+    store = await open_store(postgres_store_url)
+    try:
+        assert [e.seq for e in await store.read("a")] == [1]
+        assert await store.save_checkpoint("p", 1, 1, {}, {"a": 1}, rebuilt=True)
+    finally:
+        await store.close()
