@@ -24,7 +24,19 @@ from collections.abc import (
 )
 from typing import Any, TypeVar
 
-from harness_tui.events import MODEL_COMPLETED, SESSION_CREATED, SESSION_STATUS, Event
+from harness_tui.events import (
+    APPROVAL_REQUESTED,
+    APPROVAL_RESOLVED,
+    MODEL_COMPLETED,
+    SESSION_CREATED,
+    SESSION_STATUS,
+    TASK_CANCELLED,
+    TASK_COMPLETED,
+    TASK_FAILED,
+    TASK_STARTED,
+    TURN_COMPLETED,
+    Event,
+)
 from harness_tui.store.base import (
     DuplicateEventError,
     StoreError,
@@ -168,6 +180,9 @@ class SessionDelta:
 
     `created` says whether the batch holds the session.created event; only then are
     the descriptive fields written. `status` is None when the batch does not change it.
+    `approvals` and `tasks` are what the batch adds to the pending approvals and
+    running tasks; `approvals_reset` says a turn ended in it, which drops the pending
+    approvals counted before (`approvals` then counts from zero).
     """
 
     # created_at and updated_at hold the backend's encoding of the timestamp.
@@ -187,6 +202,10 @@ class SessionDelta:
         "input_tokens",
         "output_tokens",
         "cost_usd",
+        "preset",
+        "approvals",
+        "approvals_reset",
+        "tasks",
     )
 
     def __init__(self, session_id: str, ts: Any) -> None:
@@ -205,6 +224,10 @@ class SessionDelta:
         self.input_tokens = 0
         self.output_tokens = 0
         self.cost_usd = 0.0
+        self.preset: str | None = None
+        self.approvals = 0
+        self.approvals_reset = False
+        self.tasks = 0
 
     @property
     def activity_only(self) -> bool:
@@ -216,6 +239,9 @@ class SessionDelta:
             and not self.input_tokens
             and not self.output_tokens
             and not self.cost_usd
+            and not self.approvals
+            and not self.approvals_reset
+            and not self.tasks
         )
 
 
@@ -245,6 +271,8 @@ def _project(delta: SessionDelta, event: Event, ts: Any) -> None:
         delta.model = _text(data.get("model"))
         parent = data.get("parent_id")
         delta.parent_id = None if parent is None else str(parent)
+        preset = data.get("preset")
+        delta.preset = None if preset is None else str(preset)
         delta.status = "idle"
         delta.created_at = ts
     elif kind == SESSION_STATUS:
@@ -257,9 +285,33 @@ def _project(delta: SessionDelta, event: Event, ts: Any) -> None:
             delta.input_tokens += _number(usage.get("input_tokens"), int)
             delta.output_tokens += _number(usage.get("output_tokens"), int)
             delta.cost_usd += _number(usage.get("cost_usd"), float)
+    elif kind == APPROVAL_REQUESTED:
+        delta.approvals += 1
+    elif kind == APPROVAL_RESOLVED:
+        delta.approvals -= 1
+    elif kind == TURN_COMPLETED:
+        # Nobody can answer an approval once its turn is over.
+        delta.approvals_reset = True
+        delta.approvals = 0
+    elif kind == TASK_STARTED:
+        delta.tasks += 1
+    elif kind in _TASK_ENDS:
+        delta.tasks -= 1
 
 
-_PROJECTED_TYPES = frozenset({SESSION_CREATED, SESSION_STATUS, MODEL_COMPLETED})
+_TASK_ENDS = frozenset({TASK_COMPLETED, TASK_FAILED, TASK_CANCELLED})
+_PROJECTED_TYPES = frozenset(
+    {
+        SESSION_CREATED,
+        SESSION_STATUS,
+        MODEL_COMPLETED,
+        APPROVAL_REQUESTED,
+        APPROVAL_RESOLVED,
+        TURN_COMPLETED,
+        TASK_STARTED,
+        *_TASK_ENDS,
+    }
+)
 
 
 def fold_summaries(

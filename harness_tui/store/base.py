@@ -41,6 +41,10 @@ class StoreLostError(StoreError):
     written from then on would go where nobody can see it, so nothing more is."""
 
 
+# Session statuses under which a session runs, waits for someone, or waits its turn.
+LIVE_STATUSES = frozenset({"running", "waiting", "queued"})
+
+
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
     """One row of `sessions()`: kept up to date on append, so listing stays fast."""
@@ -59,6 +63,21 @@ class SessionSummary:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    # session.created's preset (a subagent's kind), for the session list.
+    preset: str | None = None
+    # Approvals asked and not answered yet, in the session's open turn (a turn that
+    # ends drops them: nobody can answer them any more), and tasks started and not
+    # ended. Kept up to date on append, so a face finds the live sessions without
+    # reading their logs.
+    pending_approvals: int = 0
+    running_tasks: int = 0
+
+    @property
+    def live(self) -> bool:
+        """Whether something in the session is going on or waits for someone."""
+        return (
+            self.status in LIVE_STATUSES or self.pending_approvals > 0 or self.running_tasks > 0
+        )
 
 
 class EventStore(Protocol):
@@ -77,7 +96,17 @@ class EventStore(Protocol):
 
     async def read(self, session_id: str, after_seq: int = 0) -> list[Event]: ...
 
+    async def read_before(self, session_id: str, before_seq: int, limit: int) -> list[Event]:
+        """The newest `limit` events of a session with seq < `before_seq`, oldest
+        first: a page of its history going back from `before_seq`."""
+        ...
+
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]: ...
+
+    async def read_all_before(self, before_position: int, limit: int) -> list[Event]:
+        """The newest `limit` events of the whole log with position < `before_position`,
+        oldest first: a page of history going back from `before_position`."""
+        ...
 
     def subscribe(self, after_position: int = 0) -> AsyncIterator[Event]:
         """Replay events after `after_position`, then follow new ones live, also

@@ -101,10 +101,11 @@ WITH d AS (
     SELECT * FROM unnest(
         $1::text[], $2::bool[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::text[], $9::timestamptz[], $10::timestamptz[], $11::bigint[], $12::bigint[],
-        $13::bigint[], $14::bigint[], $15::float8[]
+        $13::bigint[], $14::bigint[], $15::float8[], $16::text[], $17::bigint[], $18::bool[],
+        $19::bigint[]
     ) AS d(session_id, created, title, project, provider, model, parent_id, status,
            created_at, updated_at, last_seq, last_position, input_tokens, output_tokens,
-           cost_usd)
+           cost_usd, preset, approvals, approvals_reset, tasks)
 ),
 updated AS (
     UPDATE sessions AS s SET
@@ -120,15 +121,22 @@ updated AS (
         last_position = GREATEST(s.last_position, d.last_position),
         input_tokens = s.input_tokens + d.input_tokens,
         output_tokens = s.output_tokens + d.output_tokens,
-        cost_usd = s.cost_usd + d.cost_usd
+        cost_usd = s.cost_usd + d.cost_usd,
+        preset = CASE WHEN d.created THEN d.preset ELSE s.preset END,
+        pending_approvals = GREATEST(
+            0, CASE WHEN d.approvals_reset THEN 0 ELSE s.pending_approvals END + d.approvals
+        ),
+        running_tasks = GREATEST(0, s.running_tasks + d.tasks)
     FROM d
     WHERE s.session_id = d.session_id
     RETURNING s.session_id
 )
 INSERT INTO sessions (session_id, title, project, provider, model, parent_id, status,
-    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd)
+    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd,
+    preset, pending_approvals, running_tasks)
 SELECT session_id, title, project, provider, model, parent_id, COALESCE(status, 'idle'),
-    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd
+    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd,
+    preset, GREATEST(0, approvals), GREATEST(0, tasks)
 FROM d
 WHERE session_id NOT IN (SELECT session_id FROM updated)
 """
@@ -147,7 +155,8 @@ WHERE s.session_id = d.session_id
 _EVENT_COLUMNS = "position, session_id, seq, ts, type, data::text"
 _SESSION_COLUMNS = (
     "session_id, title, project, provider, model, parent_id, status, created_at, "
-    "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd"
+    "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd, "
+    "preset, pending_approvals, running_tasks"
 )
 
 # Errors that belong to the events of one call, not to the connection or the batch.
@@ -514,6 +523,10 @@ class PostgresEventStore(GroupCommitStore):
                 [d.input_tokens for d in full],
                 [d.output_tokens for d in full],
                 [d.cost_usd for d in full],
+                [d.preset for d in full],
+                [d.approvals for d in full],
+                [d.approvals_reset for d in full],
+                [d.tasks for d in full],
             )
 
     # --- reading ---------------------------------------------------------------------
@@ -540,6 +553,16 @@ class PostgresEventStore(GroupCommitStore):
         )
         return [_event(row) for row in rows]
 
+    async def read_before(self, session_id: str, before_seq: int, limit: int) -> list[Event]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = $1 AND seq < $2 "
+            "ORDER BY seq DESC LIMIT $3",
+            session_id,
+            before_seq,
+            limit,
+        )
+        return [_event(row) for row in reversed(rows)]
+
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]:
         rows = await self._fetch(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
@@ -547,6 +570,15 @@ class PostgresEventStore(GroupCommitStore):
             limit,
         )
         return [_event(row) for row in rows]
+
+    async def read_all_before(self, before_position: int, limit: int) -> list[Event]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position < $1 "
+            "ORDER BY position DESC LIMIT $2",
+            before_position,
+            limit,
+        )
+        return [_event(row) for row in reversed(rows)]
 
     async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
         rows = await self._fetch(

@@ -56,6 +56,63 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX sessions_by_update ON sessions (updated_at, last_position)",
         ),
     ),
+    # (Version 2 belongs to another change; the versions apply by what is missing, in
+    # any order, so one without the other is harmless.)
+    (
+        3,
+        (
+            # What a dashboard needs to find the live sessions and draw the subagent
+            # tree from the summaries alone, backfilled from the log once.
+            """
+            ALTER TABLE sessions
+                ADD COLUMN preset TEXT,
+                ADD COLUMN pending_approvals BIGINT NOT NULL DEFAULT 0,
+                ADD COLUMN running_tasks BIGINT NOT NULL DEFAULT 0
+            """,
+            """
+            UPDATE sessions AS s SET preset = e.data->>'preset'
+            FROM events AS e
+            WHERE e.session_id = s.session_id AND e.type = 'session.created'
+                AND e.data->>'preset' IS NOT NULL
+            """,
+            """
+            UPDATE sessions AS s SET running_tasks = t.n
+            FROM (
+                SELECT session_id, count(*) AS n FROM (
+                    SELECT session_id, data->>'task_id' AS task_id,
+                        count(*) FILTER (WHERE type = 'task.started') AS started,
+                        count(*) FILTER (WHERE type <> 'task.started') AS ended
+                    FROM events
+                    WHERE type IN ('task.started', 'task.completed', 'task.failed',
+                        'task.cancelled')
+                    GROUP BY session_id, task_id
+                ) AS x WHERE started > 0 AND ended = 0 GROUP BY session_id
+            ) AS t
+            WHERE t.session_id = s.session_id
+            """,
+            # Asked after the session's last turn ended, and not answered.
+            """
+            UPDATE sessions AS s SET pending_approvals = p.n
+            FROM (
+                SELECT a.session_id, count(*) AS n FROM (
+                    SELECT session_id, data->>'approval_id' AS approval_id,
+                        max(position) FILTER (WHERE type = 'approval.requested') AS asked,
+                        count(*) FILTER (WHERE type = 'approval.resolved') AS answered
+                    FROM events
+                    WHERE type IN ('approval.requested', 'approval.resolved')
+                    GROUP BY session_id, approval_id
+                ) AS a
+                LEFT JOIN (
+                    SELECT session_id, max(position) AS ended FROM events
+                    WHERE type = 'turn.completed' GROUP BY session_id
+                ) AS t ON t.session_id = a.session_id
+                WHERE a.asked IS NOT NULL AND a.answered = 0 AND a.asked > coalesce(t.ended, 0)
+                GROUP BY a.session_id
+            ) AS p
+            WHERE p.session_id = s.session_id
+            """,
+        ),
+    ),
 ]
 
 

@@ -92,19 +92,81 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX sessions_by_update ON sessions (updated_at, last_position)",
         ),
     ),
+    # (Version 2 belongs to another change; the versions apply by what is missing, in
+    # any order, so one without the other is harmless.)
+    (
+        3,
+        (
+            # What a dashboard needs to find the live sessions and draw the subagent
+            # tree from the summaries alone, backfilled from the log once.
+            "ALTER TABLE sessions ADD COLUMN preset TEXT",
+            "ALTER TABLE sessions ADD COLUMN pending_approvals INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE sessions ADD COLUMN running_tasks INTEGER NOT NULL DEFAULT 0",
+            """
+            UPDATE sessions SET preset = c.preset
+            FROM (
+                SELECT session_id, json_extract(data, '$.preset') AS preset
+                FROM events WHERE type = 'session.created'
+            ) AS c
+            WHERE c.session_id = sessions.session_id AND c.preset IS NOT NULL
+            """,
+            """
+            UPDATE sessions SET running_tasks = t.n
+            FROM (
+                SELECT session_id, count(*) AS n FROM (
+                    SELECT session_id, json_extract(data, '$.task_id') AS task_id,
+                        sum(type = 'task.started') AS started,
+                        sum(type <> 'task.started') AS ended
+                    FROM events
+                    WHERE type IN ('task.started', 'task.completed', 'task.failed',
+                        'task.cancelled')
+                    GROUP BY session_id, task_id
+                ) WHERE started > 0 AND ended = 0 GROUP BY session_id
+            ) AS t
+            WHERE t.session_id = sessions.session_id
+            """,
+            # Asked after the session's last turn ended, and not answered.
+            """
+            UPDATE sessions SET pending_approvals = p.n
+            FROM (
+                SELECT a.session_id, count(*) AS n FROM (
+                    SELECT session_id, json_extract(data, '$.approval_id') AS approval_id,
+                        max(CASE WHEN type = 'approval.requested' THEN position END) AS asked,
+                        sum(type = 'approval.resolved') AS answered
+                    FROM events
+                    WHERE type IN ('approval.requested', 'approval.resolved')
+                    GROUP BY session_id, approval_id
+                ) AS a
+                LEFT JOIN (
+                    SELECT session_id, max(position) AS ended FROM events
+                    WHERE type = 'turn.completed' GROUP BY session_id
+                ) AS t ON t.session_id = a.session_id
+                WHERE a.asked IS NOT NULL AND a.answered = 0 AND a.asked > coalesce(t.ended, 0)
+                GROUP BY a.session_id
+            ) AS p
+            WHERE p.session_id = sessions.session_id
+            """,
+        ),
+    ),
 ]
 
 _INSERT_EVENT = "INSERT INTO events (session_id, seq, ts, type, data) VALUES (?, ?, ?, ?, ?)"
 
 # ?2 says whether the batch holds the session.created event; only then are the
 # descriptive fields overwritten. Timestamps are fixed-width ISO text, so max() on
-# them is chronological.
+# them is chronological. ?17 and ?19 are what the batch adds to the pending approvals
+# and running tasks; ?18 says a turn ended in it, dropping the approvals before.
 _UPSERT_SESSION = """
 INSERT INTO sessions (session_id, title, project, provider, model, parent_id, status,
-    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd)
-VALUES (?1, ?3, ?4, ?5, ?6, ?7, coalesce(?8, 'idle'), ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd,
+    preset, pending_approvals, running_tasks)
+VALUES (?1, ?3, ?4, ?5, ?6, ?7, coalesce(?8, 'idle'), ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+    ?16, max(0, ?17), max(0, ?19))
 ON CONFLICT (session_id) DO UPDATE SET
     title = CASE WHEN ?2 THEN ?3 ELSE title END,
+    preset = CASE WHEN ?2 THEN ?16 ELSE preset END,
+    pending_approvals = max(0, CASE WHEN ?18 THEN 0 ELSE pending_approvals END + ?17),
+    running_tasks = max(0, running_tasks + ?19),
     project = CASE WHEN ?2 THEN ?4 ELSE project END,
     provider = CASE WHEN ?2 THEN ?5 ELSE provider END,
     model = CASE WHEN ?2 THEN ?6 ELSE model END,
@@ -155,7 +217,8 @@ _RETENTION_ROWS = (
 _EVENT_COLUMNS = "position, session_id, seq, ts, type, data"
 _SESSION_COLUMNS = (
     "session_id, title, project, provider, model, parent_id, status, created_at, "
-    "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd"
+    "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd, "
+    "preset, pending_approvals, running_tasks"
 )
 
 _decode_json = json.JSONDecoder().decode
@@ -197,6 +260,9 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
         input_tokens=row[11],
         output_tokens=row[12],
         cost_usd=row[13],
+        preset=row[14],
+        pending_approvals=row[15],
+        running_tasks=row[16],
     )
 
 
@@ -500,6 +566,10 @@ class SQLiteEventStore(GroupCommitStore):
                         delta.input_tokens,
                         delta.output_tokens,
                         delta.cost_usd,
+                        delta.preset,
+                        delta.approvals,
+                        delta.approvals_reset,
+                        delta.tasks,
                     )
                     for delta in full
                 ],
@@ -526,12 +596,28 @@ class SQLiteEventStore(GroupCommitStore):
         )
         return [_event(row) for row in rows]
 
+    async def read_before(self, session_id: str, before_seq: int, limit: int) -> list[Event]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = ? AND seq < ? "
+            "ORDER BY seq DESC LIMIT ?",
+            (session_id, before_seq, limit),
+        )
+        return [_event(row) for row in reversed(rows)]
+
     async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]:
         rows = await self._fetch(
             f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
             (after_position, limit),
         )
         return [_event(row) for row in rows]
+
+    async def read_all_before(self, before_position: int, limit: int) -> list[Event]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position < ? "
+            "ORDER BY position DESC LIMIT ?",
+            (before_position, limit),
+        )
+        return [_event(row) for row in reversed(rows)]
 
     async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
         rows = await self._fetch(

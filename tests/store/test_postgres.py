@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from typing import Any
 from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 
 from harness_tui.events import MODEL_COMPLETED, Event
@@ -35,6 +37,21 @@ class TestPostgresStore(StoreContract):
     @pytest.fixture
     def backend(self) -> type:
         return PostgresEventStore
+
+    @pytest.fixture
+    def rewind_to_version_1(self) -> Any:
+        async def rewind(url: str) -> None:
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute(
+                    "ALTER TABLE sessions DROP COLUMN preset, DROP COLUMN pending_approvals, "
+                    "DROP COLUMN running_tasks"
+                )
+                await conn.execute("DELETE FROM schema_migrations WHERE version > 1")
+            finally:
+                await conn.close()
+
+        return rewind
 
     @pytest.fixture
     def broken_store(self) -> tuple[str, list[str]]:

@@ -1,0 +1,229 @@
+"""The dashboard over a long history: how long until the newest session is on screen,
+and how much CPU it uses while nothing happens.
+
+    .venv/bin/python tests/bench/dashboard_history.py [--sizes 10000,100000,1000000]
+        [--store sqlite | postgresql://postgres@127.0.0.1:5432/test] [--idle-s 10]
+        [--keep DIR]
+
+For each size a store is filled through the store API with sessions of about 30 events
+each (a prompt, model turns with usage, tool calls with policy decisions, a background
+task with output, an approval asked and answered, a subagent for every fifth session),
+the newest few left waiting for an approval with a task running. Then the dashboard
+(the app factory, headless, 160×45) opens it and is measured:
+
+- first_paint_s: from the app's start until the newest session's row is in the session
+  list and drawn.
+- idle_cpu_share: the process's CPU time over --idle-s seconds of nobody touching it,
+  as a share of one core.
+- rss_mb: the process's resident memory after the idle period.
+
+With --keep DIR the SQLite stores are kept there and reused by the next run (a
+PostgreSQL database is refilled for each size). The last line is one JSON object:
+{"first_paint_s_10k": …, "idle_cpu_share_10k": …, …, "first_paint_ratio_1m_vs_10k": …}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from harness_tui import events as ev  # noqa: E402
+from harness_tui.config import load_config  # noqa: E402
+from harness_tui.events import Event, utcnow  # noqa: E402
+from harness_tui.store import EventStore, open_store, sqlite_url  # noqa: E402
+from harness_tui.tui.factory import make_app  # noqa: E402
+from harness_tui.tui.widgets.sessions import SessionsTable  # noqa: E402
+
+REPLY = (
+    "I looked at the failing test and the function it covers. The mean is computed "
+    "over the wrong slice: the last element is dropped when the list has an even length."
+)
+# The newest sessions are live: waiting for an approval with a task running.
+LIVE = 3
+DEAD_OWNER = {"pid": 999_999_999, "host": "elsewhere", "engine": "gone"}
+
+
+def session_events(index: int, base_ts, *, live: bool) -> list[list[Event]]:
+    """One session (and maybe its subagent) as the appends its writer would make."""
+    sid = f"s{index:07d}"
+    ts = base_ts + timedelta(seconds=index * 60)
+    out: list[Event] = []
+
+    def add(type_: str, session: str = sid, seq_of: list[Event] = out, **data: object) -> None:
+        seq_of.append(
+            Event(session, len(seq_of) + 1, type_, dict(data), ts=ts + timedelta(seconds=len(seq_of)))
+        )
+
+    add(ev.SESSION_CREATED, title=f"Fix the flaky upload test, take {index}", provider="scripted",
+        model="demo", project="/work/project", workspace="/work/project")
+    add(ev.SESSION_STATUS, status="running")
+    add(ev.INPUT_RECEIVED, text=f"Run the tests and fix what fails ({index})", mode="prompt")
+    add(ev.TURN_STARTED, owner=DEAD_OWNER)
+    for step in range(2):
+        call = f"c{step}"
+        add(ev.MODEL_COMPLETED, text=REPLY, tool_calls=[{"id": call, "name": "bash"}],
+            usage={"input_tokens": 1200, "output_tokens": 180, "cost_usd": 0.004})
+        add(ev.TOOL_REQUESTED, call_id=call, tool="bash",
+            args={"command": f"python3 -m pytest tests/test_upload.py -x -q # {step}"})
+        add(ev.POLICY_DECIDED, call_id=call, decision="allow", risk="low", reason="tests")
+        add(ev.TOOL_COMPLETED, call_id=call, result="3 passed\n" * 3)
+    add(ev.TOOL_REQUESTED, call_id="t1", tool="bash", args={"command": "make check"})
+    add(ev.TASK_STARTED, task_id=f"task-{index}", kind="shell", title="make check",
+        owner=DEAD_OWNER)
+    for chunk in range(3):
+        add(ev.TASK_OUTPUT, task_id=f"task-{index}", stream="stdout", text=f"ok {chunk}\n" * 4)
+    child = f"{sid}-sub" if index % 5 == 0 else None
+    children: list[Event] = []
+    if child:
+        add(ev.SUBAGENT_SPAWNED, child_session_id=child, preset="explore", prompt="look around")
+        add(ev.SESSION_CREATED, child, children, title="Explore the upload module",
+            provider="scripted", model="demo", parent_id=sid, preset="explore")
+        add(ev.SESSION_STATUS, child, children, status="running")
+        add(ev.MODEL_COMPLETED, child, children, text="Found it.", tool_calls=[],
+            usage={"input_tokens": 300, "output_tokens": 40})
+        add(ev.SESSION_STATUS, child, children, status="done")
+    add(ev.TOOL_REQUESTED, call_id="c9", tool="bash", args={"command": "git push origin HEAD"})
+    add(ev.POLICY_DECIDED, call_id="c9", decision="prompt", risk="high", reason="pushes")
+    add(ev.APPROVAL_REQUESTED, approval_id=f"a-{index}", call_id="c9", summary="git push",
+        risk="high", rule_id="git-push")
+    add(ev.SESSION_STATUS, status="waiting")
+    if live:
+        return [out, children] if children else [out]
+    add(ev.APPROVAL_RESOLVED, approval_id=f"a-{index}", decision="allow_once", by="bench")
+    add(ev.TOOL_COMPLETED, call_id="c9", result="pushed")
+    add(ev.TASK_COMPLETED, task_id=f"task-{index}", summary="ok", exit_code=0)
+    add(ev.MODEL_COMPLETED, text="All green.", tool_calls=[],
+        usage={"input_tokens": 1500, "output_tokens": 60, "cost_usd": 0.003})
+    add(ev.TURN_COMPLETED, reason="no_tool_calls")
+    add(ev.SESSION_STATUS, status="done")
+    return [out, children] if children else [out]
+
+
+async def fill(store: EventStore, size: int) -> int:
+    base = utcnow() - timedelta(days=400)
+    batch: list[Event] = []
+    written = 0
+    index = 0
+    while written < size:
+        live = written + 40 * (LIVE + 1) > size
+        for events in session_events(index, base, live=live):
+            batch.extend(events)
+            written += len(events)
+        index += 1
+        if len(batch) >= 5000:
+            await store.append(batch)
+            batch = []
+    if batch:
+        await store.append(batch)
+    return index
+
+
+async def reset_postgres(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(
+            "DROP TABLE IF EXISTS events, sessions, schema_migrations CASCADE"
+        )
+        for table in ("commands", "leases", "checkpoints"):
+            await conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
+    finally:
+        await conn.close()
+
+
+async def measure(project: Path, store_url: str, idle_s: float) -> dict[str, float]:
+    config = load_config(
+        project=project, flags={"provider.name": "scripted", "store.url": store_url}
+    )
+    started = time.perf_counter()
+    app = make_app(config, watch_theme_files=False)
+    result: dict[str, float] = {}
+    async with app.run_test(size=(160, 45)) as pilot:
+        table = app.dashboard.query_one(SessionsTable)
+        while True:
+            summaries = app.model.sessions
+            order = table._order
+            if len(order) > 1 and summaries:
+                break
+            await asyncio.sleep(0.005)
+        painted = asyncio.get_running_loop().create_future()
+        app.call_after_refresh(lambda: painted.done() or painted.set_result(None))
+        await painted
+        result["first_paint_s"] = time.perf_counter() - started
+        await app.ready.wait()
+        await pilot.pause()
+        await asyncio.sleep(1.0)
+        cpu = time.process_time()
+        wall = time.perf_counter()
+        await asyncio.sleep(idle_s)
+        result["idle_cpu_share"] = (time.process_time() - cpu) / (time.perf_counter() - wall)
+        result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["sessions_listed"] = len(table._order) - 1
+    return result
+
+
+async def run_size(size: int, store: str, keep: Path | None, idle_s: float) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp) / "project"
+        (project / ".git").mkdir(parents=True)
+        if store == "sqlite":
+            folder = keep or Path(tmp)
+            db = folder / f"history-{size}.db"
+            if not db.exists():
+                handle = await open_store(sqlite_url(db))
+                try:
+                    await fill(handle, size)
+                finally:
+                    await handle.close()
+            url = sqlite_url(db)
+        else:
+            await reset_postgres(store)
+            handle = await open_store(store)
+            try:
+                await fill(handle, size)
+            finally:
+                await handle.close()
+            url = store
+        return await measure(project, url, idle_s)
+
+
+def label(size: int) -> str:
+    return f"{size // 1_000_000}m" if size >= 1_000_000 else f"{size // 1000}k"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--store", default="sqlite")
+    parser.add_argument("--idle-s", type=float, default=10.0)
+    parser.add_argument("--keep", type=Path, default=None)
+    args = parser.parse_args()
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, float] = {}
+    sizes = [int(s) for s in args.sizes.split(",")]
+    for size in sizes:
+        figures = asyncio.run(run_size(size, args.store, args.keep, args.idle_s))
+        print(f"{size:>9} events: {json.dumps(figures)}", flush=True)
+        for key, value in figures.items():
+            summary[f"{key}_{label(size)}"] = round(value, 4)
+    small, big = label(sizes[0]), label(sizes[-1])
+    if small != big:
+        summary[f"first_paint_ratio_{big}_vs_{small}"] = round(
+            summary[f"first_paint_s_{big}"] / summary[f"first_paint_s_{small}"], 3
+        )
+    print(json.dumps(summary))
+
+
+if __name__ == "__main__":
+    main()
