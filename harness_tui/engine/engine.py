@@ -476,6 +476,16 @@ class Engine:
         """A session's events after `after_seq`, oldest first."""
         return await self.store.read(session_id, after_seq)
 
+    async def history_before(self, session_id: str, before_seq: int, limit: int) -> list[Event]:
+        """The newest `limit` events of a session before `before_seq`, oldest first: a
+        page of its history going back."""
+        return await self.store.read_before(session_id, before_seq, limit)
+
+    async def log_before(self, before_position: int, limit: int) -> list[Event]:
+        """The newest `limit` events of the whole log before `before_position`, oldest
+        first: a page of every session's history going back."""
+        return await self.store.read_all_before(before_position, limit)
+
     async def event_at(self, position: int) -> Event | None:
         """The event the store gave this position, or None if it holds none there."""
         events = await self.store.read_all(after_position=position - 1, limit=1)

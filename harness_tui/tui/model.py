@@ -14,9 +14,13 @@ from typing import Any
 from harness_tui.events import utcnow
 from harness_tui.tui.render import LogLine
 
-# How many log lines the "all sessions" view keeps, and each session's view.
+# How many log lines the "all sessions" view keeps, and each session's view, while
+# new ones arrive; pages of older history the user scrolls back to are kept on top.
 ALL_WINDOW = 10_000
 SESSION_WINDOW = 5_000
+# Events read for one page of older history (a session's, or of all sessions), and
+# for the "all sessions" log at start-up.
+HISTORY_PAGE = 1_000
 # Output chunks kept per background task for the tail view's scrollback.
 TASK_OUTPUT_WINDOW = 4_000
 # Tool calls without a result yet, per session; a bound in case results never come.
@@ -123,6 +127,14 @@ class SessionView:
     # tool.requested by call_id until its result, so an approval can show the tool.
     open_calls: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     lines: deque[LogLine] = field(default_factory=lambda: deque(maxlen=SESSION_WINDOW))
+    # Whether the session's log has been folded in (it started while the dashboard
+    # watched, or it was read when it was live at start-up or chosen): its tasks,
+    # approvals and lines are all there. A session listed from its summary alone is
+    # read when it is chosen, and its lines are not kept meanwhile.
+    loaded: bool = True
+    # Whether `lines` reach back to the session's first event; older pages are read
+    # when the user scrolls up to them.
+    lines_complete: bool = True
 
     @property
     def total_tokens(self) -> int:
