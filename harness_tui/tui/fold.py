@@ -20,6 +20,7 @@ from harness_tui.gc.service import is_system_session
 from harness_tui.tui.model import (
     ALL_WINDOW,
     OPEN_CALLS_LIMIT,
+    SESSION_WINDOW,
     STREAM_TAIL,
     ApprovalView,
     Changes,

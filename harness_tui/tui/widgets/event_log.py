@@ -325,19 +325,22 @@ class EventLog(ScrollView, can_focus=True):
         if self.scroll_y <= 0 and self._lines:
             self.post_message(self.ReachedTop())
 
+    # At the top already, these move nothing (and watch_scroll_y hears of nothing),
+    # yet the reader asks for what is above.
     def action_scroll_home(self) -> None:
+        if self.scroll_y <= 0:
+            self.post_message(self.ReachedTop())
         super().action_scroll_home()
-        self.post_message(self.ReachedTop())
 
     def action_scroll_up(self) -> None:
-        super().action_scroll_up()
         if self.scroll_y <= 0:
             self.post_message(self.ReachedTop())
+        super().action_scroll_up()
 
     def action_page_up(self) -> None:
-        super().action_page_up()
         if self.scroll_y <= 0:
             self.post_message(self.ReachedTop())
+        super().action_page_up()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         if new_value <= 0 < old_value:

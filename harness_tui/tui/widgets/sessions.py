@@ -20,7 +20,7 @@ ALL_SESSIONS = "*"
 MORE = "+"
 # Top-level sessions listed at first, and how many more each time the user asks: a
 # year of history holds tens of thousands, and the list shows a screenful at a time.
-ROOTS_PAGE = 500
+ROOTS_PAGE = 200
 # Fixed widths of every column but the title, which takes what is left.
 _FIXED = {"glyph": 1, "model": 20, "tokens": 6, "cost": 6, "age": 4}
 _MIN_TITLE = 12
