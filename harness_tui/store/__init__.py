@@ -7,6 +7,7 @@ from pathlib import Path
 from harness_tui.store.base import (
     DuplicateEventError,
     EventStore,
+    SessionCounts,
     SessionSummary,
     StoreConfigError,
     StoreError,
@@ -18,6 +19,7 @@ from harness_tui.store.base import (
 __all__ = [
     "DuplicateEventError",
     "EventStore",
+    "SessionCounts",
     "SessionSummary",
     "StoreConfigError",
     "StoreError",

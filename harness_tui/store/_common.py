@@ -206,6 +206,7 @@ class SessionDelta:
         "approvals",
         "approvals_reset",
         "tasks",
+        "system",
     )
 
     def __init__(self, session_id: str, ts: Any) -> None:
@@ -228,6 +229,7 @@ class SessionDelta:
         self.approvals = 0
         self.approvals_reset = False
         self.tasks = 0
+        self.system = False
 
     @property
     def activity_only(self) -> bool:
@@ -273,6 +275,7 @@ def _project(delta: SessionDelta, event: Event, ts: Any) -> None:
         delta.parent_id = None if parent is None else str(parent)
         preset = data.get("preset")
         delta.preset = None if preset is None else str(preset)
+        delta.system = bool(data.get("system"))
         delta.status = "idle"
         delta.created_at = ts
     elif kind == SESSION_STATUS:
@@ -388,6 +391,23 @@ def migrations_to_apply(
             f"understands (up to {max(known)}); upgrade harness-tui"
         )
     return [(version, sql) for version, sql in migrations if version not in applied]
+
+
+# The summaries `sessions(live=True)` returns, and what `session_counts()` adds up;
+# the same SQL on both backends.
+LIVE_SESSIONS_WHERE = (
+    "status IN ('running', 'waiting', 'queued') OR pending_approvals > 0 OR running_tasks > 0"
+)
+SESSION_COUNTS = """
+SELECT
+    count(*) FILTER (WHERE NOT system),
+    count(*) FILTER (WHERE NOT system AND parent_id IS NULL),
+    CAST(coalesce(sum(input_tokens) FILTER (WHERE NOT system), 0) AS BIGINT),
+    CAST(coalesce(sum(output_tokens) FILTER (WHERE NOT system), 0) AS BIGINT),
+    coalesce(sum(cost_usd) FILTER (WHERE NOT system), 0),
+    coalesce(max(last_position), 0)
+FROM sessions
+"""
 
 
 # --- waking subscribers ------------------------------------------------------------------

@@ -71,6 +71,8 @@ class SessionSummary:
     # reading their logs.
     pending_approvals: int = 0
     running_tasks: int = 0
+    # A session the harness keeps for itself (GC's log), not an agent's.
+    system: bool = False
 
     @property
     def live(self) -> bool:
@@ -78,6 +80,20 @@ class SessionSummary:
         return (
             self.status in LIVE_STATUSES or self.pending_approvals > 0 or self.running_tasks > 0
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCounts:
+    """What `sessions()` would add up to, without reading every row: the agents'
+    sessions (system sessions left out), the top-level ones among them, their usage,
+    and the newest position any summary accounts for."""
+
+    sessions: int
+    top_level: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    last_position: int
 
 
 class EventStore(Protocol):
@@ -113,9 +129,14 @@ class EventStore(Protocol):
         those appended by other processes."""
         ...
 
-    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
-        """Summaries, newest first."""
+    async def sessions(
+        self, limit: int | None = None, *, live: bool = False
+    ) -> list[SessionSummary]:
+        """Summaries, the most recently active first. `live`: only those of sessions
+        that run, wait or are queued, or have an approval pending or a task running."""
         ...
+
+    async def session_counts(self) -> SessionCounts: ...
 
     async def session(self, session_id: str) -> SessionSummary | None: ...
 

@@ -24,7 +24,9 @@ import asyncpg
 
 from harness_tui.events import Event
 from harness_tui.store._common import (
+    LIVE_SESSIONS_WHERE,
     RETRY_S,
+    SESSION_COUNTS,
     CallResult,
     GroupCommitStore,
     PendingAppend,
@@ -37,7 +39,12 @@ from harness_tui.store._common import (
     split_deltas,
     still_prunable,
 )
-from harness_tui.store.base import SessionSummary, StoreError, StoreUnavailableError
+from harness_tui.store.base import (
+    SessionCounts,
+    SessionSummary,
+    StoreError,
+    StoreUnavailableError,
+)
 from harness_tui.store.postgres_setup import CONNECT_TIMEOUT, connect, describe, migrate, reason
 
 # Subscribers wake on NOTIFY at once; the poll only covers a lost LISTEN connection.
@@ -102,10 +109,10 @@ WITH d AS (
         $1::text[], $2::bool[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::text[], $9::timestamptz[], $10::timestamptz[], $11::bigint[], $12::bigint[],
         $13::bigint[], $14::bigint[], $15::float8[], $16::text[], $17::bigint[], $18::bool[],
-        $19::bigint[]
+        $19::bigint[], $20::bool[]
     ) AS d(session_id, created, title, project, provider, model, parent_id, status,
            created_at, updated_at, last_seq, last_position, input_tokens, output_tokens,
-           cost_usd, preset, approvals, approvals_reset, tasks)
+           cost_usd, preset, approvals, approvals_reset, tasks, system)
 ),
 updated AS (
     UPDATE sessions AS s SET
@@ -123,6 +130,7 @@ updated AS (
         output_tokens = s.output_tokens + d.output_tokens,
         cost_usd = s.cost_usd + d.cost_usd,
         preset = CASE WHEN d.created THEN d.preset ELSE s.preset END,
+        system = CASE WHEN d.created THEN d.system ELSE s.system END,
         pending_approvals = GREATEST(
             0, CASE WHEN d.approvals_reset THEN 0 ELSE s.pending_approvals END + d.approvals
         ),
@@ -133,10 +141,10 @@ updated AS (
 )
 INSERT INTO sessions (session_id, title, project, provider, model, parent_id, status,
     created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd,
-    preset, pending_approvals, running_tasks)
+    preset, pending_approvals, running_tasks, system)
 SELECT session_id, title, project, provider, model, parent_id, COALESCE(status, 'idle'),
     created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd,
-    preset, GREATEST(0, approvals), GREATEST(0, tasks)
+    preset, GREATEST(0, approvals), GREATEST(0, tasks), system
 FROM d
 WHERE session_id NOT IN (SELECT session_id FROM updated)
 """
@@ -156,7 +164,7 @@ _EVENT_COLUMNS = "position, session_id, seq, ts, type, data::text"
 _SESSION_COLUMNS = (
     "session_id, title, project, provider, model, parent_id, status, created_at, "
     "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd, "
-    "preset, pending_approvals, running_tasks"
+    "preset, pending_approvals, running_tasks, system"
 )
 
 # Errors that belong to the events of one call, not to the connection or the batch.
@@ -527,6 +535,7 @@ class PostgresEventStore(GroupCommitStore):
                 [d.approvals for d in full],
                 [d.approvals_reset for d in full],
                 [d.tasks for d in full],
+                [d.system for d in full],
             )
 
     # --- reading ---------------------------------------------------------------------
@@ -580,13 +589,20 @@ class PostgresEventStore(GroupCommitStore):
         )
         return [_event(row) for row in reversed(rows)]
 
-    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
+    async def sessions(
+        self, limit: int | None = None, *, live: bool = False
+    ) -> list[SessionSummary]:
+        where = f"WHERE {LIVE_SESSIONS_WHERE} " if live else ""
         rows = await self._fetch(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions "
+            f"SELECT {_SESSION_COLUMNS} FROM sessions {where}"
             "ORDER BY updated_at DESC, last_position DESC LIMIT $1",
             limit,
         )
         return [_summary(row) for row in rows]
+
+    async def session_counts(self) -> SessionCounts:
+        [row] = await self._fetch(SESSION_COUNTS)
+        return SessionCounts(*row)
 
     async def session(self, session_id: str) -> SessionSummary | None:
         rows = await self._fetch(

@@ -67,13 +67,14 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             ALTER TABLE sessions
                 ADD COLUMN preset TEXT,
                 ADD COLUMN pending_approvals BIGINT NOT NULL DEFAULT 0,
-                ADD COLUMN running_tasks BIGINT NOT NULL DEFAULT 0
+                ADD COLUMN running_tasks BIGINT NOT NULL DEFAULT 0,
+                ADD COLUMN system BOOLEAN NOT NULL DEFAULT false
             """,
             """
-            UPDATE sessions AS s SET preset = e.data->>'preset'
+            UPDATE sessions AS s SET preset = e.data->>'preset',
+                system = coalesce((e.data->>'system')::boolean, false)
             FROM events AS e
             WHERE e.session_id = s.session_id AND e.type = 'session.created'
-                AND e.data->>'preset' IS NOT NULL
             """,
             """
             UPDATE sessions AS s SET running_tasks = t.n

@@ -21,7 +21,9 @@ import aiosqlite
 
 from harness_tui.events import Event, utcnow
 from harness_tui.store._common import (
+    LIVE_SESSIONS_WHERE,
     RETRY_S,
+    SESSION_COUNTS,
     CallResult,
     GroupCommitStore,
     PendingAppend,
@@ -37,6 +39,7 @@ from harness_tui.store._common import (
     still_prunable,
 )
 from harness_tui.store.base import (
+    SessionCounts,
     SessionSummary,
     StoreError,
     StoreLostError,
@@ -102,13 +105,15 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "ALTER TABLE sessions ADD COLUMN preset TEXT",
             "ALTER TABLE sessions ADD COLUMN pending_approvals INTEGER NOT NULL DEFAULT 0",
             "ALTER TABLE sessions ADD COLUMN running_tasks INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE sessions ADD COLUMN system INTEGER NOT NULL DEFAULT 0",
             """
-            UPDATE sessions SET preset = c.preset
+            UPDATE sessions SET preset = c.preset, system = c.system
             FROM (
-                SELECT session_id, json_extract(data, '$.preset') AS preset
+                SELECT session_id, json_extract(data, '$.preset') AS preset,
+                    coalesce(json_extract(data, '$.system'), 0) AS system
                 FROM events WHERE type = 'session.created'
             ) AS c
-            WHERE c.session_id = sessions.session_id AND c.preset IS NOT NULL
+            WHERE c.session_id = sessions.session_id
             """,
             """
             UPDATE sessions SET running_tasks = t.n
@@ -159,12 +164,13 @@ _INSERT_EVENT = "INSERT INTO events (session_id, seq, ts, type, data) VALUES (?,
 _UPSERT_SESSION = """
 INSERT INTO sessions (session_id, title, project, provider, model, parent_id, status,
     created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd,
-    preset, pending_approvals, running_tasks)
+    preset, pending_approvals, running_tasks, system)
 VALUES (?1, ?3, ?4, ?5, ?6, ?7, coalesce(?8, 'idle'), ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-    ?16, max(0, ?17), max(0, ?19))
+    ?16, max(0, ?17), max(0, ?19), ?20)
 ON CONFLICT (session_id) DO UPDATE SET
     title = CASE WHEN ?2 THEN ?3 ELSE title END,
     preset = CASE WHEN ?2 THEN ?16 ELSE preset END,
+    system = CASE WHEN ?2 THEN ?20 ELSE system END,
     pending_approvals = max(0, CASE WHEN ?18 THEN 0 ELSE pending_approvals END + ?17),
     running_tasks = max(0, running_tasks + ?19),
     project = CASE WHEN ?2 THEN ?4 ELSE project END,
@@ -218,7 +224,7 @@ _EVENT_COLUMNS = "position, session_id, seq, ts, type, data"
 _SESSION_COLUMNS = (
     "session_id, title, project, provider, model, parent_id, status, created_at, "
     "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd, "
-    "preset, pending_approvals, running_tasks"
+    "preset, pending_approvals, running_tasks, system"
 )
 
 _decode_json = json.JSONDecoder().decode
@@ -263,6 +269,7 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
         preset=row[14],
         pending_approvals=row[15],
         running_tasks=row[16],
+        system=bool(row[17]),
     )
 
 
@@ -570,6 +577,7 @@ class SQLiteEventStore(GroupCommitStore):
                         delta.approvals,
                         delta.approvals_reset,
                         delta.tasks,
+                        delta.system,
                     )
                     for delta in full
                 ],
@@ -619,13 +627,20 @@ class SQLiteEventStore(GroupCommitStore):
         )
         return [_event(row) for row in reversed(rows)]
 
-    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
+    async def sessions(
+        self, limit: int | None = None, *, live: bool = False
+    ) -> list[SessionSummary]:
+        where = f"WHERE {LIVE_SESSIONS_WHERE} " if live else ""
         rows = await self._fetch(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions "
+            f"SELECT {_SESSION_COLUMNS} FROM sessions {where}"
             "ORDER BY updated_at DESC, last_position DESC LIMIT ?",
             (-1 if limit is None else limit,),
         )
         return [_summary(row) for row in rows]
+
+    async def session_counts(self) -> SessionCounts:
+        [row] = await self._fetch(SESSION_COUNTS, ())
+        return SessionCounts(*row)
 
     async def session(self, session_id: str) -> SessionSummary | None:
         rows = await self._fetch(

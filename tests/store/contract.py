@@ -42,6 +42,7 @@ from harness_tui.events import (
 from harness_tui.store import (
     DuplicateEventError,
     EventStore,
+    SessionCounts,
     StoreError,
     UnknownSessionError,
     open_store,
@@ -252,6 +253,7 @@ class StoreContract:
         assert await store.read("nobody") == []
         assert await store.sessions() == []
         assert await store.session("nobody") is None
+        assert await store.session_counts() == SessionCounts(0, 0, 0, 0, 0.0, 0)
         assert await store.append([]) == []
 
     async def test_read_gives_one_session_in_seq_order(self, store: EventStore) -> None:
@@ -661,6 +663,32 @@ class StoreContract:
         await store.append([Event("s", 14, TASK_CANCELLED, {"task_id": "t9"})])
         assert (await store.session("s")).running_tasks == 0
 
+    async def test_live_summaries_and_counts(self, store: EventStore) -> None:
+        usage = {"input_tokens": 100, "output_tokens": 10, "cost_usd": 0.5}
+        await store.append(_live_session("s", "sub"))
+        await store.append(
+            [
+                Event("done", 1, SESSION_CREATED, {"title": "Done"}),
+                Event("done", 2, MODEL_COMPLETED, {"usage": usage}),
+                Event("done", 3, SESSION_STATUS, {"status": "done"}),
+                Event("queued", 1, SESSION_CREATED, {"title": "Later"}),
+                Event("queued", 2, SESSION_STATUS, {"status": "queued"}),
+                Event("gc-1", 1, SESSION_CREATED, {"title": "GC", "system": True}),
+                Event("gc-1", 2, MODEL_COMPLETED, {"usage": usage}),
+            ]
+        )
+        [last] = await store.append([Event("done", 4, MODEL_COMPLETED, {"usage": usage})])
+
+        live = await store.sessions(live=True)
+        assert {s.session_id for s in live} == {"s", "queued"}
+        assert [s.session_id for s in await store.sessions(1, live=True)] == ["queued"]
+        assert (await store.session("gc-1")).system
+        counts = await store.session_counts()
+        # Four agents' sessions (GC's own is not one), three of them top-level.
+        assert (counts.sessions, counts.top_level) == (4, 3)
+        assert (counts.input_tokens, counts.output_tokens, counts.cost_usd) == (200, 20, 1.0)
+        assert counts.last_position == last
+
     async def test_an_older_store_gets_its_counters_from_the_log(
         self, store_url: str, rewind_to_version_1
     ) -> None:
@@ -690,7 +718,7 @@ class StoreContract:
             await store.close()
         assert (live.pending_approvals, live.running_tasks, live.preset) == (1, 2, None)
         assert (done.pending_approvals, done.running_tasks) == (0, 0)
-        assert child.preset == "explore"
+        assert child.preset == "explore" and not child.system
 
     async def test_summary_of_a_session_without_a_created_event(self, store: EventStore) -> None:
         await store.append([output("orphan", 1)])

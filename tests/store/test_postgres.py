@@ -45,7 +45,7 @@ class TestPostgresStore(StoreContract):
             try:
                 await conn.execute(
                     "ALTER TABLE sessions DROP COLUMN preset, DROP COLUMN pending_approvals, "
-                    "DROP COLUMN running_tasks"
+                    "DROP COLUMN running_tasks, DROP COLUMN system"
                 )
                 await conn.execute("DELETE FROM schema_migrations WHERE version > 1")
             finally:
