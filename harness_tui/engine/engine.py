@@ -41,6 +41,7 @@ from harness_tui.providers.select import resolve_provider
 from harness_tui.sandbox import MODES as SANDBOX_MODES
 from harness_tui.store import (
     EventStore,
+    SessionCounts,
     SessionSummary,
     StoreError,
     UnknownSessionError,
@@ -469,8 +470,17 @@ class Engine:
             owners.append(state.owner)
         return not any(owner_alive(owner) for owner in owners)
 
-    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
-        return await self.store.sessions(limit)
+    async def sessions(
+        self, limit: int | None = None, *, live: bool = False
+    ) -> list[SessionSummary]:
+        """Summaries, the most recently active first; `live`: only the sessions that
+        run, wait or are queued, or have an approval pending or a task running."""
+        return await self.store.sessions(limit, live=live)
+
+    async def session_counts(self) -> SessionCounts:
+        """How many sessions the store holds, their usage, and the newest position
+        their summaries account for."""
+        return await self.store.session_counts()
 
     async def history(self, session_id: str, after_seq: int = 0) -> list[Event]:
         """A session's events after `after_seq`, oldest first."""

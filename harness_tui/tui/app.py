@@ -39,6 +39,7 @@ from harness_tui.tui.screens.inbox import InboxScreen
 from harness_tui.tui.screens.mode import ApprovalModeScreen
 from harness_tui.tui.screens.new_session import NewSessionRequest, NewSessionScreen
 from harness_tui.tui.screens.tail import TailScreen
+from harness_tui.tui.widgets.sessions import SessionsTable
 from harness_tui.tui.themes import (
     DEFAULT_THEME,
     load_themes,
@@ -420,6 +421,23 @@ class HarnessApp(App[int]):
             group="history",
             exit_on_error=False,
             description="Read a chosen session's log",
+        )
+
+    def list_more_sessions(self) -> None:
+        """List the next page of older sessions, reading their summaries if needed."""
+        table = self.dashboard.query_one(SessionsTable)
+
+        async def load() -> None:
+            if self.history is not None and table.wants_summaries:
+                await self.history.more_summaries()
+            table.list_more()
+
+        self.run_worker(
+            load(),
+            name="list more sessions",
+            group="history",
+            exit_on_error=False,
+            description="Read the summaries of older sessions",
         )
 
     def load_older(self, session_id: str | None) -> None:

@@ -24,6 +24,7 @@ from harness_tui.tui.model import (
     STREAM_TAIL,
     ApprovalView,
     Changes,
+    OtherSessions,
     SessionView,
     TaskView,
 )
@@ -41,6 +42,7 @@ class DashboardModel:
         self.streams: dict[str, str] = {}
         # Sessions whose turn is open: the header counts them at every batch.
         self.turns: set[str] = set()
+        self.others = OtherSessions()
         self.position = 0
         self.event_count = 0
 
@@ -130,14 +132,35 @@ class DashboardModel:
 
     # -- folding -------------------------------------------------------------------
 
-    def seed(self, summaries: Iterable[Any]) -> None:
+    def seed(self, summaries: Iterable[Any], counts: Any | None = None) -> None:
         """Session rows from the store's summaries: what the session list shows of a
-        session whose log has not been read (see `load_session`)."""
+        session whose log has not been read (see `load_session`). `counts`: what the
+        store's summaries add up to (a SessionCounts), when not all are given; the
+        rest is kept in `others`, and each further seed takes its sessions from it."""
+        if counts is not None:
+            self.others = OtherSessions(
+                counts.sessions,
+                counts.top_level,
+                counts.input_tokens,
+                counts.output_tokens,
+                counts.cost_usd,
+            )
+        others = self.others
         for summary in summaries:
             view = self.sessions.get(summary.session_id)
             if view is None:
                 view = self.sessions[summary.session_id] = self._new_view(summary.session_id)
                 view.loaded = view.lines_complete = False
+                if not getattr(summary, "system", False) and others.sessions > 0:
+                    others.sessions -= 1
+                    others.top_level -= summary.parent_id is None
+                    others.input_tokens -= summary.input_tokens
+                    others.output_tokens -= summary.output_tokens
+                    others.cost_usd -= summary.cost_usd
+            elif view.loaded:
+                continue  # its log says more than its summary
+            view.counted_through = summary.last_position
+            view.system = view.system or getattr(summary, "system", False)
             view.preset = getattr(summary, "preset", None)
             view.title = summary.title
             view.provider = summary.provider
@@ -345,9 +368,10 @@ def _created(model: DashboardModel, view: SessionView, event: Event, changes: Ch
     view.note = data.get("note")
     view.workspace = data.get("workspace", "")
     view.created_at = event.ts
-    # The replay recounts what a summary had seeded.
+    # The log recounts what a summary had seeded.
     view.input_tokens = view.output_tokens = 0
     view.cost_usd = 0.0
+    view.counted_through = 0
     if view.parent_id:
         parent = model.sessions.get(view.parent_id)
         if parent is not None and view.session_id not in parent.children:
@@ -398,10 +422,12 @@ def _model_failed(model: DashboardModel, view: SessionView, event: Event, change
 def _model_completed(
     model: DashboardModel, view: SessionView, event: Event, changes: Changes
 ) -> None:
-    usage = event.data.get("usage") or {}
-    view.input_tokens += int(usage.get("input_tokens") or 0)
-    view.output_tokens += int(usage.get("output_tokens") or 0)
-    view.cost_usd += float(usage.get("cost_usd") or 0.0)
+    # Unless its summary, read after the event was, counted it already.
+    if event.position is None or event.position > view.counted_through:
+        usage = event.data.get("usage") or {}
+        view.input_tokens += int(usage.get("input_tokens") or 0)
+        view.output_tokens += int(usage.get("output_tokens") or 0)
+        view.cost_usd += float(usage.get("cost_usd") or 0.0)
     _end_stream(model, view, changes)
 
 

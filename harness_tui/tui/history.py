@@ -19,6 +19,9 @@ from harness_tui.tui.fold import DashboardModel
 from harness_tui.store.base import LIVE_STATUSES
 from harness_tui.tui.model import HISTORY_PAGE, SessionView
 
+# Summaries read at start-up (the most recently active sessions), and each time the
+# user lists more: a year of history holds tens of thousands.
+SUMMARY_PAGE = 500
 # Sessions read because they were chosen (neither live nor new) whose lines are kept
 # once another is chosen; beyond this, the longest unchosen lets its lines go.
 CHOSEN_KEPT = 16
@@ -30,18 +33,28 @@ class History:
         self.model = model
         self._chosen: OrderedDict[str, None] = OrderedDict()
         self._live: list[str] = []
+        self._summaries = 0
 
     async def seed(self) -> int:
-        """The session list from the summaries; returns the position they account for,
-        after which the live subscription starts."""
-        summaries = await self.engine.sessions()
-        self.model.seed(summaries)
-        # One query is one snapshot: every event up to the newest position a summary
-        # names is in the summaries, and nothing after it.
-        position = max((s.last_position for s in summaries), default=0)
+        """The session list from the summaries of the most recently active sessions
+        and of the live ones, and how many there are in all; returns the position
+        they account for, after which the live subscription starts."""
+        counts = await self.engine.session_counts()
+        # Every event up to here is in the summaries read next; one they also count
+        # that comes after it, arriving live, is not counted twice (counted_through).
+        position = counts.last_position
+        newest = await self.engine.sessions(SUMMARY_PAGE)
+        live = await self.engine.sessions(live=True)
+        self.model.seed([*newest, *live], counts)
         self.model.position = position
-        self._live = [s.session_id for s in summaries if s.live]
+        self._live = [s.session_id for s in live]
+        self._summaries = SUMMARY_PAGE
         return position
+
+    async def more_summaries(self) -> None:
+        """The summaries of the next page of less recently active sessions."""
+        self._summaries += SUMMARY_PAGE
+        self.model.seed(await self.engine.sessions(self._summaries))
 
     async def load_live(self) -> None:
         """The live sessions' logs, and the newest page of every session's events."""

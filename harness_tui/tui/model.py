@@ -135,6 +135,9 @@ class SessionView:
     # Whether `lines` reach back to the session's first event; older pages are read
     # when the user scrolls up to them.
     lines_complete: bool = True
+    # The newest position its summary's counters account for: usage in events up to
+    # it is counted already when they arrive live.
+    counted_through: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -150,6 +153,18 @@ class SessionView:
         if self.approvals:
             return "waiting"
         return self.status or "idle"
+
+
+@dataclass(slots=True)
+class OtherSessions:
+    """The agents' sessions in the store that the model does not hold (older than
+    those listed), counted so the "all sessions" row still adds up every one."""
+
+    sessions: int = 0
+    top_level: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
 
 
 @dataclass(slots=True)

@@ -163,7 +163,7 @@ class DashboardScreen(Screen[None]):
     def _session_chosen(self) -> None:
         sessions = self.query_one(SessionsTable)
         if sessions.more_highlighted:
-            sessions.list_more()
+            self.app.list_more_sessions()
             return
         self.action_focus_input()
 

@@ -61,9 +61,18 @@ class SessionsTable(DataTable[Text]):
         return 0 <= self.cursor_row < len(self._order) and self._order[self.cursor_row] == MORE
 
     def list_more(self) -> None:
-        """List the next page of older sessions."""
+        """List the next page of older sessions (their summaries read already)."""
         self.roots_listed += ROOTS_PAGE
         self.rebuild()
+        self.move_cursor(row=min(self.cursor_row, self.row_count - 1), animate=False)
+
+    @property
+    def wants_summaries(self) -> bool:
+        """Whether the next page of older sessions needs summaries the model lacks."""
+        return (
+            self.model.root_count() < self.roots_listed + ROOTS_PAGE
+            and self.model.others.top_level > 0
+        )
 
     def select(self, session_id: str | None) -> bool:
         key = session_id or ALL_SESSIONS
@@ -104,7 +113,7 @@ class SessionsTable(DataTable[Text]):
         for view, depth, last in self.model.tree(roots=self.roots_listed):
             self._order.append(view.session_id)
             self.add_row(*self._cells(view, depth, last), key=view.session_id)
-        unlisted = self.model.root_count() - self.roots_listed
+        unlisted = self.model.root_count() + self.model.others.top_level - self.roots_listed
         if unlisted > 0:
             self._order.append(MORE)
             self.add_row(*self._more_cells(unlisted), key=MORE)
@@ -225,13 +234,15 @@ class SessionsTable(DataTable[Text]):
 
     def _all_cells(self) -> tuple[Text, ...]:
         sessions = self.model.listed()
-        label = f"All sessions · {len(sessions)}"
+        others = self.model.others
+        label = f"All sessions · {len(sessions) + others.sessions}"
+        total = sum(v.total_tokens for v in sessions) + others.input_tokens + others.output_tokens
         return (
             Text("∗", style="bold"),
             Text(label, style="bold"),
             Text(""),
-            Text(tokens(sum(v.total_tokens for v in sessions)), justify="right"),
-            Text(cost(sum(v.cost_usd for v in sessions)), justify="right"),
+            Text(tokens(total), justify="right"),
+            Text(cost(sum(v.cost_usd for v in sessions) + others.cost_usd), justify="right"),
             Text(""),
         )
 
