@@ -130,6 +130,10 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             ) AS t
             WHERE t.session_id = sessions.session_id
             """,
+            # The live sessions, found without reading every summary.
+            "CREATE INDEX sessions_live ON sessions (updated_at, last_position) "
+            "WHERE status IN ('running', 'waiting', 'queued') "
+            "OR pending_approvals > 0 OR running_tasks > 0",
             # Asked after the session's last turn ended, and not answered.
             """
             UPDATE sessions SET pending_approvals = p.n

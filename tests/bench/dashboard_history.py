@@ -160,6 +160,7 @@ async def measure(project: Path, store_url: str, idle_s: float) -> dict[str, flo
         app.call_after_refresh(lambda: painted.done() or painted.set_result(None))
         await painted
         result["first_paint_s"] = time.perf_counter() - started
+        print(f"  first paint after {result['first_paint_s']:.3f} s", file=sys.stderr, flush=True)
         await app.ready.wait()
         await pilot.pause()
         await asyncio.sleep(1.0)

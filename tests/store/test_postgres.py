@@ -43,6 +43,7 @@ class TestPostgresStore(StoreContract):
         async def rewind(url: str) -> None:
             conn = await asyncpg.connect(url)
             try:
+                await conn.execute("DROP INDEX sessions_live")
                 await conn.execute(
                     "ALTER TABLE sessions DROP COLUMN preset, DROP COLUMN pending_approvals, "
                     "DROP COLUMN running_tasks, DROP COLUMN system"

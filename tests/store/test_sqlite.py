@@ -41,6 +41,7 @@ class TestSQLiteStore(StoreContract):
     def rewind_to_version_1(self) -> Any:
         async def rewind(url: str) -> None:
             with sqlite3.connect(sqlite_path(url)) as db:
+                db.execute("DROP INDEX sessions_live")
                 for column in ("preset", "pending_approvals", "running_tasks", "system"):
                     db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
                 db.execute("DELETE FROM schema_migrations WHERE version > 1")
