@@ -77,9 +77,7 @@ class SessionSummary:
     @property
     def live(self) -> bool:
         """Whether something in the session is going on or waits for someone."""
-        return (
-            self.status in LIVE_STATUSES or self.pending_approvals > 0 or self.running_tasks > 0
-        )
+        return self.status in LIVE_STATUSES or self.pending_approvals > 0 or self.running_tasks > 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,6 @@ from harness_tui.tui.screens.inbox import InboxScreen
 from harness_tui.tui.screens.mode import ApprovalModeScreen
 from harness_tui.tui.screens.new_session import NewSessionRequest, NewSessionScreen
 from harness_tui.tui.screens.tail import TailScreen
-from harness_tui.tui.widgets.sessions import SessionsTable
 from harness_tui.tui.themes import (
     DEFAULT_THEME,
     load_themes,
@@ -47,6 +46,7 @@ from harness_tui.tui.themes import (
     theme_dirs,
     token_defaults,
 )
+from harness_tui.tui.widgets.sessions import SessionsTable
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
@@ -415,10 +415,12 @@ class HarnessApp(App[int]):
             if self.history is not None and await self.history.load_chosen(session_id):
                 self.dashboard.session_loaded(session_id)
 
+        # Moving on through the list drops the read of a session passed over.
         self.run_worker(
             load(),
             name=f"read session {session_id}",
-            group="history",
+            group="chosen session",
+            exclusive=True,
             exit_on_error=False,
             description="Read a chosen session's log",
         )

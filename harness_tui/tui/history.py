@@ -15,8 +15,8 @@ from collections import OrderedDict
 
 from harness_tui.engine.engine import Engine
 from harness_tui.events import Event
-from harness_tui.tui.fold import DashboardModel
 from harness_tui.store.base import LIVE_STATUSES
+from harness_tui.tui.fold import DashboardModel
 from harness_tui.tui.model import HISTORY_PAGE, SessionView
 
 # Summaries read at start-up (the most recently active sessions), and each time the
@@ -81,7 +81,7 @@ class History:
     def chosen(self, session_id: str | None) -> None:
         """The user chose this session (None: all sessions): the least recently chosen
         beyond CHOSEN_KEPT let their lines go, unless live."""
-        if session_id in self._chosen:
+        if session_id is not None and session_id in self._chosen:
             self._chosen.move_to_end(session_id)
         while len(self._chosen) > CHOSEN_KEPT:
             oldest = next(iter(self._chosen))

@@ -8,6 +8,7 @@ and how much CPU it uses while nothing happens.
 For each size a store is filled through the store API with sessions of about 30 events
 each (a prompt, model turns with usage, tool calls with policy decisions, a background
 task with output, an approval asked and answered, a subagent for every fifth session),
+two seconds apart up to a minute ago (so the newest rows' ages change every second),
 the newest few left waiting for an approval with a task running. Then the dashboard
 (the app factory, headless, 160×45) opens it and is measured:
 
@@ -49,73 +50,123 @@ REPLY = (
 )
 # The newest sessions are live: waiting for an approval with a task running.
 LIVE = 3
+# Events per session, on average (a subagent for every fifth).
+SESSION_EVENTS = 29
 DEAD_OWNER = {"pid": 999_999_999, "host": "elsewhere", "engine": "gone"}
 
 
-def session_events(index: int, base_ts, *, live: bool) -> list[list[Event]]:
+def session_events(index: int, ts, *, live: bool) -> list[list[Event]]:
     """One session (and maybe its subagent) as the appends its writer would make."""
     sid = f"s{index:07d}"
-    ts = base_ts + timedelta(seconds=index * 60)
     out: list[Event] = []
 
     def add(type_: str, session: str = sid, seq_of: list[Event] = out, **data: object) -> None:
         seq_of.append(
-            Event(session, len(seq_of) + 1, type_, dict(data), ts=ts + timedelta(seconds=len(seq_of)))
+            Event(
+                session,
+                len(seq_of) + 1,
+                type_,
+                dict(data),
+                ts=ts + timedelta(milliseconds=20 * len(seq_of)),
+            )
         )
 
-    add(ev.SESSION_CREATED, title=f"Fix the flaky upload test, take {index}", provider="scripted",
-        model="demo", project="/work/project", workspace="/work/project")
+    add(
+        ev.SESSION_CREATED,
+        title=f"Fix the flaky upload test, take {index}",
+        provider="scripted",
+        model="demo",
+        project="/work/project",
+        workspace="/work/project",
+    )
     add(ev.SESSION_STATUS, status="running")
     add(ev.INPUT_RECEIVED, text=f"Run the tests and fix what fails ({index})", mode="prompt")
     add(ev.TURN_STARTED, owner=DEAD_OWNER)
     for step in range(2):
         call = f"c{step}"
-        add(ev.MODEL_COMPLETED, text=REPLY, tool_calls=[{"id": call, "name": "bash"}],
-            usage={"input_tokens": 1200, "output_tokens": 180, "cost_usd": 0.004})
-        add(ev.TOOL_REQUESTED, call_id=call, tool="bash",
-            args={"command": f"python3 -m pytest tests/test_upload.py -x -q # {step}"})
+        add(
+            ev.MODEL_COMPLETED,
+            text=REPLY,
+            tool_calls=[{"id": call, "name": "bash"}],
+            usage={"input_tokens": 1200, "output_tokens": 180, "cost_usd": 0.004},
+        )
+        add(
+            ev.TOOL_REQUESTED,
+            call_id=call,
+            tool="bash",
+            args={"command": f"python3 -m pytest tests/test_upload.py -x -q # {step}"},
+        )
         add(ev.POLICY_DECIDED, call_id=call, decision="allow", risk="low", reason="tests")
         add(ev.TOOL_COMPLETED, call_id=call, result="3 passed\n" * 3)
     add(ev.TOOL_REQUESTED, call_id="t1", tool="bash", args={"command": "make check"})
-    add(ev.TASK_STARTED, task_id=f"task-{index}", kind="shell", title="make check",
-        owner=DEAD_OWNER)
+    add(
+        ev.TASK_STARTED, task_id=f"task-{index}", kind="shell", title="make check", owner=DEAD_OWNER
+    )
     for chunk in range(3):
         add(ev.TASK_OUTPUT, task_id=f"task-{index}", stream="stdout", text=f"ok {chunk}\n" * 4)
     child = f"{sid}-sub" if index % 5 == 0 else None
     children: list[Event] = []
     if child:
         add(ev.SUBAGENT_SPAWNED, child_session_id=child, preset="explore", prompt="look around")
-        add(ev.SESSION_CREATED, child, children, title="Explore the upload module",
-            provider="scripted", model="demo", parent_id=sid, preset="explore")
+        add(
+            ev.SESSION_CREATED,
+            child,
+            children,
+            title="Explore the upload module",
+            provider="scripted",
+            model="demo",
+            parent_id=sid,
+            preset="explore",
+        )
         add(ev.SESSION_STATUS, child, children, status="running")
-        add(ev.MODEL_COMPLETED, child, children, text="Found it.", tool_calls=[],
-            usage={"input_tokens": 300, "output_tokens": 40})
+        add(
+            ev.MODEL_COMPLETED,
+            child,
+            children,
+            text="Found it.",
+            tool_calls=[],
+            usage={"input_tokens": 300, "output_tokens": 40},
+        )
         add(ev.SESSION_STATUS, child, children, status="done")
     add(ev.TOOL_REQUESTED, call_id="c9", tool="bash", args={"command": "git push origin HEAD"})
     add(ev.POLICY_DECIDED, call_id="c9", decision="prompt", risk="high", reason="pushes")
-    add(ev.APPROVAL_REQUESTED, approval_id=f"a-{index}", call_id="c9", summary="git push",
-        risk="high", rule_id="git-push")
+    add(
+        ev.APPROVAL_REQUESTED,
+        approval_id=f"a-{index}",
+        call_id="c9",
+        summary="git push",
+        risk="high",
+        rule_id="git-push",
+    )
     add(ev.SESSION_STATUS, status="waiting")
     if live:
         return [out, children] if children else [out]
     add(ev.APPROVAL_RESOLVED, approval_id=f"a-{index}", decision="allow_once", by="bench")
     add(ev.TOOL_COMPLETED, call_id="c9", result="pushed")
     add(ev.TASK_COMPLETED, task_id=f"task-{index}", summary="ok", exit_code=0)
-    add(ev.MODEL_COMPLETED, text="All green.", tool_calls=[],
-        usage={"input_tokens": 1500, "output_tokens": 60, "cost_usd": 0.003})
+    add(
+        ev.MODEL_COMPLETED,
+        text="All green.",
+        tool_calls=[],
+        usage={"input_tokens": 1500, "output_tokens": 60, "cost_usd": 0.003},
+    )
     add(ev.TURN_COMPLETED, reason="no_tool_calls")
     add(ev.SESSION_STATUS, status="done")
     return [out, children] if children else [out]
 
 
 async def fill(store: EventStore, size: int) -> int:
-    base = utcnow() - timedelta(days=400)
+    # Sessions two seconds apart up to a minute ago, as a team's busy day and night
+    # would leave them: the newest rows' ages change every second.
+    now = utcnow()
+    expected = size // SESSION_EVENTS
     batch: list[Event] = []
     written = 0
     index = 0
     while written < size:
         live = written + 40 * (LIVE + 1) > size
-        for events in session_events(index, base, live=live):
+        ts = now - timedelta(seconds=60 + 2 * max(0, expected - index))
+        for events in session_events(index, ts, live=live):
             batch.extend(events)
             written += len(events)
         index += 1
@@ -132,9 +183,7 @@ async def reset_postgres(url: str) -> None:
 
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(
-            "DROP TABLE IF EXISTS events, sessions, schema_migrations CASCADE"
-        )
+        await conn.execute("DROP TABLE IF EXISTS events, sessions, schema_migrations CASCADE")
         for table in ("commands", "leases", "checkpoints"):
             await conn.execute(f"DROP TABLE IF EXISTS {table} CASCADE")
     finally:

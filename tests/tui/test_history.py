@@ -81,9 +81,11 @@ async def test_a_session_chosen_after_start_shows_its_whole_history_by_scrolling
         # Chosen, the session's log is read: the newest lines, as many as its window holds.
         await wait_until(
             pilot,
-            lambda: app.model.sessions["long"].loaded
-            and bool(log.lines)
-            and log.lines[0].session_id == "long",
+            lambda: (
+                app.model.sessions["long"].loaded
+                and bool(log.lines)
+                and log.lines[0].session_id == "long"
+            ),
         )
         assert log.line_count == SESSION_WINDOW
         assert log.lines[-1].type == ev.SESSION_STATUS
@@ -93,7 +95,7 @@ async def test_a_session_chosen_after_start_shows_its_whole_history_by_scrolling
             oldest = log.lines[0]
             # To the top of what is loaded: the page before it is read.
             await pilot.press("home")
-            await wait_until(pilot, lambda: log.lines[0] != oldest)
+            await wait_until(pilot, lambda oldest=oldest: log.lines[0] != oldest)
             # The line that was at the top of the screen stays there, the page above it.
             assert log.lines[int(log.scroll_y)] == oldest
             pages += 1

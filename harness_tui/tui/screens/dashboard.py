@@ -173,8 +173,8 @@ class DashboardScreen(Screen[None]):
 
     def session_loaded(self, session_id: str) -> None:
         """A chosen session's log has been read: its lines, tasks and row are whole."""
-        sessions = self.query_one(SessionsTable)
-        sessions.sync(Changes(sessions={session_id}))
+        # Its log may order its subagents otherwise than their summaries did.
+        self.query_one(SessionsTable).sync(Changes(sessions={session_id}, structure=True))
         if self.selected == session_id:
             self._show(session_id)
         self.refresh_header()
