@@ -8,14 +8,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from textual.widgets import Log
 
 from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.events import Event, utcnow
 from harness_tui.store import open_store, sqlite_url
 from harness_tui.tui.model import HISTORY_PAGE, SESSION_WINDOW
+from harness_tui.tui.screens.tail import TailScreen
 from harness_tui.tui.widgets.event_log import EventLog
 from harness_tui.tui.widgets.sessions import SessionsTable
+from harness_tui.tui.widgets.tasks import TasksTable
 from tests.support.projects import demo_repo
 from tests.tui.conftest import live_app, wait_until
 
@@ -122,3 +125,107 @@ async def test_all_sessions_starts_with_the_newest_events_and_pages_back(
         assert len(lines) == len(set(lines))
         positions = sorted({position for position, _text in lines})
         assert positions == list(range(positions[0], positions[-1] + 1))
+
+
+@pytest.fixture
+def busy_history(tmp_path: Path) -> Path:
+    """Many finished sessions, then one idle session whose background task still runs
+    (on another host, so no recovery touches it) and one waiting for an approval."""
+    project = demo_repo(tmp_path / "demo")
+    db = project / ".harness" / "harness.db"
+    db.parent.mkdir(exist_ok=True)
+    start = utcnow() - timedelta(days=3)
+    elsewhere = {"host": "another-host", "pid": 1, "engine": "e"}
+
+    async def write() -> None:
+        store = await open_store(sqlite_url(db))
+        try:
+            for index in range(300):
+                await store.append(
+                    _session(f"old{index:03d}", f"Old {index}", 3, start + timedelta(minutes=index))
+                )
+            at = start + timedelta(days=1)
+            await store.append(
+                [
+                    Event("bg", 1, ev.SESSION_CREATED, {"title": "Dev server"}, at),
+                    Event("bg", 2, ev.TURN_STARTED, {"owner": elsewhere}, at),
+                    Event(
+                        "bg",
+                        3,
+                        ev.TASK_STARTED,
+                        {"task_id": "t-bg", "kind": "shell", "title": "npm run dev"},
+                        at,
+                    ),
+                    Event(
+                        "bg",
+                        4,
+                        ev.TASK_OUTPUT,
+                        {"task_id": "t-bg", "stream": "stdout", "text": "listening on 5173\n"},
+                        at,
+                    ),
+                    Event("bg", 5, ev.TURN_COMPLETED, {"reason": "no_tool_calls"}, at),
+                    Event("bg", 6, ev.SESSION_STATUS, {"status": "idle"}, at),
+                ]
+            )
+            await store.append(
+                [
+                    Event("ask", 1, ev.SESSION_CREATED, {"title": "Publish"}, at),
+                    Event("ask", 2, ev.TURN_STARTED, {"owner": elsewhere}, at),
+                    Event(
+                        "ask",
+                        3,
+                        ev.APPROVAL_REQUESTED,
+                        {"approval_id": "a1", "call_id": "c1", "summary": "git push"},
+                        at,
+                    ),
+                    Event("ask", 4, ev.SESSION_STATUS, {"status": "waiting"}, at),
+                ]
+            )
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+    return project
+
+
+async def test_what_is_live_at_start_is_whole_and_what_comes_later_appears(
+    busy_history: Path,
+) -> None:
+    app = live_app(load_config(project=busy_history, flags={"provider.name": "scripted"}))
+    async with app.run_test(size=(160, 45)) as pilot:
+        await app.ready.wait()
+        model = app.model
+        # Read whole because something in them goes on; the finished ones are not.
+        assert model.sessions["bg"].loaded and model.sessions["ask"].loaded
+        assert not model.sessions["old000"].loaded
+        assert [a.approval_id for a in app.approvals.pending()] == ["a1"]
+        assert any("1 approval is pending" in notice for notice in app.notices)
+        # The task still running in the idle session: listed, and its tail opens.
+        tasks = app.dashboard.query_one(TasksTable)
+        await wait_until(pilot, lambda: "t-bg" in tasks._order)
+        app.open_tail("t-bg")
+        await wait_until(
+            pilot, lambda: isinstance(app.screen, TailScreen) and bool(app.screen.query(Log))
+        )
+        tail = app.screen.query_one(Log)
+        await wait_until(pilot, lambda: "listening on 5173" in "\n".join(tail.lines))
+        await pilot.press("escape")
+
+        # Another writer: a new session, and an old one taken up again.
+        store = await open_store(sqlite_url(busy_history / ".harness" / "harness.db"))
+        try:
+            now = utcnow()
+            await store.append(
+                [
+                    Event("new", 1, ev.SESSION_CREATED, {"title": "Brand new"}, now),
+                    Event("new", 2, ev.SESSION_STATUS, {"status": "running"}, now),
+                    Event("old299", 6, ev.SESSION_STATUS, {"status": "running"}, now),
+                ]
+            )
+        finally:
+            await store.close()
+        table = app.dashboard.query_one(SessionsTable)
+        await wait_until(pilot, lambda: "new" in table._order)
+        await wait_until(pilot, lambda: model.sessions["old299"].status == "running")
+        row = table.get_row("old299")
+        assert str(row[0]) == "▶"

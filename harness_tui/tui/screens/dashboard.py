@@ -185,7 +185,11 @@ class DashboardScreen(Screen[None]):
 
     @on(EventLog.ReachedTop)
     def _reached_top(self) -> None:
-        self.app.load_older(self.selected)
+        # Asked when the reader got there: still there (not moved on, nor switched to
+        # a source not read yet), the page above is read.
+        log = self.query_one(EventLog)
+        if log.scroll_y <= 0 and log.line_count:
+            self.app.load_older(self.selected)
 
     def _show(self, session_id: str | None) -> None:
         self.selected = session_id

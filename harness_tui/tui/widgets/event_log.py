@@ -96,6 +96,7 @@ class EventLog(ScrollView, can_focus=True):
         # Lines kept as new ones arrive: the window, plus what the reader asked for by
         # scrolling back (kept until another source is shown).
         self._limit = window
+        self._switching = False
         self.last_position = 0
         """The newest store position handed to the log, shown or filtered out."""
 
@@ -181,6 +182,14 @@ class EventLog(ScrollView, can_focus=True):
         return kept
 
     def _rebuild(self, *, follow: bool) -> None:
+        # Another source or filter moves the view by itself, not the reader.
+        self._switching = True
+        try:
+            self._show_lines(follow=follow)
+        finally:
+            self._switching = False
+
+    def _show_lines(self, *, follow: bool) -> None:
         self._lines = self._wanted(self._source)[-self._limit :]
         self._dropped = 0
         self._cursor = None
@@ -343,7 +352,7 @@ class EventLog(ScrollView, can_focus=True):
         super().action_page_up()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        if new_value <= 0 < old_value:
+        if new_value <= 0 < old_value and not self._switching:
             self.post_message(self.ReachedTop())
         super().watch_scroll_y(old_value, new_value)
         if new_value < old_value and new_value < self.max_scroll_y:
