@@ -477,6 +477,10 @@ class Engine:
         run, wait or are queued, or have an approval pending or a task running."""
         return await self.store.sessions(limit, live=live)
 
+    async def summary(self, session_id: str) -> SessionSummary | None:
+        """One session's summary, or None if the store holds no such session."""
+        return await self.store.session(session_id)
+
     async def session_counts(self) -> SessionCounts:
         """How many sessions the store holds, their usage, and the newest position
         their summaries account for."""

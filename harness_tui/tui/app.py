@@ -237,6 +237,8 @@ class HarnessApp(App[int]):
         self.dashboard.refresh_header()
         if changes.new_approvals and self.ready.is_set():
             self.approvals.announce(changes.new_approvals)
+        if changes.unlisted:
+            self._read_summaries(changes.unlisted)
         if self.adapter is not None:
             # The next batch may come once this one is on screen: the screen gets to
             # paint (and keys get handled) between batches, however fast they arrive.
@@ -423,6 +425,20 @@ class HarnessApp(App[int]):
             exclusive=True,
             exit_on_error=False,
             description="Read a chosen session's log",
+        )
+
+    def _read_summaries(self, session_ids: set[str]) -> None:
+        async def load() -> None:
+            if self.history is not None:
+                await self.history.summaries_of(session_ids)
+                self.dashboard.query_one(SessionsTable).rebuild()
+
+        self.run_worker(
+            load(),
+            name="read summaries",
+            group="history",
+            exit_on_error=False,
+            description="Read the summaries of older sessions that carried on",
         )
 
     def list_more_sessions(self) -> None:

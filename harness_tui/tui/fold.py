@@ -148,9 +148,11 @@ class DashboardModel:
         others = self.others
         for summary in summaries:
             view = self.sessions.get(summary.session_id)
-            if view is None:
-                view = self.sessions[summary.session_id] = self._new_view(summary.session_id)
-                view.loaded = view.lines_complete = False
+            if view is None or view.unlisted:
+                if view is None:
+                    view = self.sessions[summary.session_id] = self._new_view(summary.session_id)
+                    view.loaded = view.lines_complete = False
+                view.unlisted = False
                 if not getattr(summary, "system", False) and others.sessions > 0:
                     others.sessions -= 1
                     others.top_level -= summary.parent_id is None
@@ -272,7 +274,14 @@ class DashboardModel:
             if event.position is not None:
                 self.position = event.position
         sid = event.session_id
+        known = sid in self.sessions
         view = self._view(sid, changes)
+        if not known and live and event.seq > 1:
+            # A session older than those read at start, carried on: its summary tells
+            # the rest, and its log is read when it is chosen.
+            view.loaded = view.lines_complete = False
+            view.unlisted = True
+            changes.unlisted.add(sid)
         view.updated_at = event.ts
         changes.sessions.add(sid)
         if event.type == ev.SESSION_CREATED and event.data.get("system"):

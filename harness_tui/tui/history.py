@@ -51,6 +51,11 @@ class History:
         self._summaries = SUMMARY_PAGE
         return position
 
+    async def summaries_of(self, session_ids: set[str]) -> None:
+        """Summaries of sessions older than those read at start that carried on."""
+        found = [await self.engine.summary(session_id) for session_id in sorted(session_ids)]
+        self.model.seed([summary for summary in found if summary is not None])
+
     async def more_summaries(self) -> None:
         """The summaries of the next page of less recently active sessions."""
         self._summaries += SUMMARY_PAGE

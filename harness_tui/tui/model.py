@@ -138,6 +138,9 @@ class SessionView:
     # The newest position its summary's counters account for: usage in events up to
     # it is counted already when they arrive live.
     counted_through: int = 0
+    # Known only from live events so far (a session older than those read at start
+    # carried on): its summary is read, and it comes out of `others`.
+    unlisted: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -184,3 +187,5 @@ class Changes:
     streams_ended: set[str] = field(default_factory=set)
     # The newest position in the batch (0 when it carried no events).
     position: int = 0
+    # Sessions the model did not hold that carried on in this batch (not started).
+    unlisted: set[str] = field(default_factory=set)

@@ -129,7 +129,8 @@ async def test_all_sessions_starts_with_the_newest_events_and_pages_back(
 
 @pytest.fixture
 def busy_history(tmp_path: Path) -> Path:
-    """Many finished sessions, then one idle session whose background task still runs
+    """Many finished sessions (more than start-up reads the summaries of), then one
+    idle session whose background task still runs
     (on another host, so no recovery touches it) and one waiting for an approval."""
     project = demo_repo(tmp_path / "demo")
     db = project / ".harness" / "harness.db"
@@ -140,7 +141,7 @@ def busy_history(tmp_path: Path) -> Path:
     async def write() -> None:
         store = await open_store(sqlite_url(db))
         try:
-            for index in range(300):
+            for index in range(600):
                 await store.append(
                     _session(f"old{index:03d}", f"Old {index}", 3, start + timedelta(minutes=index))
                 )
@@ -197,7 +198,8 @@ async def test_what_is_live_at_start_is_whole_and_what_comes_later_appears(
         model = app.model
         # Read whole because something in them goes on; the finished ones are not.
         assert model.sessions["bg"].loaded and model.sessions["ask"].loaded
-        assert not model.sessions["old000"].loaded
+        assert not model.sessions["old599"].loaded
+        assert "old000" not in model.sessions
         assert [a.approval_id for a in app.approvals.pending()] == ["a1"]
         assert any("1 approval is pending" in notice for notice in app.notices)
         # The task still running in the idle session: listed, and its tail opens.
@@ -219,13 +221,20 @@ async def test_what_is_live_at_start_is_whole_and_what_comes_later_appears(
                 [
                     Event("new", 1, ev.SESSION_CREATED, {"title": "Brand new"}, now),
                     Event("new", 2, ev.SESSION_STATUS, {"status": "running"}, now),
-                    Event("old299", 6, ev.SESSION_STATUS, {"status": "running"}, now),
+                    Event("old599", 6, ev.SESSION_STATUS, {"status": "running"}, now),
+                    # Older than any summary start-up read.
+                    Event("old000", 6, ev.SESSION_STATUS, {"status": "running"}, now),
                 ]
             )
         finally:
             await store.close()
         table = app.dashboard.query_one(SessionsTable)
         await wait_until(pilot, lambda: "new" in table._order)
-        await wait_until(pilot, lambda: model.sessions["old299"].status == "running")
-        row = table.get_row("old299")
-        assert str(row[0]) == "▶"
+        await wait_until(pilot, lambda: model.sessions["old599"].status == "running")
+        assert str(table.get_row("old599")[0]) == "▶"
+        await wait_until(
+            pilot, lambda: "old000" in model.sessions and model.sessions["old000"].title == "Old 0"
+        )
+        assert model.sessions["old000"].status == "running"
+        # Every session counted once: 600 old ones, bg, ask and the new one.
+        await wait_until(pilot, lambda: str(table.get_row("*")[1]) == "All sessions · 603")
