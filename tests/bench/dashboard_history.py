@@ -18,7 +18,8 @@ the newest few left waiting for an approval with a task running. Then the dashbo
   as a share of one core.
 - ready_s: until what start-up reads is read (-1: not within two minutes; the idle
   share is then measured while it still works).
-- rss_mb: the process's peak resident memory.
+- rss_mb: the process's resident memory after the idle period (each size runs in a
+  process of its own).
 
 With --keep DIR the SQLite stores are kept there and reused by the next run. A
 PostgreSQL database (one used for nothing else: it is dropped and created again) is
@@ -31,8 +32,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -234,7 +235,7 @@ async def measure(
         wall = time.perf_counter()
         await asyncio.sleep(idle_s)
         result["idle_cpu_share"] = (time.process_time() - cpu) / (time.perf_counter() - wall)
-        result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        result["rss_mb"] = resident_mb()
         result["sessions_listed"] = len(table._order) - 1
     return result
 
@@ -273,6 +274,15 @@ async def run_size(
         return last
 
 
+def resident_mb() -> float:
+    """The process's resident memory now (after the idle period; its peak would count
+    filling the store too)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def label(size: int) -> str:
     return f"{size // 1_000_000}m" if size >= 1_000_000 else f"{size // 1000}k"
 
@@ -284,13 +294,38 @@ def main() -> None:
     parser.add_argument("--idle-s", type=float, default=10.0)
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-    summary: dict[str, float] = {}
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.one:
+        figures = asyncio.run(run_size(sizes[0], args.store, args.keep, args.idle_s, args.repeat))
+        print(json.dumps(figures))
+        return
+    summary: dict[str, float] = {}
     for size in sizes:
-        figures = asyncio.run(run_size(size, args.store, args.keep, args.idle_s, args.repeat))
+        # Each size in a process of its own: its memory is its own.
+        child = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                "--sizes",
+                str(size),
+                "--store",
+                args.store,
+                "--idle-s",
+                str(args.idle_s),
+                "--repeat",
+                str(args.repeat),
+                *(["--keep", str(args.keep)] if args.keep else []),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        figures = json.loads(child.stdout.strip().splitlines()[-1])
         print(f"{size:>9} events: {json.dumps(figures)}", flush=True)
         for key, value in figures.items():
             summary[f"{key}_{label(size)}"] = round(value, 4)
