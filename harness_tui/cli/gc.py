@@ -9,6 +9,7 @@ import json
 from typing import TYPE_CHECKING
 
 from harness_tui.cli.exitcodes import ExitCode
+from harness_tui.cli.process import one_shot
 from harness_tui.engine.engine import Engine
 
 if TYPE_CHECKING:
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    one_shot()
     return asyncio.run(_run(config, args))
 
 

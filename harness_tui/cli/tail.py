@@ -14,7 +14,7 @@ from harness_tui import events as ev
 from harness_tui.cli.errors import UsageError
 from harness_tui.cli.exitcodes import ExitCode
 from harness_tui.cli.render import TextRenderer
-from harness_tui.engine.engine import Engine, EngineError
+from harness_tui.engine.engine import Engine
 from harness_tui.events import Event
 
 if TYPE_CHECKING:
@@ -36,24 +36,22 @@ async def run_tail(
     try:
         match = _TASK_ID.match(target)
         session_id = match.group("session") if match else target
-        try:
-            state = await engine.load_state(session_id)
-        except EngineError:
-            # The engine's message names a session; the person may have given a task.
-            raise UsageError(f"no session or task {target!r} in {engine.store_url}") from None
-        if match and target not in state.tasks:
+        if await engine.summary(session_id) is None:
+            # The person may have given a task: the message names both.
+            raise UsageError(f"no session or task {target!r} in {engine.store_url}")
+        if match and not await _has_task(engine, session_id, target):
             raise UsageError(f"session {session_id} has no task {target!r}")
         view: _TaskView | _SessionView = (
             _TaskView(target, out, as_json) if match else _SessionView(session_id, out, as_json)
         )
-        history = await engine.history(session_id)
-        for event in history:
+        after = 0
+        async for event in _pages(engine, session_id):
             view.show(event)
+            after = event.position or after
         if not follow:
             return ExitCode.OK
         if view.ended:
             return view.finish()
-        after = history[-1].position or 0
         async for followed in _follow(engine, after, session_id):
             if followed is None:
                 view.abandoned()
@@ -64,6 +62,29 @@ async def run_tail(
         return ExitCode.OK
     finally:
         await engine.close()
+
+
+# Events read at a time: however long the session, a tail holds one page of it.
+PAGE = 1000
+
+
+async def _pages(engine: Engine, session_id: str) -> AsyncIterator[Event]:
+    """The session's events so far, oldest first, read a page at a time."""
+    after_seq = 0
+    while True:
+        page = await engine.history(session_id, after_seq, PAGE)
+        for event in page:
+            yield event
+        if len(page) < PAGE:
+            return
+        after_seq = page[-1].seq
+
+
+async def _has_task(engine: Engine, session_id: str, task_id: str) -> bool:
+    async for event in _pages(engine, session_id):
+        if event.type == ev.TASK_STARTED and event.data.get("task_id") == task_id:
+            return True
+    return False
 
 
 async def _follow(engine: Engine, after: int, session_id: str) -> AsyncIterator[Event | None]:

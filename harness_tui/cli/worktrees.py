@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING, TextIO
 
 from harness_tui.cli.exitcodes import ExitCode
+from harness_tui.cli.process import one_shot
 from harness_tui.cli.render import recovery_line
 from harness_tui.engine.engine import Engine
 from harness_tui.engine.worktree_sessions import WorktreeRecord
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    one_shot()
     return asyncio.run(_run(config, args.action, as_json=args.json))
 
 

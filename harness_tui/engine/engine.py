@@ -79,7 +79,7 @@ class Engine:
         # Sessions start-up recovery could not finish, and why (see Engine.open).
         self.recovery_failures: list[RecoveryFailure] = []
         # One scheduler for every worktree session this engine runs.
-        self._worktrees = WorktreeSessions(self._ctx, self._tasks, self.load_state, self._load)
+        self._worktrees = WorktreeSessions(self._ctx, self._tasks, self._load)
         engine_opened(self.id)
 
     @classmethod
@@ -422,6 +422,13 @@ class Engine:
         backend = await self._backend(session_id)
         return await backend.compact()
 
+    def sandbox_unavailable(self) -> str | None:
+        """Why the sandbox cannot start on this machine (bubblewrap missing or broken),
+        or None when it can. Sessions this engine runs then fall back to the policy
+        alone, failing closed."""
+        availability = self._ctx.sandbox_availability
+        return None if availability.ok else availability.reason
+
     def sandbox_notice(self, session_id: str) -> str | None:
         """The one line a face shows when the session's commands run unconfined: its
         mode is danger-full-access, or its sandbox cannot start here (and the policy
@@ -477,18 +484,21 @@ class Engine:
         run, wait or are queued, or have an approval pending or a task running."""
         return await self.store.sessions(limit, live=live)
 
-    async def summary(self, session_id: str) -> SessionSummary | None:
-        """One session's summary, or None if the store holds no such session."""
-        return await self.store.session(session_id)
-
     async def session_counts(self) -> SessionCounts:
         """How many sessions the store holds, their usage, and the newest position
         their summaries account for."""
         return await self.store.session_counts()
 
-    async def history(self, session_id: str, after_seq: int = 0) -> list[Event]:
-        """A session's events after `after_seq`, oldest first."""
-        return await self.store.read(session_id, after_seq)
+    async def history(
+        self, session_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """A session's events after `after_seq`, oldest first; at most `limit` of them,
+        so a long session can be read a page at a time."""
+        return await self.store.read(session_id, after_seq, limit)
+
+    async def summary(self, session_id: str) -> SessionSummary | None:
+        """The session's summary row (status, title, last seq), without its events."""
+        return await self.store.session(session_id)
 
     async def history_before(self, session_id: str, before_seq: int, limit: int) -> list[Event]:
         """The newest `limit` events of a session before `before_seq`, oldest first: a

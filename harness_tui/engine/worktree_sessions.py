@@ -39,7 +39,7 @@ from harness_tui.engine.scheduler import QueueFull, Ticket, WorktreeScheduler
 from harness_tui.engine.session import SessionState
 from harness_tui.engine.tasks import TaskManager
 from harness_tui.engine.worktree_lifecycle import Decision, WorktreeRefused, WorktreeSession
-from harness_tui.engine.worktree_records import WorktreeRecord, list_records
+from harness_tui.engine.worktree_records import WorktreeRecord, list_records, worktree_sessions
 from harness_tui.engine.worktrees import (
     GitError,
     commit_all,
@@ -65,20 +65,18 @@ class WorktreeSessions:
     """The engine's worktree side: its one scheduler and each worktree session's
     lifecycle (`WorktreeSession`, handed to the session's loop).
 
-    `load_state` reads a session as the engine sees it; `load_session` has the engine
-    take a session from the log (so its lifecycle is here) to prune its worktree."""
+    `load_session` has the engine take a session from the log (so its lifecycle is
+    here) to prune its worktree; listing reads the worktree-sessions projection."""
 
     def __init__(
         self,
         ctx: EngineContext,
         tasks: TaskManager,
-        load_state: Callable[[str], Awaitable[SessionState]],
         load_session: Callable[[str], Awaitable[None]],
     ) -> None:
         self.ctx = ctx
         self.tasks = tasks
         self.project = ctx.project
-        self._load_state = load_state
         self._load_session = load_session
         self.scheduler = WorktreeScheduler.from_config(ctx.config)
         self._lifecycles: dict[str, WorktreeSession] = {}
@@ -184,7 +182,7 @@ class WorktreeSessions:
     async def records(self) -> list[WorktreeRecord]:
         """Every worktree session in the log, newest first, then any folder under the
         worktree root that none of them accounts for."""
-        return await list_records(self.project, await self.ctx.store.sessions(), self._load_state)
+        return await list_records(self.project, await worktree_sessions(self.ctx.store))
 
     async def prune(self) -> list[WorktreeRecord]:
         """Remove the worktrees of sessions that ended (kept by `cleanup = false`, or

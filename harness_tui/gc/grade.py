@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from harness_tui import events as ev
@@ -130,133 +130,224 @@ class Grade:
         }
 
 
-@dataclass
-class _Turn:
-    started: datetime | None = None
-    waited_s: float = 0.0
-    edited: bool = False
-    tested: bool = False
+# -- the fold, one session at a time ---------------------------------------------------
+#
+# Every count is a session's own and a project's grade pools them, so the fold's state
+# is kept per session (as the signals' is; see gc/history.py for the checkpoint). A
+# session's part is a JSON object, its keys present only once used:
+#
+#   n          the counts of COUNTS, in that order; the edit counts cover turns that
+#              are over (a later turn started), the current turn is added when read
+#   turn       the current turn (the open one, else the last):
+#              [started (µs since the epoch) or null, waited_s, edited, tested]
+#   open       whether that turn is still open
+#   calls      {call_id: blocked}                     calls still open
+#   approvals  {approval_id: [call_id, asked (µs)]}   approvals still open
+#
+# Times are whole microseconds, so differences come out exactly as datetime's do.
+
+COUNTS = (
+    "tool_calls",
+    "blocked",
+    "results",
+    "failed_results",
+    "turns",
+    "failed_turns",
+    "edit_turns",
+    "tested_edit_turns",
+    "timed",
+    "timely",
+)
+(
+    _TOOL_CALLS,
+    _BLOCKED,
+    _RESULTS,
+    _FAILED_RESULTS,
+    _TURNS,
+    _FAILED_TURNS,
+    _EDIT_TURNS,
+    _TESTED_EDIT_TURNS,
+    _TIMED,
+    _TIMELY,
+) = range(len(COUNTS))
+_STARTED, _WAITED, _EDITED, _TESTED = range(4)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+Part = dict[str, Any]
+"""One session's part of the fold: JSON, as described above."""
 
 
-@dataclass
-class _Fold:
-    slow_tool_ms: float
-    slow_turn_s: float
-    counts: dict[str, int] = field(
-        default_factory=lambda: dict.fromkeys(
-            (
-                "tool_calls",
-                "blocked",
-                "results",
-                "failed_results",
-                "turns",
-                "failed_turns",
-                "edit_turns",
-                "tested_edit_turns",
-                "timed",
-                "timely",
-            ),
-            0,
-        )
-    )
-    sessions: set[str] = field(default_factory=set)
-    calls: dict[tuple[str, str], bool] = field(default_factory=dict)  # -> blocked
-    turns: list[_Turn] = field(default_factory=list)
-    # The turn a session's events belong to: the open one, else its last.
-    current: dict[str, _Turn] = field(default_factory=dict)
-    open_turn: dict[str, bool] = field(default_factory=dict)
-    approvals: dict[tuple[str, str], tuple[str | None, datetime]] = field(default_factory=dict)
+@dataclass(frozen=True)
+class FoldSettings:
+    """What the fold depends on: a checkpoint folded with other settings is not reused."""
 
-    def turn(self, sid: str) -> _Turn:
-        # Events before any turn.started (a log cut short at the front) get a turn too.
-        if sid not in self.current:
-            self.current[sid] = _Turn()
-            self.turns.append(self.current[sid])
-        return self.current[sid]
+    slow_tool_ms: float = DEFAULT_SLOW_TOOL_MS
+    slow_turn_s: float = DEFAULT_SLOW_TURN_S
 
-    def apply(self, event: Event) -> None:
-        sid, data, c = event.session_id, event.data, self.counts
-        self.sessions.add(sid)
-        kind = event.type
-        if kind == ev.TURN_STARTED:
-            self.current[sid] = _Turn(started=event.ts)
-            self.turns.append(self.current[sid])
-            self.open_turn[sid] = True
-        elif kind == ev.TURN_COMPLETED:
-            turn = self.turn(sid)
-            self.open_turn[sid] = False
-            c["turns"] += 1
-            c["failed_turns"] += data.get("reason") == "failed"
-            if turn.started is not None:
-                length = (event.ts - turn.started).total_seconds() - turn.waited_s
-                c["timed"] += 1
-                c["timely"] += length <= self.slow_turn_s
-        elif kind == ev.TOOL_REQUESTED:
-            c["tool_calls"] += 1
-            self.calls[(sid, str(data.get("call_id")))] = False
-            raw_args = data.get("args")
-            args: Mapping[str, Any] = raw_args if isinstance(raw_args, Mapping) else {}
-            turn = self.turn(sid)
-            if data.get("tool") in EDIT_TOOLS:
-                turn.edited = True
-            command = args.get("command")
-            if isinstance(command, str) and runs_tests(command):
-                turn.tested = True
-        elif kind == ev.VALIDATION_COMPLETED:
-            self.turn(sid).tested = True
-        elif kind == ev.POLICY_DECIDED and data.get("decision") == "forbid":
-            self._block(sid, data.get("call_id"))
-        elif kind == ev.APPROVAL_REQUESTED:
-            key = (sid, str(data.get("approval_id")))
-            self.approvals[key] = (data.get("call_id"), event.ts)
-        elif kind == ev.APPROVAL_RESOLVED:
-            call_id, asked = self.approvals.pop((sid, str(data.get("approval_id"))), (None, None))
-            if asked is not None and self.open_turn.get(sid):
-                self.turn(sid).waited_s += (event.ts - asked).total_seconds()
-            if data.get("decision") == "deny":
-                self._block(sid, call_id)
-        elif kind == ev.TOOL_COMPLETED:
-            if self.calls.get((sid, str(data.get("call_id")))):
-                return
-            c["results"] += 1
-            c["failed_results"] += command_failed(data)
-            duration = data.get("duration_ms")
-            if isinstance(duration, int | float):
-                c["timed"] += 1
-                c["timely"] += duration <= self.slow_tool_ms
-        elif kind == ev.TOOL_FAILED:
-            if self.calls.get((sid, str(data.get("call_id")))) or never_ran(data.get("error")):
-                return
-            c["results"] += 1
-            c["failed_results"] += 1
 
-    def _block(self, sid: str, call_id: object) -> None:
-        key = (sid, str(call_id))
-        if key in self.calls and not self.calls[key]:
-            self.calls[key] = True
-            self.counts["blocked"] += 1
+def _micros(ts: datetime) -> int:
+    return (ts - _EPOCH) // _MICROSECOND
 
-    def result(self, weights: GCGradeConfig) -> Grade | None:
-        c = self.counts
-        if c["tool_calls"] == 0:
-            return None
-        edit_turns = [t for t in self.turns if t.edited]
-        c["edit_turns"] = len(edit_turns)
-        c["tested_edit_turns"] = sum(t.tested for t in edit_turns)
-        dims: dict[str, float | None] = {
-            "security": max(0.0, 1 - c["blocked"] / c["tool_calls"]),
-            "stability": _share_ok(
-                c["failed_results"] + c["failed_turns"], c["results"] + c["turns"]
-            ),
-            "coverage": c["tested_edit_turns"] / len(edit_turns) if edit_turns else None,
-            "speed": c["timely"] / c["timed"] if c["timed"] else None,
-        }
-        weighed = [(getattr(weights, d), s) for d, s in dims.items() if s is not None]
-        total = sum(w for w, _ in weighed)
-        if total <= 0:
-            return None  # only dimensions without evidence carry weight
-        score = sum(w * s for w, s in weighed) / total
-        return Grade(_letter(score), score, dims, dict(c), len(self.sessions))
+
+def _counts(part: Part) -> list[int]:
+    counts: list[int] | None = part.get("n")
+    if counts is None:
+        counts = part["n"] = [0] * len(COUNTS)
+    return counts
+
+
+def _turn(part: Part) -> list[Any]:
+    # Events before any turn.started (a log cut short at the front) get a turn too.
+    turn: list[Any] | None = part.get("turn")
+    if turn is None:
+        turn = part["turn"] = [None, 0.0, False, False]
+    return turn
+
+
+def fold(part: Part, event: Event, settings: FoldSettings) -> None:
+    """Fold one event of the part's session (in log order) into the part."""
+    data, kind = event.data, event.type
+    c = _counts(part)
+    if kind == ev.TURN_STARTED:
+        ended = part.get("turn")
+        if ended is not None and ended[_EDITED]:
+            c[_EDIT_TURNS] += 1
+            c[_TESTED_EDIT_TURNS] += bool(ended[_TESTED])
+        part["turn"] = [_micros(event.ts), 0.0, False, False]
+        part["open"] = True
+    elif kind == ev.TURN_COMPLETED:
+        turn = _turn(part)
+        part["open"] = False
+        c[_TURNS] += 1
+        c[_FAILED_TURNS] += data.get("reason") == "failed"
+        if turn[_STARTED] is not None:
+            length = (_micros(event.ts) - turn[_STARTED]) / 10**6 - turn[_WAITED]
+            c[_TIMED] += 1
+            c[_TIMELY] += length <= settings.slow_turn_s
+    elif kind == ev.TOOL_REQUESTED:
+        c[_TOOL_CALLS] += 1
+        part.setdefault("calls", {})[str(data.get("call_id"))] = False
+        raw_args = data.get("args")
+        args: Mapping[str, Any] = raw_args if isinstance(raw_args, Mapping) else {}
+        turn = _turn(part)
+        if data.get("tool") in EDIT_TOOLS:
+            turn[_EDITED] = True
+        command = args.get("command")
+        if isinstance(command, str) and runs_tests(command):
+            turn[_TESTED] = True
+    elif kind == ev.VALIDATION_COMPLETED:
+        _turn(part)[_TESTED] = True
+    elif kind == ev.POLICY_DECIDED and data.get("decision") == "forbid":
+        _block(part, data.get("call_id"))
+    elif kind == ev.APPROVAL_REQUESTED:
+        part.setdefault("approvals", {})[str(data.get("approval_id"))] = [
+            data.get("call_id"),
+            _micros(event.ts),
+        ]
+    elif kind == ev.APPROVAL_RESOLVED:
+        call_id, asked = _forget(part, "approvals", str(data.get("approval_id")), (None, None))
+        if asked is not None and part.get("open"):
+            turn = _turn(part)
+            turn[_WAITED] += (_micros(event.ts) - asked) / 10**6
+        if data.get("decision") == "deny":
+            _block(part, call_id)
+    elif kind == ev.TOOL_COMPLETED:
+        # A result is the call's last event: forgetting the call keeps the part to
+        # the calls still open.
+        if _forget(part, "calls", str(data.get("call_id")), False):
+            return
+        c[_RESULTS] += 1
+        c[_FAILED_RESULTS] += command_failed(data)
+        duration = data.get("duration_ms")
+        if isinstance(duration, int | float):
+            c[_TIMED] += 1
+            c[_TIMELY] += duration <= settings.slow_tool_ms
+    elif kind == ev.TOOL_FAILED:
+        blocked = _forget(part, "calls", str(data.get("call_id")), False)
+        if blocked or never_ran(data.get("error")):
+            return
+        c[_RESULTS] += 1
+        c[_FAILED_RESULTS] += 1
+
+
+def _block(part: Part, call_id: object) -> None:
+    calls = part.get("calls", {})
+    key = str(call_id)
+    if key in calls and not calls[key]:
+        calls[key] = True
+        _counts(part)[_BLOCKED] += 1
+
+
+def _forget(part: Part, open_items: str, key: str, default: Any) -> Any:
+    """Take an open call or approval out of the part once its last event came; the
+    part keeps no empty table, so a settled session's part stays small."""
+    items = part.get(open_items)
+    if not items:
+        return default
+    found = items.pop(key, default)
+    if not items:
+        del part[open_items]
+    return found
+
+
+FOLDED_TYPES = frozenset(
+    {
+        ev.TURN_STARTED,
+        ev.TURN_COMPLETED,
+        ev.TOOL_REQUESTED,
+        ev.VALIDATION_COMPLETED,
+        ev.POLICY_DECIDED,
+        ev.APPROVAL_REQUESTED,
+        ev.APPROVAL_RESOLVED,
+        ev.TOOL_COMPLETED,
+        ev.TOOL_FAILED,
+    }
+)
+"""The event types that change a part's counts (any other event only makes the part,
+so its session is counted among the grade's sessions)."""
+
+
+def counts_of(part: Part) -> list[int]:
+    """The part's counts with its current turn included."""
+    counts = list(part.get("n") or [0] * len(COUNTS))
+    turn = part.get("turn")
+    if turn is not None and turn[_EDITED]:
+        counts[_EDIT_TURNS] += 1
+        counts[_TESTED_EDIT_TURNS] += bool(turn[_TESTED])
+    return counts
+
+
+def grade_of(parts: Iterable[Part], weights: GCGradeConfig) -> Grade | None:
+    """The grade of the sessions whose parts these are, pooled; None without tool
+    calls. Raises ValueError when every weight is 0."""
+    _check(weights)
+    total = [0] * len(COUNTS)
+    sessions = 0
+    for part in parts:
+        sessions += 1
+        for index, count in enumerate(counts_of(part)):
+            total[index] += count
+    return _result(dict(zip(COUNTS, total, strict=True)), sessions, weights)
+
+
+def _result(c: dict[str, int], sessions: int, weights: GCGradeConfig) -> Grade | None:
+    if c["tool_calls"] == 0:
+        return None
+    edit_turns = c["edit_turns"]
+    dims: dict[str, float | None] = {
+        "security": max(0.0, 1 - c["blocked"] / c["tool_calls"]),
+        "stability": _share_ok(c["failed_results"] + c["failed_turns"], c["results"] + c["turns"]),
+        "coverage": c["tested_edit_turns"] / edit_turns if edit_turns else None,
+        "speed": c["timely"] / c["timed"] if c["timed"] else None,
+    }
+    weighed = [(getattr(weights, d), s) for d, s in dims.items() if s is not None]
+    weight = sum(w for w, _ in weighed)
+    if weight <= 0:
+        return None  # only dimensions without evidence carry weight
+    score = sum(w * s for w, s in weighed) / weight
+    return Grade(_letter(score), score, dims, c, sessions)
 
 
 def _share_ok(bad: int, total: int) -> float | None:
@@ -287,11 +378,7 @@ def grade(
 
     Pass `config.gc.signals.slow_tool_ms` so "slow" means the same here as in signals.
     Raises ValueError when every weight is 0."""
-    _check(weights)
-    fold = _Fold(slow_tool_ms, slow_turn_s)
-    for event in events:
-        fold.apply(event)
-    return fold.result(weights)
+    return grade_project({"": events}, weights, slow_tool_ms=slow_tool_ms, slow_turn_s=slow_turn_s)
 
 
 def grade_project(
@@ -303,11 +390,26 @@ def grade_project(
 ) -> Grade | None:
     """The grade of a project: every session's events pooled; None without tool calls."""
     _check(weights)
-    fold = _Fold(slow_tool_ms, slow_turn_s)
+    settings = FoldSettings(slow_tool_ms, slow_turn_s)
+    parts: dict[str, Part] = {}
     for session_events in events_by_session.values():
         for event in session_events:
-            fold.apply(event)
-    return fold.result(weights)
+            fold(parts.setdefault(event.session_id, {}), event, settings)
+    return grade_of(parts.values(), weights)
 
 
-__all__ = ["DIMENSIONS", "Grade", "GradeWeights", "grade", "grade_project", "runs_tests"]
+__all__ = [
+    "COUNTS",
+    "DIMENSIONS",
+    "FOLDED_TYPES",
+    "FoldSettings",
+    "Grade",
+    "GradeWeights",
+    "Part",
+    "counts_of",
+    "fold",
+    "grade",
+    "grade_of",
+    "grade_project",
+    "runs_tests",
+]

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import shutil
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,8 +35,15 @@ from harness_tui.gc.drafts import (
     reject_draft,
     signal_event_data,
 )
-from harness_tui.gc.grade import Grade, grade, grade_project
-from harness_tui.gc.signals import Signal, find_signals
+from harness_tui.gc.grade import Grade
+from harness_tui.gc.history import (
+    GCLog,
+    SessionsHistory,
+    gc_log,
+    is_system_session,
+    sessions_history,
+)
+from harness_tui.gc.signals import Signal
 from harness_tui.paths import demo_copies_dir
 from harness_tui.providers.base import (
     GC_DRAFT_SYSTEM,
@@ -54,15 +60,10 @@ if TYPE_CHECKING:
 
 # Sessions in these states are at work or about to be: retention never touches them.
 _LIVE = frozenset({"running", "waiting", "queued"})
-_PAGE = 5000
 
 
 def gc_session_id(project: Path) -> str:
     return "gc-" + hashlib.sha1(str(project).encode()).hexdigest()[:10]
-
-
-def is_system_session(session_id: str) -> bool:
-    return session_id.startswith("gc-")
 
 
 @dataclass
@@ -80,8 +81,14 @@ class Status:
     signals: list[Signal]
     drafts: DraftsState
     project_grade: Grade | None
-    session_grades: dict[str, Grade]
+    history: SessionsHistory
     last_run: datetime | None
+
+    @property
+    def session_grades(self) -> dict[str, Grade]:
+        """Each graded session's grade, in the order the sessions began: worked out
+        when asked for (one per session in the log; only `--json` shows them)."""
+        return self.history.session_grades()
 
 
 class GCHost(Protocol):
@@ -111,14 +118,16 @@ class GCService:
 
     # -- the GC log ----------------------------------------------------------------
 
-    async def _log(self) -> list[Event]:
-        return await self.host.store.read(self.session_id)
+    async def _gc_log(self) -> GCLog:
+        return await gc_log(self.host.store, self.session_id)
 
     async def _append(self, type_: str, data: dict[str, Any]) -> None:
         for _ in range(5):
-            log = await self._log()
+            # The summary's last seq, not the log read: the GC log grows with every run.
+            summary = await self.host.store.session(self.session_id)
+            last_seq = summary.last_seq if summary is not None else 0
             batch = []
-            if not log:
+            if last_seq == 0:
                 batch.append(
                     Event(
                         self.session_id,
@@ -134,7 +143,7 @@ class GCService:
                         },
                     )
                 )
-            batch.append(Event(self.session_id, len(log) + len(batch) + 1, type_, data))
+            batch.append(Event(self.session_id, last_seq + len(batch) + 1, type_, data))
             try:
                 await self.host.store.append(batch)
                 return
@@ -142,20 +151,14 @@ class GCService:
                 continue  # another process wrote to the GC log first: read it again
         raise RuntimeError(f"could not append to the GC log {self.session_id}")
 
-    async def _all_events(self) -> list[Event]:
-        """Every agent session's events, in log order (the GC log left out)."""
-        events: list[Event] = []
-        after = 0
-        while page := await self.host.store.read_all(after, _PAGE):
-            events.extend(e for e in page if not is_system_session(e.session_id))
-            after = page[-1].position or after
-        return events
+    async def history(self) -> SessionsHistory:
+        """Every agent session's signals and grade (the GC log left out), caught up
+        from the last checkpoint."""
+        return await sessions_history(self.host.store, self.config.gc)
 
     async def drafts(self, now: datetime | None = None) -> DraftsState:
-        return DraftsState.from_events(
-            await self._log(),
-            now=now or datetime.now(UTC),
-            ttl_hours=self.config.gc.draft_ttl_hours,
+        return (await self._gc_log()).drafts(
+            now=now or datetime.now(UTC), ttl_hours=self.config.gc.draft_ttl_hours
         )
 
     # -- a run ---------------------------------------------------------------------
@@ -164,8 +167,7 @@ class GCService:
         now = now or datetime.now(UTC)
         cfg = self.config.gc
         report = RunReport(dry_run=dry_run)
-        events = await self._all_events()
-        report.signals = find_signals(events, cfg.signals)
+        report.signals = (await self.history()).signals()
         state = await self.drafts(now)
         to_draft, report.skipped = plan_drafts(
             report.signals, state, DraftBudget.from_config(cfg), cfg.max_drafts_per_run
@@ -178,10 +180,9 @@ class GCService:
         if dry_run:
             report.drafted = [(signal, "") for signal in to_draft]
             return report
-        by_position = {e.position: e for e in events}
         for signal in to_draft:
             try:
-                proposal = parse_draft_reply(await self._ask_for_draft(signal, by_position))
+                proposal = parse_draft_reply(await self._ask_for_draft(signal))
             except (ProviderError, DraftError) as exc:
                 report.skipped.append((signal, f"drafting failed: {exc}"))
                 continue
@@ -203,13 +204,17 @@ class GCService:
         )
         return report
 
-    async def _ask_for_draft(self, signal: Signal, by_position: dict[int | None, Event]) -> str:
+    async def _event_at(self, position: int) -> Event | None:
+        found = await self.host.store.read_all(position - 1, 1)
+        return found[0] if found and found[0].position == position else None
+
+    async def _ask_for_draft(self, signal: Signal) -> str:
         from harness_tui.providers.select import resolve_provider
 
         excerpts = [
             f"{e.type} {e.data}"[:300]
             for position in signal.evidence[:5]
-            if (e := by_position.get(position)) is not None
+            if (e := await self._event_at(position)) is not None
         ]
         # A draft is only a proposal for a person to adopt or reject: without a key,
         # the offline provider may write it.
@@ -268,26 +273,16 @@ class GCService:
     # -- status, adopt, reject -------------------------------------------------------
 
     async def status(self, now: datetime | None = None) -> Status:
-        events = await self._all_events()
-        signals = find_signals(events, self.config.gc.signals)
-        by_session: dict[str, list[Event]] = defaultdict(list)
-        for event in events:
-            by_session[event.session_id].append(event)
-        weights = self.config.gc.grade
-        slow = self.config.gc.signals.slow_tool_ms
-        session_grades = {
-            sid: g
-            for sid, evs in by_session.items()
-            if (g := grade(evs, weights, slow_tool_ms=slow)) is not None
-        }
-        log = await self._log()
-        runs = [e.ts for e in log if e.type == ev.GC_COMPLETED]
+        history = await self.history()
+        log = await self._gc_log()
         return Status(
-            signals=signals,
-            drafts=await self.drafts(now),
-            project_grade=grade_project(by_session, weights, slow_tool_ms=slow),
-            session_grades=session_grades,
-            last_run=runs[-1] if runs else None,
+            signals=history.signals(),
+            drafts=log.drafts(
+                now=now or datetime.now(UTC), ttl_hours=self.config.gc.draft_ttl_hours
+            ),
+            project_grade=history.project_grade(),
+            history=history,
+            last_run=log.last_run,
         )
 
     async def adopt(self, draft_id: str, *, by: str = "user") -> dict[str, Any]:
@@ -329,9 +324,12 @@ class GCService:
         self._auto = asyncio.create_task(self._run_if_cooled_down(), name="gc after session")
 
     async def _run_if_cooled_down(self) -> None:
-        log = await self._log()
-        runs = [e.ts for e in log if e.type == ev.GC_COMPLETED]
-        if runs and datetime.now(UTC) - runs[-1] < timedelta(seconds=self.config.gc.cooldown_s):
+        last_run = (await self._gc_log()).last_run
+        if last_run and datetime.now(UTC) - last_run < timedelta(seconds=self.config.gc.cooldown_s):
+            # No run yet, but the signals and grades catch up with what this session
+            # added: the checkpoint stays close to the log, so `gc status` and the
+            # next run fold only a little.
+            await self.history()
             return
         await self.run()
 

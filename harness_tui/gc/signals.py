@@ -26,8 +26,9 @@ nor is a call cancelled or closed unrun when its turn ended.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import posixpath
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -120,238 +121,322 @@ def normalise_command(command: str) -> str:
     return " ".join(command.split())
 
 
-@dataclass
-class _Tally:
-    """Sightings of one key: positions in order, plus anything a detail needs."""
+# -- the fold, one session at a time ---------------------------------------------------
+#
+# Every pattern is counted per session and the sessions are combined when signals are
+# asked for, so the fold's state can be kept per session: a checkpoint saves each
+# session's part, retention deletes a session's part with it (see gc/history.py), and
+# what is combined is always exactly the sessions in the log.
+#
+# A session's part is a JSON object, its keys present only once used:
+#
+#   calls      {call_id: [tool, command or null, blocked]}   calls still open
+#   approvals  {approval_id: [call_id, rule_id, summary]}    approvals still open
+#   prompts, denials, blocks, edits, slow
+#              {key: [count, evidence, reason_at, reason, slowest_ms]}
+#   failing    {command: [count, evidence]}
+#   window     [position, …] its last `window` tool results, failures negated
+#
+# Evidence keeps the first EVIDENCE_KEPT positions (count says how many there were), so
+# a part is bounded by what it can show, not by how long the session ran. `reason_at`
+# is where the session first gave the pattern a reason (0: not yet): the reason shown
+# is the earliest across sessions, as one pass over the whole log would find it.
 
-    evidence: list[int] = field(default_factory=list)
-    reason: str = ""
-    sessions: dict[str, int] = field(default_factory=dict)
-    slowest_ms: int = 0
+EVIDENCE_KEPT = 100
+"""Positions kept per pattern: more than any face shows (the draft prompt shows 20)."""
+
+_COUNT, _EVIDENCE, _REASON_AT, _REASON, _SLOWEST = range(5)
+
+Part = dict[str, Any]
+"""One session's part of the fold: JSON, as described above."""
 
 
-@dataclass
-class _Call:
-    tool: str
-    command: str | None
-    blocked: bool = False
+@dataclass(frozen=True)
+class FoldSettings:
+    """What the fold itself depends on (the other thresholds apply when signals are
+    read): a checkpoint folded with other settings is not reused."""
+
+    slow_tool_ms: float
+    window: int
+
+    @classmethod
+    def of(cls, thresholds: GCSignalsConfig) -> FoldSettings:
+        return cls(thresholds.slow_tool_ms, 2 * max(1, thresholds.failure_window // 2))
 
 
-class _Fold:
-    def __init__(self, thresholds: GCSignalsConfig) -> None:
-        self.t = thresholds
-        self.calls: dict[_Scoped, _Call] = {}
-        self.approvals: dict[_Scoped, tuple[str | None, str | None, str]] = {}
-        self.prompts: dict[str, _Tally] = {}
-        self.denials: dict[str, _Tally] = {}
-        self.blocks: dict[str, _Tally] = {}
-        self.edits: dict[str, _Tally] = {}
-        self.slow: dict[str, _Tally] = {}
-        # (session, command) -> positions of its failures in that session.
-        self.failing: dict[tuple[str, str], list[int]] = {}
-        # Only the last whole window matters: (position, failed) of each tool result.
-        half = max(1, self.t.failure_window // 2)
-        self.window: deque[tuple[int, bool]] = deque(maxlen=2 * half)
+def fold(part: Part, event: Event, position: int, settings: FoldSettings) -> None:
+    """Fold one event of the part's session (in log order) into the part."""
+    handler = _HANDLERS.get(event.type)
+    if handler is not None:
+        handler(part, event.data, position, settings)
 
-    def apply(self, event: Event, position: int) -> None:
-        handler = _HANDLERS.get(event.type)
-        if handler is not None:
-            handler(self, event.session_id, event.data, position)
 
-    # -- events --------------------------------------------------------------------
+def _tool_requested(part: Part, data: Mapping[str, Any], pos: int, _: FoldSettings) -> None:
+    tool = str(data.get("tool", ""))
+    raw_args = data.get("args")
+    args: Mapping[str, Any] = raw_args if isinstance(raw_args, Mapping) else {}
+    command = args.get("command") if isinstance(args.get("command"), str) else None
+    part.setdefault("calls", {})[str(data.get("call_id"))] = [
+        tool,
+        normalise_command(command) if command else None,
+        False,
+    ]
+    path = args.get("path")
+    if tool in EDIT_TOOLS and isinstance(path, str) and path.strip():
+        _sight(part, "edits", normalise_path(path), pos, "")
 
-    def _tool_requested(self, sid: str, data: Mapping[str, Any], pos: int) -> None:
-        tool = str(data.get("tool", ""))
-        raw_args = data.get("args")
-        args: Mapping[str, Any] = raw_args if isinstance(raw_args, Mapping) else {}
-        command = args.get("command") if isinstance(args.get("command"), str) else None
-        self.calls[(sid, str(data.get("call_id")))] = _Call(
-            tool, normalise_command(command) if command else None
-        )
-        path = args.get("path")
-        if tool in EDIT_TOOLS and isinstance(path, str) and path.strip():
-            tally = self.edits.setdefault(normalise_path(path), _Tally())
-            tally.evidence.append(pos)
-            tally.sessions[sid] = tally.sessions.get(sid, 0) + 1
 
-    def _policy_decided(self, sid: str, data: Mapping[str, Any], pos: int) -> None:
-        decision = data.get("decision")
-        rule_id = data.get("rule_id") or None
-        reason = str(data.get("reason") or "")
-        if decision == "prompt":
-            self._sight(self.prompts, rule_id or reason, pos, reason)
-        elif decision == "forbid":
-            self._block(sid, data.get("call_id"))
-            self._sight(self.blocks, rule_id or reason, pos, reason)
+def _policy_decided(part: Part, data: Mapping[str, Any], pos: int, _: FoldSettings) -> None:
+    decision = data.get("decision")
+    rule_id = data.get("rule_id") or None
+    reason = str(data.get("reason") or "")
+    key = rule_id or reason
+    if decision == "prompt" and key:
+        _sight(part, "prompts", key, pos, reason)
+    elif decision == "forbid":
+        _block(part, data.get("call_id"))
+        if key:
+            _sight(part, "blocks", key, pos, reason)
 
-    def _approval_requested(self, sid: str, data: Mapping[str, Any], pos: int) -> None:
-        self.approvals[(sid, str(data.get("approval_id")))] = (
-            data.get("call_id"),
-            data.get("rule_id") or None,
-            str(data.get("summary") or ""),
-        )
 
-    def _approval_resolved(self, sid: str, data: Mapping[str, Any], pos: int) -> None:
-        if data.get("decision") != "deny":
-            return
-        call_id, rule_id, summary = self.approvals.get(
-            (sid, str(data.get("approval_id"))), (None, None, "")
-        )
-        self._block(sid, call_id)
-        # The user's words say why best; without them, what was asked stands in.
-        reason = str(data.get("reason") or "").strip() or rule_id or summary
-        if reason:
-            self._sight(self.denials, reason, pos, reason)
+def _approval_requested(part: Part, data: Mapping[str, Any], pos: int, _: FoldSettings) -> None:
+    part.setdefault("approvals", {})[str(data.get("approval_id"))] = [
+        data.get("call_id"),
+        data.get("rule_id") or None,
+        str(data.get("summary") or ""),
+    ]
 
-    def _tool_completed(self, sid: str, data: Mapping[str, Any], pos: int) -> None:
-        # A result is the call's last event: forgetting it keeps the fold's memory to
-        # the calls still open, however long the log.
-        call = self.calls.pop((sid, str(data.get("call_id"))), None)
-        duration = data.get("duration_ms")
-        if call is not None and isinstance(duration, int | float):
-            if duration > self.t.slow_tool_ms:
-                tally = self.slow.setdefault(call.tool, _Tally())
-                tally.evidence.append(pos)
-                tally.slowest_ms = max(tally.slowest_ms, int(duration))
-        self._result(sid, call, command_failed(data), pos)
 
-    def _tool_failed(self, sid: str, data: Mapping[str, Any], pos: int) -> None:
-        call = self.calls.pop((sid, str(data.get("call_id"))), None)
-        if not never_ran(data.get("error")):
-            self._result(sid, call, True, pos)
+def _approval_resolved(part: Part, data: Mapping[str, Any], pos: int, _: FoldSettings) -> None:
+    # A resolution is the approval's last event: forgetting it keeps the part small.
+    asked = _forget(part, "approvals", str(data.get("approval_id")), None)
+    if data.get("decision") != "deny":
+        return
+    call_id, rule_id, summary = asked if asked is not None else (None, None, "")
+    _block(part, call_id)
+    # The user's words say why best; without them, what was asked stands in.
+    reason = str(data.get("reason") or "").strip() or rule_id or summary
+    if reason:
+        _sight(part, "denials", reason, pos, reason)
 
-    # -- helpers -------------------------------------------------------------------
 
-    def _block(self, sid: str, call_id: object) -> None:
-        call = self.calls.get((sid, str(call_id)))
-        if call is not None:
-            call.blocked = True
+def _tool_completed(part: Part, data: Mapping[str, Any], pos: int, settings: FoldSettings) -> None:
+    # A result is the call's last event: forgetting it keeps the fold's memory to the
+    # calls still open, however long the log.
+    call = _forget(part, "calls", str(data.get("call_id")), None)
+    duration = data.get("duration_ms")
+    if call is not None and isinstance(duration, int | float):
+        if duration > settings.slow_tool_ms:
+            tally = _sight(part, "slow", call[0], pos, "")
+            tally[_SLOWEST] = max(tally[_SLOWEST], int(duration))
+    _result(part, call, command_failed(data), pos, settings)
 
-    @staticmethod
-    def _sight(tallies: dict[str, _Tally], key: str, pos: int, reason: str) -> None:
-        if not key:
-            return
-        tally = tallies.setdefault(key, _Tally())
-        tally.evidence.append(pos)
-        tally.reason = tally.reason or reason
 
-    def _result(self, sid: str, call: _Call | None, failed: bool, pos: int) -> None:
-        if call is not None and call.blocked:
-            return
-        self.window.append((pos, failed))
-        if failed and call is not None and call.command:
-            self.failing.setdefault((sid, call.command), []).append(pos)
+def _tool_failed(part: Part, data: Mapping[str, Any], pos: int, settings: FoldSettings) -> None:
+    call = _forget(part, "calls", str(data.get("call_id")), None)
+    if not never_ran(data.get("error")):
+        _result(part, call, True, pos, settings)
 
-    # -- signals -------------------------------------------------------------------
 
-    def signals(self) -> list[Signal]:
-        found: list[Signal] = []
-        t = self.t
-        for key, tally in self._over(self.prompts, t.repeated_warning):
-            n = len(tally.evidence)
-            why = f"{tally.reason} [{key}]" if tally.reason and tally.reason != key else key
-            found.append(
-                _signal(
-                    "repeated_warning",
-                    f"prompt: {key}",
-                    tally,
-                    f"policy asked {n} times for approval: {why}",
-                )
-            )
-        for key, tally in self._over(self.denials, t.repeated_warning):
-            n = len(tally.evidence)
-            found.append(
-                _signal(
-                    "repeated_warning", f"denied: {key}", tally, f"approval denied {n} times: {key}"
-                )
-            )
-        for key, tally in self._over(self.blocks, t.chronic_block):
-            n = len(tally.evidence)
-            why = f" ({tally.reason})" if tally.reason and tally.reason != key else ""
-            found.append(_signal("chronic_block", key, tally, f"{key} forbade {n} commands{why}"))
-        for key, tally in self._over(self.edits, t.hot_file):
-            n, s = len(tally.evidence), len(tally.sessions)
-            found.append(
-                _signal(
-                    "hot_file", key, tally, f"{key} edited {n} times in {_plural(s, 'session')}"
-                )
-            )
-        for key, tally in self._over(self.slow, t.slow_tool):
-            n = len(tally.evidence)
-            limit, slowest = _seconds(t.slow_tool_ms), _seconds(tally.slowest_ms)
-            found.append(
-                _signal(
-                    "slow_tool",
-                    key,
-                    tally,
-                    f"{key} took longer than {limit} {_plural(n, 'time')} (slowest {slowest})",
-                )
-            )
-        rise = self._rising_failures()
-        if rise is not None:
-            found.append(rise)
-        found.extend(self._failing_commands())
-        order = {kind: i for i, kind in enumerate(KINDS)}
-        # Most sightings first within a kind; ties by where the pattern began.
-        found.sort(key=lambda s: (order[s.kind], -s.count, s.evidence[0], s.key))
-        return found
+def _block(part: Part, call_id: object) -> None:
+    call = part.get("calls", {}).get(str(call_id))
+    if call is not None:
+        call[2] = True
 
-    @staticmethod
-    def _over(tallies: dict[str, _Tally], threshold: int) -> list[tuple[str, _Tally]]:
-        return [(k, v) for k, v in tallies.items() if len(v.evidence) >= threshold]
 
-    def _rising_failures(self) -> Signal | None:
-        if len(self.window) < self.window.maxlen:  # type: ignore[operator]
-            return None  # too few results to speak of a trend
-        half = len(self.window) // 2
-        results = list(self.window)
-        first = sum(failed for _, failed in results[:half])
-        second = [pos for pos, failed in results[half:] if failed]
-        if len(second) < 2 or len(second) < self.t.failure_rise * first:
-            return None
-        detail = (
-            f"tool failures rose from {first} to {len(second)} of {half} calls "
-            f"over the last {2 * half} tool results"
-        )
-        return Signal(
-            "rising_failure_rate", f"last {2 * half} tool results", len(second), second, detail
-        )
+def _sight(part: Part, pattern: str, key: str, pos: int, reason: str) -> list[Any]:
+    tallies = part.setdefault(pattern, {})
+    tally: list[Any] | None = tallies.get(key)
+    if tally is None:
+        tally = [0, [], 0, "", 0]
+        tallies[key] = tally
+    tally[_COUNT] += 1
+    if len(tally[_EVIDENCE]) < EVIDENCE_KEPT:
+        tally[_EVIDENCE].append(pos)
+    if reason and not tally[_REASON]:
+        tally[_REASON_AT], tally[_REASON] = pos, reason
+    return tally
 
-    def _failing_commands(self) -> list[Signal]:
-        by_command: dict[str, list[tuple[str, list[int]]]] = {}
-        for (sid, command), positions in self.failing.items():
-            if len(positions) >= self.t.repeated_failing_command:
-                by_command.setdefault(command, []).append((sid, positions))
-        found = []
-        for command, sessions in by_command.items():
-            evidence = sorted(p for _, positions in sessions for p in positions)
-            where = ", ".join(f"{len(p)} in {sid}" for sid, p in sessions)
-            detail = f"`{command}` failed {len(evidence)} times ({where})"
-            found.append(
-                Signal("repeated_failing_command", command, len(evidence), evidence, detail)
-            )
-        return found
+
+def _result(
+    part: Part, call: list[Any] | None, failed: bool, pos: int, settings: FoldSettings
+) -> None:
+    if call is not None and call[2]:
+        return
+    window: list[int] = part.setdefault("window", [])
+    window.append(-pos if failed else pos)
+    if len(window) > settings.window:
+        del window[: len(window) - settings.window]
+    if failed and call is not None and call[1]:
+        entry = part.setdefault("failing", {}).setdefault(call[1], [0, []])
+        entry[0] += 1
+        if len(entry[1]) < EVIDENCE_KEPT:
+            entry[1].append(pos)
 
 
 _HANDLERS = {
-    ev.TOOL_REQUESTED: _Fold._tool_requested,
-    ev.POLICY_DECIDED: _Fold._policy_decided,
-    ev.APPROVAL_REQUESTED: _Fold._approval_requested,
-    ev.APPROVAL_RESOLVED: _Fold._approval_resolved,
-    ev.TOOL_COMPLETED: _Fold._tool_completed,
-    ev.TOOL_FAILED: _Fold._tool_failed,
+    ev.TOOL_REQUESTED: _tool_requested,
+    ev.POLICY_DECIDED: _policy_decided,
+    ev.APPROVAL_REQUESTED: _approval_requested,
+    ev.APPROVAL_RESOLVED: _approval_resolved,
+    ev.TOOL_COMPLETED: _tool_completed,
+    ev.TOOL_FAILED: _tool_failed,
 }
 
 
+def _forget(part: Part, open_items: str, key: str, default: Any) -> Any:
+    """Take an open call or approval out of the part once its last event came; the
+    part keeps no empty table, so a settled session's part stays small."""
+    items = part.get(open_items)
+    if not items:
+        return default
+    found = items.pop(key, default)
+    if not items:
+        del part[open_items]
+    return found
+
+
+FOLDED_TYPES = frozenset(_HANDLERS)
+"""The only event types the fold looks at."""
+
+
+# -- combining the sessions ------------------------------------------------------------
+
+
+@dataclass
+class _Tally:
+    """A pattern across sessions."""
+
+    count: int = 0
+    evidence: list[int] = field(default_factory=list)
+    reason_at: int = 0
+    reason: str = ""
+    slowest_ms: int = 0
+    sessions: int = 0
+
+    def add(self, tally: list[Any]) -> None:
+        self.count += tally[_COUNT]
+        self.evidence.extend(tally[_EVIDENCE])
+        at = tally[_REASON_AT]
+        if tally[_REASON] and (not self.reason or at < self.reason_at):
+            self.reason_at, self.reason = at, tally[_REASON]
+        self.slowest_ms = max(self.slowest_ms, tally[_SLOWEST])
+        self.sessions += 1
+
+
+def signals_of(parts: Mapping[str, Part], thresholds: GCSignalsConfig) -> list[Signal]:
+    """The signals of the sessions whose parts these are (by session id, in the order
+    the sessions first appeared in the log), most telling first within each kind."""
+    patterns: dict[str, dict[str, _Tally]] = {
+        name: {} for name in ("prompts", "denials", "blocks", "edits", "slow")
+    }
+    failing: dict[str, list[tuple[int, str, int, list[int]]]] = {}
+    windows: list[list[int]] = []
+    for sid, part in parts.items():
+        for name, tallies in patterns.items():
+            for key, tally in part.get(name, {}).items():
+                tallies.setdefault(key, _Tally()).add(tally)
+        for command, (count, evidence) in part.get("failing", {}).items():
+            if count >= thresholds.repeated_failing_command:
+                failing.setdefault(command, []).append((evidence[0], sid, count, evidence))
+        if part.get("window"):
+            windows.append(part["window"])
+    found: list[Signal] = []
+    t = thresholds
+    for key, tally in _over(patterns["prompts"], t.repeated_warning):
+        why = f"{tally.reason} [{key}]" if tally.reason and tally.reason != key else key
+        found.append(
+            _signal(
+                "repeated_warning",
+                f"prompt: {key}",
+                tally,
+                f"policy asked {tally.count} times for approval: {why}",
+            )
+        )
+    for key, tally in _over(patterns["denials"], t.repeated_warning):
+        found.append(
+            _signal(
+                "repeated_warning",
+                f"denied: {key}",
+                tally,
+                f"approval denied {tally.count} times: {key}",
+            )
+        )
+    for key, tally in _over(patterns["blocks"], t.chronic_block):
+        why = f" ({tally.reason})" if tally.reason and tally.reason != key else ""
+        found.append(
+            _signal("chronic_block", key, tally, f"{key} forbade {tally.count} commands{why}")
+        )
+    for key, tally in _over(patterns["edits"], t.hot_file):
+        n, s = tally.count, tally.sessions
+        found.append(
+            _signal("hot_file", key, tally, f"{key} edited {n} times in {_plural(s, 'session')}")
+        )
+    for key, tally in _over(patterns["slow"], t.slow_tool):
+        n = tally.count
+        limit, slowest = _seconds(t.slow_tool_ms), _seconds(tally.slowest_ms)
+        found.append(
+            _signal(
+                "slow_tool",
+                key,
+                tally,
+                f"{key} took longer than {limit} {_plural(n, 'time')} (slowest {slowest})",
+            )
+        )
+    rise = _rising_failures(windows, FoldSettings.of(t).window, t.failure_rise)
+    if rise is not None:
+        found.append(rise)
+    found.extend(_failing_commands(failing))
+    order = {kind: i for i, kind in enumerate(KINDS)}
+    # Most sightings first within a kind; ties by where the pattern began.
+    found.sort(key=lambda s: (order[s.kind], -s.count, s.evidence[0], s.key))
+    return found
+
+
+def _over(tallies: dict[str, _Tally], threshold: int) -> list[tuple[str, _Tally]]:
+    return [(k, v) for k, v in tallies.items() if v.count >= threshold]
+
+
+def _rising_failures(windows: list[list[int]], size: int, rise: float) -> Signal | None:
+    # The last `size` tool results of the whole log are among each session's last `size`.
+    results = sorted(heapq.nlargest(size, itertools.chain.from_iterable(windows), key=abs), key=abs)
+    if len(results) < size:
+        return None  # too few results to speak of a trend
+    half = size // 2
+    first = sum(position < 0 for position in results[:half])
+    second = [-position for position in results[half:] if position < 0]
+    if len(second) < 2 or len(second) < rise * first:
+        return None
+    detail = (
+        f"tool failures rose from {first} to {len(second)} of {half} calls "
+        f"over the last {size} tool results"
+    )
+    return Signal("rising_failure_rate", f"last {size} tool results", len(second), second, detail)
+
+
+def _failing_commands(
+    failing: dict[str, list[tuple[int, str, int, list[int]]]],
+) -> list[Signal]:
+    found = []
+    for command, sessions in failing.items():
+        sessions.sort()  # where each session first failed it, as the log has them
+        evidence = sorted(p for *_, positions in sessions for p in positions)[:EVIDENCE_KEPT]
+        count = sum(count for _, _, count, _ in sessions)
+        where = ", ".join(f"{count} in {sid}" for _, sid, count, _ in sessions)
+        detail = f"`{command}` failed {count} times ({where})"
+        found.append(Signal("repeated_failing_command", command, count, evidence, detail))
+    return found
+
+
 def _signal(kind: str, key: str, tally: _Tally, detail: str) -> Signal:
-    return Signal(kind, key, len(tally.evidence), list(tally.evidence), detail)
+    return Signal(kind, key, tally.count, sorted(tally.evidence)[:EVIDENCE_KEPT], detail)
 
 
 def _plural(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
-def _seconds(ms: int) -> str:
+def _seconds(ms: float) -> str:
     return f"{ms / 1000:g}s"
 
 
@@ -361,19 +446,27 @@ def find_signals(events: Iterable[Event], thresholds: GCSignalsConfig) -> list[S
     Evidence is event positions; an event the store has not numbered (position None)
     is named by its 1-based index in `events` instead, which is only meaningful when
     none are numbered, as in a log built in memory."""
-    fold = _Fold(thresholds)
+    settings = FoldSettings.of(thresholds)
+    parts: dict[str, Part] = {}
     for index, event in enumerate(events, start=1):
-        fold.apply(event, event.position if event.position is not None else index)
-    return fold.signals()
+        part = parts.setdefault(event.session_id, {})
+        fold(part, event, event.position if event.position is not None else index, settings)
+    return signals_of(parts, thresholds)
 
 
 __all__ = [
+    "EVIDENCE_KEPT",
+    "FOLDED_TYPES",
     "KINDS",
+    "FoldSettings",
+    "Part",
     "Signal",
     "SignalThresholds",
     "command_failed",
     "find_signals",
+    "fold",
     "never_ran",
     "normalise_command",
     "normalise_path",
+    "signals_of",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness_tui.store.base import (
+    Checkpoint,
     DuplicateEventError,
     EventStore,
     SessionCounts,
@@ -17,6 +18,7 @@ from harness_tui.store.base import (
 )
 
 __all__ = [
+    "Checkpoint",
     "DuplicateEventError",
     "EventStore",
     "SessionCounts",

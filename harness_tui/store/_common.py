@@ -8,6 +8,8 @@ everything about batching, waking and folding events into summaries lives here o
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import json.encoder
 import time
@@ -19,6 +21,7 @@ from collections.abc import (
     Callable,
     Collection,
     Iterable,
+    Iterator,
     Mapping,
     Sequence,
 )
@@ -38,6 +41,7 @@ from harness_tui.events import (
     Event,
 )
 from harness_tui.store.base import (
+    Checkpoint,
     DuplicateEventError,
     StoreError,
     StoreLostError,
@@ -408,6 +412,67 @@ SELECT
     coalesce(max(last_position), 0)
 FROM sessions
 """
+# --- checkpoints ---------------------------------------------------------------------------
+
+
+def encode_checkpoint(state: Any, sessions: Mapping[str, Any]) -> tuple[str, list[tuple[str, str]]]:
+    """A checkpoint's state and parts as the JSON text both backends store."""
+    try:
+        return encode_json(state), [(sid, encode_json(part)) for sid, part in sessions.items()]
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise StoreError(f"checkpoint cannot be stored: {exc}") from None
+
+
+def decode_checkpoint(
+    name: str, version: int, position: int, state: str, parts: Iterable[Sequence[Any]]
+) -> Checkpoint | None:
+    """The checkpoint from its stored text; None if any of it does not decode (someone
+    edited it, or a disk lost it): a cache that cannot be read is rebuilt."""
+    decode = json.JSONDecoder().decode
+    try:
+        with collection_paused():
+            return Checkpoint(
+                name=name,
+                version=version,
+                position=position,
+                state=decode(state),
+                sessions={row[0]: decode(row[1]) for row in parts},
+            )
+    except (TypeError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """Python's cycle collector paused while many small objects that all stay alive are
+    made (a checkpoint's parts): it would otherwise walk them again and again as they
+    pile up, which took most of the time of loading a checkpoint of 34,000 sessions.
+    JSON values hold no cycles, so it misses nothing meanwhile. (Freezing them out of
+    its later rounds too would save one more walk, but in a long-running dashboard it
+    would keep whatever else is alive then from ever being collected.)"""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def may_save(saved: Sequence[Any] | None, version: int, position: int, *, rebuilt: bool) -> bool:
+    """Whether a checkpoint at `position` may replace the saved one, `saved` being its
+    (version, position) or None. A rebuilt fold (from nothing) is complete on its own:
+    it replaces any other version, or the same version no further on. An incremental
+    fold is only a change to the checkpoint it started from: it needs that checkpoint
+    still there, in its version, and no further on than itself (a process that got
+    further has saved, and wins)."""
+    if saved is None:
+        return rebuilt
+    saved_version, saved_position = saved[0], saved[1]
+    if saved_version != version:
+        return rebuilt
+    return bool(saved_position <= position)
 
 
 # --- waking subscribers ------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from harness_tui.events import Event
 
@@ -94,6 +94,23 @@ class SessionCounts:
     last_position: int
 
 
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A projection's fold as saved by `save_checkpoint`: a cache of a pure fold over the
+    log, never the truth. `state` is the fold's cross-session part and `sessions` its
+    per-session parts, each decoded from JSON; retention deletes a session's parts with
+    the session (see `delete_sessions`). A checkpoint whose JSON no longer decodes is
+    not returned at all: the projection rebuilds from the log."""
+
+    name: str
+    version: int
+    """The projection's format version; a projection that finds another rebuilds."""
+    position: int
+    """The log position the fold reached: fold only the events after it."""
+    state: Any
+    sessions: dict[str, Any]
+
+
 class EventStore(Protocol):
     url: str
 
@@ -108,14 +125,25 @@ class EventStore(Protocol):
         """
         ...
 
-    async def read(self, session_id: str, after_seq: int = 0) -> list[Event]: ...
+    async def read(
+        self, session_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """The session's events after `after_seq`, in seq order; at most `limit` of them
+        (all when None), so a long session can be paged through."""
+        ...
 
     async def read_before(self, session_id: str, before_seq: int, limit: int) -> list[Event]:
         """The newest `limit` events of a session with seq < `before_seq`, oldest
         first: a page of its history going back from `before_seq`."""
         ...
 
-    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]: ...
+    async def read_all(
+        self, after_position: int = 0, limit: int = 1000, types: Collection[str] | None = None
+    ) -> list[Event]:
+        """Events after `after_position`, in log order, at most `limit`; with `types`,
+        only events of those types (a projection that folds a few types skips the rest
+        inside the database)."""
+        ...
 
     async def read_all_before(self, before_position: int, limit: int) -> list[Event]:
         """The newest `limit` events of the whole log with position < `before_position`,
@@ -128,10 +156,16 @@ class EventStore(Protocol):
         ...
 
     async def sessions(
-        self, limit: int | None = None, *, live: bool = False
+        self,
+        limit: int | None = None,
+        *,
+        among: Collection[str] | None = None,
+        live: bool = False,
     ) -> list[SessionSummary]:
-        """Summaries, the most recently active first. `live`: only those of sessions
-        that run, wait or are queued, or have an approval pending or a task running."""
+        """Summaries, the most recently active first; with `among`, only those of these
+        sessions (one query however many, for a projection that knows which it wants);
+        `live`: only those of sessions that run, wait or are queued, or have an
+        approval pending or a task running."""
         ...
 
     async def session_counts(self) -> SessionCounts: ...
@@ -151,7 +185,36 @@ class EventStore(Protocol):
         only if its last position is still that one and its status is not one of
         `unless_status`, and a subagent only if its parent goes too (or is gone): a
         session touched after the decision stays, whole. Positions of other events
-        do not change.
+        do not change. The sessions' parts of every checkpoint go in the same
+        transaction, so no projection keeps counting a deleted session.
+        """
+        ...
+
+    async def load_checkpoint(self, name: str) -> Checkpoint | None:
+        """The checkpoint saved under `name`, read in one snapshot (its position, state
+        and session parts agree); None when there is none or it does not decode."""
+        ...
+
+    async def save_checkpoint(
+        self,
+        name: str,
+        version: int,
+        position: int,
+        state: Any,
+        sessions: Mapping[str, Any],
+        *,
+        rebuilt: bool,
+    ) -> bool:
+        """Save a projection's fold at `position`, atomically; returns whether it was.
+
+        `rebuilt`: the fold started from nothing, so `sessions` holds every session's
+        part and replaces the saved ones; it is saved unless a checkpoint of the same
+        version already reached further. Otherwise the fold went on from the saved
+        checkpoint, `sessions` holds only the parts it changed, and it is saved only if
+        that checkpoint is still there with the same version and no further than
+        `position`: of two processes saving at once, the one that got further wins and
+        neither corrupts the other. Parts of sessions no longer in the log (retention
+        deleted them meanwhile) are not saved. `state` and parts must be JSON values.
         """
         ...
 

@@ -30,9 +30,12 @@ from harness_tui.store._common import (
     CallResult,
     GroupCommitStore,
     PendingAppend,
+    decode_checkpoint,
     duplicate_error,
+    encode_checkpoint,
     encode_json,
     fold_summaries,
+    may_save,
     refuse_unknown_sessions,
     repeated_event,
     sessions_carried_on,
@@ -40,6 +43,7 @@ from harness_tui.store._common import (
     still_prunable,
 )
 from harness_tui.store.base import (
+    Checkpoint,
     SessionCounts,
     SessionSummary,
     StoreError,
@@ -158,6 +162,25 @@ UPDATE sessions AS s SET
 FROM unnest($1::text[], $2::timestamptz[], $3::bigint[], $4::bigint[])
     AS d(session_id, updated_at, last_seq, last_position)
 WHERE s.session_id = d.session_id
+"""
+
+_SAVE_CHECKPOINT = """
+INSERT INTO projection_checkpoints (name, version, position, state, saved_at)
+VALUES ($1, $2, $3, $4, now())
+ON CONFLICT (name) DO UPDATE SET
+    version = excluded.version,
+    position = excluded.position,
+    state = excluded.state,
+    saved_at = excluded.saved_at
+"""
+# A part is saved only while its session is in the log: retention may have deleted it
+# since the fold read its events.
+_SAVE_PARTS = """
+INSERT INTO projection_sessions (name, session_id, state)
+SELECT $1, p.session_id, p.state
+FROM unnest($2::text[], $3::text[]) AS p(session_id, state)
+WHERE EXISTS (SELECT 1 FROM sessions AS s WHERE s.session_id = p.session_id)
+ON CONFLICT (name, session_id) DO UPDATE SET state = excluded.state
 """
 
 _EVENT_COLUMNS = "position, session_id, seq, ts, type, data::text"
@@ -554,11 +577,15 @@ class PostgresEventStore(GroupCommitStore):
                 raise StoreError(f"the store {self.name} is closed") from None
             raise
 
-    async def read(self, session_id: str, after_seq: int = 0) -> list[Event]:
+    async def read(
+        self, session_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
         rows = await self._fetch(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = $1 AND seq > $2 ORDER BY seq",
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = $1 AND seq > $2 "
+            "ORDER BY seq LIMIT $3",
             session_id,
             after_seq,
+            limit,
         )
         return [_event(row) for row in rows]
 
@@ -572,12 +599,24 @@ class PostgresEventStore(GroupCommitStore):
         )
         return [_event(row) for row in reversed(rows)]
 
-    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]:
-        rows = await self._fetch(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > $1 ORDER BY position LIMIT $2",
-            after_position,
-            limit,
-        )
+    async def read_all(
+        self, after_position: int = 0, limit: int = 1000, types: Collection[str] | None = None
+    ) -> list[Event]:
+        if types is None:
+            rows = await self._fetch(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > $1 "
+                "ORDER BY position LIMIT $2",
+                after_position,
+                limit,
+            )
+        else:
+            rows = await self._fetch(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > $1 "
+                "AND type = ANY($3::text[]) ORDER BY position LIMIT $2",
+                after_position,
+                limit,
+                sorted(types),
+            )
         return [_event(row) for row in rows]
 
     async def read_all_before(self, before_position: int, limit: int) -> list[Event]:
@@ -590,13 +629,22 @@ class PostgresEventStore(GroupCommitStore):
         return [_event(row) for row in reversed(rows)]
 
     async def sessions(
-        self, limit: int | None = None, *, live: bool = False
+        self,
+        limit: int | None = None,
+        *,
+        among: Collection[str] | None = None,
+        live: bool = False,
     ) -> list[SessionSummary]:
-        where = f"WHERE {LIVE_SESSIONS_WHERE} " if live else ""
+        where = [f"({LIVE_SESSIONS_WHERE})"] if live else []
+        arguments: list[Any] = [limit]
+        if among is not None:
+            where.append("session_id = ANY($2::text[])")
+            arguments.append(sorted(among))
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
         rows = await self._fetch(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions {where}"
+            f"SELECT {_SESSION_COLUMNS} FROM sessions {clause}"
             "ORDER BY updated_at DESC, last_position DESC LIMIT $1",
-            limit,
+            *arguments,
         )
         return [_summary(row) for row in rows]
 
@@ -637,11 +685,71 @@ class PostgresEventStore(GroupCommitStore):
                     await conn.execute(
                         "DELETE FROM sessions WHERE session_id = ANY($1::text[])", going
                     )
+                    # Projections keep per-session parts so that this is all they need:
+                    # a checkpoint never counts a session that is no longer in the log.
+                    await conn.execute(
+                        "DELETE FROM projection_sessions WHERE session_id = ANY($1::text[])",
+                        going,
+                    )
                 return going
 
         # The decision is taken again inside each attempt, so a retry after a lost
         # connection deletes only what is still prunable.
         return await self._retrying(lambda retry: self._on_connection(delete, "cannot delete from"))
+
+    # --- checkpoints -------------------------------------------------------------------
+
+    async def load_checkpoint(self, name: str) -> Checkpoint | None:
+        async def load(conn: asyncpg.Connection) -> Checkpoint | None:
+            # One snapshot for the header and the parts, whoever saves meanwhile.
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                header = await conn.fetchrow(
+                    "SELECT version, position, state FROM projection_checkpoints WHERE name = $1",
+                    name,
+                )
+                if header is None:
+                    return None
+                parts = await conn.fetch(
+                    "SELECT session_id, state FROM projection_sessions WHERE name = $1", name
+                )
+            return decode_checkpoint(name, header[0], header[1], header[2], parts)
+
+        return await self._retrying(lambda retry: self._on_connection(load, "cannot read from"))
+
+    async def save_checkpoint(
+        self,
+        name: str,
+        version: int,
+        position: int,
+        state: Any,
+        sessions: Mapping[str, Any],
+        *,
+        rebuilt: bool,
+    ) -> bool:
+        encoded_state, parts = encode_checkpoint(state, sessions)
+
+        async def save(conn: asyncpg.Connection) -> bool:
+            async with conn.transaction():
+                # The write lock retention's delete takes: no session's parts can be
+                # deleted between the check that it is in the log and the write. It
+                # also makes concurrent saves take turns.
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _WRITE_LOCK)
+                saved = await conn.fetchrow(
+                    "SELECT version, position FROM projection_checkpoints WHERE name = $1",
+                    name,
+                )
+                if not may_save(saved, version, position, rebuilt=rebuilt):
+                    return False
+                if rebuilt:
+                    await conn.execute("DELETE FROM projection_sessions WHERE name = $1", name)
+                await conn.execute(_SAVE_CHECKPOINT, name, version, position, encoded_state)
+                if parts:
+                    await conn.execute(
+                        _SAVE_PARTS, name, [sid for sid, _ in parts], [p for _, p in parts]
+                    )
+                return True
+
+        return await self._retrying(lambda retry: self._on_connection(save, "cannot write to"))
 
     # --- following -------------------------------------------------------------------
 

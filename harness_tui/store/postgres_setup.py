@@ -56,8 +56,32 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX sessions_by_update ON sessions (updated_at, last_position)",
         ),
     ),
-    # (Version 2 belongs to another change; the versions apply by what is missing, in
-    # any order, so one without the other is harmless.)
+    # As in sqlite.py: projection checkpoints, and their per-session parts in rows of
+    # their own so retention deletes them with their session. A gap before a later
+    # version is harmless: migrations apply by version, each on its own.
+    (
+        2,
+        (
+            """
+            CREATE TABLE projection_checkpoints (
+                name TEXT PRIMARY KEY,
+                version INTEGER NOT NULL,
+                position BIGINT NOT NULL,
+                state TEXT NOT NULL,
+                saved_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE projection_sessions (
+                name TEXT NOT NULL,
+                session_id TEXT NOT NULL,
+                state TEXT NOT NULL,
+                PRIMARY KEY (name, session_id)
+            )
+            """,
+            "CREATE INDEX projection_sessions_by_session ON projection_sessions (session_id)",
+        ),
+    ),
     (
         3,
         (

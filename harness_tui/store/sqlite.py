@@ -27,9 +27,12 @@ from harness_tui.store._common import (
     CallResult,
     GroupCommitStore,
     PendingAppend,
+    decode_checkpoint,
     duplicate_error,
+    encode_checkpoint,
     encode_json,
     fold_summaries,
+    may_save,
     migrations_to_apply,
     refuse_unknown_sessions,
     repeated_event,
@@ -39,6 +42,7 @@ from harness_tui.store._common import (
     still_prunable,
 )
 from harness_tui.store.base import (
+    Checkpoint,
     SessionCounts,
     SessionSummary,
     StoreError,
@@ -95,8 +99,34 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX sessions_by_update ON sessions (updated_at, last_position)",
         ),
     ),
-    # (Version 2 belongs to another change; the versions apply by what is missing, in
-    # any order, so one without the other is harmless.)
+    # Version 3 may be missing from a store (migrations apply by version, each on its
+    # own): a gap is harmless.
+    (
+        2,
+        (
+            # Projection checkpoints: a cache of folds over the log (see
+            # EventStore.save_checkpoint). A projection's per-session parts live in rows
+            # of their own, so retention deletes them with their session.
+            """
+            CREATE TABLE projection_checkpoints (
+                name TEXT PRIMARY KEY,
+                version INTEGER NOT NULL,
+                position INTEGER NOT NULL,
+                state TEXT NOT NULL,
+                saved_at TEXT NOT NULL
+            ) WITHOUT ROWID
+            """,
+            """
+            CREATE TABLE projection_sessions (
+                name TEXT NOT NULL,
+                session_id TEXT NOT NULL,
+                state TEXT NOT NULL,
+                PRIMARY KEY (name, session_id)
+            ) WITHOUT ROWID
+            """,
+            "CREATE INDEX projection_sessions_by_session ON projection_sessions (session_id)",
+        ),
+    ),
     (
         3,
         (
@@ -223,6 +253,23 @@ _RETENTION_ROWS = (
     "SELECT session_id, parent_id, status, last_position FROM sessions "
     "WHERE session_id IN (SELECT value FROM json_each(?1))"
 )
+
+_SAVE_CHECKPOINT = """
+INSERT INTO projection_checkpoints (name, version, position, state, saved_at)
+VALUES (?1, ?2, ?3, ?4, ?5)
+ON CONFLICT (name) DO UPDATE SET
+    version = excluded.version,
+    position = excluded.position,
+    state = excluded.state,
+    saved_at = excluded.saved_at
+"""
+# A part is saved only while its session is in the log: retention may have deleted it
+# since the fold read its events.
+_SAVE_PART = """
+INSERT INTO projection_sessions (name, session_id, state)
+SELECT ?1, ?2, ?3 WHERE EXISTS (SELECT 1 FROM sessions WHERE session_id = ?2)
+ON CONFLICT (name, session_id) DO UPDATE SET state = excluded.state
+"""
 
 _EVENT_COLUMNS = "position, session_id, seq, ts, type, data"
 _SESSION_COLUMNS = (
@@ -601,10 +648,13 @@ class SQLiteEventStore(GroupCommitStore):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read {self.path}: {exc}") from None
 
-    async def read(self, session_id: str, after_seq: int = 0) -> list[Event]:
+    async def read(
+        self, session_id: str, after_seq: int = 0, limit: int | None = None
+    ) -> list[Event]:
         rows = await self._fetch(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = ? AND seq > ? ORDER BY seq",
-            (session_id, after_seq),
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (session_id, after_seq, -1 if limit is None else limit),
         )
         return [_event(row) for row in rows]
 
@@ -616,11 +666,20 @@ class SQLiteEventStore(GroupCommitStore):
         )
         return [_event(row) for row in reversed(rows)]
 
-    async def read_all(self, after_position: int = 0, limit: int = 1000) -> list[Event]:
-        rows = await self._fetch(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
-            (after_position, limit),
-        )
+    async def read_all(
+        self, after_position: int = 0, limit: int = 1000, types: Collection[str] | None = None
+    ) -> list[Event]:
+        if types is None:
+            rows = await self._fetch(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                (after_position, limit),
+            )
+        else:
+            rows = await self._fetch(
+                f"SELECT {_EVENT_COLUMNS} FROM events WHERE position > ? "
+                "AND type IN (SELECT value FROM json_each(?)) ORDER BY position LIMIT ?",
+                (after_position, json.dumps(sorted(types)), limit),
+            )
         return [_event(row) for row in rows]
 
     async def read_all_before(self, before_position: int, limit: int) -> list[Event]:
@@ -632,13 +691,22 @@ class SQLiteEventStore(GroupCommitStore):
         return [_event(row) for row in reversed(rows)]
 
     async def sessions(
-        self, limit: int | None = None, *, live: bool = False
+        self,
+        limit: int | None = None,
+        *,
+        among: Collection[str] | None = None,
+        live: bool = False,
     ) -> list[SessionSummary]:
-        where = f"WHERE {LIVE_SESSIONS_WHERE} " if live else ""
+        conditions = [f"({LIVE_SESSIONS_WHERE})"] if live else []
+        chosen: tuple[str, ...] = ()
+        if among is not None:
+            conditions.append("session_id IN (SELECT value FROM json_each(?))")
+            chosen = (json.dumps(sorted(among)),)
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         rows = await self._fetch(
             f"SELECT {_SESSION_COLUMNS} FROM sessions {where}"
             "ORDER BY updated_at DESC, last_position DESC LIMIT ?",
-            (-1 if limit is None else limit,),
+            (*chosen, -1 if limit is None else limit),
         )
         return [_summary(row) for row in rows]
 
@@ -675,6 +743,9 @@ class SQLiteEventStore(GroupCommitStore):
                 ids = [(session_id,) for session_id in going]
                 db.executemany("DELETE FROM events WHERE session_id = ?", ids)
                 db.executemany("DELETE FROM sessions WHERE session_id = ?", ids)
+                # Projections keep per-session parts so that this is all they need: a
+                # checkpoint never counts a session that is no longer in the log.
+                db.executemany("DELETE FROM projection_sessions WHERE session_id = ?", ids)
                 db.execute("COMMIT")
             except BaseException:
                 if db.in_transaction:
@@ -687,6 +758,82 @@ class SQLiteEventStore(GroupCommitStore):
         except sqlite3.Error as exc:
             raise StoreError(f"cannot delete from {self.path}: {exc}") from None
         return going
+
+    # --- checkpoints -------------------------------------------------------------------
+
+    async def load_checkpoint(self, name: str) -> Checkpoint | None:
+        # Runs on the reader thread: one read transaction, so the header and the parts
+        # are one snapshot even while another process saves.
+        def load(db: sqlite3.Connection) -> Checkpoint | None:
+            db.execute("BEGIN")
+            try:
+                header = db.execute(
+                    "SELECT version, position, state FROM projection_checkpoints WHERE name = ?",
+                    (name,),
+                ).fetchone()
+                if header is None:
+                    return None
+                parts = db.execute(
+                    "SELECT session_id, state FROM projection_sessions WHERE name = ?", (name,)
+                ).fetchall()
+            finally:
+                db.execute("COMMIT")
+            return decode_checkpoint(name, header[0], header[1], header[2], parts)
+
+        if self._reader_db is None or self._closed:
+            raise StoreError(f"the store {self.name} is closed")
+        try:
+            checkpoint: Checkpoint | None = await self._run_on_reader(load)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {exc}") from None
+        return checkpoint
+
+    async def save_checkpoint(
+        self,
+        name: str,
+        version: int,
+        position: int,
+        state: Any,
+        sessions: Mapping[str, Any],
+        *,
+        rebuilt: bool,
+    ) -> bool:
+        encoded_state, parts = encode_checkpoint(state, sessions)
+
+        # Runs on the writer thread, between group commits; BEGIN IMMEDIATE takes the
+        # write lock, so the check and the write are one step for every process, and
+        # no retention delete can fall between them.
+        def save(db: sqlite3.Connection) -> bool:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                saved = db.execute(
+                    "SELECT version, position FROM projection_checkpoints WHERE name = ?",
+                    (name,),
+                ).fetchone()
+                if not may_save(saved, version, position, rebuilt=rebuilt):
+                    db.execute("ROLLBACK")
+                    return False
+                if rebuilt:
+                    db.execute("DELETE FROM projection_sessions WHERE name = ?", (name,))
+                db.execute(
+                    _SAVE_CHECKPOINT,
+                    (name, version, position, encoded_state, encode_ts(utcnow())),
+                )
+                db.executemany(_SAVE_PART, [(name, sid, part) for sid, part in parts])
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+            return True
+
+        if self._writer_db is None or self._closing:
+            raise StoreError(f"the store {self.name} is closed")
+        try:
+            done: bool = await self._run_on_writer(save)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot write to {self.path}: {exc}") from None
+        return done
 
 
 def _switch_to_wal(db: sqlite3.Connection) -> None:

@@ -61,6 +61,10 @@ _DRAIN_TIMEOUT_S = 2.0
 # After SIGKILL, how long to wait for the kernel to remove the processes.
 _KILL_WAIT_S = 5.0
 _POLL_S = 0.02
+# The first look again comes sooner: a group that is only finishing its exit (a
+# sandbox's inner process, reaped a moment after bubblewrap) is gone within a
+# millisecond or two, and a whole poll interval would be added to every command.
+_FIRST_POLL_S = 0.001
 # Exit status of a command held at its start whose release never came (the process
 # that started it died, or could not record it): it ran nothing.
 NOT_RELEASED = 125
@@ -361,16 +365,20 @@ class ShellProcess:
         # A stopped process acts on SIGTERM only once continued.
         self._signal_group(pgid, signal.SIGCONT)
         deadline = loop.time() + grace
+        pause = _FIRST_POLL_S
         while _group_members_alive(pgid):
             if loop.time() >= deadline:
                 break
-            await asyncio.sleep(_POLL_S)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _POLL_S)
         else:
             return
         self._signal_group(pgid, signal.SIGKILL)
         deadline = loop.time() + _KILL_WAIT_S
+        pause = _FIRST_POLL_S
         while _group_members_alive(pgid) and loop.time() < deadline:
-            await asyncio.sleep(_POLL_S)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _POLL_S)
 
     # -- internals --------------------------------------------------------------------
 

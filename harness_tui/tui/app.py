@@ -113,6 +113,8 @@ class HarnessApp(App[int]):
         self.project_label = project_label(config)
         self.store_label = store_label(config)
         self.provider = provider_label(config)
+        # Why the sandbox cannot start on this machine, once the engine has looked.
+        self.sandbox_unavailable: str | None = None
         self._shutting_down = False
         # Why the engine could not be opened, if it could not: the app closes, and
         # whoever ran it reports this (the command line's error boundary does).
@@ -201,6 +203,7 @@ class HarnessApp(App[int]):
             self.exit(return_code=1)  # non-zero for whoever looks only at the code
             return
         self.engine = engine
+        self.sandbox_unavailable = engine.sandbox_unavailable()
         engine.on_session_failure(self._session_failed)
         for failure in engine.recovery_failures:
             self.notify(
@@ -313,6 +316,7 @@ class HarnessApp(App[int]):
                 model_hint=model_hint,
                 approval_mode=self.config.policy.approval_mode,
                 worktree=self.config.git.worktree,
+                sandbox_mode=self.config.sandbox.mode,
             ),
             chosen,
         )
@@ -325,6 +329,7 @@ class HarnessApp(App[int]):
                 model=request.model,
                 approval_mode=request.approval_mode,
                 worktree=request.worktree,
+                sandbox_mode=request.sandbox_mode,
             )
         except (EngineError, ProviderConfigError, ValueError) as exc:
             self.notify(str(exc), title="Session not started", severity="error", timeout=10)

@@ -376,6 +376,10 @@ def _created(model: DashboardModel, view: SessionView, event: Event, changes: Ch
     view.approval_mode = data.get("approval_mode")
     view.note = data.get("note")
     view.workspace = data.get("workspace", "")
+    sandbox = data.get("sandbox")
+    if isinstance(sandbox, dict):
+        view.sandbox_mode = sandbox.get("mode")
+        view.sandbox_network = bool(sandbox.get("network"))
     view.created_at = event.ts
     # The log recounts what a summary had seeded.
     view.input_tokens = view.output_tokens = 0
@@ -396,6 +400,10 @@ def _approval_mode(
     model: DashboardModel, view: SessionView, event: Event, changes: Changes
 ) -> None:
     view.approval_mode = event.data.get("approval_mode", view.approval_mode)
+
+
+def _unconfined(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
+    view.unconfined = str(event.data.get("reason") or event.type)
 
 
 def _turn_started(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
@@ -555,6 +563,8 @@ _HANDLERS: dict[str, Handler] = {
     ev.SESSION_CREATED: _created,
     ev.SESSION_STATUS: _status,
     ev.SESSION_APPROVAL_MODE: _approval_mode,
+    ev.SANDBOX_DISABLED: _unconfined,
+    ev.SANDBOX_UNAVAILABLE: _unconfined,
     ev.TURN_STARTED: _turn_started,
     ev.TURN_COMPLETED: _turn_completed,
     ev.MODEL_COMPLETED: _model_completed,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
 
 from harness_tui.providers.select import ProviderConfigError, resolve_provider
+from harness_tui.sandbox import DANGER_FULL_ACCESS
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
@@ -57,3 +58,26 @@ def store_label(config: Config) -> str:
         netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
         return urlunsplit(parts._replace(netloc=netloc))
     return url
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxLabel:
+    """What the header says about where a session's commands run."""
+
+    long: str
+    short: str
+    # The commands run unconfined: said loudly, like a pending approval.
+    loud: bool
+
+
+def sandbox_label(
+    mode: str, *, network: bool = False, unconfined: str | None = None
+) -> SandboxLabel:
+    """`unconfined`: why the commands run outside the sandbox although the mode has one
+    (it cannot start here, and the policy alone judges them)."""
+    if mode == DANGER_FULL_ACCESS:
+        return SandboxLabel("⚠ NO SANDBOX: danger-full-access", "⚠ NO SANDBOX", loud=True)
+    if unconfined:
+        return SandboxLabel("⚠ no sandbox here: policy only", "⚠ no sandbox", loud=True)
+    suffix = " +network" if network else ""
+    return SandboxLabel(f"sandbox {mode}{suffix}", f"{mode}{suffix}", loud=False)

@@ -110,6 +110,13 @@ class SessionView:
     approval_mode: str | None = None
     note: str | None = None
     workspace: str = ""
+    # The sandbox its commands run in, as chosen when it started (None: logged before
+    # sandboxes, when the config's mode applied) and whether it may reach the network.
+    sandbox_mode: str | None = None
+    sandbox_network: bool = False
+    # Why its commands run unconfined, when an engine said so (sandbox.disabled or
+    # sandbox.unavailable): the dashboard shows it loudly.
+    unconfined: str | None = None
     # GC's own log: folded like any session, but neither listed nor in the log panes.
     system: bool = False
     created_at: datetime | None = None

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 from harness_tui import events as ev
 from harness_tui.events import Event
+from harness_tui.sandbox import DEFAULT_MODE
 
 # Longest text kept on one line; the widget crops to its width anyway.
 MAX_LINE = 400
@@ -153,6 +154,14 @@ def _session_created(event: Event, calls: Any, tasks: Any) -> list[Part]:
         text += f" · approvals {d['approval_mode']}"
     if d.get("parent_id"):
         text += f" · subagent of {d['parent_id']}"
+    sandbox = d.get("sandbox")
+    if isinstance(sandbox, dict):
+        # The default (workspace-write, offline) goes without saying.
+        mode = sandbox.get("mode")
+        if mode and mode != DEFAULT_MODE:
+            text += f" · sandbox {mode}"
+        if sandbox.get("network"):
+            text += " · network allowed"
     parts: list[Part] = [("status", "session", text)]
     if d.get("note"):
         parts.append(("status", "", clean(d["note"])))
@@ -363,6 +372,15 @@ def _recovery_failed(event: Event, calls: Any, tasks: Any) -> list[Part]:
     return [("error", "recovery", f"could not be recovered: {error}")]
 
 
+def _unconfined(event: Event, calls: Any, tasks: Any) -> list[Part]:
+    """A session's commands run with nothing confining them: an error line, not a note."""
+    reason = clean(str(event.data.get("reason", "")))
+    if event.type == ev.SANDBOX_DISABLED:
+        return [("error", "sandbox", f"⚠ no sandbox: {reason}")]
+    fallback = clean(str(event.data.get("fallback", "")))
+    return [("error", "sandbox", f"⚠ the sandbox cannot start: {reason}; {fallback}")]
+
+
 def _render_other(event: Event, calls: Any, tasks: Any) -> list[Part]:
     label = event.type.split(".")[0]
     return [("status", label[:9], f"{event.type} {_compact(event.data)}")]
@@ -398,6 +416,8 @@ _RENDERERS = {
     ev.VALIDATION_STARTED: _validation_started,
     ev.VALIDATION_COMPLETED: _validation,
     ev.RECOVERY_FAILED: _recovery_failed,
+    ev.SANDBOX_DISABLED: _unconfined,
+    ev.SANDBOX_UNAVAILABLE: _unconfined,
 }
 
 

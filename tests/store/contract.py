@@ -6,8 +6,8 @@ A backend's test module subclasses `StoreContract` and provides these fixtures:
 - `broken_store`: (url, fragments) of a database that cannot be used, and the words
   the StoreError must contain so the user knows which file or server is at fault;
 - `backend`: the backend class, for options open_store does not take (poll_interval).
-- `rewind_to_version_1`: an async callable that takes a store's URL and puts its
-  schema back to version 1 (the summaries' later columns gone), as a store made by an
+- `rewind_to_version_2`: an async callable that takes a store's URL and puts its
+  schema back to version 2 (the summaries' counters gone), as a store made by an
   older harness-tui is.
 
 Guards such as `asyncio.timeout(WAIT)` only stop a broken store from hanging the
@@ -690,7 +690,7 @@ class StoreContract:
         assert counts.last_position == last
 
     async def test_an_older_store_gets_its_counters_from_the_log(
-        self, store_url: str, rewind_to_version_1
+        self, store_url: str, rewind_to_version_2
     ) -> None:
         store = await open_store(store_url)
         try:
@@ -707,7 +707,7 @@ class StoreContract:
             )
         finally:
             await store.close()
-        await rewind_to_version_1(store_url)
+        await rewind_to_version_2(store_url)
 
         store = await open_store(store_url)
         try:
@@ -764,6 +764,162 @@ class StoreContract:
             assert sorted(e.position for e in stored) == sorted(p for [p] in positions)
         finally:
             await reopened.close()
+
+    # --- paged reads -------------------------------------------------------------------
+
+    async def test_read_pages_through_one_session(self, store: EventStore) -> None:
+        for seq in range(1, 8):
+            await store.append([output("a", seq), output("b", seq)])
+
+        assert [e.seq for e in await store.read("a", limit=3)] == [1, 2, 3]
+        assert [e.seq for e in await store.read("a", after_seq=3, limit=3)] == [4, 5, 6]
+        assert [e.seq for e in await store.read("a", after_seq=6, limit=3)] == [7]
+
+    async def test_read_all_of_some_types_only(self, store: EventStore) -> None:
+        await store.append(
+            [
+                Event("a", 1, SESSION_CREATED, {"title": "a"}),
+                output("a", 2),
+                Event("a", 3, SESSION_STATUS, {"status": "done"}),
+                output("a", 4),
+                Event("b", 1, SESSION_CREATED, {"title": "b"}),
+            ]
+        )
+
+        picked = await store.read_all(types={SESSION_CREATED, SESSION_STATUS})
+        assert [(e.session_id, e.seq) for e in picked] == [("a", 1), ("a", 3), ("b", 1)]
+        after = await store.read_all(picked[0].position or 0, limit=1, types={SESSION_CREATED})
+        assert [(e.session_id, e.seq) for e in after] == [("b", 1)]
+        assert await store.read_all(types=set()) == []
+
+    # --- checkpoints -------------------------------------------------------------------
+
+    async def test_a_checkpoint_comes_back_as_saved(self, store: EventStore) -> None:
+        await store.append([output("a", 1), output("b", 1)])
+        assert await store.load_checkpoint("counts") is None
+
+        state = {"total": 2, "nested": [1, "é", None, {"x": 1.5}]}
+        saved = await store.save_checkpoint(
+            "counts", 1, 2, state, {"a": {"n": 1}, "b": [1, 2]}, rebuilt=True
+        )
+
+        assert saved
+        checkpoint = await store.load_checkpoint("counts")
+        assert checkpoint is not None
+        assert (checkpoint.name, checkpoint.version, checkpoint.position) == ("counts", 1, 2)
+        assert checkpoint.state == state
+        assert checkpoint.sessions == {"a": {"n": 1}, "b": [1, 2]}
+        assert await store.load_checkpoint("other") is None
+
+    async def test_an_incremental_save_changes_only_the_parts_it_names(
+        self, store: EventStore
+    ) -> None:
+        await store.append([output("a", 1), output("b", 1), output("c", 1)])
+        await store.save_checkpoint("p", 1, 3, {"n": 3}, {"a": 1, "b": 1}, rebuilt=True)
+
+        assert await store.save_checkpoint("p", 1, 5, {"n": 5}, {"b": 2, "c": 1}, rebuilt=False)
+
+        checkpoint = await store.load_checkpoint("p")
+        assert checkpoint is not None
+        assert (checkpoint.position, checkpoint.state) == (5, {"n": 5})
+        assert checkpoint.sessions == {"a": 1, "b": 2, "c": 1}
+
+    async def test_a_rebuilt_save_replaces_every_part(self, store: EventStore) -> None:
+        await store.append([output("a", 1), output("b", 1)])
+        await store.save_checkpoint("p", 1, 2, {}, {"a": 1, "b": 1}, rebuilt=True)
+
+        assert await store.save_checkpoint("p", 2, 2, {"v": 2}, {"b": "new"}, rebuilt=True)
+
+        checkpoint = await store.load_checkpoint("p")
+        assert checkpoint is not None
+        assert (checkpoint.version, checkpoint.state, checkpoint.sessions) == (
+            2,
+            {"v": 2},
+            {"b": "new"},
+        )
+
+    async def test_the_save_that_got_further_wins(self, store: EventStore) -> None:
+        await store.append([output("a", 1)])
+        await store.save_checkpoint("p", 1, 10, {"at": 10}, {"a": 10}, rebuilt=True)
+
+        # Behind the saved one: an incremental or rebuilt fold of the same version.
+        assert not await store.save_checkpoint("p", 1, 9, {"at": 9}, {"a": 9}, rebuilt=False)
+        assert not await store.save_checkpoint("p", 1, 8, {"at": 8}, {"a": 8}, rebuilt=True)
+        # An incremental fold of another version, or of a checkpoint that is not there,
+        # has nothing to build on.
+        assert not await store.save_checkpoint("p", 2, 11, {"at": 11}, {"a": 11}, rebuilt=False)
+        assert not await store.save_checkpoint("q", 1, 11, {}, {"a": 11}, rebuilt=False)
+
+        checkpoint = await store.load_checkpoint("p")
+        assert checkpoint is not None
+        assert (checkpoint.state, checkpoint.sessions) == ({"at": 10}, {"a": 10})
+        assert await store.load_checkpoint("q") is None
+        # A rebuild in a new format replaces it even from behind.
+        assert await store.save_checkpoint("p", 2, 3, {"at": 3}, {"a": 3}, rebuilt=True)
+
+    async def test_concurrent_saves_from_two_connections_never_mix(
+        self, store: EventStore, store_url: str
+    ) -> None:
+        """Two store objects, as two processes, saving the same checkpoint at once: what
+        is left is one whole save, the one that got furthest."""
+        sessions = [f"s{n}" for n in range(20)]
+        await store.append([output(sid, 1) for sid in sessions])
+        other = await open_store(store_url)
+        try:
+            await store.save_checkpoint(
+                "p", 1, 0, {"at": 0}, dict.fromkeys(sessions, 0), rebuilt=True
+            )
+
+            async def saves(on: EventStore, positions: range) -> None:
+                for position in positions:
+                    parts = dict.fromkeys(sessions, position)
+                    await on.save_checkpoint(
+                        "p", 1, position, {"at": position}, parts, rebuilt=position % 2 == 0
+                    )
+
+            await asyncio.gather(saves(store, range(1, 60, 2)), saves(other, range(2, 60, 2)))
+        finally:
+            await other.close()
+
+        checkpoint = await store.load_checkpoint("p")
+        assert checkpoint is not None
+        assert checkpoint.position == 59 or checkpoint.position == 58
+        assert checkpoint.state == {"at": checkpoint.position}
+        assert checkpoint.sessions == dict.fromkeys(sessions, checkpoint.position)
+
+    async def test_retention_deletes_a_sessions_parts_with_it(self, store: EventStore) -> None:
+        await store.append([output("old", 1), output("kept", 1)])
+        await store.save_checkpoint("p", 1, 2, {}, {"old": 1, "kept": 1}, rebuilt=True)
+        await store.save_checkpoint("q", 3, 2, {}, {"old": 2}, rebuilt=True)
+
+        assert await store.delete_sessions({"old": (await store.session("old")).last_position}) == [
+            "old"
+        ]
+
+        p = await store.load_checkpoint("p")
+        q = await store.load_checkpoint("q")
+        assert p is not None and q is not None
+        assert p.sessions == {"kept": 1}
+        assert q.sessions == {}
+        # A fold that read the session before it went does not bring its part back.
+        assert await store.save_checkpoint("p", 1, 3, {}, {"old": 9, "kept": 2}, rebuilt=False)
+        p = await store.load_checkpoint("p")
+        assert p is not None and p.sessions == {"kept": 2}
+
+    async def test_a_checkpoint_that_cannot_be_stored_is_refused(self, store: EventStore) -> None:
+        with pytest.raises(StoreError, match="checkpoint"):
+            await store.save_checkpoint("p", 1, 0, {"bad": {1, 2}}, {}, rebuilt=True)
+        assert await store.load_checkpoint("p") is None
+
+    async def test_summaries_of_some_sessions_only(self, store: EventStore) -> None:
+        for sid in ("a", "b", "c", "d"):
+            await store.append([output(sid, 1)])
+        await store.append([output("b", 2)])
+
+        chosen = await store.sessions(among=["a", "b", "gone"])
+        assert [s.session_id for s in chosen] == ["b", "a"]  # newest first
+        assert await store.sessions(among=[]) == []
+        assert [s.session_id for s in await store.sessions(1, among={"c", "d"})] == ["d"]
 
 
 def _live_session(session_id: str, child_id: str | None) -> list[Event]:

@@ -39,7 +39,7 @@ class TestPostgresStore(StoreContract):
         return PostgresEventStore
 
     @pytest.fixture
-    def rewind_to_version_1(self) -> Any:
+    def rewind_to_version_2(self) -> Any:
         async def rewind(url: str) -> None:
             conn = await asyncpg.connect(url)
             try:
@@ -48,7 +48,7 @@ class TestPostgresStore(StoreContract):
                     "ALTER TABLE sessions DROP COLUMN preset, DROP COLUMN pending_approvals, "
                     "DROP COLUMN running_tasks, DROP COLUMN system"
                 )
-                await conn.execute("DELETE FROM schema_migrations WHERE version > 1")
+                await conn.execute("DELETE FROM schema_migrations WHERE version = 3")
             finally:
                 await conn.close()
 
@@ -190,3 +190,42 @@ async def test_operations_cancelled_while_connecting_leave_nothing_behind(
     finally:
         loop.set_exception_handler(None)
     assert leftovers == []
+
+
+async def test_a_checkpoint_that_no_longer_decodes_is_rebuilt_not_read(
+    postgres_store_url: str,
+) -> None:
+    store = await open_store(postgres_store_url)
+    try:
+        await store.append([output("a", 1)])
+        await store.save_checkpoint("p", 1, 1, {"n": 1}, {"a": 1}, rebuilt=True)
+        admin = await asyncpg.connect(postgres_store_url)
+        try:
+            await admin.execute("UPDATE projection_checkpoints SET state = '[' WHERE name = 'p'")
+        finally:
+            await admin.close()
+        assert await store.load_checkpoint("p") is None
+        assert await store.save_checkpoint("p", 1, 1, {"n": 1}, {"a": 1}, rebuilt=True)
+        checkpoint = await store.load_checkpoint("p")
+        assert checkpoint is not None and checkpoint.state == {"n": 1}
+    finally:
+        await store.close()
+
+
+async def test_a_store_from_before_checkpoints_gains_them(postgres_store_url: str) -> None:
+    store = await open_store(postgres_store_url)
+    await store.append([output("a", 1)])
+    await store.close()
+    admin = await asyncpg.connect(postgres_store_url)
+    try:
+        await admin.execute("DROP TABLE projection_sessions, projection_checkpoints")
+        await admin.execute("DELETE FROM schema_migrations WHERE version = 2")
+    finally:
+        await admin.close()
+
+    store = await open_store(postgres_store_url)
+    try:
+        assert [e.seq for e in await store.read("a")] == [1]
+        assert await store.save_checkpoint("p", 1, 1, {}, {"a": 1}, rebuilt=True)
+    finally:
+        await store.close()

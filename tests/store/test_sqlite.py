@@ -38,13 +38,13 @@ class TestSQLiteStore(StoreContract):
         return sqlite_url(path), [str(path), "not a valid SQLite database"]
 
     @pytest.fixture
-    def rewind_to_version_1(self) -> Any:
+    def rewind_to_version_2(self) -> Any:
         async def rewind(url: str) -> None:
             with sqlite3.connect(sqlite_path(url)) as db:
                 db.execute("DROP INDEX sessions_live")
                 for column in ("preset", "pending_approvals", "running_tasks", "system"):
                     db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
-                db.execute("DELETE FROM schema_migrations WHERE version > 1")
+                db.execute("DELETE FROM schema_migrations WHERE version = 3")
             db.close()
 
         return rewind
@@ -208,5 +208,40 @@ async def test_a_file_deleted_or_replaced_in_use_stops_every_append(
         assert str(path) in str(caught.value) and "deleted" in str(caught.value)
         with pytest.raises(StoreLostError):
             await store.append([output("s", 3)])
+    finally:
+        await store.close()
+
+
+async def test_a_checkpoint_that_no_longer_decodes_is_rebuilt_not_read(
+    sqlite_store_url: str,
+) -> None:
+    store = await open_store(sqlite_store_url)
+    try:
+        await store.append([output("a", 1)])
+        await store.save_checkpoint("p", 1, 1, {"n": 1}, {"a": 1}, rebuilt=True)
+        with sqlite3.connect(sqlite_path(sqlite_store_url)) as db:
+            db.execute("UPDATE projection_sessions SET state = '{broken' WHERE name = 'p'")
+        assert await store.load_checkpoint("p") is None
+        # Rebuilt at the same position, it is whole again.
+        assert await store.save_checkpoint("p", 1, 1, {"n": 1}, {"a": 1}, rebuilt=True)
+        checkpoint = await store.load_checkpoint("p")
+        assert checkpoint is not None and checkpoint.sessions == {"a": 1}
+    finally:
+        await store.close()
+
+
+async def test_a_store_from_before_checkpoints_gains_them(sqlite_store_url: str) -> None:
+    store = await open_store(sqlite_store_url)
+    await store.append([output("a", 1)])
+    await store.close()
+    with sqlite3.connect(sqlite_path(sqlite_store_url)) as db:
+        db.execute("DROP TABLE projection_sessions")
+        db.execute("DROP TABLE projection_checkpoints")
+        db.execute("DELETE FROM schema_migrations WHERE version = 2")
+
+    store = await open_store(sqlite_store_url)
+    try:
+        assert [e.seq for e in await store.read("a")] == [1]
+        assert await store.save_checkpoint("p", 1, 1, {}, {"a": 1}, rebuilt=True)
     finally:
         await store.close()

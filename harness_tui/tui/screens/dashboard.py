@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Input, Static
 from harness_tui.events import Event
 from harness_tui.tui import keys
 from harness_tui.tui.format import ellipsize
+from harness_tui.tui.labels import SandboxLabel, sandbox_label
 from harness_tui.tui.model import Changes
 from harness_tui.tui.render import TYPE_FILTERS
 from harness_tui.tui.screens.event_detail import EventDetailScreen
@@ -73,6 +74,7 @@ class DashboardScreen(Screen[None]):
             store=app.store_label,
             provider=app.provider.label,
             note=app.provider.header_note,
+            sandbox=self._sandbox_label(),
         )
         with Horizontal(id="body"):
             with Vertical(id="left"):
@@ -136,6 +138,24 @@ class DashboardScreen(Screen[None]):
                 and view.turn_active
                 and view.status == "running"
             ),
+        )
+        self.query_one(DashboardHeader).set_sandbox(self._sandbox_label())
+
+    def _sandbox_label(self) -> SandboxLabel:
+        """Where the selected session's commands run; with none selected, where those of
+        a session started now would."""
+        app = self.app
+        view = app.model.sessions.get(self.selected or "")
+        if view is None:
+            return sandbox_label(
+                app.config.sandbox.mode,
+                network=app.config.sandbox.network,
+                unconfined=app.sandbox_unavailable,
+            )
+        return sandbox_label(
+            view.sandbox_mode or app.config.sandbox.mode,
+            network=view.sandbox_network,
+            unconfined=view.unconfined or app.sandbox_unavailable,
         )
 
     def refresh_all(self) -> None:
@@ -203,6 +223,7 @@ class DashboardScreen(Screen[None]):
         log.show(model.lines_of(session_id), show_session=session_id is None)
         view = model.sessions.get(session_id or "")
         self._update_log_title()
+        self.query_one(DashboardHeader).set_sandbox(self._sandbox_label())
         tasks = self.query_one(TasksTable)
         tasks.show(session_id)
         tasks.border_title = "Tasks & subagents" + (" · all sessions" if view is None else "")

@@ -1,4 +1,4 @@
-"""Start a session: the prompt, provider and model, approval mode, worktree or not."""
+"""Start a session: the prompt, provider and model, approval mode, sandbox, worktree or not."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Switch
 
 from harness_tui.providers.registry import PROVIDER_NAMES
+from harness_tui.sandbox import MODES as SANDBOX_MODES
 from harness_tui.tui import keys
 from harness_tui.tui.screens.mode import APPROVAL_MODES
 from harness_tui.tui.widgets.footer import KeyFooter
@@ -24,19 +25,28 @@ class NewSessionRequest:
     approval_mode: str
     # None: the project's [git] worktree setting.
     worktree: bool | None
+    # None: the config's [sandbox] mode.
+    sandbox_mode: str | None = None
 
 
 class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
     BINDINGS = [*keys.NEW_SESSION]
 
     def __init__(
-        self, *, provider: str, model_hint: str, approval_mode: str, worktree: bool
+        self,
+        *,
+        provider: str,
+        model_hint: str,
+        approval_mode: str,
+        worktree: bool,
+        sandbox_mode: str,
     ) -> None:
         super().__init__()
         self.provider = provider
         self.model_hint = model_hint
         self.approval_mode = approval_mode
         self.worktree = worktree
+        self.sandbox_mode = sandbox_mode
 
     def compose(self) -> ComposeResult:
         providers = ["auto", *[p for p in PROVIDER_NAMES if p != "auto"]]
@@ -56,6 +66,10 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
                 with Vertical():
                     yield Label("Model")
                     yield Input(placeholder=self.model_hint or "default", id="model")
+                with Vertical(id="worktree-column"):
+                    yield Label("Own git worktree")
+                    yield Switch(value=self.worktree, id="worktree")
+            # What the agent may do, side by side.
             with Horizontal(classes="form-row"):
                 with Vertical():
                     yield Label("Approval mode")
@@ -65,9 +79,14 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
                         allow_blank=False,
                         id="approval-mode",
                     )
-                with Vertical(id="worktree-column"):
-                    yield Label("Own git worktree")
-                    yield Switch(value=self.worktree, id="worktree")
+                with Vertical():
+                    yield Label("Sandbox")
+                    yield Select(
+                        [(mode, mode) for mode in SANDBOX_MODES],
+                        value=self.sandbox_mode,
+                        allow_blank=False,
+                        id="sandbox-mode",
+                    )
             yield Label("", id="new-session-error")
             with Horizontal(id="new-session-buttons"):
                 yield Button("Start", variant="primary", id="start")
@@ -94,6 +113,7 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
                 model=model or None,
                 approval_mode=str(self.query_one("#approval-mode", Select).value),
                 worktree=self.query_one("#worktree", Switch).value,
+                sandbox_mode=str(self.query_one("#sandbox-mode", Select).value),
             )
         )
 

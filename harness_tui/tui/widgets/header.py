@@ -1,7 +1,8 @@
 """The top line: project, provider/model, store, and what needs a person's attention.
 
-What needs attention (pending approvals, the offline demo, running turns) sits on the
-right and is never cut: when the line is short, the project, store and model give way
+What needs attention (pending approvals, the offline demo, running turns, the sandbox
+the selected session's commands run in, loud when there is none) sits on the right and
+is never cut: when the line is short, the project, store and model give way
 first, and the attention items switch to their short forms.
 """
 
@@ -11,6 +12,8 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
+
+from harness_tui.tui.labels import SandboxLabel
 
 # Below this width the attention items take their short forms ("◆ 2 pending").
 SHORT_BELOW = 120
@@ -22,12 +25,15 @@ class DashboardHeader(Horizontal):
         "dashboard-header--label",
     }
 
-    def __init__(self, *, project: str, store: str, provider: str, note: str | None) -> None:
+    def __init__(
+        self, *, project: str, store: str, provider: str, note: str | None, sandbox: SandboxLabel
+    ) -> None:
         super().__init__(id="header")
         self.project = project
         self.store = store
         self.provider = provider
         self.note = note
+        self.sandbox = sandbox
         self.pending = 0
         self.active = 0
         self._short = False
@@ -36,6 +42,7 @@ class DashboardHeader(Horizontal):
         yield Static(id="header-info")
         yield Static(id="header-note")
         yield Static(id="header-activity")
+        yield Static(id="header-sandbox")
         yield Static(id="header-approvals")
 
     def on_mount(self) -> None:
@@ -56,6 +63,19 @@ class DashboardHeader(Horizontal):
         if (pending, active) != (self.pending, self.active):
             self.pending, self.active = pending, active
             self._draw_counts()
+
+    def set_sandbox(self, sandbox: SandboxLabel) -> None:
+        if sandbox != self.sandbox:
+            self.sandbox = sandbox
+            self._draw_sandbox()
+
+    def _draw_sandbox(self) -> None:
+        if not self.children:
+            return
+        label = self.sandbox.short if self._short else self.sandbox.long
+        widget = self.query_one("#header-sandbox", Static)
+        widget.update(f" {label} ")
+        widget.set_class(self.sandbox.loud, "-danger")
 
     def _draw(self) -> None:
         if not self.children:
@@ -85,6 +105,7 @@ class DashboardHeader(Horizontal):
         note_widget = self.query_one("#header-note", Static)
         note_widget.update(f" {note} " if note else "")
         note_widget.display = bool(note)
+        self._draw_sandbox()
         self._draw_counts()
 
     def _draw_counts(self) -> None:

@@ -11,6 +11,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable
 
 from harness_tui.events import STATUSES
+from harness_tui.sandbox import DANGER_FULL_ACCESS
 from harness_tui.tui.fold import DashboardModel
 from harness_tui.tui.format import cost, ellipsize, glyph, short_duration, tokens
 from harness_tui.tui.model import Changes, Clock, SessionView
@@ -209,8 +210,14 @@ class SessionsTable(DataTable[Text]):
         title = view.title or view.session_id
         if view.preset and depth:
             title = f"[{view.preset}] {title}"
+        # Commands that run with nothing confining them are marked where the session is
+        # listed, not only in the header of the one selected.
+        mark = "⚠ " if view.unconfined or view.sandbox_mode == DANGER_FULL_ACCESS else ""
+        room = max(1, (self._title_width or 30) - len(guide) - len(mark))
         title_text = Text.assemble(
-            (guide, "dim"), ellipsize(title, max(1, (self._title_width or 30) - len(guide)))
+            (guide, "dim"),
+            (mark, self.get_component_rich_style("sessions--failed")),
+            ellipsize(title, room),
         )
         return (
             self._glyph(view),
