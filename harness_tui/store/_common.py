@@ -31,6 +31,8 @@ from harness_tui.events import (
     APPROVAL_REQUESTED,
     APPROVAL_RESOLVED,
     MODEL_COMPLETED,
+    SANDBOX_DISABLED,
+    SANDBOX_UNAVAILABLE,
     SESSION_CREATED,
     SESSION_STATUS,
     TASK_CANCELLED,
@@ -211,6 +213,8 @@ class SessionDelta:
         "approvals_reset",
         "tasks",
         "system",
+        "sandbox_mode",
+        "unconfined",
     )
 
     def __init__(self, session_id: str, ts: Any) -> None:
@@ -234,6 +238,8 @@ class SessionDelta:
         self.approvals_reset = False
         self.tasks = 0
         self.system = False
+        self.sandbox_mode: str | None = None
+        self.unconfined: str | None = None
 
     @property
     def activity_only(self) -> bool:
@@ -248,6 +254,7 @@ class SessionDelta:
             and not self.approvals
             and not self.approvals_reset
             and not self.tasks
+            and self.unconfined is None
         )
 
 
@@ -280,6 +287,9 @@ def _project(delta: SessionDelta, event: Event, ts: Any) -> None:
         preset = data.get("preset")
         delta.preset = None if preset is None else str(preset)
         delta.system = bool(data.get("system"))
+        sandbox = data.get("sandbox")
+        if isinstance(sandbox, dict) and sandbox.get("mode") is not None:
+            delta.sandbox_mode = str(sandbox["mode"])
         delta.status = "idle"
         delta.created_at = ts
     elif kind == SESSION_STATUS:
@@ -304,6 +314,8 @@ def _project(delta: SessionDelta, event: Event, ts: Any) -> None:
         delta.tasks += 1
     elif kind in _TASK_ENDS:
         delta.tasks -= 1
+    elif kind in (SANDBOX_DISABLED, SANDBOX_UNAVAILABLE):
+        delta.unconfined = _text(data.get("reason")) or kind
 
 
 _TASK_ENDS = frozenset({TASK_COMPLETED, TASK_FAILED, TASK_CANCELLED})
@@ -317,6 +329,8 @@ _PROJECTED_TYPES = frozenset(
         TURN_COMPLETED,
         TASK_STARTED,
         *_TASK_ENDS,
+        SANDBOX_DISABLED,
+        SANDBOX_UNAVAILABLE,
     }
 )
 

@@ -73,6 +73,10 @@ class SessionSummary:
     running_tasks: int = 0
     # A session the harness keeps for itself (GC's log), not an agent's.
     system: bool = False
+    # The sandbox mode session.created chose, and why its commands run unconfined
+    # when an engine said so (sandbox.disabled or sandbox.unavailable).
+    sandbox_mode: str | None = None
+    unconfined: str | None = None
 
     @property
     def live(self) -> bool:

@@ -113,10 +113,11 @@ WITH d AS (
         $1::text[], $2::bool[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::text[], $9::timestamptz[], $10::timestamptz[], $11::bigint[], $12::bigint[],
         $13::bigint[], $14::bigint[], $15::float8[], $16::text[], $17::bigint[], $18::bool[],
-        $19::bigint[], $20::bool[]
+        $19::bigint[], $20::bool[], $21::text[], $22::text[]
     ) AS d(session_id, created, title, project, provider, model, parent_id, status,
            created_at, updated_at, last_seq, last_position, input_tokens, output_tokens,
-           cost_usd, preset, approvals, approvals_reset, tasks, system)
+           cost_usd, preset, approvals, approvals_reset, tasks, system, sandbox_mode,
+           unconfined)
 ),
 updated AS (
     UPDATE sessions AS s SET
@@ -135,6 +136,8 @@ updated AS (
         cost_usd = s.cost_usd + d.cost_usd,
         preset = CASE WHEN d.created THEN d.preset ELSE s.preset END,
         system = CASE WHEN d.created THEN d.system ELSE s.system END,
+        sandbox_mode = CASE WHEN d.created THEN d.sandbox_mode ELSE s.sandbox_mode END,
+        unconfined = COALESCE(d.unconfined, s.unconfined),
         pending_approvals = GREATEST(
             0, CASE WHEN d.approvals_reset THEN 0 ELSE s.pending_approvals END + d.approvals
         ),
@@ -145,10 +148,10 @@ updated AS (
 )
 INSERT INTO sessions (session_id, title, project, provider, model, parent_id, status,
     created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd,
-    preset, pending_approvals, running_tasks, system)
+    preset, pending_approvals, running_tasks, system, sandbox_mode, unconfined)
 SELECT session_id, title, project, provider, model, parent_id, COALESCE(status, 'idle'),
     created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd,
-    preset, GREATEST(0, approvals), GREATEST(0, tasks), system
+    preset, GREATEST(0, approvals), GREATEST(0, tasks), system, sandbox_mode, unconfined
 FROM d
 WHERE session_id NOT IN (SELECT session_id FROM updated)
 """
@@ -187,7 +190,7 @@ _EVENT_COLUMNS = "position, session_id, seq, ts, type, data::text"
 _SESSION_COLUMNS = (
     "session_id, title, project, provider, model, parent_id, status, created_at, "
     "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd, "
-    "preset, pending_approvals, running_tasks, system"
+    "preset, pending_approvals, running_tasks, system, sandbox_mode, unconfined"
 )
 
 # Errors that belong to the events of one call, not to the connection or the batch.
@@ -559,6 +562,8 @@ class PostgresEventStore(GroupCommitStore):
                 [d.approvals_reset for d in full],
                 [d.tasks for d in full],
                 [d.system for d in full],
+                [d.sandbox_mode for d in full],
+                [d.unconfined for d in full],
             )
 
     # --- reading ---------------------------------------------------------------------

@@ -92,13 +92,26 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
                 ADD COLUMN preset TEXT,
                 ADD COLUMN pending_approvals BIGINT NOT NULL DEFAULT 0,
                 ADD COLUMN running_tasks BIGINT NOT NULL DEFAULT 0,
-                ADD COLUMN system BOOLEAN NOT NULL DEFAULT false
+                ADD COLUMN system BOOLEAN NOT NULL DEFAULT false,
+                ADD COLUMN sandbox_mode TEXT,
+                ADD COLUMN unconfined TEXT
             """,
             """
             UPDATE sessions AS s SET preset = e.data->>'preset',
-                system = coalesce((e.data->>'system')::boolean, false)
+                system = coalesce((e.data->>'system')::boolean, false),
+                sandbox_mode = e.data->'sandbox'->>'mode'
             FROM events AS e
             WHERE e.session_id = s.session_id AND e.type = 'session.created'
+            """,
+            """
+            UPDATE sessions AS s SET unconfined = u.reason
+            FROM (
+                SELECT DISTINCT ON (session_id) session_id,
+                    coalesce(data->>'reason', type) AS reason
+                FROM events WHERE type IN ('sandbox.disabled', 'sandbox.unavailable')
+                ORDER BY session_id, position DESC
+            ) AS u
+            WHERE u.session_id = s.session_id
             """,
             """
             UPDATE sessions AS s SET running_tasks = t.n

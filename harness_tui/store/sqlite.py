@@ -136,14 +136,30 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "ALTER TABLE sessions ADD COLUMN pending_approvals INTEGER NOT NULL DEFAULT 0",
             "ALTER TABLE sessions ADD COLUMN running_tasks INTEGER NOT NULL DEFAULT 0",
             "ALTER TABLE sessions ADD COLUMN system INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE sessions ADD COLUMN sandbox_mode TEXT",
+            "ALTER TABLE sessions ADD COLUMN unconfined TEXT",
             """
-            UPDATE sessions SET preset = c.preset, system = c.system
+            UPDATE sessions SET preset = c.preset, system = c.system,
+                sandbox_mode = c.sandbox_mode
             FROM (
                 SELECT session_id, json_extract(data, '$.preset') AS preset,
-                    coalesce(json_extract(data, '$.system'), 0) AS system
+                    coalesce(json_extract(data, '$.system'), 0) AS system,
+                    json_extract(data, '$.sandbox.mode') AS sandbox_mode
                 FROM events WHERE type = 'session.created'
             ) AS c
             WHERE c.session_id = sessions.session_id
+            """,
+            # The newest say of each session (a bare column beside max() comes from
+            # the row that has the max).
+            """
+            UPDATE sessions SET unconfined = u.reason
+            FROM (
+                SELECT session_id, coalesce(json_extract(data, '$.reason'), type) AS reason,
+                    max(position)
+                FROM events WHERE type IN ('sandbox.disabled', 'sandbox.unavailable')
+                GROUP BY session_id
+            ) AS u
+            WHERE u.session_id = sessions.session_id
             """,
             """
             UPDATE sessions SET running_tasks = t.n
@@ -198,13 +214,15 @@ _INSERT_EVENT = "INSERT INTO events (session_id, seq, ts, type, data) VALUES (?,
 _UPSERT_SESSION = """
 INSERT INTO sessions (session_id, title, project, provider, model, parent_id, status,
     created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd,
-    preset, pending_approvals, running_tasks, system)
+    preset, pending_approvals, running_tasks, system, sandbox_mode, unconfined)
 VALUES (?1, ?3, ?4, ?5, ?6, ?7, coalesce(?8, 'idle'), ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-    ?16, max(0, ?17), max(0, ?19), ?20)
+    ?16, max(0, ?17), max(0, ?19), ?20, ?21, ?22)
 ON CONFLICT (session_id) DO UPDATE SET
     title = CASE WHEN ?2 THEN ?3 ELSE title END,
     preset = CASE WHEN ?2 THEN ?16 ELSE preset END,
     system = CASE WHEN ?2 THEN ?20 ELSE system END,
+    sandbox_mode = CASE WHEN ?2 THEN ?21 ELSE sandbox_mode END,
+    unconfined = coalesce(?22, unconfined),
     pending_approvals = max(0, CASE WHEN ?18 THEN 0 ELSE pending_approvals END + ?17),
     running_tasks = max(0, running_tasks + ?19),
     project = CASE WHEN ?2 THEN ?4 ELSE project END,
@@ -275,7 +293,7 @@ _EVENT_COLUMNS = "position, session_id, seq, ts, type, data"
 _SESSION_COLUMNS = (
     "session_id, title, project, provider, model, parent_id, status, created_at, "
     "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd, "
-    "preset, pending_approvals, running_tasks, system"
+    "preset, pending_approvals, running_tasks, system, sandbox_mode, unconfined"
 )
 
 _decode_json = json.JSONDecoder().decode
@@ -321,6 +339,8 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
         pending_approvals=row[15],
         running_tasks=row[16],
         system=bool(row[17]),
+        sandbox_mode=row[18],
+        unconfined=row[19],
     )
 
 
@@ -629,6 +649,8 @@ class SQLiteEventStore(GroupCommitStore):
                         delta.approvals_reset,
                         delta.tasks,
                         delta.system,
+                        delta.sandbox_mode,
+                        delta.unconfined,
                     )
                     for delta in full
                 ],

@@ -164,6 +164,8 @@ class DashboardModel:
             view.counted_through = summary.last_position
             view.system = view.system or getattr(summary, "system", False)
             view.preset = getattr(summary, "preset", None)
+            view.sandbox_mode = getattr(summary, "sandbox_mode", None)
+            view.unconfined = getattr(summary, "unconfined", None)
             view.title = summary.title
             view.provider = summary.provider
             view.model = summary.model
@@ -321,6 +323,8 @@ _SUMMARY_FIELDS = (
     "model",
     "parent_id",
     "preset",
+    "sandbox_mode",
+    "unconfined",
     "status",
     "system",
     "created_at",

@@ -29,6 +29,8 @@ from harness_tui.events import (
     APPROVAL_REQUESTED,
     APPROVAL_RESOLVED,
     MODEL_COMPLETED,
+    SANDBOX_DISABLED,
+    SANDBOX_UNAVAILABLE,
     SESSION_CREATED,
     SESSION_STATUS,
     TASK_CANCELLED,
@@ -659,8 +661,15 @@ class StoreContract:
         assert (summary.pending_approvals, summary.running_tasks) == (0, 0)
         assert not summary.live
 
+        # Why its commands run unconfined, as the engine said: kept from then on.
+        await store.append(
+            [Event("s", 15, SANDBOX_UNAVAILABLE, {"reason": "bubblewrap is missing"})]
+        )
+        summary = await store.session("s")
+        assert (summary.sandbox_mode, summary.unconfined) == ("read-only", "bubblewrap is missing")
+
         # More ends than starts (a malformed log) never count below zero.
-        await store.append([Event("s", 14, TASK_CANCELLED, {"task_id": "t9"})])
+        await store.append([Event("s", 16, TASK_CANCELLED, {"task_id": "t9"})])
         assert (await store.session("s")).running_tasks == 0
 
     async def test_live_summaries_and_counts(self, store: EventStore) -> None:
@@ -694,7 +703,7 @@ class StoreContract:
     ) -> None:
         store = await open_store(store_url)
         try:
-            await store.append(_live_session("s", "sub"))
+            await store.append([*_live_session("s", "sub"), Event("s", 8, SANDBOX_DISABLED, {})])
             await store.append(
                 _live_session("done", None)
                 + [
@@ -719,6 +728,7 @@ class StoreContract:
         assert (live.pending_approvals, live.running_tasks, live.preset) == (1, 2, None)
         assert (done.pending_approvals, done.running_tasks) == (0, 0)
         assert child.preset == "explore" and not child.system
+        assert (live.sandbox_mode, live.unconfined) == ("read-only", "sandbox.disabled")
 
     async def test_summary_of_a_session_without_a_created_event(self, store: EventStore) -> None:
         await store.append([output("orphan", 1)])
@@ -926,7 +936,9 @@ def _live_session(session_id: str, child_id: str | None) -> list[Event]:
     """A session waiting for an approval with tasks running (t2 only after seq 7), and
     a subagent when `child_id` is given."""
     events = [
-        Event(session_id, 1, SESSION_CREATED, {"title": "Fix it"}),
+        Event(
+            session_id, 1, SESSION_CREATED, {"title": "Fix it", "sandbox": {"mode": "read-only"}}
+        ),
         Event(session_id, 2, TURN_STARTED, {}),
         Event(session_id, 3, TASK_STARTED, {"task_id": "t1", "kind": "shell"}),
         Event(session_id, 4, APPROVAL_REQUESTED, {"approval_id": "a0", "call_id": "c0"}),

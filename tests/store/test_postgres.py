@@ -46,7 +46,8 @@ class TestPostgresStore(StoreContract):
                 await conn.execute("DROP INDEX sessions_live")
                 await conn.execute(
                     "ALTER TABLE sessions DROP COLUMN preset, DROP COLUMN pending_approvals, "
-                    "DROP COLUMN running_tasks, DROP COLUMN system"
+                    "DROP COLUMN running_tasks, DROP COLUMN system, DROP COLUMN sandbox_mode, "
+                    "DROP COLUMN unconfined"
                 )
                 await conn.execute("DELETE FROM schema_migrations WHERE version = 3")
             finally:

@@ -42,7 +42,14 @@ class TestSQLiteStore(StoreContract):
         async def rewind(url: str) -> None:
             with sqlite3.connect(sqlite_path(url)) as db:
                 db.execute("DROP INDEX sessions_live")
-                for column in ("preset", "pending_approvals", "running_tasks", "system"):
+                for column in (
+                    "preset",
+                    "pending_approvals",
+                    "running_tasks",
+                    "system",
+                    "sandbox_mode",
+                    "unconfined",
+                ):
                     db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
                 db.execute("DELETE FROM schema_migrations WHERE version = 3")
             db.close()

@@ -146,6 +146,15 @@ def busy_history(tmp_path: Path) -> Path:
                     _session(f"old{index:03d}", f"Old {index}", 3, start + timedelta(minutes=index))
                 )
             at = start + timedelta(days=1)
+            risky = _session("risky", "Risky", 2, at)
+            risky[0] = Event(
+                "risky",
+                1,
+                ev.SESSION_CREATED,
+                {"title": "Risky", "sandbox": {"mode": "danger-full-access"}},
+                at,
+            )
+            await store.append(risky)
             await store.append(
                 [
                     Event("bg", 1, ev.SESSION_CREATED, {"title": "Dev server"}, at),
@@ -200,6 +209,10 @@ async def test_what_is_live_at_start_is_whole_and_what_comes_later_appears(
         assert model.sessions["bg"].loaded and model.sessions["ask"].loaded
         assert not model.sessions["old599"].loaded
         assert "old000" not in model.sessions
+        # What only its log said is in its summary: its commands ran unconfined.
+        table = app.dashboard.query_one(SessionsTable)
+        assert not model.sessions["risky"].loaded
+        assert str(table.get_row("risky")[1]).startswith("⚠ Risky")
         assert [a.approval_id for a in app.approvals.pending()] == ["a1"]
         assert any("1 approval is pending" in notice for notice in app.notices)
         # The task still running in the idle session: listed, and its tail opens.
@@ -236,5 +249,5 @@ async def test_what_is_live_at_start_is_whole_and_what_comes_later_appears(
             pilot, lambda: "old000" in model.sessions and model.sessions["old000"].title == "Old 0"
         )
         assert model.sessions["old000"].status == "running"
-        # Every session counted once: 600 old ones, bg, ask and the new one.
-        await wait_until(pilot, lambda: str(table.get_row("*")[1]) == "All sessions · 603")
+        # Every session counted once: 600 old ones, risky, bg, ask and the new one.
+        await wait_until(pilot, lambda: str(table.get_row("*")[1]) == "All sessions · 604")
