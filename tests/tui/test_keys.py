@@ -114,7 +114,7 @@ async def test_typing_on_the_dashboard_never_answers_an_approval(demo_project, t
             str(dashboard.query_one(EventLog).border_title),
         )
         assert after == before and _unseen_filters(app) == []
-        assert before[2] == "Events · clean up the stray log"
+        assert before[2] == "Events · clean up the stray log · run by this dashboard"
         assert dashboard.query_one("#filter").value == ""
         await async_settle()
         assert len(app.approvals.pending()) == 1
