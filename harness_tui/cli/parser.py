@@ -72,7 +72,8 @@ exit codes:
 SESSIONS_EPILOG = """\
 RUNNER is the engine holding the session's lease: host and pid, "orphaned" when its
 lease ran out or its process on this machine is gone (the next engine that adopts the
-session recovers it), "-" when no engine runs it.
+session recovers it), "-" when no engine runs it. A session `submit` queued that no
+worker has started yet is listed first, status queued, "queued for a worker".
 """
 
 PROG = "harness-tui"
