@@ -134,7 +134,7 @@ class Worker:
             self.say(f"could not adopt orphans: {exc}")
             return
         for session_id in adopted:
-            self.say(f"adopted session {session_id} to apply the commands waiting for it")
+            self.say(f"took over session {session_id} to apply the commands waiting for it")
 
     def _start(self, claim: Claim) -> None:
         entry = claim.session
