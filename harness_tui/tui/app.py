@@ -213,6 +213,7 @@ class HarnessApp(App[int]):
             )
         summaries = await engine.sessions()
         self.model.seed(summaries)
+        await self.fleet.start()
         self._ready_at = max((s.last_position for s in summaries), default=0)
         self.dashboard.refresh_all()
         if self._ready_at == 0:
@@ -224,7 +225,6 @@ class HarnessApp(App[int]):
             (adapter.pump(), "deliver events once per frame"),
         ):
             self.run_worker(coroutine, name=name, group="engine", exit_on_error=False)
-        self.fleet.started()
 
     # -- engine events -------------------------------------------------------------
 

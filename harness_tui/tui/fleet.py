@@ -41,14 +41,16 @@ class Fleet:
         self._reading = False
         self._adopting = False
 
-    def started(self) -> None:
-        """The engine is open: read who runs what now, and adopt orphans every third of
-        a lease from now on (an orphan's lease has run out by then at the latest)."""
+    async def start(self) -> None:
+        """The engine is open: read who runs what (before the dashboard says it is
+        ready, so its first full picture has every runner), then adopt orphans every
+        third of a lease (an orphan's lease has run out by then at the latest)."""
         engine = self.app.opened_engine()
         runners = self.app.model.runners
         runners.engine_id = engine.id
         runners.host = engine.host
-        self.refresh()
+        self._reading = True
+        await self._read()
         self.app.set_interval(self.app.config.control.lease_s / 3, self.adopt, name="adopt orphans")
 
     # -- runners -------------------------------------------------------------------

@@ -19,7 +19,7 @@ from harness_tui.tui.format import ellipsize
 
 # The session list's runner cell: "here", "pid 12345", a host, "orphaned", "queued";
 # where the list is narrow, one of MARKS.
-RUNNER_WIDTH = 9
+RUNNER_WIDTH = 14
 
 HERE = "here"
 ELSEWHERE = "elsewhere"
@@ -64,7 +64,8 @@ def runner_of(
             return Runner(ORPHANED, ORPHANED, f"orphaned: {where}, lease expired")
         if (gone or _pid_gone)(lease):
             return Runner(ORPHANED, ORPHANED, f"orphaned: {where}, process gone")
-        short = f"pid {lease.pid}" if lease.host == host else lease.host
+        # Another machine by its first name ("build-7" of build-7.ci.example).
+        short = f"pid {lease.pid}" if lease.host == host else lease.host.split(".")[0]
         by = f"worker {worker} on " if worker else ""
         return Runner(ELSEWHERE, ellipsize(short, RUNNER_WIDTH), f"run by {by}{where}")
     if entry is None:

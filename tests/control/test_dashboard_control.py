@@ -166,7 +166,7 @@ async def test_a_killed_run_shows_orphaned_and_the_dashboard_adopts_it(
         async with app.run_test(size=SIZE) as pilot:
             await app.ready.wait()
             await wait_until(pilot, lambda: runner_kind(app, session_id) == ELSEWHERE)
-            assert app.model.runners.of(session_id).short == "ci-runne…"  # type: ignore[union-attr]
+            assert app.model.runners.of(session_id).short == "ci-runner-2"  # type: ignore[union-attr]
             os.kill(proc.pid, signal.SIGKILL)
             await asyncio.to_thread(proc.wait, 30)
             await wait_until(pilot, lambda: runner_kind(app, session_id) == ORPHANED)

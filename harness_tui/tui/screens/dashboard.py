@@ -208,10 +208,14 @@ class DashboardScreen(Screen[None]):
 
     def _update_log_title(self) -> None:
         view = self.app.model.sessions.get(self.selected or "")
-        source = "all sessions" if view is None else ellipsize(view.title or view.session_id, 60)
         runner = None if view is None else self.app.model.runners.of(view.session_id)
-        if runner is not None:
-            source = f"{source} · {runner.long}"
+        if view is None:
+            source = "all sessions"
+        elif runner is None:
+            source = ellipsize(view.title or view.session_id, 60)
+        else:
+            # Who runs it fits beside the title in 80 columns.
+            source = f"{ellipsize(view.title or view.session_id, 28)} · {runner.long}"
         name, _categories = TYPE_FILTERS[self._type_filter]
         title = _log_title(
             source,
