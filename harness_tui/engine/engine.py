@@ -53,6 +53,7 @@ from harness_tui.store import (
     EventStore,
     Lease,
     LeaseLostError,
+    SessionCounts,
     SessionSummary,
     StoreError,
     UnknownSessionError,
@@ -659,8 +660,17 @@ class Engine:
             owners.append(state.owner)
         return not any(owner_alive(owner, state.lease) for owner in owners)
 
-    async def sessions(self, limit: int | None = None) -> list[SessionSummary]:
-        return await self.store.sessions(limit)
+    async def sessions(
+        self, limit: int | None = None, *, live: bool = False
+    ) -> list[SessionSummary]:
+        """Summaries, the most recently active first; `live`: only the sessions that
+        run, wait or are queued, or have an approval pending or a task running."""
+        return await self.store.sessions(limit, live=live)
+
+    async def session_counts(self) -> SessionCounts:
+        """How many sessions the store holds, their usage, and the newest position
+        their summaries account for."""
+        return await self.store.session_counts()
 
     async def history(
         self, session_id: str, after_seq: int = 0, limit: int | None = None
@@ -698,6 +708,16 @@ class Engine:
     def host(self) -> str:
         """The name this engine gives its machine ([control] host, else the hostname)."""
         return self._ctx.host
+
+    async def history_before(self, session_id: str, before_seq: int, limit: int) -> list[Event]:
+        """The newest `limit` events of a session before `before_seq`, oldest first: a
+        page of its history going back."""
+        return await self.store.read_before(session_id, before_seq, limit)
+
+    async def log_before(self, before_position: int, limit: int) -> list[Event]:
+        """The newest `limit` events of the whole log before `before_position`, oldest
+        first: a page of every session's history going back."""
+        return await self.store.read_all_before(before_position, limit)
 
     async def event_at(self, position: int) -> Event | None:
         """The event the store gave this position, or None if it holds none there."""

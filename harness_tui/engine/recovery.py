@@ -51,11 +51,14 @@ async def recover_interrupted(
     recovery asks no model anything); `record_failure(session_id, error)` puts on the
     session's record that it could not be recovered. Returns the sessions that could
     not be, each left as it was for a later recovery."""
-    summaries = await store.sessions()
+    # The live summaries only: however long the log, start-up reads what may need
+    # recovering, not every session there ever was.
+    summaries = await store.sessions(live=True)
     candidates = [s.session_id for s in summaries if s.status in ("running", "waiting", "queued")]
     # A worktree folder left behind points at its session whatever its status says.
-    leftovers = worktrees.leftover_session_ids() - set(candidates)
-    candidates += [s.session_id for s in summaries if s.session_id in leftovers]
+    for session_id in sorted(worktrees.leftover_session_ids() - set(candidates)):
+        if await store.session(session_id) is not None:
+            candidates.append(session_id)
     failures: list[RecoveryFailure] = []
     for session_id in candidates:
         try:

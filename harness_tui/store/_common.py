@@ -27,7 +27,21 @@ from collections.abc import (
 )
 from typing import Any, TypeVar
 
-from harness_tui.events import MODEL_COMPLETED, SESSION_CREATED, SESSION_STATUS, Event
+from harness_tui.events import (
+    APPROVAL_REQUESTED,
+    APPROVAL_RESOLVED,
+    MODEL_COMPLETED,
+    SANDBOX_DISABLED,
+    SANDBOX_UNAVAILABLE,
+    SESSION_CREATED,
+    SESSION_STATUS,
+    TASK_CANCELLED,
+    TASK_COMPLETED,
+    TASK_FAILED,
+    TASK_STARTED,
+    TURN_COMPLETED,
+    Event,
+)
 from harness_tui.store.base import (
     Checkpoint,
     DuplicateEventError,
@@ -213,6 +227,9 @@ class SessionDelta:
 
     `created` says whether the batch holds the session.created event; only then are
     the descriptive fields written. `status` is None when the batch does not change it.
+    `approvals` and `tasks` are what the batch adds to the pending approvals and
+    running tasks; `approvals_reset` says a turn ended in it, which drops the pending
+    approvals counted before (`approvals` then counts from zero).
     """
 
     # created_at and updated_at hold the backend's encoding of the timestamp.
@@ -232,6 +249,13 @@ class SessionDelta:
         "input_tokens",
         "output_tokens",
         "cost_usd",
+        "preset",
+        "approvals",
+        "approvals_reset",
+        "tasks",
+        "system",
+        "sandbox_mode",
+        "unconfined",
     )
 
     def __init__(self, session_id: str, ts: Any) -> None:
@@ -250,6 +274,13 @@ class SessionDelta:
         self.input_tokens = 0
         self.output_tokens = 0
         self.cost_usd = 0.0
+        self.preset: str | None = None
+        self.approvals = 0
+        self.approvals_reset = False
+        self.tasks = 0
+        self.system = False
+        self.sandbox_mode: str | None = None
+        self.unconfined: str | None = None
 
     @property
     def activity_only(self) -> bool:
@@ -261,6 +292,10 @@ class SessionDelta:
             and not self.input_tokens
             and not self.output_tokens
             and not self.cost_usd
+            and not self.approvals
+            and not self.approvals_reset
+            and not self.tasks
+            and self.unconfined is None
         )
 
 
@@ -290,6 +325,12 @@ def _project(delta: SessionDelta, event: Event, ts: Any) -> None:
         delta.model = _text(data.get("model"))
         parent = data.get("parent_id")
         delta.parent_id = None if parent is None else str(parent)
+        preset = data.get("preset")
+        delta.preset = None if preset is None else str(preset)
+        delta.system = bool(data.get("system"))
+        sandbox = data.get("sandbox")
+        if isinstance(sandbox, dict) and sandbox.get("mode") is not None:
+            delta.sandbox_mode = str(sandbox["mode"])
         delta.status = "idle"
         delta.created_at = ts
     elif kind == SESSION_STATUS:
@@ -302,9 +343,37 @@ def _project(delta: SessionDelta, event: Event, ts: Any) -> None:
             delta.input_tokens += _number(usage.get("input_tokens"), int)
             delta.output_tokens += _number(usage.get("output_tokens"), int)
             delta.cost_usd += _number(usage.get("cost_usd"), float)
+    elif kind == APPROVAL_REQUESTED:
+        delta.approvals += 1
+    elif kind == APPROVAL_RESOLVED:
+        delta.approvals -= 1
+    elif kind == TURN_COMPLETED:
+        # Nobody can answer an approval once its turn is over.
+        delta.approvals_reset = True
+        delta.approvals = 0
+    elif kind == TASK_STARTED:
+        delta.tasks += 1
+    elif kind in _TASK_ENDS:
+        delta.tasks -= 1
+    elif kind in (SANDBOX_DISABLED, SANDBOX_UNAVAILABLE):
+        delta.unconfined = _text(data.get("reason")) or kind
 
 
-_PROJECTED_TYPES = frozenset({SESSION_CREATED, SESSION_STATUS, MODEL_COMPLETED})
+_TASK_ENDS = frozenset({TASK_COMPLETED, TASK_FAILED, TASK_CANCELLED})
+_PROJECTED_TYPES = frozenset(
+    {
+        SESSION_CREATED,
+        SESSION_STATUS,
+        MODEL_COMPLETED,
+        APPROVAL_REQUESTED,
+        APPROVAL_RESOLVED,
+        TURN_COMPLETED,
+        TASK_STARTED,
+        *_TASK_ENDS,
+        SANDBOX_DISABLED,
+        SANDBOX_UNAVAILABLE,
+    }
+)
 
 
 def fold_summaries(
@@ -383,6 +452,21 @@ def migrations_to_apply(
     return [(version, sql) for version, sql in migrations if version not in applied]
 
 
+# The summaries `sessions(live=True)` returns, and what `session_counts()` adds up;
+# the same SQL on both backends.
+LIVE_SESSIONS_WHERE = (
+    "status IN ('running', 'waiting', 'queued') OR pending_approvals > 0 OR running_tasks > 0"
+)
+SESSION_COUNTS = """
+SELECT
+    count(*) FILTER (WHERE NOT system),
+    count(*) FILTER (WHERE NOT system AND parent_id IS NULL),
+    CAST(coalesce(sum(input_tokens) FILTER (WHERE NOT system), 0) AS BIGINT),
+    CAST(coalesce(sum(output_tokens) FILTER (WHERE NOT system), 0) AS BIGINT),
+    coalesce(sum(cost_usd) FILTER (WHERE NOT system), 0),
+    coalesce(max(last_position), 0)
+FROM sessions
+"""
 # --- checkpoints ---------------------------------------------------------------------------
 
 

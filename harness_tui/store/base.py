@@ -50,6 +50,10 @@ class StoreLostError(StoreError):
     written from then on would go where nobody can see it, so nothing more is."""
 
 
+# Session statuses under which a session runs, waits for someone, or waits its turn.
+LIVE_STATUSES = frozenset({"running", "waiting", "queued"})
+
+
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
     """One row of `sessions()`: kept up to date on append, so listing stays fast."""
@@ -68,6 +72,39 @@ class SessionSummary:
     input_tokens: int
     output_tokens: int
     cost_usd: float
+    # session.created's preset (a subagent's kind), for the session list.
+    preset: str | None = None
+    # Approvals asked and not answered yet, in the session's open turn (a turn that
+    # ends drops them: nobody can answer them any more), and tasks started and not
+    # ended. Kept up to date on append, so a face finds the live sessions without
+    # reading their logs.
+    pending_approvals: int = 0
+    running_tasks: int = 0
+    # A session the harness keeps for itself (GC's log), not an agent's.
+    system: bool = False
+    # The sandbox mode session.created chose, and why its commands run unconfined
+    # when an engine said so (sandbox.disabled or sandbox.unavailable).
+    sandbox_mode: str | None = None
+    unconfined: str | None = None
+
+    @property
+    def live(self) -> bool:
+        """Whether something in the session is going on or waits for someone."""
+        return self.status in LIVE_STATUSES or self.pending_approvals > 0 or self.running_tasks > 0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionCounts:
+    """What `sessions()` would add up to, without reading every row: the agents'
+    sessions (system sessions left out), the top-level ones among them, their usage,
+    and the newest position any summary accounts for."""
+
+    sessions: int
+    top_level: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    last_position: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +156,11 @@ class EventStore(Protocol):
         (all when None), so a long session can be paged through."""
         ...
 
+    async def read_before(self, session_id: str, before_seq: int, limit: int) -> list[Event]:
+        """The newest `limit` events of a session with seq < `before_seq`, oldest
+        first: a page of its history going back from `before_seq`."""
+        ...
+
     async def read_all(
         self, after_position: int = 0, limit: int = 1000, types: Collection[str] | None = None
     ) -> list[Event]:
@@ -127,17 +169,30 @@ class EventStore(Protocol):
         inside the database)."""
         ...
 
+    async def read_all_before(self, before_position: int, limit: int) -> list[Event]:
+        """The newest `limit` events of the whole log with position < `before_position`,
+        oldest first: a page of history going back from `before_position`."""
+        ...
+
     def subscribe(self, after_position: int = 0) -> AsyncIterator[Event]:
         """Replay events after `after_position`, then follow new ones live, also
         those appended by other processes."""
         ...
 
     async def sessions(
-        self, limit: int | None = None, *, among: Collection[str] | None = None
+        self,
+        limit: int | None = None,
+        *,
+        among: Collection[str] | None = None,
+        live: bool = False,
     ) -> list[SessionSummary]:
-        """Summaries, newest first; with `among`, only those of these sessions (one
-        query however many, for a projection that knows which it wants)."""
+        """Summaries, the most recently active first; with `among`, only those of these
+        sessions (one query however many, for a projection that knows which it wants);
+        `live`: only those of sessions that run, wait or are queued, or have an
+        approval pending or a task running."""
         ...
+
+    async def session_counts(self) -> SessionCounts: ...
 
     async def session(self, session_id: str) -> SessionSummary | None: ...
 

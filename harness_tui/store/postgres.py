@@ -24,7 +24,9 @@ import asyncpg
 
 from harness_tui.events import Event
 from harness_tui.store._common import (
+    LIVE_SESSIONS_WHERE,
     RETRY_S,
+    SESSION_COUNTS,
     CallResult,
     GroupCommitStore,
     PendingAppend,
@@ -43,7 +45,13 @@ from harness_tui.store._common import (
     split_deltas,
     still_prunable,
 )
-from harness_tui.store.base import Checkpoint, SessionSummary, StoreError, StoreUnavailableError
+from harness_tui.store.base import (
+    Checkpoint,
+    SessionCounts,
+    SessionSummary,
+    StoreError,
+    StoreUnavailableError,
+)
 from harness_tui.store.control import PENDING, Command, Fence, Lease, LeaseHolder
 from harness_tui.store.postgres_queue import PostgresQueue
 from harness_tui.store.postgres_setup import CONNECT_TIMEOUT, connect, describe, migrate, reason
@@ -157,10 +165,12 @@ WITH d AS (
     SELECT * FROM unnest(
         $1::text[], $2::bool[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
         $8::text[], $9::timestamptz[], $10::timestamptz[], $11::bigint[], $12::bigint[],
-        $13::bigint[], $14::bigint[], $15::float8[]
+        $13::bigint[], $14::bigint[], $15::float8[], $16::text[], $17::bigint[], $18::bool[],
+        $19::bigint[], $20::bool[], $21::text[], $22::text[]
     ) AS d(session_id, created, title, project, provider, model, parent_id, status,
            created_at, updated_at, last_seq, last_position, input_tokens, output_tokens,
-           cost_usd)
+           cost_usd, preset, approvals, approvals_reset, tasks, system, sandbox_mode,
+           unconfined)
 ),
 updated AS (
     UPDATE sessions AS s SET
@@ -176,15 +186,25 @@ updated AS (
         last_position = GREATEST(s.last_position, d.last_position),
         input_tokens = s.input_tokens + d.input_tokens,
         output_tokens = s.output_tokens + d.output_tokens,
-        cost_usd = s.cost_usd + d.cost_usd
+        cost_usd = s.cost_usd + d.cost_usd,
+        preset = CASE WHEN d.created THEN d.preset ELSE s.preset END,
+        system = CASE WHEN d.created THEN d.system ELSE s.system END,
+        sandbox_mode = CASE WHEN d.created THEN d.sandbox_mode ELSE s.sandbox_mode END,
+        unconfined = COALESCE(d.unconfined, s.unconfined),
+        pending_approvals = GREATEST(
+            0, CASE WHEN d.approvals_reset THEN 0 ELSE s.pending_approvals END + d.approvals
+        ),
+        running_tasks = GREATEST(0, s.running_tasks + d.tasks)
     FROM d
     WHERE s.session_id = d.session_id
     RETURNING s.session_id
 )
 INSERT INTO sessions (session_id, title, project, provider, model, parent_id, status,
-    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd)
+    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd,
+    preset, pending_approvals, running_tasks, system, sandbox_mode, unconfined)
 SELECT session_id, title, project, provider, model, parent_id, COALESCE(status, 'idle'),
-    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd
+    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd,
+    preset, GREATEST(0, approvals), GREATEST(0, tasks), system, sandbox_mode, unconfined
 FROM d
 WHERE session_id NOT IN (SELECT session_id FROM updated)
 """
@@ -222,7 +242,8 @@ ON CONFLICT (name, session_id) DO UPDATE SET state = excluded.state
 _EVENT_COLUMNS = "position, session_id, seq, ts, type, data::text"
 _SESSION_COLUMNS = (
     "session_id, title, project, provider, model, parent_id, status, created_at, "
-    "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd"
+    "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd, "
+    "preset, pending_approvals, running_tasks, system, sandbox_mode, unconfined"
 )
 
 # Errors that belong to the events of one call, not to the connection or the batch.
@@ -614,6 +635,13 @@ class PostgresEventStore(PostgresQueue, GroupCommitStore):
                 [d.input_tokens for d in full],
                 [d.output_tokens for d in full],
                 [d.cost_usd for d in full],
+                [d.preset for d in full],
+                [d.approvals for d in full],
+                [d.approvals_reset for d in full],
+                [d.tasks for d in full],
+                [d.system for d in full],
+                [d.sandbox_mode for d in full],
+                [d.unconfined for d in full],
             )
 
     # --- reading ---------------------------------------------------------------------
@@ -644,6 +672,16 @@ class PostgresEventStore(PostgresQueue, GroupCommitStore):
         )
         return [_event(row) for row in rows]
 
+    async def read_before(self, session_id: str, before_seq: int, limit: int) -> list[Event]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = $1 AND seq < $2 "
+            "ORDER BY seq DESC LIMIT $3",
+            session_id,
+            before_seq,
+            limit,
+        )
+        return [_event(row) for row in reversed(rows)]
+
     async def read_all(
         self, after_position: int = 0, limit: int = 1000, types: Collection[str] | None = None
     ) -> list[Event]:
@@ -664,23 +702,38 @@ class PostgresEventStore(PostgresQueue, GroupCommitStore):
             )
         return [_event(row) for row in rows]
 
+    async def read_all_before(self, before_position: int, limit: int) -> list[Event]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position < $1 "
+            "ORDER BY position DESC LIMIT $2",
+            before_position,
+            limit,
+        )
+        return [_event(row) for row in reversed(rows)]
+
     async def sessions(
-        self, limit: int | None = None, *, among: Collection[str] | None = None
+        self,
+        limit: int | None = None,
+        *,
+        among: Collection[str] | None = None,
+        live: bool = False,
     ) -> list[SessionSummary]:
-        if among is None:
-            rows = await self._fetch(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions "
-                "ORDER BY updated_at DESC, last_position DESC LIMIT $1",
-                limit,
-            )
-        else:
-            rows = await self._fetch(
-                f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE session_id = ANY($2::text[]) "
-                "ORDER BY updated_at DESC, last_position DESC LIMIT $1",
-                limit,
-                sorted(among),
-            )
+        where = [f"({LIVE_SESSIONS_WHERE})"] if live else []
+        arguments: list[Any] = [limit]
+        if among is not None:
+            where.append("session_id = ANY($2::text[])")
+            arguments.append(sorted(among))
+        clause = f"WHERE {' AND '.join(where)} " if where else ""
+        rows = await self._fetch(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions {clause}"
+            "ORDER BY updated_at DESC, last_position DESC LIMIT $1",
+            *arguments,
+        )
         return [_summary(row) for row in rows]
+
+    async def session_counts(self) -> SessionCounts:
+        [row] = await self._fetch(SESSION_COUNTS)
+        return SessionCounts(*row)
 
     async def session(self, session_id: str) -> SessionSummary | None:
         rows = await self._fetch(

@@ -83,8 +83,79 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX projection_sessions_by_session ON projection_sessions (session_id)",
         ),
     ),
-    # Version 3 belongs to other tables; a version missing from a store is applied on
-    # its own, in list order, and leaves these tables as they are.
+    (
+        3,
+        (
+            # What a dashboard needs to find the live sessions and draw the subagent
+            # tree from the summaries alone, backfilled from the log once.
+            """
+            ALTER TABLE sessions
+                ADD COLUMN preset TEXT,
+                ADD COLUMN pending_approvals BIGINT NOT NULL DEFAULT 0,
+                ADD COLUMN running_tasks BIGINT NOT NULL DEFAULT 0,
+                ADD COLUMN system BOOLEAN NOT NULL DEFAULT false,
+                ADD COLUMN sandbox_mode TEXT,
+                ADD COLUMN unconfined TEXT
+            """,
+            """
+            UPDATE sessions AS s SET preset = e.data->>'preset',
+                system = coalesce((e.data->>'system')::boolean, false),
+                sandbox_mode = e.data->'sandbox'->>'mode'
+            FROM events AS e
+            WHERE e.session_id = s.session_id AND e.type = 'session.created'
+            """,
+            """
+            UPDATE sessions AS s SET unconfined = u.reason
+            FROM (
+                SELECT DISTINCT ON (session_id) session_id,
+                    coalesce(data->>'reason', type) AS reason
+                FROM events WHERE type IN ('sandbox.disabled', 'sandbox.unavailable')
+                ORDER BY session_id, position DESC
+            ) AS u
+            WHERE u.session_id = s.session_id
+            """,
+            """
+            UPDATE sessions AS s SET running_tasks = t.n
+            FROM (
+                SELECT session_id, count(*) AS n FROM (
+                    SELECT session_id, data->>'task_id' AS task_id,
+                        count(*) FILTER (WHERE type = 'task.started') AS started,
+                        count(*) FILTER (WHERE type <> 'task.started') AS ended
+                    FROM events
+                    WHERE type IN ('task.started', 'task.completed', 'task.failed',
+                        'task.cancelled')
+                    GROUP BY session_id, task_id
+                ) AS x WHERE started > 0 AND ended = 0 GROUP BY session_id
+            ) AS t
+            WHERE t.session_id = s.session_id
+            """,
+            # The live sessions, found without reading every summary.
+            "CREATE INDEX sessions_live ON sessions (updated_at, last_position) "
+            "WHERE status IN ('running', 'waiting', 'queued') "
+            "OR pending_approvals > 0 OR running_tasks > 0",
+            # Asked after the session's last turn ended, and not answered.
+            """
+            UPDATE sessions AS s SET pending_approvals = p.n
+            FROM (
+                SELECT a.session_id, count(*) AS n FROM (
+                    SELECT session_id, data->>'approval_id' AS approval_id,
+                        max(position) FILTER (WHERE type = 'approval.requested') AS asked,
+                        count(*) FILTER (WHERE type = 'approval.resolved') AS answered
+                    FROM events
+                    WHERE type IN ('approval.requested', 'approval.resolved')
+                    GROUP BY session_id, approval_id
+                ) AS a
+                LEFT JOIN (
+                    SELECT session_id, max(position) AS ended FROM events
+                    WHERE type = 'turn.completed' GROUP BY session_id
+                ) AS t ON t.session_id = a.session_id
+                WHERE a.asked IS NOT NULL AND a.answered = 0 AND a.asked > coalesce(t.ended, 0)
+                GROUP BY a.session_id
+            ) AS p
+            WHERE p.session_id = s.session_id
+            """,
+        ),
+    ),
     (
         4,
         (

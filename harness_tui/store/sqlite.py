@@ -21,7 +21,9 @@ import aiosqlite
 
 from harness_tui.events import Event, utcnow
 from harness_tui.store._common import (
+    LIVE_SESSIONS_WHERE,
     RETRY_S,
+    SESSION_COUNTS,
     CallResult,
     GroupCommitStore,
     PendingAppend,
@@ -44,6 +46,7 @@ from harness_tui.store._common import (
 )
 from harness_tui.store.base import (
     Checkpoint,
+    SessionCounts,
     SessionSummary,
     StoreError,
     StoreLostError,
@@ -107,8 +110,6 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             "CREATE INDEX sessions_by_update ON sessions (updated_at, last_position)",
         ),
     ),
-    # Version 3 belongs to no table here: migrations apply by version, each on its own,
-    # so a gap is harmless.
     (
         2,
         (
@@ -133,6 +134,82 @@ MIGRATIONS: list[tuple[int, tuple[str, ...]]] = [
             ) WITHOUT ROWID
             """,
             "CREATE INDEX projection_sessions_by_session ON projection_sessions (session_id)",
+        ),
+    ),
+    (
+        3,
+        (
+            # What a dashboard needs to find the live sessions and draw the subagent
+            # tree from the summaries alone, backfilled from the log once.
+            "ALTER TABLE sessions ADD COLUMN preset TEXT",
+            "ALTER TABLE sessions ADD COLUMN pending_approvals INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE sessions ADD COLUMN running_tasks INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE sessions ADD COLUMN system INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE sessions ADD COLUMN sandbox_mode TEXT",
+            "ALTER TABLE sessions ADD COLUMN unconfined TEXT",
+            """
+            UPDATE sessions SET preset = c.preset, system = c.system,
+                sandbox_mode = c.sandbox_mode
+            FROM (
+                SELECT session_id, json_extract(data, '$.preset') AS preset,
+                    coalesce(json_extract(data, '$.system'), 0) AS system,
+                    json_extract(data, '$.sandbox.mode') AS sandbox_mode
+                FROM events WHERE type = 'session.created'
+            ) AS c
+            WHERE c.session_id = sessions.session_id
+            """,
+            # The newest say of each session (a bare column beside max() comes from
+            # the row that has the max).
+            """
+            UPDATE sessions SET unconfined = u.reason
+            FROM (
+                SELECT session_id, coalesce(json_extract(data, '$.reason'), type) AS reason,
+                    max(position)
+                FROM events WHERE type IN ('sandbox.disabled', 'sandbox.unavailable')
+                GROUP BY session_id
+            ) AS u
+            WHERE u.session_id = sessions.session_id
+            """,
+            """
+            UPDATE sessions SET running_tasks = t.n
+            FROM (
+                SELECT session_id, count(*) AS n FROM (
+                    SELECT session_id, json_extract(data, '$.task_id') AS task_id,
+                        sum(type = 'task.started') AS started,
+                        sum(type <> 'task.started') AS ended
+                    FROM events
+                    WHERE type IN ('task.started', 'task.completed', 'task.failed',
+                        'task.cancelled')
+                    GROUP BY session_id, task_id
+                ) WHERE started > 0 AND ended = 0 GROUP BY session_id
+            ) AS t
+            WHERE t.session_id = sessions.session_id
+            """,
+            # The live sessions, found without reading every summary.
+            "CREATE INDEX sessions_live ON sessions (updated_at, last_position) "
+            "WHERE status IN ('running', 'waiting', 'queued') "
+            "OR pending_approvals > 0 OR running_tasks > 0",
+            # Asked after the session's last turn ended, and not answered.
+            """
+            UPDATE sessions SET pending_approvals = p.n
+            FROM (
+                SELECT a.session_id, count(*) AS n FROM (
+                    SELECT session_id, json_extract(data, '$.approval_id') AS approval_id,
+                        max(CASE WHEN type = 'approval.requested' THEN position END) AS asked,
+                        sum(type = 'approval.resolved') AS answered
+                    FROM events
+                    WHERE type IN ('approval.requested', 'approval.resolved')
+                    GROUP BY session_id, approval_id
+                ) AS a
+                LEFT JOIN (
+                    SELECT session_id, max(position) AS ended FROM events
+                    WHERE type = 'turn.completed' GROUP BY session_id
+                ) AS t ON t.session_id = a.session_id
+                WHERE a.asked IS NOT NULL AND a.answered = 0 AND a.asked > coalesce(t.ended, 0)
+                GROUP BY a.session_id
+            ) AS p
+            WHERE p.session_id = sessions.session_id
+            """,
         ),
     ),
     (
@@ -191,13 +268,22 @@ _INSERT_EVENT = "INSERT INTO events (session_id, seq, ts, type, data) VALUES (?,
 
 # ?2 says whether the batch holds the session.created event; only then are the
 # descriptive fields overwritten. Timestamps are fixed-width ISO text, so max() on
-# them is chronological.
+# them is chronological. ?17 and ?19 are what the batch adds to the pending approvals
+# and running tasks; ?18 says a turn ended in it, dropping the approvals before.
 _UPSERT_SESSION = """
 INSERT INTO sessions (session_id, title, project, provider, model, parent_id, status,
-    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd)
-VALUES (?1, ?3, ?4, ?5, ?6, ?7, coalesce(?8, 'idle'), ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+    created_at, updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd,
+    preset, pending_approvals, running_tasks, system, sandbox_mode, unconfined)
+VALUES (?1, ?3, ?4, ?5, ?6, ?7, coalesce(?8, 'idle'), ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+    ?16, max(0, ?17), max(0, ?19), ?20, ?21, ?22)
 ON CONFLICT (session_id) DO UPDATE SET
     title = CASE WHEN ?2 THEN ?3 ELSE title END,
+    preset = CASE WHEN ?2 THEN ?16 ELSE preset END,
+    system = CASE WHEN ?2 THEN ?20 ELSE system END,
+    sandbox_mode = CASE WHEN ?2 THEN ?21 ELSE sandbox_mode END,
+    unconfined = coalesce(?22, unconfined),
+    pending_approvals = max(0, CASE WHEN ?18 THEN 0 ELSE pending_approvals END + ?17),
+    running_tasks = max(0, running_tasks + ?19),
     project = CASE WHEN ?2 THEN ?4 ELSE project END,
     provider = CASE WHEN ?2 THEN ?5 ELSE provider END,
     model = CASE WHEN ?2 THEN ?6 ELSE model END,
@@ -265,7 +351,8 @@ ON CONFLICT (name, session_id) DO UPDATE SET state = excluded.state
 _EVENT_COLUMNS = "position, session_id, seq, ts, type, data"
 _SESSION_COLUMNS = (
     "session_id, title, project, provider, model, parent_id, status, created_at, "
-    "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd"
+    "updated_at, last_seq, last_position, input_tokens, output_tokens, cost_usd, "
+    "preset, pending_approvals, running_tasks, system, sandbox_mode, unconfined"
 )
 
 _decode_json = json.JSONDecoder().decode
@@ -307,6 +394,12 @@ def _summary(row: Sequence[Any]) -> SessionSummary:
         input_tokens=row[11],
         output_tokens=row[12],
         cost_usd=row[13],
+        preset=row[14],
+        pending_approvals=row[15],
+        running_tasks=row[16],
+        system=bool(row[17]),
+        sandbox_mode=row[18],
+        unconfined=row[19],
     )
 
 
@@ -628,6 +721,13 @@ class SQLiteEventStore(SQLiteQueue, GroupCommitStore):
                         delta.input_tokens,
                         delta.output_tokens,
                         delta.cost_usd,
+                        delta.preset,
+                        delta.approvals,
+                        delta.approvals_reset,
+                        delta.tasks,
+                        delta.system,
+                        delta.sandbox_mode,
+                        delta.unconfined,
                     )
                     for delta in full
                 ],
@@ -657,6 +757,14 @@ class SQLiteEventStore(SQLiteQueue, GroupCommitStore):
         )
         return [_event(row) for row in rows]
 
+    async def read_before(self, session_id: str, before_seq: int, limit: int) -> list[Event]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE session_id = ? AND seq < ? "
+            "ORDER BY seq DESC LIMIT ?",
+            (session_id, before_seq, limit),
+        )
+        return [_event(row) for row in reversed(rows)]
+
     async def read_all(
         self, after_position: int = 0, limit: int = 1000, types: Collection[str] | None = None
     ) -> list[Event]:
@@ -673,17 +781,37 @@ class SQLiteEventStore(SQLiteQueue, GroupCommitStore):
             )
         return [_event(row) for row in rows]
 
+    async def read_all_before(self, before_position: int, limit: int) -> list[Event]:
+        rows = await self._fetch(
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position < ? "
+            "ORDER BY position DESC LIMIT ?",
+            (before_position, limit),
+        )
+        return [_event(row) for row in reversed(rows)]
+
     async def sessions(
-        self, limit: int | None = None, *, among: Collection[str] | None = None
+        self,
+        limit: int | None = None,
+        *,
+        among: Collection[str] | None = None,
+        live: bool = False,
     ) -> list[SessionSummary]:
-        where = "" if among is None else "WHERE session_id IN (SELECT value FROM json_each(?)) "
-        chosen = () if among is None else (json.dumps(sorted(among)),)
+        conditions = [f"({LIVE_SESSIONS_WHERE})"] if live else []
+        chosen: tuple[str, ...] = ()
+        if among is not None:
+            conditions.append("session_id IN (SELECT value FROM json_each(?))")
+            chosen = (json.dumps(sorted(among)),)
+        where = f"WHERE {' AND '.join(conditions)} " if conditions else ""
         rows = await self._fetch(
             f"SELECT {_SESSION_COLUMNS} FROM sessions {where}"
             "ORDER BY updated_at DESC, last_position DESC LIMIT ?",
             (*chosen, -1 if limit is None else limit),
         )
         return [_summary(row) for row in rows]
+
+    async def session_counts(self) -> SessionCounts:
+        [row] = await self._fetch(SESSION_COUNTS, ())
+        return SessionCounts(*row)
 
     async def session(self, session_id: str) -> SessionSummary | None:
         rows = await self._fetch(

@@ -31,6 +31,7 @@ from harness_tui.tui.commands import DashboardCommands
 from harness_tui.tui.fleet import Fleet, outcome_notice
 from harness_tui.tui.fold import DashboardModel
 from harness_tui.tui.format import ellipsize
+from harness_tui.tui.history import History
 from harness_tui.tui.labels import project_label, provider_label, store_label
 from harness_tui.tui.model import Clock
 from harness_tui.tui.screens.confirm import ConfirmScreen, quit_question
@@ -48,6 +49,7 @@ from harness_tui.tui.themes import (
     theme_dirs,
     token_defaults,
 )
+from harness_tui.tui.widgets.sessions import SessionsTable
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
@@ -104,10 +106,12 @@ class HarnessApp(App[int]):
         # Set once the theme from the config is on: a theme chosen after that is the
         # user's choice, kept in their config file for the next start.
         self._saved_theme: str | None = None
-        # Set once the dashboard has folded the log as it stood at start-up; tests and
-        # the benchmark wait on it instead of sleeping.
+        # Set once the dashboard has read what start-up reads (the summaries, the live
+        # sessions, the newest page of the log); tests and the benchmarks wait on it
+        # instead of sleeping.
         self.ready = asyncio.Event()
-        self._ready_at = 0
+        self.history: History | None = None
+        self._reading_older = False
         self.approvals = ApprovalPrompts(self)
         self.fleet = Fleet(self)
         self.project_label = project_label(config)
@@ -211,16 +215,19 @@ class HarnessApp(App[int]):
                 severity="error",
                 timeout=15,
             )
-        summaries = await engine.sessions()
-        self.model.seed(summaries)
+        self.history = history = History(engine, self.model)
+        # The session list first, from the summaries alone: the first paint.
+        position = await history.seed()
         await self.fleet.start()
-        self._ready_at = max((s.last_position for s in summaries), default=0)
         self.dashboard.refresh_all()
-        if self._ready_at == 0:
-            self._mark_ready()
+        # Then what the screens need whole (the live sessions), and the newest page of
+        # the log; the subscription carries on from where the summaries stood.
+        await history.load_live()
+        self.dashboard.refresh_all()
+        self._mark_ready()
         self.adapter = adapter = EngineAdapter(engine, self, frame_s=self.frame_s)
         for coroutine, name in (
-            (adapter.follow_log(), "follow the event log"),
+            (adapter.follow_log(position), "follow the event log"),
             (adapter.follow_deltas(), "follow streaming model text"),
             (adapter.pump(), "deliver events once per frame"),
         ):
@@ -236,17 +243,10 @@ class HarnessApp(App[int]):
             if model_changed is not None and screen.is_mounted:
                 model_changed(changes)
         self.dashboard.refresh_header()
-        if not self.ready.is_set() and self.model.position >= self._ready_at:
-            self._mark_ready()
-            # Caught up: draw everything once in full, counters included.
-            self.dashboard.refresh_all()
-            pending = len(self.approvals.pending())
-            if pending:
-                noun = "approval is" if pending == 1 else "approvals are"
-                inbox = self.key_for("inbox")
-                self.notify(f"{pending} {noun} pending · {inbox} opens the inbox", timeout=8)
-        elif changes.new_approvals and self.ready.is_set():
+        if changes.new_approvals and self.ready.is_set():
             self.approvals.announce(changes.new_approvals)
+        if changes.unlisted:
+            self._read_summaries(changes.unlisted)
         if self.adapter is not None:
             # The next batch may come once this one is on screen: the screen gets to
             # paint (and keys get handled) between batches, however fast they arrive.
@@ -265,6 +265,11 @@ class HarnessApp(App[int]):
 
     def _mark_ready(self) -> None:
         self.ready.set()
+        pending = len(self.approvals.pending())
+        if pending:
+            noun = "approval is" if pending == 1 else "approvals are"
+            inbox = self.key_for("inbox")
+            self.notify(f"{pending} {noun} pending · {inbox} opens the inbox", timeout=8)
         # Everything alive now (modules, widgets, the replayed history) stays for the
         # session: moved out of the collector's way, a full collection scans only what
         # came later and no longer stalls a frame for tens of milliseconds.
@@ -462,6 +467,76 @@ class HarnessApp(App[int]):
             self.notify(str(exc), title="Mode not changed", severity="error")
             return
         self.tell_outcome(outcome, f"Approval mode {mode} for “{self.session_title(session_id)}”")
+
+    def load_chosen(self, session_id: str) -> None:
+        """A session known from its summary alone was chosen: read its log."""
+
+        async def load() -> None:
+            if self.history is not None and await self.history.load_chosen(session_id):
+                self.dashboard.session_loaded(session_id)
+
+        # Moving on through the list drops the read of a session passed over.
+        self.run_worker(
+            load(),
+            name=f"read session {session_id}",
+            group="chosen session",
+            exclusive=True,
+            exit_on_error=False,
+            description="Read a chosen session's log",
+        )
+
+    def _read_summaries(self, session_ids: set[str]) -> None:
+        async def load() -> None:
+            if self.history is not None:
+                await self.history.summaries_of(session_ids)
+                self.dashboard.query_one(SessionsTable).rebuild()
+
+        self.run_worker(
+            load(),
+            name="read summaries",
+            group="history",
+            exit_on_error=False,
+            description="Read the summaries of older sessions that carried on",
+        )
+
+    def list_more_sessions(self) -> None:
+        """List the next page of older sessions, reading their summaries if needed."""
+        table = self.dashboard.query_one(SessionsTable)
+
+        async def load() -> None:
+            if self.history is not None and table.wants_summaries:
+                await self.history.more_summaries()
+            table.list_more()
+
+        self.run_worker(
+            load(),
+            name="list more sessions",
+            group="history",
+            exit_on_error=False,
+            description="Read the summaries of older sessions",
+        )
+
+    def load_older(self, session_id: str | None) -> None:
+        """The reader scrolled up past the oldest line loaded: read the page before."""
+
+        if self._reading_older:
+            return  # the page being read is the one asked for again
+
+        async def load() -> None:
+            try:
+                if self.history is not None and await self.history.older(session_id):
+                    self.dashboard.older_loaded(session_id)
+            finally:
+                self._reading_older = False
+
+        self._reading_older = True
+        self.run_worker(
+            load(),
+            name="read older events",
+            group="history",
+            exit_on_error=False,
+            description="Read the page of events before the oldest shown",
+        )
 
     def open_tail(self, task_id: str) -> None:
         if task_id in self.model.tasks:

@@ -22,9 +22,11 @@ from harness_tui.store.queue import QUEUED, QueuedSession
 from harness_tui.tui.model import (
     ALL_WINDOW,
     OPEN_CALLS_LIMIT,
+    SESSION_WINDOW,
     STREAM_TAIL,
     ApprovalView,
     Changes,
+    OtherSessions,
     SessionView,
     TaskView,
 )
@@ -36,9 +38,14 @@ class DashboardModel:
     def __init__(self) -> None:
         self.sessions: dict[str, SessionView] = {}
         self.all_lines: deque[LogLine] = deque(maxlen=ALL_WINDOW)
+        # Whether all_lines reach back to the log's first event.
+        self.all_complete = True
         self.tasks: dict[str, TaskView] = {}
         self.approvals: dict[str, ApprovalView] = {}
         self.streams: dict[str, str] = {}
+        # Sessions whose turn is open: the header counts them at every batch.
+        self.turns: set[str] = set()
+        self.others = OtherSessions()
         self.position = 0
         self.event_count = 0
         # Who runs each session, as the store's leases and queue last said.
@@ -62,34 +69,54 @@ class DashboardModel:
         roots.sort(key=_newest_first)
         return roots
 
-    def children_of(self, view: SessionView) -> list[SessionView]:
+    def children_of(
+        self, view: SessionView, by_parent: dict[str, list[SessionView]] | None = None
+    ) -> list[SessionView]:
         ordered = [self.sessions[c] for c in view.children if c in self.sessions]
         listed = set(view.children)
+        if by_parent is None:
+            candidates: Iterable[SessionView] = self.sessions.values()
+        else:
+            candidates = by_parent.get(view.session_id, ())
         extra = [
             child
-            for child in self.sessions.values()
+            for child in candidates
             if child.parent_id == view.session_id and child.session_id not in listed
         ]
         extra.sort(key=lambda child: child.created_at or _EPOCH)
         return ordered + extra
 
-    def tree(self) -> list[tuple[SessionView, int, bool]]:
-        """(session, depth, is_last_sibling) in display order: parents above children."""
+    def tree(self, roots: int | None = None) -> list[tuple[SessionView, int, bool]]:
+        """(session, depth, is_last_sibling) in display order: parents above children;
+        of the top-level sessions, the newest `roots` (all when None)."""
         rows: list[tuple[SessionView, int, bool]] = []
         seen: set[str] = set()
+        # Children by parent, gathered once: asking every parent to look through every
+        # session costs the square of their number.
+        by_parent: dict[str, list[SessionView]] = {}
+        for child in self.sessions.values():
+            if child.parent_id:
+                by_parent.setdefault(child.parent_id, []).append(child)
 
         def visit(view: SessionView, depth: int, last: bool) -> None:
             if view.session_id in seen:  # a malformed log must not loop forever
                 return
             seen.add(view.session_id)
             rows.append((view, depth, last))
-            children = self.children_of(view)
+            children = self.children_of(view, by_parent)
             for index, child in enumerate(children):
                 visit(child, depth + 1, index == len(children) - 1)
 
-        for root in self.roots():
+        for root in self.roots()[:roots]:
             visit(root, 0, False)
         return rows
+
+    def root_count(self) -> int:
+        return sum(
+            1
+            for view in self.sessions.values()
+            if not view.system and (not view.parent_id or view.parent_id not in self.sessions)
+        )
 
     def pending_approvals(self) -> list[ApprovalView]:
         """Every pending approval across sessions, oldest first."""
@@ -112,13 +139,40 @@ class DashboardModel:
 
     # -- folding -------------------------------------------------------------------
 
-    def seed(self, summaries: Iterable[Any]) -> None:
-        """Session rows from the store's summaries, shown before the log replay has
-        reached them; the replay's session.created resets what it recounts."""
+    def seed(self, summaries: Iterable[Any], counts: Any | None = None) -> None:
+        """Session rows from the store's summaries: what the session list shows of a
+        session whose log has not been read (see `load_session`). `counts`: what the
+        store's summaries add up to (a SessionCounts), when not all are given; the
+        rest is kept in `others`, and each further seed takes its sessions from it."""
+        if counts is not None:
+            self.others = OtherSessions(
+                counts.sessions,
+                counts.top_level,
+                counts.input_tokens,
+                counts.output_tokens,
+                counts.cost_usd,
+            )
+        others = self.others
         for summary in summaries:
             view = self.sessions.get(summary.session_id)
-            if view is None:
-                view = self.sessions[summary.session_id] = self._new_view(summary.session_id)
+            if view is None or view.unlisted:
+                if view is None:
+                    view = self.sessions[summary.session_id] = self._new_view(summary.session_id)
+                    view.loaded = view.lines_complete = False
+                view.unlisted = False
+                if not getattr(summary, "system", False) and others.sessions > 0:
+                    others.sessions -= 1
+                    others.top_level -= summary.parent_id is None
+                    others.input_tokens -= summary.input_tokens
+                    others.output_tokens -= summary.output_tokens
+                    others.cost_usd -= summary.cost_usd
+            elif view.loaded:
+                continue  # its log says more than its summary
+            view.counted_through = summary.last_position
+            view.system = view.system or getattr(summary, "system", False)
+            view.preset = getattr(summary, "preset", None)
+            view.sandbox_mode = getattr(summary, "sandbox_mode", None)
+            view.unconfined = getattr(summary, "unconfined", None)
             view.title = summary.title
             view.provider = summary.provider
             view.model = summary.model
@@ -159,6 +213,68 @@ class DashboardModel:
                 changes.structure = True
         return changes
 
+    def load_session(self, session_id: str, events: Sequence[Event]) -> SessionView:
+        """Fold a session's log, from its first event up to `position`, into a fresh
+        view in place of what its summary and live events gave: its tasks, pending
+        approvals, open turn and the newest window of its lines."""
+        old = self.sessions.get(session_id)
+        if old is not None:
+            self._forget(old)
+        view = self.sessions[session_id] = self._new_view(session_id)
+        if old is not None:
+            # What a summary or the live events said, until the log says otherwise.
+            for name in _SUMMARY_FIELDS:
+                setattr(view, name, getattr(old, name))
+            # Its children come from its subagent.spawned events, in their order; any
+            # other child is found by its parent_id.
+        changes = Changes()
+        for event in events:
+            if event.position is None or event.position <= self.position:
+                self._apply(event, changes, live=False)
+        return view
+
+    def unload_session(self, session_id: str) -> None:
+        """Let go of a session's lines (it was read when chosen, and is neither live
+        nor chosen any more): memory follows what is on screen, not what was seen."""
+        view = self.sessions.get(session_id)
+        if view is None or not view.loaded:
+            return
+        view.lines = deque(maxlen=SESSION_WINDOW)
+        view.loaded = view.lines_complete = False
+        for task in view.tasks.values():
+            task.output.clear()
+
+    def _forget(self, view: SessionView) -> None:
+        for task_id in view.tasks:
+            self.tasks.pop(task_id, None)
+        for approval_id in view.approvals:
+            self.approvals.pop(approval_id, None)
+        self.streams.pop(view.session_id, None)
+        self.turns.discard(view.session_id)
+
+    def start_all_lines(self, events: Sequence[Event], complete: bool) -> None:
+        """The "all sessions" log at start-up: the lines of the newest events."""
+        self.all_lines.clear()
+        self.all_lines.extend(render_page(events))
+        self.all_complete = complete
+
+    def prepend_all_lines(self, events: Sequence[Event], complete: bool) -> int:
+        """Older events of every session, read as the user scrolled up to them: their
+        lines go above the others. Returns how many lines were added."""
+        self.all_lines, added = _prepend(self.all_lines, render_page(events), ALL_WINDOW)
+        self.all_complete = complete
+        return added
+
+    def prepend_session_lines(
+        self, session_id: str, events: Sequence[Event], complete: bool
+    ) -> int:
+        view = self.sessions.get(session_id)
+        if view is None:
+            return 0
+        view.lines, added = _prepend(view.lines, render_page(events), SESSION_WINDOW)
+        view.lines_complete = complete
+        return added
+
     def apply(self, events: Sequence[Event], deltas: dict[str, str] | None = None) -> Changes:
         changes = Changes()
         for event in events:
@@ -188,12 +304,22 @@ class DashboardModel:
             changes.structure = True
         return view
 
-    def _apply(self, event: Event, changes: Changes) -> None:
-        self.event_count += 1
-        if event.position is not None:
-            self.position = event.position
+    def _apply(self, event: Event, changes: Changes, *, live: bool = True) -> None:
+        """Fold one event. `live`: it is the newest in the log (not a session's history
+        read later), so it moves the position on and goes into the "all sessions" log."""
+        if live:
+            self.event_count += 1
+            if event.position is not None:
+                self.position = event.position
         sid = event.session_id
+        known = sid in self.sessions
         view = self._view(sid, changes)
+        if not known and live and event.seq > 1:
+            # A session older than those read at start, carried on: its summary tells
+            # the rest, and its log is read when it is chosen.
+            view.loaded = view.lines_complete = False
+            view.unlisted = True
+            changes.unlisted.add(sid)
         view.updated_at = event.ts
         changes.sessions.add(sid)
         if event.type == ev.SESSION_CREATED and event.data.get("system"):
@@ -204,9 +330,13 @@ class DashboardModel:
         # would only be noise.
         lines = [] if view.system else render_event(event, view.open_calls, view.tasks)
         if lines:
-            view.lines.extend(lines)
-            self.all_lines.extend(lines)
-            changes.lines.extend(lines)
+            if view.loaded:
+                if len(view.lines) + len(lines) > (view.lines.maxlen or 0):
+                    view.lines_complete = False
+                view.lines.extend(lines)
+            if live:
+                self.all_lines.extend(lines)
+                changes.lines.extend(lines)
         handler = _HANDLERS.get(event.type)
         if handler is not None:
             handler(self, view, event, changes)
@@ -220,6 +350,53 @@ class DashboardModel:
 
 
 _EPOCH = datetime(1970, 1, 1).astimezone()
+
+# What a summary tells of a session, kept when its log is read in full (which says
+# it again, except of a session whose session.created was never written).
+_SUMMARY_FIELDS = (
+    "title",
+    "provider",
+    "model",
+    "parent_id",
+    "preset",
+    "sandbox_mode",
+    "unconfined",
+    "status",
+    "system",
+    "created_at",
+    "updated_at",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+)
+
+
+def render_page(events: Sequence[Event]) -> list[LogLine]:
+    """The log lines of a run of events that may start in the middle of sessions (a
+    page of history): folded apart from the model, so that what a session's state
+    says is untouched, but with the calls and tasks the page itself opened named."""
+    scratch = DashboardModel()
+    changes = Changes()
+    for event in events:
+        scratch._apply(event, changes)
+    return changes.lines
+
+
+def _prepend(
+    lines: deque[LogLine], older: list[LogLine], window: int
+) -> tuple[deque[LogLine], int]:
+    """`older` above `lines`, in a deque that keeps both (the user asked for them)
+    and, as new lines arrive, lets the oldest go beyond `window` more. The page ends
+    with the event `lines` start with, read again whole: its lines in `lines` go."""
+    removed = 0
+    if older:
+        last = older[-1].position
+        while lines and lines[0].position == last:
+            lines.popleft()
+            removed += 1
+    merged = deque(older, maxlen=max(window, len(older) + len(lines)))
+    merged.extend(lines)
+    return merged, len(older) - removed
 
 
 def _newest_first(view: SessionView) -> float:
@@ -244,9 +421,10 @@ def _created(model: DashboardModel, view: SessionView, event: Event, changes: Ch
         view.sandbox_mode = sandbox.get("mode")
         view.sandbox_network = bool(sandbox.get("network"))
     view.created_at = event.ts
-    # The replay recounts what a summary had seeded.
+    # The log recounts what a summary had seeded.
     view.input_tokens = view.output_tokens = 0
     view.cost_usd = 0.0
+    view.counted_through = 0
     if view.parent_id:
         parent = model.sessions.get(view.parent_id)
         if parent is not None and view.session_id not in parent.children:
@@ -270,6 +448,7 @@ def _unconfined(model: DashboardModel, view: SessionView, event: Event, changes:
 
 def _turn_started(model: DashboardModel, view: SessionView, event: Event, changes: Changes) -> None:
     view.turn_active = True
+    model.turns.add(view.session_id)
     view.turn_owner = event.data.get("owner")
     view.last_error = None
 
@@ -278,6 +457,7 @@ def _turn_completed(
     model: DashboardModel, view: SessionView, event: Event, changes: Changes
 ) -> None:
     view.turn_active = False
+    model.turns.discard(view.session_id)
     view.last_error = event.data.get("error")
     view.open_calls.clear()
     # Nobody can answer an approval once its turn is over.
@@ -299,10 +479,12 @@ def _model_failed(model: DashboardModel, view: SessionView, event: Event, change
 def _model_completed(
     model: DashboardModel, view: SessionView, event: Event, changes: Changes
 ) -> None:
-    usage = event.data.get("usage") or {}
-    view.input_tokens += int(usage.get("input_tokens") or 0)
-    view.output_tokens += int(usage.get("output_tokens") or 0)
-    view.cost_usd += float(usage.get("cost_usd") or 0.0)
+    # Unless its summary, read after the event was, counted it already.
+    if event.position is None or event.position > view.counted_through:
+        usage = event.data.get("usage") or {}
+        view.input_tokens += int(usage.get("input_tokens") or 0)
+        view.output_tokens += int(usage.get("output_tokens") or 0)
+        view.cost_usd += float(usage.get("cost_usd") or 0.0)
     _end_stream(model, view, changes)
 
 

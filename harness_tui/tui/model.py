@@ -14,9 +14,13 @@ from typing import Any
 from harness_tui.events import utcnow
 from harness_tui.tui.render import LogLine
 
-# How many log lines the "all sessions" view keeps, and each session's view.
+# How many log lines the "all sessions" view keeps, and each session's view, while
+# new ones arrive; pages of older history the user scrolls back to are kept on top.
 ALL_WINDOW = 10_000
 SESSION_WINDOW = 5_000
+# Events read for one page of older history (a session's, or of all sessions), and
+# for the "all sessions" log at start-up.
+HISTORY_PAGE = 1_000
 # Output chunks kept per background task for the tail view's scrollback.
 TASK_OUTPUT_WINDOW = 4_000
 # Tool calls without a result yet, per session; a bound in case results never come.
@@ -130,6 +134,20 @@ class SessionView:
     # tool.requested by call_id until its result, so an approval can show the tool.
     open_calls: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     lines: deque[LogLine] = field(default_factory=lambda: deque(maxlen=SESSION_WINDOW))
+    # Whether the session's log has been folded in (it started while the dashboard
+    # watched, or it was read when it was live at start-up or chosen): its tasks,
+    # approvals and lines are all there. A session listed from its summary alone is
+    # read when it is chosen, and its lines are not kept meanwhile.
+    loaded: bool = True
+    # Whether `lines` reach back to the session's first event; older pages are read
+    # when the user scrolls up to them.
+    lines_complete: bool = True
+    # The newest position its summary's counters account for: usage in events up to
+    # it is counted already when they arrive live.
+    counted_through: int = 0
+    # Known only from live events so far (a session older than those read at start
+    # carried on): its summary is read, and it comes out of `others`.
+    unlisted: bool = False
 
     @property
     def total_tokens(self) -> int:
@@ -145,6 +163,18 @@ class SessionView:
         if self.approvals:
             return "waiting"
         return self.status or "idle"
+
+
+@dataclass(slots=True)
+class OtherSessions:
+    """The agents' sessions in the store that the model does not hold (older than
+    those listed), counted so the "all sessions" row still adds up every one."""
+
+    sessions: int = 0
+    top_level: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
 
 
 @dataclass(slots=True)
@@ -164,3 +194,5 @@ class Changes:
     streams_ended: set[str] = field(default_factory=set)
     # The newest position in the batch (0 when it carried no events).
     position: int = 0
+    # Sessions the model did not hold that carried on in this batch (not started).
+    unlisted: set[str] = field(default_factory=set)

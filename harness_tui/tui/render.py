@@ -50,6 +50,8 @@ class LogLine(NamedTuple):
     # Shown on the first line of an event only; continuation lines have "".
     label: str
     text: str
+    # The event's seq in its session: where a page of older history starts from.
+    seq: int = 0
 
     def matches(self, needle: str) -> bool:
         """`needle` is lower case already."""
@@ -132,6 +134,7 @@ def render_event(
                 kind,
                 label if index == 0 else "",
                 text,
+                event.seq,
             )
         )
     return out

@@ -6,6 +6,9 @@ A backend's test module subclasses `StoreContract` and provides these fixtures:
 - `broken_store`: (url, fragments) of a database that cannot be used, and the words
   the StoreError must contain so the user knows which file or server is at fault;
 - `backend`: the backend class, for options open_store does not take (poll_interval).
+- `rewind_to_version_2`: an async callable that takes a store's URL and puts its
+  schema back to version 2 (the summaries' counters gone), as a store made by an
+  older harness-tui is.
 
 Guards such as `asyncio.timeout(WAIT)` only stop a broken store from hanging the
 suite; no test asserts how fast anything is.
@@ -23,15 +26,25 @@ from pathlib import Path
 import pytest
 
 from harness_tui.events import (
+    APPROVAL_REQUESTED,
+    APPROVAL_RESOLVED,
     MODEL_COMPLETED,
+    SANDBOX_DISABLED,
+    SANDBOX_UNAVAILABLE,
     SESSION_CREATED,
     SESSION_STATUS,
+    TASK_CANCELLED,
+    TASK_COMPLETED,
     TASK_OUTPUT,
+    TASK_STARTED,
+    TURN_COMPLETED,
+    TURN_STARTED,
     Event,
 )
 from harness_tui.store import (
     DuplicateEventError,
     EventStore,
+    SessionCounts,
     StoreError,
     UnknownSessionError,
     open_store,
@@ -242,6 +255,7 @@ class StoreContract:
         assert await store.read("nobody") == []
         assert await store.sessions() == []
         assert await store.session("nobody") is None
+        assert await store.session_counts() == SessionCounts(0, 0, 0, 0, 0.0, 0)
         assert await store.append([]) == []
 
     async def test_read_gives_one_session_in_seq_order(self, store: EventStore) -> None:
@@ -258,6 +272,32 @@ class StoreContract:
         page = await store.read_all(after_position=positions[2], limit=4)
         assert [e.position for e in page] == positions[3:7]
         assert await store.read_all(after_position=positions[-1]) == []
+
+    async def test_read_before_pages_a_session_back_from_a_seq(self, store: EventStore) -> None:
+        for seq in range(1, 11):
+            await store.append([output("a", seq), output("b", seq)])
+
+        page = await store.read_before("a", before_seq=8, limit=3)
+        assert [(e.session_id, e.seq) for e in page] == [("a", 5), ("a", 6), ("a", 7)]
+        assert [e.seq for e in await store.read_before("a", before_seq=3, limit=10)] == [1, 2]
+        assert await store.read_before("a", before_seq=1, limit=10) == []
+        # Past the newest event: the newest page.
+        assert [e.seq for e in await store.read_before("a", 1 << 62, 2)] == [9, 10]
+        assert await store.read_before("nobody", 10, 10) == []
+
+    async def test_read_all_before_pages_the_log_back_from_a_position(
+        self, store: EventStore
+    ) -> None:
+        positions = await store.append([output("a", seq) for seq in range(1, 11)])
+
+        page = await store.read_all_before(before_position=positions[7], limit=4)
+        assert [e.position for e in page] == positions[3:7]
+        assert [e.position for e in await store.read_all_before(positions[2], 10)] == (
+            positions[:2]
+        )
+        assert await store.read_all_before(positions[0], 10) == []
+        newest = await store.read_all_before(positions[-1] + 1, 3)
+        assert [e.seq for e in newest] == [8, 9, 10]
 
     async def test_events_come_back_as_they_went_in(self, store: EventStore) -> None:
         ts = datetime(2031, 5, 17, 8, 9, 10, 123456, tzinfo=UTC)
@@ -592,6 +632,104 @@ class StoreContract:
         assert (summary.input_tokens, summary.output_tokens, summary.cost_usd) == (10, 0, 0.0)
         assert summary.last_seq == 3
 
+    async def test_summaries_count_pending_approvals_and_running_tasks(
+        self, store: EventStore
+    ) -> None:
+        await store.append(_live_session("s", "sub"))
+        summary = await store.session("s")
+        assert (summary.pending_approvals, summary.running_tasks) == (1, 2)
+        assert summary.live and summary.preset is None
+        child = await store.session("sub")
+        assert (child.preset, child.parent_id, child.live) == ("explore", "s", False)
+
+        # Answered in the same batch as a new one is asked: still one pending.
+        await store.append(
+            [
+                Event("s", 8, APPROVAL_RESOLVED, {"approval_id": "a1", "decision": "deny"}),
+                Event("s", 9, APPROVAL_REQUESTED, {"approval_id": "a2", "call_id": "c2"}),
+                Event("s", 10, TASK_COMPLETED, {"task_id": "t1", "exit_code": 0}),
+            ]
+        )
+        summary = await store.session("s")
+        assert (summary.pending_approvals, summary.running_tasks) == (1, 1)
+
+        # The turn ends: nobody can answer its approval any more.
+        await store.append([Event("s", 11, TURN_COMPLETED, {"reason": "cancelled"})])
+        await store.append([Event("s", 12, TASK_CANCELLED, {"task_id": "t2"})])
+        await store.append([Event("s", 13, SESSION_STATUS, {"status": "done"})])
+        summary = await store.session("s")
+        assert (summary.pending_approvals, summary.running_tasks) == (0, 0)
+        assert not summary.live
+
+        # Why its commands run unconfined, as the engine said: kept from then on.
+        await store.append(
+            [Event("s", 15, SANDBOX_UNAVAILABLE, {"reason": "bubblewrap is missing"})]
+        )
+        summary = await store.session("s")
+        assert (summary.sandbox_mode, summary.unconfined) == ("read-only", "bubblewrap is missing")
+
+        # More ends than starts (a malformed log) never count below zero.
+        await store.append([Event("s", 16, TASK_CANCELLED, {"task_id": "t9"})])
+        assert (await store.session("s")).running_tasks == 0
+
+    async def test_live_summaries_and_counts(self, store: EventStore) -> None:
+        usage = {"input_tokens": 100, "output_tokens": 10, "cost_usd": 0.5}
+        await store.append(_live_session("s", "sub"))
+        await store.append(
+            [
+                Event("done", 1, SESSION_CREATED, {"title": "Done"}),
+                Event("done", 2, MODEL_COMPLETED, {"usage": usage}),
+                Event("done", 3, SESSION_STATUS, {"status": "done"}),
+                Event("queued", 1, SESSION_CREATED, {"title": "Later"}),
+                Event("queued", 2, SESSION_STATUS, {"status": "queued"}),
+                Event("gc-1", 1, SESSION_CREATED, {"title": "GC", "system": True}),
+                Event("gc-1", 2, MODEL_COMPLETED, {"usage": usage}),
+            ]
+        )
+        [last] = await store.append([Event("done", 4, MODEL_COMPLETED, {"usage": usage})])
+
+        live = await store.sessions(live=True)
+        assert {s.session_id for s in live} == {"s", "queued"}
+        assert [s.session_id for s in await store.sessions(1, live=True)] == ["queued"]
+        assert (await store.session("gc-1")).system
+        counts = await store.session_counts()
+        # Four agents' sessions (GC's own is not one), three of them top-level.
+        assert (counts.sessions, counts.top_level) == (4, 3)
+        assert (counts.input_tokens, counts.output_tokens, counts.cost_usd) == (200, 20, 1.0)
+        assert counts.last_position == last
+
+    async def test_an_older_store_gets_its_counters_from_the_log(
+        self, store_url: str, rewind_to_version_2
+    ) -> None:
+        store = await open_store(store_url)
+        try:
+            await store.append([*_live_session("s", "sub"), Event("s", 8, SANDBOX_DISABLED, {})])
+            await store.append(
+                _live_session("done", None)
+                + [
+                    Event("done", 8, APPROVAL_RESOLVED, {"approval_id": "a1"}),
+                    Event("done", 9, TASK_COMPLETED, {"task_id": "t1"}),
+                    Event("done", 10, TASK_CANCELLED, {"task_id": "t2"}),
+                    Event("done", 11, APPROVAL_REQUESTED, {"approval_id": "a3"}),
+                    Event("done", 12, TURN_COMPLETED, {"reason": "cancelled"}),
+                ]
+            )
+        finally:
+            await store.close()
+        await rewind_to_version_2(store_url)
+
+        store = await open_store(store_url)
+        try:
+            live = await store.session("s")
+            done = await store.session("done")
+            child = await store.session("sub")
+        finally:
+            await store.close()
+        assert (live.pending_approvals, live.running_tasks, live.preset) == (1, 2, None)
+        assert (done.pending_approvals, done.running_tasks) == (0, 0)
+        assert child.preset == "explore" and not child.system
+        assert (live.sandbox_mode, live.unconfined) == ("read-only", "sandbox.disabled")
+
     async def test_summary_of_a_session_without_a_created_event(self, store: EventStore) -> None:
         await store.append([output("orphan", 1)])
 
@@ -792,3 +930,29 @@ class StoreContract:
         assert [s.session_id for s in chosen] == ["b", "a"]  # newest first
         assert await store.sessions(among=[]) == []
         assert [s.session_id for s in await store.sessions(1, among={"c", "d"})] == ["d"]
+
+
+def _live_session(session_id: str, child_id: str | None) -> list[Event]:
+    """A session waiting for an approval with tasks running (t2 only after seq 7), and
+    a subagent when `child_id` is given."""
+    events = [
+        Event(
+            session_id, 1, SESSION_CREATED, {"title": "Fix it", "sandbox": {"mode": "read-only"}}
+        ),
+        Event(session_id, 2, TURN_STARTED, {}),
+        Event(session_id, 3, TASK_STARTED, {"task_id": "t1", "kind": "shell"}),
+        Event(session_id, 4, APPROVAL_REQUESTED, {"approval_id": "a0", "call_id": "c0"}),
+        Event(session_id, 5, APPROVAL_RESOLVED, {"approval_id": "a0", "decision": "allow_once"}),
+        Event(session_id, 6, APPROVAL_REQUESTED, {"approval_id": "a1", "call_id": "c1"}),
+        Event(session_id, 7, TASK_STARTED, {"task_id": "t2", "kind": "shell"}),
+    ]
+    if child_id is not None:
+        events.append(
+            Event(
+                child_id,
+                1,
+                SESSION_CREATED,
+                {"title": "Look around", "parent_id": session_id, "preset": "explore"},
+            )
+        )
+    return events

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -36,6 +37,23 @@ class TestPostgresStore(StoreContract):
     @pytest.fixture
     def backend(self) -> type:
         return PostgresEventStore
+
+    @pytest.fixture
+    def rewind_to_version_2(self) -> Any:
+        async def rewind(url: str) -> None:
+            conn = await asyncpg.connect(url)
+            try:
+                await conn.execute("DROP INDEX sessions_live")
+                await conn.execute(
+                    "ALTER TABLE sessions DROP COLUMN preset, DROP COLUMN pending_approvals, "
+                    "DROP COLUMN running_tasks, DROP COLUMN system, DROP COLUMN sandbox_mode, "
+                    "DROP COLUMN unconfined"
+                )
+                await conn.execute("DELETE FROM schema_migrations WHERE version = 3")
+            finally:
+                await conn.close()
+
+        return rewind
 
     @pytest.fixture
     def broken_store(self) -> tuple[str, list[str]]:

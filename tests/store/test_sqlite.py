@@ -37,6 +37,25 @@ class TestSQLiteStore(StoreContract):
         path.write_bytes(os.urandom(8192))
         return sqlite_url(path), [str(path), "not a valid SQLite database"]
 
+    @pytest.fixture
+    def rewind_to_version_2(self) -> Any:
+        async def rewind(url: str) -> None:
+            with sqlite3.connect(sqlite_path(url)) as db:
+                db.execute("DROP INDEX sessions_live")
+                for column in (
+                    "preset",
+                    "pending_approvals",
+                    "running_tasks",
+                    "system",
+                    "sandbox_mode",
+                    "unconfined",
+                ):
+                    db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
+                db.execute("DELETE FROM schema_migrations WHERE version = 3")
+            db.close()
+
+        return rewind
+
 
 async def test_a_projects_own_store_gets_its_harness_folder(tmp_path: Path) -> None:
     path = tmp_path / "project" / ".harness" / "harness.db"

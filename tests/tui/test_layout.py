@@ -20,7 +20,16 @@ from harness_tui.tui.widgets.footer import KeyFooter
 from harness_tui.tui.widgets.header import DashboardHeader
 from harness_tui.tui.widgets.tasks import TasksTable
 from tests.tui.conftest import RecordingApp, wait_until
-from tests.tui.session_log import REMOTE_OWNER, SessionLog, created, end, reply, turn
+from tests.tui.session_log import (
+    REMOTE_HOLDER,
+    REMOTE_LEASE_S,
+    REMOTE_OWNER,
+    SessionLog,
+    created,
+    end,
+    reply,
+    turn,
+)
 from tests.tui.showcase import FIXED_CLOCK, showcase_project
 
 SMALL = (80, 24)
@@ -42,6 +51,10 @@ async def _app_over(tmp_path: Path, *sessions: SessionLog) -> RecordingApp:
     try:
         for session in sessions:
             await store.append(session.events)
+            # The remote engine that runs a session holds its lease, as a live engine
+            # on another host does: the dashboard's start-up leaves its work be.
+            if any(event.data.get("owner") == REMOTE_OWNER for event in session.events):
+                await store.acquire_lease(session.session_id, REMOTE_HOLDER, REMOTE_LEASE_S)
     finally:
         await store.close()
     config = load_config(project=project, flags={"provider.name": "scripted"})

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from harness_tui import events as ev
 from harness_tui.events import Event
+from harness_tui.store import SessionSummary
 from harness_tui.tui.fold import DashboardModel
 from harness_tui.tui.model import ALL_WINDOW, SESSION_WINDOW, TASK_OUTPUT_WINDOW
 from harness_tui.tui.render import render_event
@@ -175,3 +176,52 @@ def test_a_failed_model_request_says_retrying_only_when_another_attempt_follows(
     last = write(ev.MODEL_FAILED, error=error, retryable=True, will_retry=False, attempt=5)
     assert render_event(retried, {})[0].text == f"{error} · attempt 1, retrying"
     assert render_event(last, {})[0].text == f"{error} · attempt 5"
+
+
+def _summary(session_id: str, *, last_position: int, tokens: int) -> SessionSummary:
+    return SessionSummary(
+        session_id=session_id,
+        title=session_id,
+        project="",
+        provider="scripted",
+        model="demo",
+        parent_id=None,
+        status="idle",
+        created_at=T0,
+        updated_at=T0,
+        last_seq=3,
+        last_position=last_position,
+        input_tokens=tokens,
+        output_tokens=0,
+        cost_usd=0.0,
+    )
+
+
+def test_usage_a_summary_counted_is_not_counted_again_when_its_event_arrives():
+    """The summaries are read after the position the live stream starts from: an event
+    between the two is in a summary's counters already when it arrives."""
+    model = DashboardModel()
+    model.seed([_summary("s", last_position=12, tokens=100)])
+    usage = {"input_tokens": 40}
+    model.apply([Event("s", 2, ev.MODEL_COMPLETED, {"usage": usage}, T0, position=12)])
+    assert model.sessions["s"].input_tokens == 100
+    model.apply([Event("s", 3, ev.MODEL_COMPLETED, {"usage": usage}, T0, position=13)])
+    assert model.sessions["s"].input_tokens == 140
+
+
+def test_a_session_read_whole_replaces_what_its_summary_said():
+    model = DashboardModel()
+    write = Writer("s")
+    events = [
+        write(ev.SESSION_CREATED, title="Fix it", provider="scripted", model="demo"),
+        write(ev.TASK_STARTED, task_id="t1", kind="shell", title="make"),
+        write(ev.MODEL_COMPLETED, usage={"input_tokens": 5}),
+    ]
+    model.seed([_summary("s", last_position=Writer.position, tokens=999)])
+    model.position = Writer.position
+    # An event after the model's position comes live later: not folded now.
+    late = write(ev.TASK_COMPLETED, task_id="t1")
+    view = model.load_session("s", [*events, late])
+    assert view.loaded and view.input_tokens == 5
+    assert model.tasks["t1"].status == "running"
+    assert [line.type for line in view.lines][-1] == ev.MODEL_COMPLETED

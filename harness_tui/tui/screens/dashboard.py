@@ -133,8 +133,10 @@ class DashboardScreen(Screen[None]):
             # A turn that waits for an approval is counted under pending, not running.
             active=sum(
                 1
-                for view in model.sessions.values()
-                if view.turn_active and view.status == "running"
+                for session_id in model.turns
+                if (view := model.sessions.get(session_id)) is not None
+                and view.turn_active
+                and view.status == "running"
             ),
         )
         self.query_one(DashboardHeader).set_sandbox(self._sandbox_label())
@@ -186,15 +188,44 @@ class DashboardScreen(Screen[None]):
 
     @on(DataTable.RowSelected, "#sessions")
     def _session_chosen(self) -> None:
+        sessions = self.query_one(SessionsTable)
+        if sessions.more_highlighted:
+            self.app.list_more_sessions()
+            return
         self.action_focus_input()
 
     @on(DataTable.RowSelected, "#tasks")
     def _task_chosen(self) -> None:
         self.action_tail_task()
 
+    def session_loaded(self, session_id: str) -> None:
+        """A chosen session's log has been read: its lines, tasks and row are whole."""
+        # Its log may order its subagents otherwise than their summaries did.
+        self.query_one(SessionsTable).sync(Changes(sessions={session_id}, structure=True))
+        if self.selected == session_id:
+            self._show(session_id)
+        self.refresh_header()
+
+    def older_loaded(self, session_id: str | None) -> None:
+        if self.selected == session_id:
+            self.query_one(EventLog).extend_back(self.app.model.lines_of(session_id))
+
+    @on(EventLog.ReachedTop)
+    def _reached_top(self) -> None:
+        # Asked when the reader got there: still there (not moved on, nor switched to
+        # a source not read yet), the page above is read.
+        log = self.query_one(EventLog)
+        if log.scroll_y <= 0 and log.line_count:
+            self.app.load_older(self.selected)
+
     def _show(self, session_id: str | None) -> None:
         self.selected = session_id
         model = self.app.model
+        view = model.sessions.get(session_id or "")
+        if view is not None and not view.loaded:
+            self.app.load_chosen(view.session_id)
+        if self.app.history is not None:
+            self.app.history.chosen(session_id)
         log = self.query_one(EventLog)
         log.show(model.lines_of(session_id), show_session=session_id is None)
         view = model.sessions.get(session_id or "")

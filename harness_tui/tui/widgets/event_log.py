@@ -51,6 +51,9 @@ class EventLog(ScrollView, can_focus=True):
 
         line: LogLine
 
+    class ReachedTop(Message):
+        """The reader is at the oldest line shown: older history may be read."""
+
     def __init__(
         self,
         clock: Clock,
@@ -90,6 +93,10 @@ class EventLog(ScrollView, can_focus=True):
         # The line under the cursor, counted like the cache keys (from the first line
         # this view ever held); None: no cursor, the newest line stands for it.
         self._cursor: int | None = None
+        # Lines kept as new ones arrive: the window, plus what the reader asked for by
+        # scrolling back (kept until another source is shown).
+        self._limit = window
+        self._switching = False
         self.last_position = 0
         """The newest store position handed to the log, shown or filtered out."""
 
@@ -125,7 +132,27 @@ class EventLog(ScrollView, can_focus=True):
         """Switch to another source (every session, or one) and follow its end."""
         self._source = source
         self._show_session = show_session
+        self._limit = self.window
         self._rebuild(follow=True)
+
+    def extend_back(self, source: Sequence[LogLine]) -> None:
+        """The same source with older lines above those shown (read as the reader
+        scrolled up to them): the rows on screen stay where they are."""
+        cursor = self._cursor_index()
+        before = len(self._lines)
+        self._source = source
+        wanted = self._wanted(source)
+        self._limit = max(self._limit, len(wanted))
+        self._lines = wanted[-self._limit :]
+        added = len(self._lines) - before
+        self._dropped = 0
+        self._cursor = None if cursor is None else cursor + added
+        self._set_line_count(len(self._lines))
+        if added > 0:
+            self._follow = False
+            self.scroll_to(y=self.scroll_y + added, animate=False, immediate=True, force=True)
+        self.refresh()
+        self._update_subtitle()
 
     def set_filter(self, needle: str, name: str, categories: frozenset[str]) -> None:
         self._needle = needle.strip().lower()
@@ -155,7 +182,15 @@ class EventLog(ScrollView, can_focus=True):
         return kept
 
     def _rebuild(self, *, follow: bool) -> None:
-        self._lines = self._wanted(self._source)[-self.window :]
+        # Another source or filter moves the view by itself, not the reader.
+        self._switching = True
+        try:
+            self._show_lines(follow=follow)
+        finally:
+            self._switching = False
+
+    def _show_lines(self, *, follow: bool) -> None:
+        self._lines = self._wanted(self._source)[-self._limit :]
         self._dropped = 0
         self._cursor = None
         self._unseen = 0
@@ -179,7 +214,7 @@ class EventLog(ScrollView, can_focus=True):
             return
         following = self._follow and self._cursor is None and not self.is_vertical_scrollbar_grabbed
         self._lines.extend(wanted)
-        excess = len(self._lines) - self.window
+        excess = len(self._lines) - self._limit
         trimmed = 0
         # Trimming in chunks keeps the list's front deletions rare.
         if excess > self.window // 10:
@@ -226,6 +261,8 @@ class EventLog(ScrollView, can_focus=True):
         return top, min(len(self._lines), top + self.scrollable_content_region.height)
 
     def _move_cursor(self, index: int) -> None:
+        if index < 0:
+            self.post_message(self.ReachedTop())
         index = max(0, min(index, len(self._lines) - 1))
         self._cursor = index + self._dropped
         self._follow = False
@@ -293,7 +330,30 @@ class EventLog(ScrollView, can_focus=True):
         if self._follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False, force=True)
 
+    def _on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        if self.scroll_y <= 0 and self._lines:
+            self.post_message(self.ReachedTop())
+
+    # At the top already, these move nothing (and watch_scroll_y hears of nothing),
+    # yet the reader asks for what is above.
+    def action_scroll_home(self) -> None:
+        if self.scroll_y <= 0:
+            self.post_message(self.ReachedTop())
+        super().action_scroll_home()
+
+    def action_scroll_up(self) -> None:
+        if self.scroll_y <= 0:
+            self.post_message(self.ReachedTop())
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        if self.scroll_y <= 0:
+            self.post_message(self.ReachedTop())
+        super().action_page_up()
+
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        if new_value <= 0 < old_value and not self._switching:
+            self.post_message(self.ReachedTop())
         super().watch_scroll_y(old_value, new_value)
         if new_value < old_value and new_value < self.max_scroll_y:
             self._follow = False

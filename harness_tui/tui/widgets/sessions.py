@@ -18,6 +18,11 @@ from harness_tui.tui.model import Changes, Clock, SessionView
 from harness_tui.tui.runners import ORPHANED, RUNNER_WIDTH, WAITING
 
 ALL_SESSIONS = "*"
+# The row below the newest sessions that lists older ones too.
+MORE = "+"
+# Top-level sessions listed at first, and how many more each time the user asks: a
+# year of history holds tens of thousands, and the list shows a screenful at a time.
+ROOTS_PAGE = 200
 # Fixed widths of every column but the title, which takes what is left.
 _FIXED = {"glyph": 1, "runner": 1, "model": 20, "tokens": 6, "cost": 6, "age": 4}
 _MIN_TITLE = 12
@@ -43,6 +48,9 @@ class SessionsTable(DataTable[Text]):
         self._shown: dict[tuple[str, str], Text] = {}
         self._counters_due: set[str] = set()
         self._counter_timer: Timer | None = None
+        self.roots_listed = ROOTS_PAGE
+        # How many sessions the model held when the rows were laid out.
+        self._sessions_at_rebuild = 0
 
     # -- reading -------------------------------------------------------------------
 
@@ -52,7 +60,25 @@ class SessionsTable(DataTable[Text]):
         if not self._order or self.cursor_row < 0 or self.cursor_row >= len(self._order):
             return None
         key = self._order[self.cursor_row]
-        return None if key == ALL_SESSIONS else key
+        return None if key in (ALL_SESSIONS, MORE) else key
+
+    @property
+    def more_highlighted(self) -> bool:
+        return 0 <= self.cursor_row < len(self._order) and self._order[self.cursor_row] == MORE
+
+    def list_more(self) -> None:
+        """List the next page of older sessions (their summaries read already)."""
+        self.roots_listed += ROOTS_PAGE
+        self.rebuild()
+        self.move_cursor(row=min(self.cursor_row, self.row_count - 1), animate=False)
+
+    @property
+    def wants_summaries(self) -> bool:
+        """Whether the next page of older sessions needs summaries the model lacks."""
+        return (
+            self.model.root_count() < self.roots_listed + ROOTS_PAGE
+            and self.model.others.top_level > 0
+        )
 
     def select(self, session_id: str | None) -> bool:
         key = session_id or ALL_SESSIONS
@@ -95,14 +121,19 @@ class SessionsTable(DataTable[Text]):
         self.add_column(Text("Age", justify="right"), width=_FIXED["age"], key="age")
         self._order = [ALL_SESSIONS]
         self.add_row(*self._all_cells(), key=ALL_SESSIONS)
-        for view, depth, last in self.model.tree():
+        self._sessions_at_rebuild = len(self.model.sessions)
+        for view, depth, last in self.model.tree(roots=self.roots_listed):
             self._order.append(view.session_id)
             self.add_row(*self._cells(view, depth, last), key=view.session_id)
+        unlisted = self.model.root_count() + self.model.others.top_level - self.roots_listed
+        if unlisted > 0:
+            self._order.append(MORE)
+            self.add_row(*self._more_cells(unlisted), key=MORE)
         if selected in self._order:
             self.move_cursor(row=self._order.index(selected), animate=False)
 
     def sync(self, changes: Changes) -> None:
-        if changes.structure or len(self._order) != len(self.model.listed()) + 1:
+        if changes.structure or len(self.model.sessions) != self._sessions_at_rebuild:
             self.rebuild()
             return
         if not changes.sessions:
@@ -126,12 +157,23 @@ class SessionsTable(DataTable[Text]):
         self._update_all_row()
 
     def tick(self) -> None:
-        """Ages move on with the clock."""
+        """Ages move on with the clock: those of the rows on screen (scrolling brings
+        the others up to date)."""
         now = self.clock.now()
-        for key in self._order[1:]:
+        for key in self._visible_keys():
             view = self.model.sessions.get(key)
             if view is not None:
                 self._set(key, "age", self._age(view, now))
+
+    def _visible_keys(self) -> list[str]:
+        top = int(self.scroll_y)
+        # The header takes a row; one more covers a row cut in half.
+        return self._order[max(1, top) : top + self.scrollable_content_region.height + 1]
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if int(old_value) != int(new_value):
+            self.tick()
 
     def _set(self, key: str, column: str, value: Text) -> None:
         if self._shown.get((key, column)) != value:
@@ -214,16 +256,30 @@ class SessionsTable(DataTable[Text]):
             self._age(view, self.clock.now()),
         )
 
+    def _more_cells(self, unlisted: int) -> tuple[Text, ...]:
+        noun = "session" if unlisted == 1 else "sessions"
+        return (
+            Text(""),
+            Text(f"… {unlisted:,} older {noun} · Enter lists more", style="dim"),
+            Text(""),
+            Text(""),
+            Text(""),
+            Text(""),
+            Text(""),
+        )
+
     def _all_cells(self) -> tuple[Text, ...]:
         sessions = self.model.listed()
-        label = f"All sessions · {len(sessions)}"
+        others = self.model.others
+        label = f"All sessions · {len(sessions) + others.sessions}"
+        total = sum(v.total_tokens for v in sessions) + others.input_tokens + others.output_tokens
         return (
             Text("∗", style="bold"),
             Text(label, style="bold"),
             Text(""),
             Text(""),
-            Text(tokens(sum(v.total_tokens for v in sessions)), justify="right"),
-            Text(cost(sum(v.cost_usd for v in sessions)), justify="right"),
+            Text(tokens(total), justify="right"),
+            Text(cost(sum(v.cost_usd for v in sessions) + others.cost_usd), justify="right"),
             Text(""),
         )
 
