@@ -214,6 +214,8 @@ async def measure(
             order = table._order
             if len(order) > 1 and summaries:
                 break
+            if app.open_error is not None:
+                raise SystemExit(f"the dashboard could not open the store: {app.open_error}")
             await asyncio.sleep(0.005)
         painted = asyncio.get_running_loop().create_future()
         app.call_after_refresh(lambda: painted.done() or painted.set_result(None))
