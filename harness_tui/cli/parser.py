@@ -72,7 +72,8 @@ exit codes:
 SESSIONS_EPILOG = """\
 RUNNER is the engine holding the session's lease: host and pid, "orphaned" when its
 lease ran out or its process on this machine is gone (the next engine that adopts the
-session recovers it), "-" when no engine runs it.
+session recovers it), "-" when no engine runs it. A session `submit` queued that no
+worker has started yet is listed first, status queued, "queued for a worker".
 """
 
 PROG = "harness-tui"
@@ -394,8 +395,10 @@ It claims queued sessions (highest priority first, then the oldest) while it run
 fewer than --max-sessions, within the limits every worker on the store shares
 ([concurrency] fleet_sessions and fleet_per_project, [[projects]] max_fleet), and
 adopts a session whose worker died once that worker's lease ([control] lease_s) ran
-out: its interrupted call is recorded and the session carried on. Progress lines go to
-stderr. SIGTERM or Ctrl-C: it takes no more work and hands back what it runs (each
+out: its interrupted call is recorded and the session carried on. Every third of a
+lease it also takes over any session nobody runs that an answer, steer or cancel waits
+for (a run outside the queue whose process died), and applies them. Progress lines go
+to stderr. SIGTERM or Ctrl-C: it takes no more work and hands back what it runs (each
 turn left open, its lease given up) for another worker to adopt, then exits.
 
 exit codes:

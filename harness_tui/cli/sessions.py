@@ -1,5 +1,6 @@
 """`harness-tui sessions [--json] [--status S]`: the sessions in the store, newest first,
-with the engine (host and pid) that runs each."""
+with the engine (host and pid) that runs each; first the sessions `submit` queued that
+no worker has started yet (status queued, nothing of theirs in the log)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from harness_tui.cli.exitcodes import ExitCode
 from harness_tui.engine.engine import Engine
 from harness_tui.engine.owner import pid_gone
 from harness_tui.store import Lease
+from harness_tui.store.queue import QUEUED, QueuedSession
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
@@ -42,6 +44,27 @@ def lease_dict(lease: Lease | None) -> dict[str, Any] | None:
     }
 
 
+def _queued_row(entry: QueuedSession) -> dict[str, Any]:
+    """A submitted session no worker has started, in the shape of a session's row."""
+    submitted = entry.submitted_at.isoformat() if entry.submitted_at else None
+    return {
+        "session_id": entry.session_id,
+        "title": " ".join(entry.prompt.split()),
+        "status": QUEUED,
+        "project": entry.project,
+        "provider": entry.provider,
+        "model": entry.model,
+        "parent_id": None,
+        "created_at": submitted,
+        "updated_at": submitted,
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "cost_usd": 0.0,
+        "lease": None,
+        "queue": {"priority": entry.priority, "submitted_by": entry.submitted_by},
+    }
+
+
 def run(args: argparse.Namespace, config: Config) -> int:
     return asyncio.run(_run(config, status=args.status, as_json=args.json))
 
@@ -53,11 +76,18 @@ async def _run(
     try:
         summaries = await engine.sessions()
         leases = await engine.leases()
+        queue = await engine.queue()
     finally:
         await engine.close()
+    started = {s.session_id for s in summaries}
+    # Newest first, like the sessions: the last submitted on top.
+    waiting = [q for q in reversed(queue) if q.state == QUEUED and q.session_id not in started]
     if status is not None:
         summaries = [s for s in summaries if s.status == status]
+        waiting = waiting if status == QUEUED else []
     if as_json:
+        for q in waiting:
+            out.write(json.dumps(_queued_row(q)) + "\n")
         for s in summaries:
             row = {
                 "session_id": s.session_id,
@@ -76,10 +106,20 @@ async def _run(
             }
             out.write(json.dumps(row) + "\n")
         return ExitCode.OK
-    if not summaries:
+    if not summaries and not waiting:
         out.write("no sessions" + (f" with status {status}" if status else "") + "\n")
         return ExitCode.OK
     table = [("SESSION", "STATUS", "RUNNER", "UPDATED", "TITLE")]
+    table += [
+        (
+            q.session_id,
+            QUEUED,
+            "queued for a worker",
+            q.submitted_at.strftime("%Y-%m-%d %H:%M:%S") if q.submitted_at else "",
+            " ".join(q.prompt.split()),
+        )
+        for q in waiting
+    ]
     table += [
         (
             s.session_id,

@@ -68,6 +68,7 @@ from harness_tui.store.control import (
     SEND,
     SET_APPROVAL_MODE,
 )
+from harness_tui.store.queue import CLAIMED, QUEUED, QueuedSession
 
 if TYPE_CHECKING:
     from harness_tui.config import Config
@@ -687,6 +688,11 @@ class Engine:
         that runs it, or one that died if `expired`. A session with no entry is run by
         nobody."""
         return await self.store.leases(session_ids)
+
+    async def queue(self) -> list[QueuedSession]:
+        """The sessions `submit` queued that have not run to their end: waiting for a
+        worker, or claimed by one (in the order they were submitted)."""
+        return await self.store.queued_sessions((QUEUED, CLAIMED))
 
     async def commands(
         self, *, session_ids: Collection[str] | None = None, status: str | None = None

@@ -8,6 +8,10 @@ adopts an orphan first, a session whose worker died (its lease ran out) or hande
 back (its lease given up). The session runs in an engine opened for its project, which
 keeps the lease from the claim to the session's end, then the queue marks it done.
 
+Every third of a lease ([control] lease_s) it also adopts the orphans that commands
+wait for (`Engine.adopt_orphans`): a session run outside the queue whose engine died
+is carried on by the next worker once someone answers, steers or cancels it.
+
 Stopping (`stop()`, on SIGTERM): no new claim; every session held is handed back, its
 turn left open and its lease given up, so another worker adopts it at once, closes the
 turn as interrupted and carries the session on.
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -30,6 +35,7 @@ from harness_tui.engine.session import SessionState
 from harness_tui.engine.worktree_lifecycle import INTERRUPTED
 from harness_tui.providers.select import ProviderConfigError
 from harness_tui.store import EventStore, LeaseHolder, StoreError, open_store
+from harness_tui.store.control import PENDING
 from harness_tui.store.queue import Claim, QueuedSession, QueueLimits
 
 if TYPE_CHECKING:
@@ -93,8 +99,13 @@ class Worker:
             f"here; across workers: {limits.total or 'no limit'}, per project: "
             f"{limits.per_project or 'no limit'})"
         )
+        adopt_every = self.config.control.lease_s / 3
+        next_adoption = time.monotonic() + adopt_every
         try:
             while not self._stop.is_set():
+                if time.monotonic() >= next_adoption:
+                    next_adoption = time.monotonic() + adopt_every
+                    await self._adopt_orphans()
                 if len(self._running) < self.max_sessions:
                     claim = await self._store.claim_queued(
                         self.holder, self.config.control.lease_s, limits
@@ -107,6 +118,23 @@ class Worker:
                     await asyncio.wait_for(self._changed.wait(), QUEUE_POLL_S)
         finally:
             await self._hand_back()
+
+    async def _adopt_orphans(self) -> None:
+        """Take over the sessions nobody runs that commands wait for (a run started
+        outside the queue whose engine died with an answer on its way): the claim only
+        adopts what was submitted. Of two workers doing so at once, the lease lets one
+        win. An engine is opened for this only when some command waits."""
+        assert self._store is not None
+        try:
+            if not await self._store.commands(status=PENDING):
+                return
+            engine = await self._engine_for(project_key(self.config.project))
+            adopted = await engine.adopt_orphans()
+        except (StoreError, EngineError) as exc:
+            self.say(f"could not adopt orphans: {exc}")
+            return
+        for session_id in adopted:
+            self.say(f"took over session {session_id} to apply the commands waiting for it")
 
     def _start(self, claim: Claim) -> None:
         entry = claim.session

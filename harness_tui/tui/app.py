@@ -19,7 +19,7 @@ from textual.worker import Worker, WorkerState
 
 from harness_tui.config import ConfigError
 from harness_tui.config.keymap import canonical_keys
-from harness_tui.engine.engine import Engine, EngineError
+from harness_tui.engine.engine import CommandOutcome, Engine, EngineError
 from harness_tui.engine.submit import submit_session
 from harness_tui.policy.rules import project_rules_path
 from harness_tui.providers.select import ProviderConfigError
@@ -28,6 +28,7 @@ from harness_tui.tui import keys
 from harness_tui.tui.adapter import FRAME_S, EngineAdapter, EngineBatch
 from harness_tui.tui.approvals import ApprovalPrompts
 from harness_tui.tui.commands import DashboardCommands
+from harness_tui.tui.fleet import Fleet, outcome_notice
 from harness_tui.tui.fold import DashboardModel
 from harness_tui.tui.format import ellipsize
 from harness_tui.tui.history import History
@@ -112,6 +113,7 @@ class HarnessApp(App[int]):
         self.history: History | None = None
         self._reading_older = False
         self.approvals = ApprovalPrompts(self)
+        self.fleet = Fleet(self)
         self.project_label = project_label(config)
         self.store_label = store_label(config)
         self.provider = provider_label(config)
@@ -216,6 +218,7 @@ class HarnessApp(App[int]):
         self.history = history = History(engine, self.model)
         # The session list first, from the summaries alone: the first paint.
         position = await history.seed()
+        await self.fleet.start()
         self.dashboard.refresh_all()
         # Then what the screens need whole (the live sessions), and the newest page of
         # the log; the subscription carries on from where the summaries stood.
@@ -395,19 +398,31 @@ class HarnessApp(App[int]):
         )
 
     async def _send(self, session_id: str, text: str, mode: str) -> None:
+        verb = {"steer": "Steering", "follow_up": "Queued a follow-up for", "prompt": "Sent to"}
+        what = f"{verb[mode]} “{self.session_title(session_id)}”: {ellipsize(text, 60)}"
         try:
-            await self.opened_engine().send(session_id, text, mode=mode)
+            outcome = await self.opened_engine().send(session_id, text, mode=mode)
         except (EngineError, ProviderConfigError, ValueError) as exc:
             self.notify(str(exc), title="Not sent", severity="error")
             return
-        verb = {"steer": "Steering", "follow_up": "Queued a follow-up for", "prompt": "Sent to"}
-        self.notify(f"{verb[mode]} “{self.session_title(session_id)}”: {ellipsize(text, 60)}")
+        if not self.tell_outcome(outcome, what):
+            self.notify(what)
+
+    def tell_outcome(self, outcome: CommandOutcome, what: str) -> bool:
+        """Say what came of a command sent to a session another engine runs; False when
+        this dashboard applied it itself."""
+        notice = outcome_notice(outcome, what)
+        if notice is None:
+            return False
+        message, severity = notice
+        self.notify(message, severity=severity, timeout=10)  # type: ignore[arg-type]
+        return True
 
     def confirm_cancel(self, session_id: str) -> None:
         def confirmed(yes: bool | None) -> None:
             if yes:
                 self.run_worker(
-                    self.opened_engine().cancel(session_id),
+                    self._cancel(session_id),
                     name="cancel turn",
                     group="actions",
                     exit_on_error=False,
@@ -421,6 +436,14 @@ class HarnessApp(App[int]):
             ),
             confirmed,
         )
+
+    async def _cancel(self, session_id: str) -> None:
+        try:
+            outcome = await self.opened_engine().cancel(session_id)
+        except EngineError as exc:
+            self.notify(str(exc), title="Not cancelled", severity="error")
+            return
+        self.tell_outcome(outcome, f"Cancel “{self.session_title(session_id)}”")
 
     def choose_approval_mode(self, session_id: str) -> None:
         view = self.model.sessions.get(session_id)
@@ -439,9 +462,11 @@ class HarnessApp(App[int]):
 
     async def _set_mode(self, session_id: str, mode: str) -> None:
         try:
-            await self.opened_engine().set_approval_mode(session_id, mode)
+            outcome = await self.opened_engine().set_approval_mode(session_id, mode)
         except (EngineError, ValueError) as exc:
             self.notify(str(exc), title="Mode not changed", severity="error")
+            return
+        self.tell_outcome(outcome, f"Approval mode {mode} for “{self.session_title(session_id)}”")
 
     def load_chosen(self, session_id: str) -> None:
         """A session known from its summary alone was chosen: read its log."""

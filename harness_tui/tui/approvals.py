@@ -114,7 +114,7 @@ class ApprovalPrompts:
     async def _send(self, approval: ApprovalView, decision: ApprovalDecision) -> None:
         app = self.app
         try:
-            await app.opened_engine().resolve_approval(
+            outcome = await app.opened_engine().resolve_approval(
                 decision.approval_id,
                 decision.decision,
                 reason=decision.reason,
@@ -125,6 +125,8 @@ class ApprovalPrompts:
             app.dashboard.refresh_header()
             app.notify(str(exc), title="Approval not sent", severity="error")
             return
+        answer = decision.decision.replace("_", " ")
+        app.tell_outcome(outcome, f"{answer.capitalize()} “{ellipsize(asks(approval), 40)}”")
         if decision.decision == "allow_always":
             allowed = ", ".join(always_rules(approval))
             app.notify(

@@ -12,11 +12,13 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from harness_tui import events as ev
 from harness_tui.events import Event, parse_ts
 from harness_tui.gc.service import is_system_session
+from harness_tui.store.queue import QUEUED, QueuedSession
 from harness_tui.tui.model import (
     ALL_WINDOW,
     OPEN_CALLS_LIMIT,
@@ -29,6 +31,7 @@ from harness_tui.tui.model import (
     TaskView,
 )
 from harness_tui.tui.render import LogLine, render_event
+from harness_tui.tui.runners import Runners
 
 
 class DashboardModel:
@@ -45,6 +48,10 @@ class DashboardModel:
         self.others = OtherSessions()
         self.position = 0
         self.event_count = 0
+        # Who runs each session, as the store's leases and queue last said.
+        self.runners = Runners()
+        # Sessions listed from the queue before any event of theirs (see `queued`).
+        self._submitted: set[str] = set()
 
     # -- reading -------------------------------------------------------------------
 
@@ -176,6 +183,35 @@ class DashboardModel:
             view.input_tokens = summary.input_tokens
             view.output_tokens = summary.output_tokens
             view.cost_usd = summary.cost_usd
+
+    def queued(self, entries: Iterable[QueuedSession]) -> Changes:
+        """Rows for the sessions submitted for a worker that no worker has started yet
+        (nothing of theirs is in the log): status queued, their prompt as the title.
+        `entries`: the queue's unfinished rows; a row of a session that never started
+        and left the queue goes."""
+        changes = Changes()
+        present = set()
+        for entry in entries:
+            present.add(entry.session_id)
+            if entry.state != QUEUED or entry.session_id in self.sessions:
+                continue
+            view = self.sessions[entry.session_id] = self._new_view(entry.session_id)
+            view.title = " ".join(entry.prompt.split())[:200]
+            view.provider = entry.provider or ""
+            view.model = Path(entry.model).name if entry.model else ""
+            view.status = QUEUED
+            view.workspace = entry.project
+            view.created_at = entry.submitted_at
+            self._submitted.add(entry.session_id)
+            changes.structure = True
+        for session_id in self._submitted - present:
+            self._submitted.discard(session_id)
+            started = self.sessions.get(session_id)
+            # Its first event sets updated_at: a session that started stays.
+            if started is not None and started.updated_at is None:
+                del self.sessions[session_id]
+                changes.structure = True
+        return changes
 
     def load_session(self, session_id: str, events: Sequence[Event]) -> SessionView:
         """Fold a session's log, from its first event up to `position`, into a fresh

@@ -1,6 +1,7 @@
 """The dashboard's new-session form queues a session for a worker instead of running it
-in the dashboard's own process: nothing runs until a `harness-tui worker` sharing the
-store claims it, and the dashboard then shows the worker's run."""
+in the dashboard's own process: it is listed as queued, nothing runs until a
+`harness-tui worker` sharing the store claims it, and the dashboard then shows the
+worker's run."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from textual.widgets import Switch
 
 from harness_tui.store import open_store, sqlite_url
 from harness_tui.store.queue import QUEUED
+from harness_tui.tui.runners import WAITING
 from harness_tui.tui.screens.new_session import NewSessionScreen
 from tests.support.projects import cli_env, ended, harness_cmd, write_script
 from tests.support.waiting import async_settle, wait_for
@@ -51,9 +53,19 @@ async def test_the_new_session_form_queues_for_a_worker(repo: Path, tmp_path: Pa
 
         await wait_until(pilot, lambda: not isinstance(app.screen, NewSessionScreen))
         await wait_for(is_queued, message="the session is queued in the store")
-        # Queued, not run here: no session shows until a worker runs it.
+        # Queued, not run here: listed as queued, waiting for a worker, on the tick
+        # after it was submitted; nothing runs until a worker claims it.
+        await wait_until(
+            pilot,
+            lambda: (
+                [(s.session_id, s.status) for s in app.model.roots()] == [(queued[0], "queued")]
+            ),
+        )
+        runner = app.model.runners.of(queued[0])
+        assert runner is not None and runner.kind == WAITING
+        assert runner.long == "queued for a worker, priority 0"
         await async_settle()
-        assert app.model.roots() == []
+        assert app.model.sessions[queued[0]].status == "queued"
         env = cli_env(
             tmp_path,
             HARNESS_STORE__URL=store_url,

@@ -63,6 +63,31 @@ def test_submitted_sessions_are_listed_in_the_order_workers_take_them(
     assert all("@" in r["submitted_by"] for r in rows)
 
 
+def test_sessions_lists_the_submitted_ones_no_worker_has_started(
+    repo: Path, tmp_path: Path, store_url: str
+) -> None:
+    env = cli_env(tmp_path, HARNESS_STORE__URL=store_url)
+    first = cli(repo, env, "submit", "first  one").stdout.strip()
+    second = cli(repo, env, "submit", "second").stdout.strip()
+    table = cli(repo, env, "sessions")
+    as_json = cli(repo, env, "sessions", "--json", "--status", "queued")
+    running = cli(repo, env, "sessions", "--status", "running")
+
+    assert table.returncode == 0, table.stderr
+    header, *rows = table.stdout.splitlines()
+    assert header.split()[:3] == ["SESSION", "STATUS", "RUNNER"]
+    # Newest first, as the sessions are.
+    assert [row.split()[:2] for row in rows] == [[second, "queued"], [first, "queued"]]
+    assert "queued for a worker" in rows[0] and rows[1].endswith("first one")
+    listed = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [(r["session_id"], r["status"], r["lease"]) for r in listed] == [
+        (second, "queued", None),
+        (first, "queued", None),
+    ]
+    assert listed[0]["queue"]["priority"] == 0
+    assert running.stdout == "no sessions with status running\n"
+
+
 def test_the_limits_a_worker_counts_come_from_its_config(repo: Path) -> None:
     project_config(
         repo,

@@ -95,7 +95,7 @@ async def test_sessions_pane_shows_the_tree_and_states(showcase_app):
         assert glyph_of("Publish the docs") == "◆"
         assert glyph_of("Rename load()") == "◆"
         assert glyph_of("Summarise") == "○"
-        assert glyph_of("Upgrade dependencies") == "◌"
+        assert glyph_of("Upgrade dependenc") == "◌"
         assert glyph_of("Add retries") == "✓"
         assert glyph_of("Refactor the query") == "✗"
         assert glyph_of("Find out why") == "⊘"

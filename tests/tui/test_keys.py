@@ -85,7 +85,9 @@ async def test_typing_on_the_dashboard_never_answers_an_approval(demo_project, t
 
         dashboard = app.dashboard
         # The session just started is selected: its events are shown, and the title
-        # says so. Typing must leave that as it is and turn no other filter on.
+        # says so (and, from the next read of the store's leases, who runs it).
+        # Typing must leave that as it is and turn no other filter on.
+        await wait_until(pilot, lambda: app.model.runners.of(dashboard.selected or "") is not None)
         before = (
             dashboard.selected,
             dashboard._type_filter,
@@ -114,7 +116,7 @@ async def test_typing_on_the_dashboard_never_answers_an_approval(demo_project, t
             str(dashboard.query_one(EventLog).border_title),
         )
         assert after == before and _unseen_filters(app) == []
-        assert before[2] == "Events · clean up the stray log"
+        assert before[2] == "Events · clean up the stray log · run by this dashboard"
         assert dashboard.query_one("#filter").value == ""
         await async_settle()
         assert len(app.approvals.pending()) == 1

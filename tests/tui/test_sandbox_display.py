@@ -90,7 +90,7 @@ async def test_header_shows_the_selected_sessions_sandbox_and_is_loud_without_on
         assert any("⚠ no sandbox: danger-full-access" in line.text for line in errors)
 
         # Listed with a mark, whichever session is selected; the others without.
-        assert _row_title(app, "s-danger").startswith("⚠ Unconfined migration")
+        assert _row_title(app, "s-danger").startswith("⚠ Unconfined migra")
         assert not _row_title(app, "s-confined").startswith("⚠")
 
         table.select("s-confined")

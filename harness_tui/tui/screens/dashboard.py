@@ -170,6 +170,13 @@ class DashboardScreen(Screen[None]):
     def _tick(self) -> None:
         self.query_one(SessionsTable).tick()
         self.query_one(TasksTable).tick()
+        self.app.fleet.refresh()
+
+    def runners_changed(self, session_ids: set[str]) -> None:
+        """Who runs these sessions changed (read from the store's leases and queue)."""
+        self.query_one(SessionsTable).show_runners(session_ids)
+        if self.selected in session_ids:
+            self._update_log_title()
 
     # -- selection -----------------------------------------------------------------
 
@@ -232,7 +239,14 @@ class DashboardScreen(Screen[None]):
 
     def _update_log_title(self) -> None:
         view = self.app.model.sessions.get(self.selected or "")
-        source = "all sessions" if view is None else ellipsize(view.title or view.session_id, 60)
+        runner = None if view is None else self.app.model.runners.of(view.session_id)
+        if view is None:
+            source = "all sessions"
+        elif runner is None:
+            source = ellipsize(view.title or view.session_id, 60)
+        else:
+            # Who runs it fits beside the title in 80 columns.
+            source = f"{ellipsize(view.title or view.session_id, 28)} · {runner.long}"
         name, _categories = TYPE_FILTERS[self._type_filter]
         title = _log_title(
             source,

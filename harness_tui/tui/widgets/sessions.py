@@ -15,6 +15,7 @@ from harness_tui.sandbox import DANGER_FULL_ACCESS
 from harness_tui.tui.fold import DashboardModel
 from harness_tui.tui.format import cost, ellipsize, glyph, short_duration, tokens
 from harness_tui.tui.model import Changes, Clock, SessionView
+from harness_tui.tui.runners import ORPHANED, RUNNER_WIDTH, WAITING
 
 ALL_SESSIONS = "*"
 # The row below the newest sessions that lists older ones too.
@@ -23,8 +24,11 @@ MORE = "+"
 # year of history holds tens of thousands, and the list shows a screenful at a time.
 ROOTS_PAGE = 200
 # Fixed widths of every column but the title, which takes what is left.
-_FIXED = {"glyph": 1, "model": 20, "tokens": 6, "cost": 6, "age": 4}
+_FIXED = {"glyph": 1, "runner": 1, "model": 20, "tokens": 6, "cost": 6, "age": 4}
 _MIN_TITLE = 12
+# The runner column names the host or pid ("pid 4312") when the title keeps at least
+# this much room beside it; narrower, it shows a mark (runners.Runner.mark).
+_ROOMY_TITLE = 28
 # Token and cost counters are redrawn at most this often: any change to a DataTable
 # cell redraws the whole table, and a busy session changes its counters every frame.
 COUNTER_INTERVAL_S = 0.5
@@ -39,6 +43,7 @@ class SessionsTable(DataTable[Text]):
         self.clock = clock
         self._order: list[str] = []
         self._title_width = 0
+        self._runner_width = _FIXED["runner"]
         # What each cell shows now: a batch that changes nothing visible costs no repaint.
         self._shown: dict[tuple[str, str], Text] = {}
         self._counters_due: set[str] = set()
@@ -88,8 +93,11 @@ class SessionsTable(DataTable[Text]):
         width = self.scrollable_content_region.width
         # Every column has one cell of padding on each side.
         title = max(_MIN_TITLE, width - sum(_FIXED.values()) - 2 * (len(_FIXED) + 1))
-        if title != self._title_width:
-            self._title_width = title
+        runner = _FIXED["runner"]
+        if title - RUNNER_WIDTH + runner >= _ROOMY_TITLE:
+            title, runner = title - RUNNER_WIDTH + runner, RUNNER_WIDTH
+        if (title, runner) != (self._title_width, self._runner_width):
+            self._title_width, self._runner_width = title, runner
             self.rebuild()
 
     def on_mount(self) -> None:
@@ -104,6 +112,9 @@ class SessionsTable(DataTable[Text]):
         width = self._title_width or 30
         self.add_column("", width=_FIXED["glyph"], key="glyph")
         self.add_column("Session", width=width, key="title")
+        self.add_column(
+            "Runner" if self._runner_width > 1 else "", width=self._runner_width, key="runner"
+        )
         self.add_column("Provider/model", width=_FIXED["model"], key="model")
         self.add_column(Text("Tokens", justify="right"), width=_FIXED["tokens"], key="tokens")
         self.add_column(Text("Cost", justify="right"), width=_FIXED["cost"], key="cost")
@@ -177,6 +188,7 @@ class SessionsTable(DataTable[Text]):
             view = self.model.sessions.get(key)
             if view is not None:
                 self._set(key, "glyph", self._glyph(view))
+                self._set(key, "runner", self._runner(view))
 
     def _update(self, view: SessionView) -> None:
         key = view.session_id
@@ -187,8 +199,23 @@ class SessionsTable(DataTable[Text]):
         self._set(key, "cost", Text(cost(view.cost_usd), justify="right"))
         self._set(key, "age", self._age(view, self.clock.now()))
 
+    def show_runners(self, session_ids: set[str]) -> None:
+        """Redraw the runner cells of these sessions (their runner changed)."""
+        for session_id in session_ids:
+            view = self.model.sessions.get(session_id)
+            if view is not None and session_id in self._order:
+                self._set(session_id, "runner", self._runner(view))
+
+    def _runner(self, view: SessionView) -> Text:
+        runner = self.model.runners.of(view.session_id)
+        if runner is None:
+            return Text("")
+        style = {ORPHANED: "sessions--failed", WAITING: "sessions--queued"}.get(runner.kind)
+        text = runner.short if self._runner_width > 1 else runner.mark
+        return Text(text, style=self.get_component_rich_style(style) if style else "dim")
+
     def _update_all_row(self) -> None:
-        glyph_cell, title_cell, _model, token_cell, cost_cell, _age = self._all_cells()
+        glyph_cell, title_cell, _runner, _model, token_cell, cost_cell, _age = self._all_cells()
         self._set(ALL_SESSIONS, "glyph", glyph_cell)
         self._set(ALL_SESSIONS, "title", title_cell)
         self._set(ALL_SESSIONS, "tokens", token_cell)
@@ -222,6 +249,7 @@ class SessionsTable(DataTable[Text]):
         return (
             self._glyph(view),
             title_text,
+            self._runner(view),
             Text(ellipsize(_model_label(view), _FIXED["model"])),
             Text(tokens(view.total_tokens), justify="right"),
             Text(cost(view.cost_usd), justify="right"),
@@ -237,6 +265,7 @@ class SessionsTable(DataTable[Text]):
             Text(""),
             Text(""),
             Text(""),
+            Text(""),
         )
 
     def _all_cells(self) -> tuple[Text, ...]:
@@ -247,6 +276,7 @@ class SessionsTable(DataTable[Text]):
         return (
             Text("∗", style="bold"),
             Text(label, style="bold"),
+            Text(""),
             Text(""),
             Text(tokens(total), justify="right"),
             Text(cost(sum(v.cost_usd for v in sessions) + others.cost_usd), justify="right"),
