@@ -134,6 +134,7 @@ WHERE leases.owner IS NULL
     OR leases.expires_at <= clock_timestamp()
     OR leases.owner = EXCLUDED.owner
     OR ($7 <> 0 AND leases.token = $7)
+RETURNING {_LEASE_ROW}
 """
 
 _COMMAND_COLUMNS = (
@@ -909,22 +910,38 @@ class PostgresEventStore(PostgresQueue, GroupCommitStore):
         self, session_id: str, holder: LeaseHolder, duration_s: float, *, replacing: int = 0
     ) -> Lease:
         async def acquire(conn: asyncpg.Connection) -> Lease:
-            await conn.execute(
-                _ACQUIRE_LEASE,
-                session_id,
-                holder.owner,
-                holder.host,
-                holder.pid,
-                holder.pid_start,
-                float(duration_s),
-                replacing,
-            )
+            taken = await self._take_lease(conn, session_id, holder, duration_s, replacing)
+            if taken is not None:
+                return taken
             row = await conn.fetchrow(
                 f"SELECT {_LEASE_ROW} FROM leases WHERE session_id = $1", session_id
             )
             return _lease(row)
 
         return await self._write_now(acquire, "cannot take a lease in")
+
+    @staticmethod
+    async def _take_lease(
+        conn: asyncpg.Connection,
+        session_id: str,
+        holder: LeaseHolder,
+        duration_s: float,
+        replacing: int = 0,
+    ) -> Lease | None:
+        """The session's lease for `holder`, in the caller's transaction (under the
+        write lock); None when another live engine holds it. The one conditional write
+        both `acquire_lease` and the queue's claim take a lease with."""
+        row = await conn.fetchrow(
+            _ACQUIRE_LEASE,
+            session_id,
+            holder.owner,
+            holder.host,
+            holder.pid,
+            holder.pid_start,
+            float(duration_s),
+            replacing,
+        )
+        return None if row is None else _lease(row)
 
     async def renew_leases(self, fences: Sequence[Fence], duration_s: float) -> set[str]:
         if not fences:

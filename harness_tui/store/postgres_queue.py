@@ -46,30 +46,13 @@ _QUEUE_COLUMNS = (
 )
 _Q_COLUMNS = ", ".join(f"q.{column.strip()}" for column in _QUEUE_COLUMNS.split(","))
 
-# The lease taken by a claim: only if nobody holds it, or it expired (an orphan's), or
-# the claimer holds it already. Returns the lease row when taken.
-_TAKE_LEASE = """
-INSERT INTO leases (session_id, owner, host, pid, pid_start, token, expires_at)
-VALUES ($1, $2, $3, $4, $5, 1, clock_timestamp() + make_interval(secs => $6))
-ON CONFLICT (session_id) DO UPDATE SET
-    owner = EXCLUDED.owner,
-    host = EXCLUDED.host,
-    pid = EXCLUDED.pid,
-    pid_start = EXCLUDED.pid_start,
-    token = CASE WHEN leases.owner = EXCLUDED.owner THEN leases.token ELSE leases.token + 1 END,
-    expires_at = EXCLUDED.expires_at
-WHERE leases.owner IS NULL
-    OR leases.expires_at <= clock_timestamp()
-    OR leases.owner = EXCLUDED.owner
-RETURNING session_id, owner, host, pid, pid_start, token, expires_at, false
-"""
-
 
 class PostgresQueue:
-    """The queue's operations, for PostgresEventStore (which provides these two)."""
+    """The queue's operations, for PostgresEventStore (which provides these three)."""
 
     _write_now: Callable[..., Awaitable[Any]]
     _fetch: Callable[..., Awaitable[list[Any]]]
+    _take_lease: Callable[..., Awaitable[Lease | None]]
 
     async def enqueue(self, entry: QueuedSession) -> QueuedSession:
         async def insert(conn: asyncpg.Connection) -> Any:
@@ -120,16 +103,8 @@ class PostgresQueue:
                 if chosen is None:
                     return None
                 entry = chosen
-            taken = await conn.fetchrow(
-                _TAKE_LEASE,
-                entry.session_id,
-                holder.owner,
-                holder.host,
-                holder.pid,
-                holder.pid_start,
-                float(duration_s),
-            )
-            if taken is None:
+            lease = await self._take_lease(conn, entry.session_id, holder, duration_s)
+            if lease is None:
                 return None  # a live engine holds it (it took the session over itself)
             await conn.execute(
                 "UPDATE queue SET state = 'claimed', worker = $2, claimed_at = clock_timestamp() "
@@ -137,7 +112,6 @@ class PostgresQueue:
                 entry.session_id,
                 holder.owner,
             )
-            lease = Lease(*taken)
             return Claim(replace(entry, state=CLAIMED, worker=holder.owner), lease, adopted)
 
         result: Claim | None = await self._write_now(claim, "cannot claim a queued session in")

@@ -60,6 +60,7 @@ from harness_tui.store.control import (
     LeaseHolder,
 )
 from harness_tui.store.sqlite_file import prepare_directory, sqlite_path
+from harness_tui.store.sqlite_leases import take_lease
 from harness_tui.store.sqlite_queue import QUEUE_MIGRATION, SQLiteQueue
 
 # Cross-process subscribers notice other writers' commits this often; commits made
@@ -895,31 +896,9 @@ class SQLiteEventStore(SQLiteQueue, GroupCommitStore):
         self, session_id: str, holder: LeaseHolder, duration_s: float, *, replacing: int = 0
     ) -> Lease:
         def acquire(db: sqlite3.Connection) -> Lease:
-            now = time.time()
-            row = db.execute(
-                "SELECT owner, token, expires_at FROM leases WHERE session_id = ?",
-                (session_id,),
-            ).fetchone()
-            values = (holder.owner, holder.host, holder.pid, holder.pid_start)
-            if row is None:
-                db.execute(
-                    f"INSERT INTO leases ({_LEASE_COLUMNS}) VALUES (?, ?, ?, ?, ?, 1, ?)",
-                    (session_id, *values, now + duration_s),
-                )
-            else:
-                owner, token, expires_at = row
-                if (
-                    owner is None
-                    or expires_at <= now
-                    or owner == holder.owner
-                    or (replacing and token == replacing)
-                ):
-                    new_token = token if owner == holder.owner else token + 1
-                    db.execute(
-                        "UPDATE leases SET owner = ?, host = ?, pid = ?, pid_start = ?, "
-                        "token = ?, expires_at = ? WHERE session_id = ?",
-                        (*values, new_token, now + duration_s, session_id),
-                    )
+            taken = take_lease(db, session_id, holder, duration_s, time.time(), replacing)
+            if taken is not None:
+                return taken
             current = db.execute(
                 f"SELECT {_LEASE_COLUMNS} FROM leases WHERE session_id = ?", (session_id,)
             ).fetchone()

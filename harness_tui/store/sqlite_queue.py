@@ -7,12 +7,13 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from harness_tui.events import format_ts, utcnow
-from harness_tui.store.control import Lease, LeaseHolder
+from harness_tui.store.control import LeaseHolder
 from harness_tui.store.queue import CLAIMED, DONE, QUEUED, Claim, QueuedSession, QueueLimits, pick
+from harness_tui.store.sqlite_leases import take_lease
 
 QUEUE_MIGRATION = (
     5,
@@ -115,7 +116,7 @@ class SQLiteQueue:
                 if chosen is None:
                     return None
                 entry = chosen
-            lease = _take_lease(db, entry.session_id, holder, duration_s, now)
+            lease = take_lease(db, entry.session_id, holder, duration_s, now)
             if lease is None:
                 return None  # a live engine holds it (it took the session over itself)
             db.execute(
@@ -149,44 +150,6 @@ class SQLiteQueue:
             (_json_list(states),),
         )
         return [_entry(row) for row in rows]
-
-
-def _take_lease(
-    db: sqlite3.Connection, session_id: str, holder: LeaseHolder, duration_s: float, now: float
-) -> Lease | None:
-    """The session's lease for `holder`, unless another live engine holds it."""
-    row = db.execute(
-        "SELECT owner, token, expires_at FROM leases WHERE session_id = ?", (session_id,)
-    ).fetchone()
-    values = (holder.owner, holder.host, holder.pid, holder.pid_start)
-    if row is None:
-        token = 1
-        db.execute(
-            "INSERT INTO leases (session_id, owner, host, pid, pid_start, token, expires_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (session_id, *values, token, now + duration_s),
-        )
-    else:
-        owner, token, expires_at = row
-        if owner is not None and expires_at > now and owner != holder.owner:
-            return None
-        if owner != holder.owner:
-            token += 1
-        db.execute(
-            "UPDATE leases SET owner = ?, host = ?, pid = ?, pid_start = ?, token = ?, "
-            "expires_at = ? WHERE session_id = ?",
-            (*values, token, now + duration_s, session_id),
-        )
-    return Lease(
-        session_id=session_id,
-        owner=holder.owner,
-        host=holder.host,
-        pid=holder.pid,
-        pid_start=holder.pid_start,
-        token=token,
-        expires_at=datetime.fromtimestamp(now + duration_s, UTC),
-        expired=False,
-    )
 
 
 def _prefixed(alias: str) -> str:
