@@ -62,6 +62,11 @@ RULES_CHECKED = "rules.checked"
 # reason, fallback}: the policy alone judges, and commands no rule allows prompt).
 SANDBOX_DISABLED = "sandbox.disabled"
 SANDBOX_UNAVAILABLE = "sandbox.unavailable"
+# An external agent's process started for a session ({agent, protocol, agent_session_id,
+# pid, pgid, pgid_start, owner, asks_permission, can_steer}; agent_session_id is what a
+# later resume names), and ended ({agent, reason, error?}).
+AGENT_STARTED = "agent.started"
+AGENT_EXITED = "agent.exited"
 
 VOCABULARY = frozenset(
     value for name, value in list(globals().items()) if name.isupper() and isinstance(value, str)

@@ -29,6 +29,7 @@ from harness_tui.config.loading import (
 from harness_tui.config.schema import (
     BUILTIN_PRESETS,
     PROVIDER_NAMES,
+    AgentConfig,
     AnthropicConfig,
     CompactionConfig,
     ConcurrencyConfig,
@@ -76,6 +77,7 @@ __all__ = [
     "PolicyConfig",
     "SandboxConfig",
     "PresetConfig",
+    "AgentConfig",
     "PriceConfig",
     "ProjectConfig",
     "ProviderConfig",

@@ -441,6 +441,99 @@ BUILTIN_PRESETS = {
 }
 
 
+AGENT_PROTOCOLS = ("acp", "claude", "codex")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """One `[agents.NAME]` entry: an external agent a session can run on."""
+
+    protocol: str = setting("acp", choices=AGENT_PROTOCOLS)
+    """How we speak to it: acp (Agent Client Protocol), claude (Claude Code's stream-json
+    control protocol) or codex (`codex app-server`)."""
+    command: str = ""
+    """The program to run: a name on PATH or a path."""
+    args: list[str] = setting([])
+    """Its arguments."""
+    env: dict[str, str] = setting({})
+    """Variables set for it, over what it gets from pass_env."""
+    pass_env: list[str] = setting([])
+    """Variables passed through from our environment when set (its model endpoint and
+    key). Nothing else of ours reaches it but PATH, HOME, locale and terminal: other
+    tools' AI keys are never passed."""
+    model: str = ""
+    """The model to ask it for; empty: its own default."""
+    description: str = ""
+    """Shown by `harness-tui agents` and the new-session form."""
+    package: str = ""
+    """The npm package (name@version) that provides it, shown when it is missing."""
+
+
+_CLAUDE_ENV = [
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_MODEL",
+    "CLAUDE_CONFIG_DIR",
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+    "CLAUDE_CODE_USE_BEDROCK",
+    "CLAUDE_CODE_USE_VERTEX",
+    "IS_SANDBOX",
+]
+_CODEX_ENV = ["OPENAI_BASE_URL", "OPENAI_API_KEY", "CODEX_API_KEY", "CODEX_HOME"]
+_GEMINI_ENV = ["GOOGLE_GEMINI_BASE_URL", "GEMINI_API_KEY", "GOOGLE_API_KEY"]
+
+BUILTIN_AGENTS = {
+    "claude": AgentConfig(
+        protocol="claude",
+        command="claude",
+        pass_env=_CLAUDE_ENV,
+        description="Claude Code, native (stream-json control protocol)",
+        package="@anthropic-ai/claude-code",
+    ),
+    "codex": AgentConfig(
+        protocol="codex",
+        command="codex",
+        args=["app-server"],
+        pass_env=_CODEX_ENV,
+        description="Codex CLI, native (codex app-server)",
+        package="@openai/codex",
+    ),
+    "opencode": AgentConfig(
+        protocol="acp",
+        command="opencode",
+        args=["acp"],
+        pass_env=["OPENCODE_CONFIG", "OPENCODE_CONFIG_DIR", "OPENAI_BASE_URL", "OPENAI_API_KEY"],
+        description="OpenCode through ACP (opencode acp)",
+        package="opencode-ai",
+    ),
+    "gemini": AgentConfig(
+        protocol="acp",
+        command="gemini",
+        args=["--acp"],
+        pass_env=_GEMINI_ENV,
+        description="Gemini CLI through ACP (gemini --acp)",
+        package="@google/gemini-cli",
+    ),
+    "claude-acp": AgentConfig(
+        protocol="acp",
+        command="claude-agent-acp",
+        pass_env=_CLAUDE_ENV,
+        description="Claude Code through its ACP adapter",
+        package="@agentclientprotocol/claude-agent-acp",
+    ),
+    "codex-acp": AgentConfig(
+        protocol="acp",
+        command="codex-acp",
+        # Without these it never asks before it runs a command.
+        args=["-c", 'approval_policy="untrusted"', "-c", 'sandbox_mode="workspace-write"'],
+        pass_env=_CODEX_ENV,
+        description="Codex through its ACP adapter",
+        package="@zed-industries/codex-acp",
+    ),
+}
+
+
 @dataclass(frozen=True)
 class SubagentsConfig:
     max_depth: int = setting(1, ge=0, le=100)
@@ -485,6 +578,9 @@ class Config:
     compaction: CompactionConfig = field(default_factory=CompactionConfig)
     presets: dict[str, PresetConfig] = setting(BUILTIN_PRESETS)
     """Subagent presets by name; explore and worker are built in."""
+    agents: dict[str, AgentConfig] = setting(BUILTIN_AGENTS)
+    """External agents a session can run on (`--agent NAME`), by name; claude, codex,
+    opencode, gemini, claude-acp and codex-acp are built in."""
     projects: list[ProjectConfig] = setting([])
     """Per-project scheduling of worktree sessions; see ProjectConfig."""
     pricing: dict[str, PriceConfig] = setting({})
