@@ -72,6 +72,10 @@ VOCABULARY = frozenset(
     value for name, value in list(globals().items()) if name.isupper() and isinstance(value, str)
 )
 
+# What is said of a session whose external agent runs its tools without asking us (its
+# mode never asks), wherever the session is shown.
+AGENT_NEVER_ASKS = "this agent runs tools without asking"
+
 # Session statuses carried by `session.status`.
 STATUSES = ("idle", "running", "waiting", "queued", "done", "failed", "cancelled")
 TERMINAL_STATUSES = frozenset({"done", "failed", "cancelled"})

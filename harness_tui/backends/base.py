@@ -50,6 +50,13 @@ INPUT_MODES = ("prompt", "steer", "follow_up", "auto")
 APPROVAL_DECISIONS = ("allow_once", "allow_always", "deny", "edit")
 
 
+class SessionTaken(Exception):
+    """The host's refusal to write: another process holds the session (nothing was
+    written). `fenced`: this engine held it and lost its lease; it stops for good."""
+
+    fenced = False
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """What the policy gate says about one tool call or permission request."""

@@ -52,6 +52,8 @@ class ExecOptions:
     approval_timeout: float | None = None
     # None: the project's [git] worktree setting.
     worktree: bool | None = None
+    # The external agent ([agents.NAME]) a new session runs on; None: our own loop.
+    agent: str | None = None
 
 
 # After a signal or a closed output, the orderly shutdown (turn cancelled, tasks
@@ -70,6 +72,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         approvals=args.approvals,
         approval_timeout=args.approval_timeout,
         worktree=args.worktree,
+        agent=args.agent,
     )
     return asyncio.run(run_exec(config, options))
 
@@ -77,7 +80,16 @@ def run(args: argparse.Namespace, config: Config) -> int:
 async def run_exec(
     config: Config, options: ExecOptions, stdout: TextIO = sys.stdout, stderr: TextIO = sys.stderr
 ) -> int:
-    if options.session_id is None:
+    if options.agent is not None:
+        # An agent with no entry is refused before the store is opened.
+        from harness_tui.backends.agent import AgentError
+        from harness_tui.backends.runtimes import agent_entry
+
+        try:
+            agent_entry(config, options.agent)
+        except AgentError as exc:
+            raise EngineError(str(exc)) from None
+    elif options.session_id is None:
         # A new session that cannot start (no provider configured, a cost budget without
         # a price) is refused before the store is opened: nothing is left behind.
         resolve_provider(config, options.provider, options.model).check_cost_budget()
@@ -120,6 +132,7 @@ async def _run(
             provider=options.provider,
             model=options.model,
             worktree=options.worktree,
+            agent=options.agent,
         )
     render = JsonRenderer(stdout) if options.json else TextRenderer(stderr)
     # The offline demo's lines say so: none of it happened in the user's project.

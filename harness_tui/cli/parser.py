@@ -148,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: [git] worktree)",
     )
     run.add_argument(
+        "--agent",
+        metavar="NAME",
+        help="with --exec, for a new session: run it on the external agent [agents.NAME] "
+        "names instead of our own loop (built in: claude, codex, opencode, gemini, "
+        "claude-acp, codex-acp; `harness-tui agents` lists them). Its permission "
+        "requests are judged by our policy first; prompts go to the inbox",
+    )
+    run.add_argument(
         "--approval-mode",
         choices=("untrusted", "on-request", "auto", "never"),
         help="untrusted: prompt for anything no rule allows; on-request (default): prompt "
@@ -493,6 +501,7 @@ _EXEC_ONLY = (
     ("--approval-timeout", lambda args: args.approval_timeout is not None),
     ("--worktree", lambda args: args.worktree is not None),
     ("--sandbox", lambda args: args.sandbox is not None),
+    ("--agent", lambda args: args.agent is not None),
 )
 
 
@@ -523,6 +532,11 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
             raise UsageError(
                 "--sandbox chooses a new session's sandbox; a continued session keeps the "
                 "one it started with (see its session.created)"
+            )
+        if args.agent is not None and args.session is not None:
+            raise UsageError(
+                "--agent chooses a new session's agent; a continued session keeps the one "
+                "it started on"
             )
         args.exec_prompt = _prompt_text(args.exec_prompt)
         if not args.exec_prompt.strip():

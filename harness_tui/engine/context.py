@@ -157,6 +157,9 @@ class EngineContext:
 
     def judge(self, state: SessionState, tool: str, args: dict[str, Any]) -> Verdict:
         mode = state.approval_mode or self.config.policy.approval_mode
+        if state.backend:
+            # An external agent runs what it asks for itself, outside our sandbox.
+            return self.gate.judge_agent(tool, args, self.workspace_path(state), mode)
         return self.gate.judge(
             tool, args, self.workspace_path(state), mode, sandbox=self.sandbox_for(state)
         )

@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness_tui import events as ev
+from harness_tui.backends.agent import AgentError, AgentSpec
 from harness_tui.backends.base import APPROVAL_DECISIONS, Resolution, SessionBackend
+from harness_tui.backends.external import ExternalSession
+from harness_tui.backends.runtimes import agent_entry, agent_spec
 from harness_tui.engine.commands import (
     APPLIED_HERE,
     CommandOutcome,
@@ -237,6 +240,7 @@ class Engine:
         sandbox_mode: str | None = None,
         sandbox_network: bool | None = None,
         session_id: str | None = None,
+        agent: str | None = None,
     ) -> str:
         """Create a session and start its first turn; returns the session id.
 
@@ -255,7 +259,11 @@ class Engine:
         how its commands run, for good: recorded in session.created, they hold for every
         continuation, whatever the config says then (a subagent gets its parent's).
 
-        `session_id`: the id it was given when it was queued (`harness-tui submit`)."""
+        `session_id`: the id it was given when it was queued (`harness-tui submit`).
+
+        `agent`: run it on the external agent `[agents.NAME]` names (Claude Code, Codex,
+        an ACP agent) instead of our own loop; its permission requests are judged by
+        our policy first. Raises EngineError for an agent with no entry."""
         mode = approval_mode or self.config.policy.approval_mode
         _check_mode(mode)
         sandbox_mode = sandbox_mode or self.config.sandbox.mode
@@ -265,6 +273,17 @@ class Engine:
             )
         if sandbox_network is None:
             sandbox_network = self.config.sandbox.network
+        if agent:
+            return await self._start_agent_session(
+                prompt,
+                agent,
+                title=title,
+                workspace=workspace,
+                approval_mode=mode,
+                worktree=worktree,
+                priority=priority,
+                session_id=session_id,
+            )
         resolved = resolve_provider(self.config, provider, model, offline_demo=self.offline_demo)
         resolved.check_cost_budget()
         session_id = session_id or uuid.uuid4().hex[:12]
@@ -322,7 +341,7 @@ class Engine:
         if plan is not None:
             created["worktree"] = plan
             created["owner"] = current_owner(self.id)
-        host = loop.host
+        host = self._hosts[session_id]
         try:
             await host.emit(ev.SESSION_CREATED, created)
         except BaseException:
@@ -343,6 +362,78 @@ class Engine:
         if ticket is None:
             # Its first turn claims the session at once (a worktree session's claim
             # waits for its slot): whoever continued it first gets it (SessionBusy).
+            await accepted
+        return session_id
+
+    async def _start_agent_session(
+        self,
+        prompt: str,
+        agent: str,
+        *,
+        title: str | None,
+        workspace: str | Path | None,
+        approval_mode: str,
+        worktree: bool | None,
+        priority: int | None,
+        session_id: str | None,
+    ) -> str:
+        """start_session for a session on an external agent: no provider of ours, no
+        sandbox of ours (the agent runs its own tools; our policy judges what it asks)."""
+        try:
+            entry = agent_entry(self.config, agent)
+        except AgentError as exc:
+            raise EngineError(str(exc)) from None
+        session_id = session_id or uuid.uuid4().hex[:12]
+        if worktree is None:
+            worktree = self.config.git.worktree and workspace is None
+        plan: dict[str, Any] | None = None
+        ticket = None
+        if worktree:
+            if workspace is not None:
+                raise EngineError("a worktree session works in a worktree of its own")
+            try:
+                plan = await self._worktrees.plan(session_id, priority)
+                ticket = self._worktrees.submit(session_id, priority)
+            except WorktreeRefused as exc:
+                raise EngineError(str(exc)) from exc
+            workspace = plan["path"]
+        elif workspace is None:
+            workspace = self._ctx.project
+        created: dict[str, Any] = {
+            "title": title or _title_from(prompt),
+            "project": str(self._ctx.project),
+            "workspace": str(Path(workspace).resolve()),
+            "provider": agent,
+            "model": entry.model,
+            "backend": agent,
+            "protocol": entry.protocol,
+            "approval_mode": approval_mode,
+        }
+        if plan is not None:
+            created["worktree"] = plan
+            created["owner"] = current_owner(self.id)
+        state = SessionState(session_id)
+        state.backend = agent
+        session = self._attach_unprovided(state)
+        host = self._hosts[session_id]
+        try:
+            await host.emit(ev.SESSION_CREATED, created)
+        except BaseException:
+            if ticket is not None:
+                self._worktrees.release(session_id)
+            raise
+        if ticket is None:
+            await host.set_status("idle")
+        else:
+            session.worktree = self._worktrees.attach(host, ticket)
+            if ticket.granted:
+                await host.set_status("running")
+            else:
+                await host.emit(
+                    ev.SESSION_STATUS, {"status": "queued", "position": ticket.position}
+                )
+        accepted = session.submit(prompt, "prompt")
+        if ticket is None:
             await accepted
         return session_id
 
@@ -929,24 +1020,46 @@ class Engine:
 
     def _attach(
         self, state: SessionState, provider_name: str | None = None, model: str | None = None
-    ) -> SessionLoop:
-        """The session's in-process backend, with the provider and model given, else those
-        its log names."""
-        loop = self._attach_unprovided(state)
-        self._provide(loop, provider_name, model)
-        return loop
+    ) -> SessionLoop | ExternalSession:
+        """The session's backend; for our own loop, with the provider and model given,
+        else those its log names."""
+        backend = self._attach_unprovided(state)
+        if isinstance(backend, SessionLoop):
+            self._provide(backend, provider_name, model)
+        return backend
 
-    def _attach_unprovided(self, state: SessionState) -> SessionLoop:
+    def _attach_unprovided(self, state: SessionState) -> SessionLoop | ExternalSession:
         """The session's backend without its provider yet: enough to record what a dead
         process left, whatever keys this process has. `_provide` before it runs a turn."""
         # Its state is the live one from now on, changed by this engine's writer.
         self._read_states.pop(state.session_id, None)
         host = EngineHost(self._ctx, state)
-        loop = SessionLoop(self._ctx, host, None, self._tasks, self._worktrees.attach(host))
         self._hosts[state.session_id] = host
+        if state.backend:
+            session = ExternalSession(
+                host, self._agent_spec(host), worktree=self._worktrees.attach(host)
+            )
+            self._backends[state.session_id] = session
+            return session
+        loop = SessionLoop(self._ctx, host, None, self._tasks, self._worktrees.attach(host))
         self._backends[state.session_id] = loop
         self._unprovided[state.session_id] = loop
         return loop
+
+    def _agent_spec(self, host: EngineHost) -> Callable[[str | None], AgentSpec]:
+        """How the session's agent starts: its entry as configured now, in the
+        session's workspace, resuming the agent's own session id when there is one."""
+
+        def spec(resume_id: str | None) -> AgentSpec:
+            state = host.state
+            return agent_spec(
+                self.config,
+                state.backend,
+                self._ctx.workspace_path(state),
+                resume_id=resume_id,
+            )
+
+        return spec
 
     def _provide(
         self, loop: SessionLoop, provider_name: str | None = None, model: str | None = None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness_tui.backends.base import SessionTaken
+
 
 class EngineError(Exception):
     """A request the engine cannot carry out; the message says why."""
 
 
-class SessionBusy(EngineError):
+class SessionBusy(EngineError, SessionTaken):
     """Another process is running the session: input (or a change) for it was refused,
     and nothing of it was written. Whoever asked can try again when that run ends."""
 
@@ -26,6 +28,8 @@ class SessionBusy(EngineError):
 class SessionFenced(SessionBusy):
     """This engine's lease on the session ran out and another engine took the session
     over: the store refused the write, and this engine stops working on the session."""
+
+    fenced = True
 
     def __init__(self, session_id: str, detail: str) -> None:
         super().__init__(session_id, None)

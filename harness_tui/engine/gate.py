@@ -17,6 +17,7 @@ command no rule covers prompts.
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from dataclasses import replace
@@ -36,9 +37,13 @@ from harness_tui.policy.matching import RuleSet
 from harness_tui.policy.network import needs_network
 from harness_tui.policy.path_classes import PathContext
 from harness_tui.policy.rules import default_rule_paths, load_rules
-from harness_tui.sandbox import READ_ONLY, Sandbox
+from harness_tui.sandbox import DANGER_FULL_ACCESS, READ_ONLY, Sandbox
 from harness_tui.tools.base import ToolError
 from harness_tui.tools.files import preview_edit, preview_write, unified_diff
+
+# What an external agent's commands run in, as far as our policy knows: nothing of
+# ours confines them.
+UNCONFINED = Sandbox(DANGER_FULL_ACCESS, network=True)
 
 FILE_WRITERS = frozenset({"write_file", "edit_file"})
 # Tools that read the file or directory their `path` argument names.
@@ -78,6 +83,23 @@ class PolicyGate:
             if refused is not None:
                 return refused
         return Verdict("allow", None, "read-only or engine tool", "low", summary=tool)
+
+    def judge_agent(self, tool: str, args: dict[str, Any], workspace: Path, mode: str) -> Verdict:
+        """The verdict on what an external agent asks leave to do. It runs the command
+        itself, outside our sandbox, so the rules are judged failing closed (a command
+        no rule allows prompts); a tool of its own the policy cannot see into prompts,
+        unless the mode allows all but the forbidden."""
+        if tool == "bash" or tool in FILE_WRITERS or tool in FILE_READERS:
+            return self.judge(tool, args, workspace, mode, sandbox=UNCONFINED)
+        summary = f"{tool} {_short_args(args)}".strip()
+        if mode == "auto":
+            return Verdict("allow", None, "mode auto allows the agent's tools", "low", summary)
+        reason = f"the agent's own tool {tool}: the policy cannot see what it does"
+        if mode == "never":
+            return Verdict(
+                "forbid", "agent:tool", f"{reason}, and mode is never", "medium", summary
+            )
+        return Verdict("prompt", "agent:tool", reason, "medium", summary=summary)
 
     def _judge_command(
         self, command: str, workspace: Path, mode: str, sandbox: Sandbox | None
@@ -206,6 +228,11 @@ class PolicyGate:
             summary=summary,
             diff=diff,
         )
+
+
+def _short_args(args: dict[str, Any], limit: int = 160) -> str:
+    text = json.dumps(args, ensure_ascii=False, sort_keys=True, default=str)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _refusal(tool: str, path: str, workspace: Path, *, write: bool) -> Verdict | None:

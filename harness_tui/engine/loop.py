@@ -27,14 +27,13 @@ from harness_tui.engine import compaction
 from harness_tui.engine.context import EngineContext
 from harness_tui.engine.errors import SessionBusy, SessionFenced
 from harness_tui.engine.gate import FILE_WRITERS
-from harness_tui.engine.host import EngineHost
+from harness_tui.engine.host import STATUS_AFTER, EngineHost
 from harness_tui.engine.model_call import ModelCall, TurnEnded
-from harness_tui.engine.owner import current_owner, owner_alive
-from harness_tui.engine.processes import kill_recorded_group
+from harness_tui.engine.owner import current_owner
 from harness_tui.engine.session import SessionState
 from harness_tui.engine.tasks import TaskManager
 from harness_tui.engine.tool_calls import ToolCalls
-from harness_tui.engine.worktree_lifecycle import INTERRUPTED, WorktreeSession
+from harness_tui.engine.worktree_lifecycle import WorktreeSession
 from harness_tui.engine.writer import ClaimEvents
 from harness_tui.events import Event
 from harness_tui.providers.base import Provider
@@ -47,16 +46,6 @@ class Inbound:
     mode: str
     # The command (store.control) this input came in, marked applied with its event.
     command: str | None = None
-
-
-# After a turn ends, the session's status says what a person should expect next.
-STATUS_AFTER = {
-    "no_tool_calls": "done",
-    "max_steps": "idle",
-    "budget": "idle",
-    "cancelled": "cancelled",
-    "failed": "failed",
-}
 
 
 class SessionLoop:
@@ -389,15 +378,8 @@ class SessionLoop:
 
     async def close_interrupted(self) -> None:
         """Close the turn a dead process left open: what it was running is recorded as
-        interrupted, and the session can be carried on with new input. One claim: of
-        two processes doing this at once, one closes it and the other finds it closed."""
-        # The lease first: only the engine that adopts the session recovers it.
-        self.state.lease = await self.ctx.leases.acquire(self.session_id)
-        # Its commands next: they must not outlive the process that ran them.
-        for data in self.state.processes.values():
-            if not owner_alive(data.get("owner"), self.state.lease):
-                kill_recorded_group(data)
-        await self.host.claim(_interrupted_turn_end)
+        interrupted, and the session can be carried on with new input."""
+        await self.host.close_interrupted()
 
     async def _close_turn(self, reason: str, error: str | None) -> None:
         emit = self.host.emit
@@ -528,25 +510,3 @@ class SessionLoop:
 def _read_outcome(accepted: asyncio.Future[None]) -> None:
     if not accepted.cancelled():
         accepted.exception()
-
-
-def _interrupted_turn_end(state: SessionState) -> ClaimEvents:
-    """The events that close a turn whose process died, or none once it is closed."""
-    if not state.turn_active:
-        return []
-    events: list[tuple[str, dict[str, Any]]] = [
-        (
-            ev.APPROVAL_RESOLVED,
-            {
-                "approval_id": approval.approval_id,
-                "decision": "deny",
-                "by": "engine",
-                "reason": "the turn ended (failed)",
-            },
-        )
-        for approval in state.approvals.values()
-    ]
-    events += [(ev.TOOL_FAILED, {"call_id": c, "error": INTERRUPTED}) for c in state.open_calls]
-    events.append((ev.TURN_COMPLETED, {"reason": "failed", "error": INTERRUPTED}))
-    events.append((ev.SESSION_STATUS, {"status": STATUS_AFTER["failed"]}))
-    return events

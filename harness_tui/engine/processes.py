@@ -17,6 +17,9 @@ from typing import Any
 
 from harness_tui.engine.owner import current_owner, machine, process_start_time
 
+# What is recorded of work whose process died with its engine.
+INTERRUPTED = "interrupted: the process running it exited"
+
 
 def process_record(engine_id: str, pgid: int) -> dict[str, Any]:
     """What an event records of a command's process group: enough to stop it later,

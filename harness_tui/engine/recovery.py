@@ -21,12 +21,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from harness_tui import events as ev
+from harness_tui.backends.external import ExternalSession
 from harness_tui.engine.errors import SessionBusy
 from harness_tui.engine.leases import LeaseKeeper
 from harness_tui.engine.loop import SessionLoop
 from harness_tui.engine.owner import owner_alive
 from harness_tui.engine.processes import kill_recorded_group
 from harness_tui.engine.session import SessionState
+from harness_tui.engine.worktree_lifecycle import WorktreeSession
 from harness_tui.engine.worktree_sessions import WorktreeSessions
 from harness_tui.store import EventStore, StoreLostError, StoreUnavailableError
 
@@ -43,7 +45,7 @@ async def recover_interrupted(
     store: EventStore,
     worktrees: WorktreeSessions,
     load_state: Callable[[str], Awaitable[SessionState]],
-    attach: Callable[[SessionState], SessionLoop],
+    attach: Callable[[SessionState], SessionLoop | ExternalSession],
     record_failure: Callable[[str, str], Awaitable[None]],
     leases: LeaseKeeper,
 ) -> list[RecoveryFailure]:
@@ -84,7 +86,7 @@ async def _recover(
     session_id: str,
     worktrees: WorktreeSessions,
     load_state: Callable[[str], Awaitable[SessionState]],
-    attach: Callable[[SessionState], SessionLoop],
+    attach: Callable[[SessionState], SessionLoop | ExternalSession],
     leases: LeaseKeeper,
 ) -> None:
     state = await load_state(session_id)
@@ -125,7 +127,7 @@ async def _recover(
         await loop.close_interrupted()
     elif not state.turn_active:
         await loop.settle()
-    if stranded and loop.worktree is not None:
+    if stranded and isinstance(loop.worktree, WorktreeSession):
         await loop.worktree.recover()
 
 

@@ -98,6 +98,14 @@ class SessionState:
     # use the network. None for a session logged before sandboxes: the config decides.
     sandbox_mode: str | None = None
     sandbox_network: bool = False
+    # The external agent it runs on ([agents.NAME], session.created's `backend`) and
+    # its protocol; empty for our own loop.
+    backend: str = ""
+    protocol: str = ""
+    # What the agent's process last said of itself (agent.started): its own session id,
+    # for a resume, and whether it asks before it runs tools.
+    agent_session_id: str | None = None
+    agent_asks: bool = True
     # 0 for a session a person started, parent's depth + 1 for a subagent.
     depth: int = 0
     status: str = ""  # empty until the first session.status
@@ -186,6 +194,8 @@ def _created(state: SessionState, event: Event, data: dict[str, Any]) -> None:
         state.sandbox_mode = sandbox["mode"]
         state.sandbox_network = bool(sandbox.get("network", False))
     state.depth = int(data.get("depth", 0))
+    state.backend = data.get("backend") or ""
+    state.protocol = data.get("protocol") or ""
     state.created_at = event.ts
     state.owner = data.get("owner")
     planned = data.get("worktree")
@@ -237,6 +247,8 @@ def _turn_completed(state: SessionState, event: Event, data: dict[str, Any]) -> 
     state.last_turn_reason = data.get("reason")
     if data.get("error"):
         state.last_error = data["error"]
+    if data.get("usage"):
+        _turn_usage(state, data)
 
 
 def _model_completed(state: SessionState, event: Event, data: dict[str, Any]) -> None:
@@ -420,7 +432,33 @@ def _validation(state: SessionState, event: Event, data: dict[str, Any]) -> None
         state.validation_failures += 1
 
 
+# An agent's process is on record, like a command's, until it ended: recovery stops the
+# group of one whose engine died (engine.recovery).
+AGENT_PROCESS = "agent"
+
+
+def _agent_started(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.agent_session_id = data.get("agent_session_id") or state.agent_session_id
+    state.agent_asks = bool(data.get("asks_permission", True))
+    state.processes[AGENT_PROCESS] = data
+
+
+def _agent_exited(state: SessionState, event: Event, data: dict[str, Any]) -> None:
+    state.processes.pop(AGENT_PROCESS, None)
+
+
+def _turn_usage(state: SessionState, data: dict[str, Any]) -> None:
+    """An agent's own account of a turn's cost (turn.completed's usage), where it gives
+    one in total rather than per message."""
+    usage = data.get("usage") or {}
+    state.input_tokens += int(usage.get("input_tokens", 0))
+    state.output_tokens += int(usage.get("output_tokens", 0))
+    state.cost_usd += float(usage.get("cost_usd") or 0.0)
+
+
 _HANDLERS = {
+    ev.AGENT_STARTED: _agent_started,
+    ev.AGENT_EXITED: _agent_exited,
     ev.SESSION_CREATED: _created,
     ev.SESSION_STATUS: _status,
     ev.INPUT_RECEIVED: _input,

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING
 from harness_tui import events as ev
 from harness_tui.engine.engine import Engine, EngineError, SessionBusy
 from harness_tui.engine.owner import machine, process_start_time
+from harness_tui.engine.processes import INTERRUPTED
 from harness_tui.engine.scheduler import project_key
 from harness_tui.engine.session import SessionState
-from harness_tui.engine.worktree_lifecycle import INTERRUPTED
 from harness_tui.providers.select import ProviderConfigError
 from harness_tui.store import EventStore, LeaseHolder, StoreError, open_store
 from harness_tui.store.control import PENDING

@@ -18,7 +18,7 @@ from typing import Protocol
 from harness_tui import events as ev
 from harness_tui.engine.context import EngineContext
 from harness_tui.engine.owner import current_owner
-from harness_tui.engine.processes import process_record
+from harness_tui.engine.processes import INTERRUPTED, process_record
 from harness_tui.engine.scheduler import Ticket
 from harness_tui.engine.session import SessionState, SessionWorktree
 from harness_tui.engine.tasks import TaskManager
@@ -35,7 +35,6 @@ from harness_tui.engine.worktrees import (
 from harness_tui.engine.writer import SessionWriter
 from harness_tui.tools.bash import StartedCallback
 
-INTERRUPTED = "interrupted: the process running it exited"
 # Paths listed in worktree.committed; the counts cover all of them.
 MAX_LISTED_PATHS = 200
 

@@ -28,6 +28,8 @@ from collections.abc import (
 from typing import Any, TypeVar
 
 from harness_tui.events import (
+    AGENT_NEVER_ASKS,
+    AGENT_STARTED,
     APPROVAL_REQUESTED,
     APPROVAL_RESOLVED,
     MODEL_COMPLETED,
@@ -351,12 +353,20 @@ def _project(delta: SessionDelta, event: Event, ts: Any) -> None:
         # Nobody can answer an approval once its turn is over.
         delta.approvals_reset = True
         delta.approvals = 0
+        # An external agent's own account of the turn, where it gives one in total.
+        usage = data.get("usage")
+        if isinstance(usage, dict):
+            delta.input_tokens += _number(usage.get("input_tokens"), int)
+            delta.output_tokens += _number(usage.get("output_tokens"), int)
+            delta.cost_usd += _number(usage.get("cost_usd"), float)
     elif kind == TASK_STARTED:
         delta.tasks += 1
     elif kind in _TASK_ENDS:
         delta.tasks -= 1
     elif kind in (SANDBOX_DISABLED, SANDBOX_UNAVAILABLE):
         delta.unconfined = _text(data.get("reason")) or kind
+    elif kind == AGENT_STARTED and data.get("asks_permission") is False:
+        delta.unconfined = AGENT_NEVER_ASKS
 
 
 _TASK_ENDS = frozenset({TASK_COMPLETED, TASK_FAILED, TASK_CANCELLED})
@@ -372,6 +382,7 @@ _PROJECTED_TYPES = frozenset(
         *_TASK_ENDS,
         SANDBOX_DISABLED,
         SANDBOX_UNAVAILABLE,
+        AGENT_STARTED,
     }
 )
 

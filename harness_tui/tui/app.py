@@ -322,6 +322,7 @@ class HarnessApp(App[int]):
                 approval_mode=self.config.policy.approval_mode,
                 worktree=self.config.git.worktree,
                 sandbox_mode=self.config.sandbox.mode,
+                agents=tuple(self.config.agents),
             ),
             chosen,
         )
@@ -338,6 +339,7 @@ class HarnessApp(App[int]):
                 approval_mode=request.approval_mode,
                 worktree=request.worktree,
                 sandbox_mode=request.sandbox_mode,
+                agent=request.agent,
             )
         except (EngineError, ProviderConfigError, ValueError) as exc:
             self.notify(str(exc), title="Session not started", severity="error", timeout=10)

@@ -416,6 +416,7 @@ def _created(model: DashboardModel, view: SessionView, event: Event, changes: Ch
     view.approval_mode = data.get("approval_mode")
     view.note = data.get("note")
     view.workspace = data.get("workspace", "")
+    view.backend = data.get("backend") or ""
     sandbox = data.get("sandbox")
     if isinstance(sandbox, dict):
         view.sandbox_mode = sandbox.get("mode")
@@ -460,6 +461,8 @@ def _turn_completed(
     model.turns.discard(view.session_id)
     view.last_error = event.data.get("error")
     view.open_calls.clear()
+    if event.data.get("usage"):
+        _count_usage(view, event)  # an external agent's account of the whole turn
     # Nobody can answer an approval once its turn is over.
     model._drop_approvals(view, changes)
     _end_stream(model, view, changes)
@@ -479,13 +482,24 @@ def _model_failed(model: DashboardModel, view: SessionView, event: Event, change
 def _model_completed(
     model: DashboardModel, view: SessionView, event: Event, changes: Changes
 ) -> None:
+    _count_usage(view, event)
+    _end_stream(model, view, changes)
+
+
+def _count_usage(view: SessionView, event: Event) -> None:
     # Unless its summary, read after the event was, counted it already.
     if event.position is None or event.position > view.counted_through:
         usage = event.data.get("usage") or {}
         view.input_tokens += int(usage.get("input_tokens") or 0)
         view.output_tokens += int(usage.get("output_tokens") or 0)
         view.cost_usd += float(usage.get("cost_usd") or 0.0)
-    _end_stream(model, view, changes)
+
+
+def _agent_started(
+    model: DashboardModel, view: SessionView, event: Event, changes: Changes
+) -> None:
+    if event.data.get("asks_permission") is False:
+        view.unconfined = ev.AGENT_NEVER_ASKS
 
 
 def _tool_requested(
@@ -603,6 +617,7 @@ _HANDLERS: dict[str, Handler] = {
     ev.SESSION_CREATED: _created,
     ev.SESSION_STATUS: _status,
     ev.SESSION_APPROVAL_MODE: _approval_mode,
+    ev.AGENT_STARTED: _agent_started,
     ev.SANDBOX_DISABLED: _unconfined,
     ev.SANDBOX_UNAVAILABLE: _unconfined,
     ev.TURN_STARTED: _turn_started,

@@ -81,3 +81,12 @@ def sandbox_label(
         return SandboxLabel("⚠ no sandbox here: policy only", "⚠ no sandbox", loud=True)
     suffix = " +network" if network else ""
     return SandboxLabel(f"sandbox {mode}{suffix}", f"{mode}{suffix}", loud=False)
+
+
+def agent_label(agent: str, *, never_asks: bool) -> SandboxLabel:
+    """What the header says of a session on an external agent: it runs its own tools
+    (our sandbox is not around them) and asks our policy first, unless its mode never
+    asks, which is said loudly."""
+    if never_asks:
+        return SandboxLabel(f"⚠ {agent}: runs tools without asking", "⚠ never asks", loud=True)
+    return SandboxLabel(f"agent {agent} · asks our policy", f"agent {agent}", loud=False)

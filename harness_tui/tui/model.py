@@ -110,6 +110,8 @@ class SessionView:
     approval_mode: str | None = None
     note: str | None = None
     workspace: str = ""
+    # The external agent it runs on (session.created's `backend`); empty for our loop.
+    backend: str = ""
     # The sandbox its commands run in, as chosen when it started (None: logged before
     # sandboxes, when the config's mode applied) and whether it may reach the network.
     sandbox_mode: str | None = None
@@ -155,7 +157,9 @@ class SessionView:
 
     @property
     def model_label(self) -> str:
-        return f"{self.provider}/{self.model}" if self.provider else self.model
+        if self.provider and self.model:
+            return f"{self.provider}/{self.model}"
+        return self.provider or self.model
 
     @property
     def display_status(self) -> str:

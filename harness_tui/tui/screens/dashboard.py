@@ -14,10 +14,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Input, Static
 
-from harness_tui.events import Event
+from harness_tui.events import AGENT_NEVER_ASKS, Event
 from harness_tui.tui import keys
 from harness_tui.tui.format import ellipsize
-from harness_tui.tui.labels import SandboxLabel, sandbox_label
+from harness_tui.tui.labels import SandboxLabel, agent_label, sandbox_label
 from harness_tui.tui.model import Changes
 from harness_tui.tui.render import TYPE_FILTERS
 from harness_tui.tui.screens.event_detail import EventDetailScreen
@@ -151,6 +151,10 @@ class DashboardScreen(Screen[None]):
                 app.config.sandbox.mode,
                 network=app.config.sandbox.network,
                 unconfined=app.sandbox_unavailable,
+            )
+        if view.backend or view.unconfined == AGENT_NEVER_ASKS:
+            return agent_label(
+                view.backend or view.provider, never_asks=view.unconfined == AGENT_NEVER_ASKS
             )
         return sandbox_label(
             view.sandbox_mode or app.config.sandbox.mode,

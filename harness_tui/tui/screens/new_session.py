@@ -1,5 +1,6 @@
-"""Start a session: the prompt, provider and model, approval mode, sandbox, worktree or
-not, here or queued for a worker (`harness-tui worker`) sharing the store."""
+"""Start a session: the prompt, provider and model or an external agent, approval mode,
+sandbox, worktree or not, here or queued for a worker (`harness-tui worker`) sharing
+the store."""
 
 from __future__ import annotations
 
@@ -30,6 +31,12 @@ class NewSessionRequest:
     sandbox_mode: str | None = None
     # Queued in the store for a worker to run, rather than run by this dashboard.
     queue: bool = False
+    # The external agent ([agents.NAME]) it runs on; None: our own loop.
+    agent: str | None = None
+
+
+# The Agent choice for our own loop (providers, tools and the policy gate in-process).
+OUR_LOOP = "our loop (provider above)"
 
 
 class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
@@ -48,8 +55,10 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
         approval_mode: str,
         worktree: bool,
         sandbox_mode: str,
+        agents: tuple[str, ...] = (),
     ) -> None:
         super().__init__()
+        self.agents = agents
         self.provider = provider
         self.model_hint = model_hint
         self.approval_mode = approval_mode
@@ -82,6 +91,14 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
                     yield Switch(value=False, id="queue")
             # What the agent may do, side by side.
             with Horizontal(classes="form-row"):
+                with Vertical():
+                    yield Label("Agent")
+                    yield Select(
+                        [(OUR_LOOP, ""), *[(name, name) for name in self.agents]],
+                        value="",
+                        allow_blank=False,
+                        id="agent",
+                    )
                 with Vertical():
                     yield Label("Approval mode")
                     yield Select(
@@ -117,6 +134,13 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
             return
         provider = str(self.query_one("#provider", Select).value)
         model = self.query_one("#model", Input).value.strip()
+        agent = str(self.query_one("#agent", Select).value) or None
+        queue = self.query_one("#queue", Switch).value
+        if agent is not None and queue:
+            self.query_one("#new-session-error", Label).update(
+                f"{agent} runs here: workers take sessions on our own loop only."
+            )
+            return
         self.dismiss(
             NewSessionRequest(
                 prompt=prompt,
@@ -125,7 +149,8 @@ class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
                 approval_mode=str(self.query_one("#approval-mode", Select).value),
                 worktree=self.query_one("#worktree", Switch).value,
                 sandbox_mode=str(self.query_one("#sandbox-mode", Select).value),
-                queue=self.query_one("#queue", Switch).value,
+                queue=queue,
+                agent=agent,
             )
         )
 
