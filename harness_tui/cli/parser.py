@@ -300,16 +300,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 AGENTS_EPILOG = """\
-STATUS: ok (its version printed), missing (not on the PATH the agent gets: the npm
-package to install is listed), timeout (`COMMAND --version` gave no answer within
---timeout; its process group is killed), error (it failed, or printed no version), or
-no command. `--version` runs with a fresh temporary HOME, the agent's own clean
-environment and stdin closed, so it writes nothing into your configuration.
+STATUS: ok (it printed its version); missing (not on the PATH the agent gets:
+the npm package to install is listed); timeout (`COMMAND --version` gave no
+answer within --timeout, and its process group was killed); error (it failed,
+or printed no version); no command. `--version` runs with a fresh temporary
+HOME, the agent's own clean environment and stdin closed: it writes nothing
+into your configuration.
 
-AUTH names the key variables the agent would get ([agents.NAME] pass_env and env)
-and `login` when its own credential file exists under HOME (~/.claude/.credentials.json,
-~/.codex/auth.json, ~/.local/share/opencode/auth.json, ~/.gemini/oauth_creds.json, ...):
-names and presence only, never a value or a file's content.
+AUTH names the key variables the agent would get ([agents.NAME] pass_env and
+env), and says `login` when its own credential file exists under HOME
+(~/.claude/.credentials.json, ~/.claude.json, ~/.codex/auth.json,
+~/.local/share/opencode/auth.json, ~/.gemini/oauth_creds.json): names and
+presence only, never a value or a file's content.
 
 exit codes:
   0    listed, whatever is installed or not
