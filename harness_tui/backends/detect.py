@@ -71,7 +71,7 @@ RUNTIMES = {
     "claude": Runtime(
         credentials=(
             ("CLAUDE_CONFIG_DIR", ".claude", (".credentials.json",)),
-            ("", "", (".claude.json",)),
+            ("CLAUDE_CONFIG_DIR", "", (".claude.json",)),
         ),
         project=((".claude/settings.json", ".claude/settings.local.json", ".claude"),),
     ),

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from harness_tui.backends.detect import RUNTIMES, credential_files, first_version
 from harness_tui.cli.exitcodes import ExitCode
 from tests.support.processes import group_alive, kill_group
 from tests.support.projects import cli_env, harness_cmd
@@ -244,6 +245,40 @@ def test_nothing_installed_is_still_a_listing(world, tmp_path):
     rows = json.loads(done.stdout)
     assert {row["status"] for row in rows} == {"missing"}
     assert all(row["path"] is None and row["version"] is None for row in rows)
+
+
+@pytest.mark.parametrize(
+    ("output", "version"),
+    [
+        ("2.1.197 (Claude Code)\n", "2.1.197"),
+        ("codex-cli 0.171.0\n", "0.171.0"),
+        ("opencode v1.18.3-beta.2\n", "1.18.3-beta.2"),
+        ("mine 1.2\n", "1.2"),
+        ("no version here, 3 items\n", None),
+    ],
+)
+def test_the_version_is_the_first_version_looking_token(output, version):
+    assert first_version(output) == version
+
+
+def test_credential_files_follow_the_variables_that_move_them(tmp_path):
+    home, claude_dir, codex_dir = tmp_path / "home", tmp_path / "claude", tmp_path / "codex"
+    for directory in (home / ".claude", claude_dir, codex_dir):
+        directory.mkdir(parents=True)
+    (home / ".claude" / ".credentials.json").write_text("{}")
+    (claude_dir / ".credentials.json").write_text("{}")
+    (claude_dir / ".claude.json").write_text("{}")
+    (codex_dir / "auth.json").write_text("{}")
+    claude, codex = RUNTIMES["claude"], RUNTIMES["codex"]
+    assert credential_files(claude, {"HOME": str(home)}) == ["~/.claude/.credentials.json"]
+    moved = {"HOME": str(home), "CLAUDE_CONFIG_DIR": str(claude_dir)}
+    assert credential_files(claude, moved) == [
+        str(claude_dir / ".credentials.json"),
+        str(claude_dir / ".claude.json"),
+    ]
+    assert credential_files(codex, {"HOME": str(home), "CODEX_HOME": str(codex_dir)}) == [
+        str(codex_dir / "auth.json")
+    ]
 
 
 @pytest.mark.parametrize(
