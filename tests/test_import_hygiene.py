@@ -26,6 +26,8 @@ ENGINE_SIDE = [
     "harness_tui.tools.registry",
     "harness_tui.gc",
     "harness_tui.cli.exec",
+    "harness_tui.cli.agents",
+    "harness_tui.backends.detect",
     "harness_tui.events",
     "harness_tui.config",
     "harness_tui.cli",

@@ -91,6 +91,10 @@ def _subcommand(args: argparse.Namespace) -> Callable[..., int]:
         from harness_tui.cli import queue
 
         return queue.run
+    if args.command == "agents":
+        from harness_tui.cli import agents
+
+        return agents.run
     if args.command == "worker":
         from harness_tui.cli import worker
 

@@ -295,7 +295,55 @@ def build_parser() -> argparse.ArgumentParser:
 
     _control_commands(commands)
     _fleet_commands(commands)
+    _agents_command(commands)
     return parser
+
+
+AGENTS_EPILOG = """\
+STATUS: ok (it printed its version); missing (not on the PATH the agent gets:
+the npm package to install is listed); timeout (`COMMAND --version` gave no
+answer within --timeout, and its process group was killed); error (it failed,
+or printed no version); no command. `--version` runs with a fresh temporary
+HOME, the agent's own clean environment and stdin closed: it writes nothing
+into your configuration.
+
+AUTH names the key variables the agent would get ([agents.NAME] pass_env and
+env), and says `login` when its own credential file exists under HOME
+(~/.claude/.credentials.json, ~/.claude.json, ~/.codex/auth.json,
+~/.local/share/opencode/auth.json, ~/.gemini/oauth_creds.json): names and
+presence only, never a value or a file's content.
+
+exit codes:
+  0    listed, whatever is installed or not
+  2    usage or config error
+"""
+
+
+def _agents_command(commands: Any) -> None:
+    agents = commands.add_parser(
+        "agents",
+        help="list the agent runtimes ([agents.NAME]): installed, version, authentication",
+        description="Every configured agent ([agents.NAME], and the built-in claude, codex,\n"
+        "opencode, gemini, claude-acp and codex-acp): whether its command is installed,\n"
+        "its version, how it is authenticated, and which of its own configuration files\n"
+        "(opencode.json, .claude/, .codex/config.toml, .gemini/settings.json) the project\n"
+        "has. All are asked at once.",
+        epilog=AGENTS_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    agents.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON array: name, protocol, command, args, path, installed, status, "
+        "version, auth{env, files}, project_config, package, description, error (when any)",
+    )
+    agents.add_argument(
+        "--timeout",
+        metavar="S",
+        type=float,
+        help="seconds each `COMMAND --version` may take (default: 5)",
+    )
+    _common(agents, top=False)
 
 
 def _timeout(parser: argparse.ArgumentParser) -> None:
@@ -544,6 +592,9 @@ def parse(argv: Sequence[str] | None = None) -> argparse.Namespace:
     elif args.command == "submit":
         if not args.prompt.strip():
             raise UsageError("submit needs a non-empty prompt")
+    elif args.command == "agents":
+        if args.timeout is not None and not 0 < args.timeout <= 600:
+            raise UsageError(f"agents --timeout {args.timeout:g}: expected 0 < seconds <= 600")
     elif args.command == "worker":
         if args.max_sessions is not None and not 1 <= args.max_sessions <= 1000:
             raise UsageError(f"--max-sessions {args.max_sessions}: expected 1 to 1000")
