@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import difflib
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,9 @@ NEVER_ASKS = ("--dangerously-skip-permissions", "--permission-mode=bypassPermiss
 # MCP servers first: about 3 s here) and an interrupt.
 INITIALIZE_TIMEOUT_S = 60.0
 INTERRUPT_TIMEOUT_S = 10.0
+# How long an interrupted turn waits for the turn a late steer started (the CLI takes
+# a message it holds as soon as the interrupted turn ends).
+LATE_STEER_S = 5.0
 # How long an agent whose stdout closed has to exit and finish its stderr.
 EXIT_WAIT_S = 2.0
 
@@ -203,9 +207,11 @@ class ClaudeConnection:
         self._withdrawn: set[str] = set()
         self._in_turn = False
         self._interrupted = False
-        # User messages written this turn, and how many of them the CLI has taken.
+        # User messages written, and how many of them the CLI took (replayed); whether
+        # it replays them at all (a CLI that does not is never waited on).
         self._written = 0
         self._taken = 0
+        self._replaying = False
         # What this turn's model.completed events counted, and the CLI's running
         # total cost when the turn began (its result reports the process's total).
         self._counted: dict[str, int] = {}
@@ -263,32 +269,53 @@ class ClaudeConnection:
         process = self._running()
         self._in_turn = True
         self._interrupted = False
-        self._written = self._taken = 0
         self._counted = {}
         self._usage_seen = set()
         turn_usage: dict[str, int] = {}
         cost_before = self._cost_total
+        last: dict[str, Any] = {}
         try:
             await self._write_user(process, text)
             while True:
-                message = await self._messages.get()
-                if message is _EOF:
-                    self._messages.put_nowait(_EOF)  # for whoever reads next
-                    raise self._gone or process.gone("it exited")
+                message = await self._next_message(process, late=bool(last))
+                if message is None:  # the late steer never came back: nothing runs
+                    self._taken = self._written
+                    return self._turn_end(last, turn_usage, self._cost_total - cost_before)
                 if message.get("type") != "result":
+                    if message.get("isReplay") and last and self._interrupted:
+                        # The late steer's turn began after the one it joined was
+                        # interrupted: it stops too, and the CLI is idle again.
+                        with contextlib.suppress(AgentError):
+                            await self._control({"subtype": "interrupt"}, INTERRUPT_TIMEOUT_S)
                     await self._on_message(message)
                     continue
+                last = message
                 for key, value in our_usage(message.get("usage") or {}).items():
                     turn_usage[key] = turn_usage.get(key, 0) + value
                 if isinstance(message.get("total_cost_usd"), int | float):
                     self._cost_total = float(message["total_cost_usd"])
-                # A steer the CLI took only after this result started a turn of its
-                # own: that turn is still ours, and ends with its own result.
-                if self._taken < self._written and not self._interrupted:
+                # A steer the CLI took only after this result starts a turn of its
+                # own: that turn is still this one, which ends with its result.
+                if self._replaying and self._taken < self._written:
                     continue
                 return self._turn_end(message, turn_usage, self._cost_total - cost_before)
         finally:
             self._in_turn = False
+
+    async def _next_message(self, process: AgentProcess, *, late: bool) -> dict[str, Any] | None:
+        """The CLI's next message of the turn. Waiting on a late steer's turn after an
+        interrupt is bounded: None if it does not come."""
+        if late and self._interrupted:
+            try:
+                message = await asyncio.wait_for(self._messages.get(), LATE_STEER_S)
+            except TimeoutError:
+                return None
+        else:
+            message = await self._messages.get()
+        if message is _EOF:
+            self._messages.put_nowait(_EOF)  # for whoever reads next
+            raise self._gone or process.gone("it exited")
+        return message
 
     async def steer(self, text: str) -> bool:
         if not self._in_turn or self._interrupted:
@@ -300,11 +327,16 @@ class ClaudeConnection:
         if not self._in_turn or self.process is None:
             return
         self._interrupted = True
-        # A pending question is answered no; the turn stops with it.
+        with contextlib.suppress(AgentError):
+            await self._control(
+                {"subtype": "interrupt"}, INTERRUPT_TIMEOUT_S, then=self._deny_pending
+            )
+
+    def _deny_pending(self) -> None:
+        """A pending question is answered no (after the interrupt was sent, so the CLI
+        stops the turn rather than carry on with the refusal)."""
         for task in list(self._permissions.values()):
             task.cancel()
-        with contextlib.suppress(AgentError):
-            await self._control({"subtype": "interrupt"}, INTERRUPT_TIMEOUT_S)
 
     # -- the turn's messages -----------------------------------------------------
 
@@ -314,6 +346,7 @@ class ClaudeConnection:
             await self._on_assistant(message.get("message") or {})
         elif kind == "user":
             if message.get("isReplay"):
+                self._replaying = True
                 self._taken += 1
                 return
             await self._on_user(message.get("message") or {})
@@ -473,17 +506,24 @@ class ClaudeConnection:
             }
         )
 
-    async def _control(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """Send one control request and return the CLI's answer."""
+    async def _control(
+        self, request: dict[str, Any], timeout: float, then: Callable[[], None] | None = None
+    ) -> dict[str, Any]:
+        """Send one control request (and call `then` once it is sent) and return the
+        CLI's answer."""
         process = self._running()
         self._request_count += 1
         request_id = f"req_{self._request_count}_{uuid.uuid4().hex[:8]}"
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._requests[request_id] = future
         try:
-            await process.send(
-                {"type": "control_request", "request_id": request_id, "request": request}
-            )
+            try:
+                await process.send(
+                    {"type": "control_request", "request_id": request_id, "request": request}
+                )
+            finally:
+                if then is not None:
+                    then()
             try:
                 answer = await asyncio.wait_for(future, timeout)
             except TimeoutError:

@@ -277,6 +277,28 @@ async def test_interrupt_cancels_the_turn_and_denies_the_pending_question(tmp_pa
     assert (await connection.prompt("still there?")).reason == "no_tool_calls"
 
 
+async def test_a_steer_the_interrupt_left_over_does_not_leak_into_the_next_turn(tmp_path, opened):
+    """Claude Code starts a turn of its own for a message it had not taken when the
+    turn it joined was interrupted: that turn is stopped too, and the next prompt's
+    answer is the next prompt's."""
+    side = RecordingSide()
+    connection = await connect(opened, spec(tmp_path), side)
+    await connection.start()
+    turn = asyncio.create_task(connection.prompt("run: touch never.txt"))
+    await wait_for(lambda: side.held, message="the permission question")
+    assert await connection.steer("and this")
+
+    await connection.interrupt()
+    assert (await turn).reason == "cancelled"
+    # The steer's own turn was read (and stopped) as part of the interrupted one.
+    assert [d["text"] for d in side.of("model.completed")][-1] == "You said: and this"
+    side.events.clear()
+    end = await connection.prompt("hello again")
+
+    assert end.reason == "no_tool_calls"
+    assert [d["text"] for d in side.of("model.completed")] == ["You said: hello again"]
+
+
 async def test_interrupt_stops_a_running_command(tmp_path, opened):
     side = RecordingSide(answer=allow)
     connection = await connect(opened, spec(tmp_path), side)

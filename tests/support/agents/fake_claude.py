@@ -217,9 +217,11 @@ class FakeClaude:
 
     # -- a turn ---------------------------------------------------------------
 
-    async def run_turn(self, message: dict[str, Any]) -> None:
+    async def run_turn(
+        self, message: dict[str, Any], steers: list[dict[str, Any]] | None = None
+    ) -> None:
         self.interrupted.clear()
-        self.steers.clear()
+        self.steers = list(steers or [])
         text = content_text(message["message"]["content"])
         self.send(
             {
@@ -275,6 +277,10 @@ class FakeClaude:
             for future in self.pending.values():
                 future.cancel()
             self.pending.clear()
+            # Messages that came too late for this turn start the next one.
+            if self.steers:
+                first, *rest = self.steers
+                self.turn = asyncio.create_task(self.run_turn(first, rest))
 
     def echo(self, message: dict[str, Any]) -> None:
         if self.replay:
@@ -387,10 +393,12 @@ class FakeClaude:
 
     async def until_interrupted(self, future: asyncio.Future[Any]) -> Any:
         interrupted = asyncio.ensure_future(self.interrupted.wait())
-        done, _ = await asyncio.wait({future, interrupted}, return_when=asyncio.FIRST_COMPLETED)
-        if future in done:
+        await asyncio.wait({future, interrupted}, return_when=asyncio.FIRST_COMPLETED)
+        # An interrupt wins over an answer read in the same breath.
+        if not self.interrupted.is_set():
             interrupted.cancel()
             return future.result()
+        interrupted.cancel()
         future.cancel()
         return None
 
