@@ -65,8 +65,9 @@ LATE_STEER_S = 5.0
 # How long an agent whose stdout closed has to exit and finish its stderr.
 EXIT_WAIT_S = 2.0
 
-# What our reader hands a turn when stdout closed.
+# What our reader hands a turn when stdout closed, and a can_use_tool request.
 _EOF: dict[str, Any] = {"type": "__eof__"}
+_CAN_USE_TOOL = "__can_use_tool__"
 
 
 async def stderr_drained(process: AgentProcess, timeout: float) -> None:
@@ -220,6 +221,11 @@ class ClaudeConnection:
         self._gone: AgentError | None = None
 
     @property
+    def pid(self) -> int | None:
+        """The agent's pid, which leads its process group (recorded in agent.started)."""
+        return self.process.pid if self.process is not None else None
+
+    @property
     def can_steer(self) -> bool:
         return True
 
@@ -342,7 +348,16 @@ class ClaudeConnection:
 
     async def _on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
-        if kind == "assistant":
+        if kind == _CAN_USE_TOOL:
+            # Judged beside the turn: a person may take minutes, and the CLI's other
+            # messages (an interrupt's answer, a withdrawal) must still be read.
+            request_id = str(message["request_id"])
+            if request_id in self._withdrawn:
+                return
+            task = asyncio.create_task(self._judge(request_id, message))
+            self._permissions[request_id] = task
+            task.add_done_callback(lambda _: self._permissions.pop(request_id, None))
+        elif kind == "assistant":
             await self._on_assistant(message.get("message") or {})
         elif kind == "user":
             if message.get("isReplay"):
@@ -553,9 +568,9 @@ class ClaudeConnection:
                     self._on_control_request(process, message)
                 elif kind == "control_cancel_request":
                     request_id = str(message.get("request_id"))
+                    self._withdrawn.add(request_id)
                     task = self._permissions.get(request_id)
                     if task is not None:
-                        self._withdrawn.add(request_id)
                         task.cancel()
                 else:
                     self._messages.put_nowait(message)
@@ -582,9 +597,9 @@ class ClaudeConnection:
         request_id = str(message.get("request_id"))
         request = message.get("request") or {}
         if request.get("subtype") == "can_use_tool":
-            task = asyncio.create_task(self._judge(request_id, request))
-            self._permissions[request_id] = task
-            task.add_done_callback(lambda _: self._permissions.pop(request_id, None))
+            # Judged in the turn's order: the tool call it asks about, on the line
+            # before it, is on the record first.
+            self._messages.put_nowait({"type": _CAN_USE_TOOL, "request_id": request_id, **request})
             return
         # Hooks and SDK MCP servers are not ours: say so rather than leave it waiting.
         error = f"unsupported control request: {request.get('subtype')}"
