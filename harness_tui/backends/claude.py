@@ -43,13 +43,24 @@ from harness_tui.backends.agent import (
 from harness_tui.backends.process import AgentProcess
 
 # Claude Code's tools that have a name our policy knows, and how their arguments map:
-# (our tool, {our argument: Claude's}).
+# (our tool, {our argument: Claude's}). Our names are our own tools' (tools/files.py),
+# so the policy judges, jails and diffs the agent's call as it would ours.
 TOOL_MAP: dict[str, tuple[str, dict[str, str]]] = {
     "Bash": (SHELL_TOOL, {"command": "command"}),
     "Write": ("write_file", {"path": "file_path", "content": "content"}),
-    "Edit": ("edit_file", {"path": "file_path", "old": "old_string", "new": "new_string"}),
+    "Edit": (
+        "edit_file",
+        {
+            "path": "file_path",
+            "old_string": "old_string",
+            "new_string": "new_string",
+            "replace_all": "replace_all",
+        },
+    ),
     "Read": ("read_file", {"path": "file_path"}),
 }
+# Arguments that name a file: workspace-relative in ours, absolute in Claude's.
+PATH_ARGS = ("path",)
 
 # Modes in which the CLI never asks before it runs a tool. acceptEdits still asks
 # for shell commands, so it counts as asking.
@@ -114,25 +125,36 @@ def never_asks(args: tuple[str, ...]) -> bool:
     return False
 
 
-def map_tool(name: str, tool_input: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Claude Code's tool call in our terms: (tool, args)."""
+def map_tool(name: str, tool_input: dict[str, Any], cwd: Path) -> tuple[str, dict[str, Any]]:
+    """Claude Code's tool call in our terms: (tool, args). A file inside the workspace
+    is named relative to it, as our own tools name it."""
     mapped = TOOL_MAP.get(name)
     if mapped is None:
         return name, dict(tool_input)
     tool, names = mapped
-    return tool, {
-        ours: tool_input[theirs] for ours, theirs in names.items() if theirs in tool_input
-    }
+    args = {ours: tool_input[theirs] for ours, theirs in names.items() if theirs in tool_input}
+    for key in PATH_ARGS:
+        if isinstance(args.get(key), str):
+            path = Path(args[key])
+            if path.is_absolute() and path.is_relative_to(cwd):
+                args[key] = path.relative_to(cwd).as_posix() or "."
+    return tool, args
 
 
-def unmap_args(name: str, tool_input: dict[str, Any], edited: dict[str, Any]) -> dict[str, Any]:
+def unmap_args(
+    name: str, tool_input: dict[str, Any], edited: dict[str, Any], cwd: Path
+) -> dict[str, Any]:
     """The CLI's input for a call whose arguments a person edited in our terms: the
     agent's own keys we do not show (a description, a timeout) are kept."""
     mapped = TOOL_MAP.get(name)
     if mapped is None:
         return {**tool_input, **edited}
     _, names = mapped
-    return {**tool_input, **{names[k]: v for k, v in edited.items() if k in names}}
+    theirs = {names[k]: v for k, v in edited.items() if k in names}
+    for key in PATH_ARGS:
+        if key in names and isinstance(theirs.get(names[key]), str):
+            theirs[names[key]] = str(cwd / theirs[names[key]])  # an absolute one stays
+    return {**tool_input, **theirs}
 
 
 def change_diff(name: str, tool_input: dict[str, Any], cwd: Path) -> str | None:
@@ -387,7 +409,9 @@ class ClaudeConnection:
             )
         for block in blocks:
             if block.get("type") == "tool_use":
-                tool, args = map_tool(str(block.get("name", "")), block.get("input") or {})
+                tool, args = map_tool(
+                    str(block.get("name", "")), block.get("input") or {}, self.spec.cwd
+                )
                 await self.side.emit(
                     "tool.requested",
                     {"call_id": str(block.get("id", "")), "tool": tool, "args": args},
@@ -466,7 +490,7 @@ class ClaudeConnection:
         """Answer one can_use_tool: our policy (and perhaps a person) decides."""
         name = str(request.get("tool_name", ""))
         tool_input = request.get("input") or {}
-        tool, args = map_tool(name, tool_input)
+        tool, args = map_tool(name, tool_input, self.spec.cwd)
         question = PermissionRequest(
             call_id=str(request.get("tool_use_id", "")),
             tool=tool,
@@ -487,7 +511,11 @@ class ClaudeConnection:
             answer = PermissionAnswer(False, reason=f"no answer: {exc}")
         if answer.allow:
             edited = answer.edited_args
-            updated = unmap_args(name, tool_input, edited) if edited is not None else tool_input
+            updated = (
+                unmap_args(name, tool_input, edited, self.spec.cwd)
+                if edited is not None
+                else tool_input
+            )
             response: dict[str, Any] = {"behavior": "allow", "updatedInput": updated}
         else:
             response = {"behavior": "deny", "message": answer.reason or "denied"}

@@ -225,10 +225,12 @@ async def test_file_changes_are_asked_in_our_terms_with_a_diff(tmp_path, opened)
 
     edit, write = side.asked
     assert edit.tool == "edit_file"
-    assert edit.args == {"path": str(target), "old": "two", "new": "three"}
+    # Our own tools' names and a workspace-relative path: the policy judges and diffs
+    # the agent's call as it would ours.
+    assert edit.args == {"path": "notes.txt", "old_string": "two", "new_string": "three"}
     assert "-two\n" in (edit.diff or "") and "+three\n" in (edit.diff or "")
     assert write.tool == "write_file"
-    assert write.args == {"path": str(tmp_path / "work" / "fresh.txt"), "content": "hello"}
+    assert write.args == {"path": "fresh.txt", "content": "hello"}
     assert (write.diff or "").startswith("--- a/fresh.txt\n+++ b/fresh.txt\n")
     assert "+hello\n" in (write.diff or "")
     assert target.read_text() == "one\nthree\n"
