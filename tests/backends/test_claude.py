@@ -19,7 +19,13 @@ from harness_tui.backends.agent import (
     PermissionAnswer,
     PermissionRequest,
 )
-from harness_tui.backends.claude import ClaudeConnection, claude_argv, never_asks
+from harness_tui.backends.claude import (
+    ClaudeConnection,
+    claude_argv,
+    map_tool,
+    never_asks,
+    unmap_args,
+)
 from tests.support.processes import group_alive
 from tests.support.waiting import wait_for
 
@@ -413,3 +419,36 @@ async def test_close_ends_the_whole_process_group(tmp_path, opened):
 )
 def test_which_entries_never_ask(args, asks):
     assert never_asks(args) is not asks
+
+
+def test_the_command_line_adds_the_protocols_flags_the_model_and_the_conversation(tmp_path):
+    the_spec = AgentSpec(
+        name="claude",
+        protocol="claude",
+        argv=("claude", "--debug"),
+        env={},
+        cwd=tmp_path,
+        model="claude-sonnet-5-5",
+    )
+    argv = claude_argv(the_spec, "1234")
+    assert argv[:3] == ["claude", "--debug", "-p"]
+    assert (
+        "--permission-prompt-tool" in argv
+        and argv[argv.index("--permission-prompt-tool") + 1] == "stdio"
+    )
+    assert argv[argv.index("--model") + 1] == "claude-sonnet-5-5"
+    assert argv[-2:] == ["--session-id", "1234"]
+    # Never a mode that skips the questions: as root the CLI refuses it anyway.
+    assert not never_asks(tuple(argv[1:]))
+
+
+def test_edited_file_arguments_go_back_as_the_agents_own(tmp_path):
+    tool_input = {"file_path": str(tmp_path / "a.txt"), "content": "x"}
+    assert map_tool("Write", tool_input, tmp_path) == (
+        "write_file",
+        {"path": "a.txt", "content": "x"},
+    )
+    edited = unmap_args("Write", tool_input, {"path": "b.txt", "content": "y"}, tmp_path)
+    assert edited == {"file_path": str(tmp_path / "b.txt"), "content": "y"}
+    # A tool our policy does not know keeps its name and arguments.
+    assert map_tool("WebFetch", {"url": "u"}, tmp_path) == ("WebFetch", {"url": "u"})

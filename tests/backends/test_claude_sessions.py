@@ -253,3 +253,43 @@ async def test_a_new_engine_resumes_the_agents_conversation(tmp_path):
         "no_tool_calls",
         "no_tool_calls",
     ]
+
+
+async def test_a_command_edited_in_the_inbox_is_what_the_agent_runs(tmp_path):
+    project = project_with_fake_claude(tmp_path)
+    engine = await open_engine(project)
+    try:
+        sid = await engine.start_session(f"run: {PROMPTED}", agent="fake")
+        approval_id = await approval_of(engine, sid)
+        await engine.resolve_approval(approval_id, "edit", edited_args={"command": ALLOWED})
+        await engine.wait(sid)
+        events = await events_of(engine, sid)
+    finally:
+        await engine.close()
+
+    assert not (project / "asked.txt").exists()
+    (done,) = of(events, ev.TOOL_COMPLETED)
+    assert done["result"] == "from-the-agent"
+
+
+async def test_a_file_edit_is_judged_as_ours_with_its_diff(tmp_path):
+    project = project_with_fake_claude(tmp_path)
+    (project / "notes.txt").write_text("one\ntwo\n")
+    engine = await open_engine(project)
+    try:
+        sid = await engine.start_session(
+            "edit: notes.txt: two -> three", agent="fake", approval_mode="untrusted"
+        )
+        approval_id = await approval_of(engine, sid)
+        await engine.resolve_approval(approval_id, "allow_once")
+        await engine.wait(sid)
+        events = await events_of(engine, sid)
+    finally:
+        await engine.close()
+
+    (requested,) = of(events, ev.TOOL_REQUESTED)
+    assert requested["tool"] == "edit_file"
+    assert requested["args"]["path"] == "notes.txt"
+    (asked,) = of(events, ev.APPROVAL_REQUESTED)
+    assert "-two" in asked["diff"] and "+three" in asked["diff"]
+    assert (project / "notes.txt").read_text() == "one\nthree\n"
