@@ -471,7 +471,10 @@ class Engine:
     ) -> None:
         backend = await self._backend(session_id)
         state = self._hosts[session_id].state
-        resolve_provider(self.config, state.provider, state.model).check_cost_budget()
+        if not state.backend:
+            # A session on an external agent has no provider of ours to budget: its
+            # provider field names the agent (session.created's "provider").
+            resolve_provider(self.config, state.provider, state.model).check_cost_budget()
         worktree = self._worktrees.lifecycle(session_id)
         if worktree is not None:
             try:
