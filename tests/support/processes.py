@@ -36,6 +36,15 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
+def running(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")
+
+
 def kill_group(pgid: int) -> None:
     """SIGKILL every process of group `pgid`, if any is left."""
     try:
