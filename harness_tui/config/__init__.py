@@ -27,6 +27,7 @@ from harness_tui.config.loading import (
     load_toml,
 )
 from harness_tui.config.schema import (
+    BUILTIN_AGENTS,
     BUILTIN_PRESETS,
     PROVIDER_NAMES,
     AgentConfig,
@@ -59,6 +60,7 @@ from harness_tui.config.validate import parse_table
 from harness_tui.config.writing import set_config_value, update_toml
 
 __all__ = [
+    "BUILTIN_AGENTS",
     "BUILTIN_PRESETS",
     "ENV_PREFIX",
     "PROVIDER_NAMES",

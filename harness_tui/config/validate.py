@@ -8,6 +8,7 @@ their problems are raised together, so one run shows everything wrong with a fil
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -269,10 +270,28 @@ def put(setting_: Setting, value: Any, path: KeyPath, out: Leaves) -> None:
             raise Invalid(path, f"expected a table, got {show(value)}")
         section_leaves(setting_.type, value, path, out)
     elif is_table(setting_.type):
+        value = _over_built_ins(setting_, value)
         for key, item in convert(setting_.type, value, setting_.meta, path).items():
             out[(*path, key)] = item
     else:
         out[path] = convert(setting_.type, value, setting_.meta, path)
+
+
+def _over_built_ins(setting_: Setting, value: Any) -> Any:
+    """A file's entry for a built-in record (`[agents.claude] command = …`) changes the
+    keys it sets and keeps the built-in's others: replacing the whole entry would lose
+    its protocol, its variables and its package for one changed key."""
+    if not isinstance(value, dict) or not has_default(setting_.field):
+        return value
+    built_ins = default_of(setting_.field)
+    merged: dict[str, Any] = {}
+    for key, entry in value.items():
+        base = built_ins.get(key)
+        if isinstance(entry, dict) and dataclasses.is_dataclass(base):
+            fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(base)}
+            entry = {**fields, **entry}
+        merged[key] = entry
+    return merged
 
 
 def entry_named(meta: Mapping[str, Any], path: KeyPath) -> None:
