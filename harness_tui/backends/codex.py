@@ -336,7 +336,9 @@ class CodexConnection:
                 self._error = str((params.get("error") or {}).get("message") or "") or None
             elif method == "turn/completed":
                 await self._flush_message()
-                return self._turn_end(params.get("turn") or {})
+                end = self._turn_end(params.get("turn") or {})
+                await self._close_open_calls(end)
+                return end
 
     def _ours(self, params: dict[str, Any]) -> bool:
         thread_id = params.get("threadId")
@@ -355,6 +357,15 @@ class CodexConnection:
             return TurnEnd("cancelled", usage=usage)
         error = (turn.get("error") or {}).get("message") or self._error
         return TurnEnd("failed", error=error or f"turn {status}", usage=usage)
+
+    async def _close_open_calls(self, end: TurnEnd) -> None:
+        """Codex does not end the items an interrupt cut short: ended here, so that no
+        call stays open in the log."""
+        error = "cancelled" if end.reason == "cancelled" else "the turn ended before it finished"
+        for call_id in sorted(self._announced):
+            await self.side.emit("tool.failed", {"call_id": call_id, "error": error})
+        self._announced.clear()
+        self._items.clear()
 
     async def _item_started(self, item: dict[str, Any]) -> None:
         item_id = str(item.get("id", ""))
@@ -528,8 +539,12 @@ class CodexConnection:
         try:
             answer = await self.side.permission(request)
         except asyncio.CancelledError:
-            # The turn ended or the agent withdrew the request: it needs no answer.
-            raise
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                # The turn ended or the agent withdrew the request: it needs no answer.
+                raise
+            # The side gave up on it (its turn was cancelled): Codex must not wait.
+            answer = PermissionAnswer(False, reason="cancelled")
         except Exception:
             answer = PermissionAnswer(False, reason="the permission check failed")
         decision = "decline"

@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -261,6 +262,9 @@ async def test_interrupt_while_a_permission_waits(opened, workspace) -> None:
     # Nobody is asked any more and the command never ran.
     assert held.cancelled()
     assert not (workspace / "never.txt").exists()
+    # Codex leaves the cut-short item open; the log does not.
+    [request] = side.requests
+    assert side.of("tool.failed") == [{"call_id": request.call_id, "error": "cancelled"}]
 
 
 async def test_a_request_we_cannot_judge_is_refused(opened) -> None:
@@ -307,6 +311,19 @@ async def test_resuming_an_unknown_thread_fails_with_the_agents_words(tmp_path, 
     with pytest.raises(AgentError, match="thread/resume failed: no rollout found"):
         await connection.start()
     assert connection.pgid is not None and not group_alive(connection.pgid)
+
+
+async def test_an_agent_that_exits_at_start_says_why(tmp_path, workspace) -> None:
+    spec = codex_spec(tmp_path, workspace)
+    # Without CODEX_HOME the fake refuses to start, as a misconfigured agent would.
+    spec = replace(spec, env={"PATH": os.environ["PATH"]})
+    connection = CodexConnection(spec, RecordingSide())
+
+    with pytest.raises(AgentError) as raised:
+        await connection.start()
+
+    assert "exit status 2" in str(raised.value)
+    assert "CODEX_HOME is not set" in str(raised.value)
 
 
 async def test_a_crash_mid_turn_is_an_agent_error_with_its_stderr(opened) -> None:
