@@ -230,7 +230,7 @@ async def test_steering_joins_the_running_turn(opened) -> None:
     end = await turn
 
     assert end.reason == "no_tool_calls"
-    assert side.texts() == ["Steered: go left. Earlier: nothing."]
+    assert side.texts() == ["Waiting for you.", "Steered: go left. Earlier: nothing."]
     # Between turns there is nothing to steer: the text waits for the next turn.
     assert await connection.steer("too late") is False
 
@@ -246,7 +246,7 @@ async def test_interrupt_cancels_the_turn(opened) -> None:
     assert await turn == TurnEnd("cancelled")
     # The connection carries on with the next turn.
     assert (await connection.prompt("after")).reason == "no_tool_calls"
-    assert side.texts() == ["You said: after. Earlier: hang."]
+    assert side.texts() == ["Hanging.", "You said: after. Earlier: hang."]
 
 
 async def test_interrupt_while_a_permission_waits(opened, workspace) -> None:

@@ -10,8 +10,9 @@ What a turn does depends on its prompt:
   process.
 - `write: PATH [CONTENT]`: a file change item with its diff, then
   `item/fileChange/requestApproval`; accepted, the file is written.
-- `wait`: waits for `turn/steer`, whose text appears in the final message.
-- `hang`: waits until `turn/interrupt`.
+- `wait`: says "Waiting for you.", then waits for `turn/steer`, whose text appears in
+  the final message.
+- `hang`: says "Hanging.", then waits until `turn/interrupt`.
 - `fail`: the turn fails with an error.
 - `ask-permissions`: asks `item/permissions/requestApproval` and quotes the answer.
 - `crash`: writes to stderr and exits with status 3, mid-turn.
@@ -269,9 +270,12 @@ class Server:
             path, _, content = text.removeprefix("write:").strip().partition(" ")
             return await self.write_file(turn, base, path, content or "hello from fake codex")
         if text == "wait":
+            # Said first, so that a test sees the turn is under way before it steers.
+            await self.message(base, "Waiting for you.")
             steered = await turn.steered.get()
             return f"Steered: {steered}."
         if text == "hang":
+            await self.message(base, "Hanging.")
             await asyncio.Event().wait()
         if text == "fail":
             return None
