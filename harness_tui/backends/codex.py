@@ -524,9 +524,14 @@ class CodexConnection:
                 title=str(params.get("reason") or "Change files"),
                 diff=diff,
             )
+        elif method == "item/commandExecution/requestApproval":
+            # Network access for a command (no command to judge): declined.
+            with contextlib.suppress(AgentError):
+                await self._send({"id": request_id, "result": {"decision": "decline"}})
+            return
         else:
-            # Network access, extra permissions, questions, tool calls: nothing of ours
-            # can judge them, so they are refused (never granted).
+            # Extra permissions, questions, tool calls: nothing of ours can judge them,
+            # so they are refused, never granted (Codex takes an error as a denial).
             await self._refuse(request_id, str(method))
             return
         task = asyncio.create_task(
