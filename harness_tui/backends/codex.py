@@ -8,6 +8,11 @@ before it runs a command or changes a file (`item/commandExecution/requestApprov
 "untrusted" and the workspace-write sandbox; those requests become PermissionRequests
 our policy (or a person) answers.
 
+Usage comes from `thread/tokenUsage/updated`, which Codex sends after a response's
+message: each agent message is recorded with the tokens counted since the last one
+(the thread's running total moved), so repeated reports count once; tokens no message
+carried (a response that only called a tool, an interrupted one) go on the turn's end.
+
 The entry's arguments win over our defaults: `-c approval_policy="never"` (or any
 other value) in `[agents.NAME] args` is left to Codex, and with "never" the agent is
 marked as one that runs tools without asking; `-c sandbox_mode=...` likewise.
@@ -84,7 +89,9 @@ def _usage(breakdown: dict[str, Any]) -> dict[str, int]:
 
 
 def _minus(total: dict[str, int], seen: dict[str, int]) -> dict[str, int]:
-    return {key: max(0, value - seen.get(key, 0)) for key, value in total.items()}
+    """What the total grew by; counts that did not move are left out."""
+    grown = {key: value - seen.get(key, 0) for key, value in total.items()}
+    return {key: value for key, value in grown.items() if value > 0}
 
 
 def _plus(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
@@ -466,7 +473,7 @@ class CodexConnection:
         if self._total_seen is None:
             # The first report of this process: after a resume the total includes the
             # earlier conversation, so only its last response counts.
-            delta = _usage(token_usage.get("last") or {})
+            delta = {k: v for k, v in _usage(token_usage.get("last") or {}).items() if v > 0}
         else:
             # Codex repeats a report now and then; the total does not move then.
             delta = _minus(total, self._total_seen)

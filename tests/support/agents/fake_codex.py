@@ -21,7 +21,7 @@ Every final message also lists the thread's earlier prompts ("Earlier: a | b"), 
 how a test sees that `thread/resume` carried a conversation on: threads are kept in
 $CODEX_HOME/fake-threads/ID.json. Each model response reports its tokens in
 `thread/tokenUsage/updated` (100 in, 20 of them cached, 10 out), after its message, as
-Codex does.
+Codex does, and repeats the report once, as Codex sometimes does.
 
 `-c approval_policy=VALUE` sets the policy a thread gets unless thread/start names one
 ("never": commands run unasked). `--with-child` starts a `sleep` in the server's process group, to show that the whole
@@ -315,10 +315,10 @@ class Server:
             thread.total[key] += value
         last = {**USAGE, "reasoningOutputTokens": 0, "totalTokens": 110}
         total = {**thread.total, "reasoningOutputTokens": 0, "totalTokens": 0}
-        self.notify(
-            "thread/tokenUsage/updated",
-            {**base, "tokenUsage": {"last": last, "total": total, "modelContextWindow": None}},
-        )
+        report = {**base, "tokenUsage": {"last": last, "total": total, "modelContextWindow": None}}
+        self.notify("thread/tokenUsage/updated", report)
+        # Codex repeats a report now and then (its total unmoved): it must count once.
+        self.notify("thread/tokenUsage/updated", report)
 
     async def run_command(self, turn: Turn, base: dict[str, Any], command: str) -> str:
         thread = turn.thread
