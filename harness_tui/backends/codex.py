@@ -23,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from harness_tui import __version__
@@ -98,27 +100,39 @@ def _plus(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return {key: a.get(key, 0) + b.get(key, 0) for key in {*a, *b}}
 
 
-def file_change_call(changes: Sequence[dict[str, Any]]) -> tuple[str, dict[str, Any], str]:
+def file_change_call(
+    changes: Sequence[dict[str, Any]], workspace: Path | None = None
+) -> tuple[str, dict[str, Any], str]:
     """A Codex file change as a tool call the policy knows: (tool, args, diff shown).
     One added file is write_file {path, content}, one updated file edit_file {path,
     diff}; anything else (deletes, renames, several files) keeps Codex's own name,
-    apply_patch, which the policy does not know, so it prompts."""
-    diff = "\n".join(_change_text(change) for change in changes)
+    apply_patch, which the policy does not know, so it prompts. Paths in `workspace`
+    are given relative to it, as our own tools' are; others stay absolute."""
+    diff = "\n".join(_change_text(change, workspace) for change in changes)
     if len(changes) == 1:
         change = changes[0]
         kind = (change.get("kind") or {}).get("type")
-        path = str(change.get("path", ""))
+        path = _relative(change.get("path"), workspace)
         if kind == "add":
             return "write_file", {"path": path, "content": change.get("diff", "")}, diff
         if kind == "update" and not (change.get("kind") or {}).get("move_path"):
             return "edit_file", {"path": path, "diff": change.get("diff", "")}, diff
-    paths = [str(change.get("path", "")) for change in changes]
+    paths = [_relative(change.get("path"), workspace) for change in changes]
     return "apply_patch", {"paths": paths, "patch": diff}, diff
 
 
-def _change_text(change: dict[str, Any]) -> str:
+def _relative(path: object, workspace: Path | None) -> str:
+    text = str(path or "")
+    if workspace is not None and os.path.isabs(text):
+        relative = os.path.relpath(text, workspace)
+        if relative != ".." and not relative.startswith(f"..{os.sep}"):
+            return relative
+    return text
+
+
+def _change_text(change: dict[str, Any], workspace: Path | None) -> str:
     kind = (change.get("kind") or {}).get("type", "update")
-    path = change.get("path", "?")
+    path = _relative(change.get("path"), workspace) or "?"
     body = str(change.get("diff", ""))
     if kind == "update":
         return body if body.startswith(("---", "diff ")) else f"--- {path}\n+++ {path}\n{body}"
@@ -405,16 +419,16 @@ class CodexConnection:
         if item_id in self._announced:
             return
         self._announced.add(item_id)
-        tool, args = self._tool_call(item)
+        tool, args = self._tool_call(item, self.spec.cwd)
         await self.side.emit("tool.requested", {"call_id": item_id, "tool": tool, "args": args})
 
     @staticmethod
-    def _tool_call(item: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    def _tool_call(item: dict[str, Any], workspace: Path) -> tuple[str, dict[str, Any]]:
         kind = item.get("type")
         if kind == "commandExecution":
             return SHELL_TOOL, {"command": str(item.get("command", ""))}
         if kind == "fileChange":
-            tool, args, _diff = file_change_call(item.get("changes") or [])
+            tool, args, _diff = file_change_call(item.get("changes") or [], workspace)
             return tool, args
         if kind == "mcpToolCall":
             name = f"mcp__{item.get('server', '?')}__{item.get('tool', '?')}"
@@ -458,7 +472,9 @@ class CodexConnection:
             )
             return
         if kind == "fileChange":
-            paths = ", ".join(str(c.get("path", "?")) for c in item.get("changes") or [])
+            paths = ", ".join(
+                _relative(c.get("path"), self.spec.cwd) for c in item.get("changes") or []
+            )
             result = f"applied: {paths}"
         elif kind == "mcpToolCall":
             result = _mcp_text(item.get("result"))
@@ -520,7 +536,7 @@ class CodexConnection:
         elif method == "item/fileChange/requestApproval":
             item_id = str(params.get("itemId", ""))
             item = self._items.get(item_id) or {"id": item_id, "type": "fileChange"}
-            tool, args, diff = file_change_call(item.get("changes") or [])
+            tool, args, diff = file_change_call(item.get("changes") or [], self.spec.cwd)
             if item_id not in self._announced:
                 await self._flush_message()
                 await self._announce(item)

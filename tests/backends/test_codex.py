@@ -196,7 +196,8 @@ async def test_a_new_file_asks_as_write_file_with_its_diff(opened, workspace) ->
 
     [request] = side.requests
     assert request.tool == "write_file"
-    assert request.args == {"path": str(workspace / "notes.txt"), "content": "hello there\n"}
+    # Relative to the workspace, as our own write_file's.
+    assert request.args == {"path": "notes.txt", "content": "hello there\n"}
     assert request.diff is not None and "+hello there" in request.diff
     assert (workspace / "notes.txt").read_text() == "hello there\n"
     [requested] = side.of("tool.requested")
@@ -214,7 +215,7 @@ async def test_a_declined_file_change_is_not_made(opened, workspace) -> None:
 
     [request] = side.requests
     assert request.tool == "edit_file"
-    assert request.args["path"] == str(workspace / "notes.txt")
+    assert request.args["path"] == "notes.txt"
     assert request.diff is not None
     assert "-old line" in request.diff and "+new line" in request.diff
     assert (workspace / "notes.txt").read_text() == "old line\n"
@@ -397,7 +398,10 @@ def test_file_changes_map_onto_the_tools_the_policy_knows() -> None:
 
     assert file_change_call([add])[:2] == ("write_file", {"path": "/w/a.txt", "content": "x\n"})
     assert file_change_call([update])[0] == "edit_file"
+    # A path outside the workspace stays absolute, for the policy to see where it goes.
+    outside = {**add, "path": "/elsewhere/a.txt"}
+    assert file_change_call([outside], Path("/w"))[1]["path"] == "/elsewhere/a.txt"
     # Deletes and several files at once are Codex's own apply_patch, which prompts.
-    tool, args, diff = file_change_call([add, delete])
-    assert tool == "apply_patch" and args["paths"] == ["/w/a.txt", "/w/c.txt"]
+    tool, args, diff = file_change_call([add, delete], Path("/w"))
+    assert tool == "apply_patch" and args["paths"] == ["a.txt", "c.txt"]
     assert "-gone" in diff and "+x" in diff
