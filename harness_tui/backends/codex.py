@@ -226,9 +226,8 @@ class CodexConnection:
             if self.spec.resume_id:
                 # The history stays with Codex: we only carry on.
                 params.update(threadId=self.spec.resume_id, excludeTurns=True)
-                result = await self._request("thread/resume", params)
-            else:
-                result = await self._request("thread/start", params)
+            method = "thread/resume" if self.spec.resume_id else "thread/start"
+            result = await self._request(method, params)
         except BaseException:
             await self.close()
             raise
@@ -236,7 +235,7 @@ class CodexConnection:
         thread_id = thread.get("id")
         if not isinstance(thread_id, str) or not thread_id:
             await self.close()
-            raise AgentError(f"agent {self.spec.name}: thread/start answered without a thread id")
+            raise AgentError(f"agent {self.spec.name}: {method} answered without a thread id")
         self._thread_id = thread_id
         if "approvalPolicy" in result:
             self._asks = _asks(result["approvalPolicy"])
