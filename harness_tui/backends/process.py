@@ -111,6 +111,13 @@ class AgentProcess:
             else:
                 self._stderr.append(text)
 
+    async def ended(self, timeout: float = TERM_GRACE_S) -> None:
+        """Wait (at most `timeout`) for the agent to exit and its stderr to be read to the
+        end, so that `gone` can say how it ended and what it said last."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.process.wait(), timeout)
+            await asyncio.wait_for(asyncio.shield(self._stderr_task), timeout)
+
     def gone(self, what: str) -> AgentError:
         """The one-line error for an agent that stopped answering: what happened, its
         exit status if it exited, and its last line on stderr."""
