@@ -37,9 +37,11 @@ from acp.schema import (
     FileEditToolCallContent,
     FileSystemCapabilities,
     Implementation,
+    LoadSessionResponse,
     PermissionOption,
     ReadTextFileResponse,
     RequestPermissionResponse,
+    SessionConfigOptionSelect,
     TextContentBlock,
     ToolCall,
     ToolCallProgress,
@@ -79,6 +81,13 @@ _REFUSED = -32602
 _NOT_FOUND = -32002
 # A tool call as started (ToolCall) or as a request or update describes it.
 _Call = ToolCall | ToolCallUpdate
+# A command given as argv that is a shell running a script: the script is the command.
+_SHELLS = ("sh", "bash", "zsh", "dash")
+_SHELL_FLAGS = ("-c", "-lc", "-ic")
+# How long the agent may take to answer each request of the handshake: npm launchers
+# and adapters that start their own CLI take seconds; one that hangs must not hold the
+# session forever.
+START_TIMEOUT_S = 120.0
 # A file the agent reads through us is text it puts in its context, not a dataset.
 _READ_LIMIT = 16 * 1024 * 1024
 
@@ -105,6 +114,8 @@ class AcpConnection:
         self._cost_seen = 0.0
         # Each tool call as the agent started it, for the permission request about it.
         self._calls: dict[str, _Call] = {}
+        # Calls of this turn that ended: a late update about one records nothing.
+        self._done: set[str] = set()
         self._permissions: set[asyncio.Task[PermissionAnswer]] = set()
 
     @property
@@ -127,15 +138,25 @@ class AcpConnection:
 
     async def start(self) -> str:
         self.process = await AgentProcess.start(self.spec)
-        self._conn = connect_to_agent(
-            cast(Client, self._client), self.process.stdin, self.process.stdout
+        try:
+            self.session_id = await self._handshake(self.process)
+        except BaseException:
+            await self.close()
+            raise
+        return self.session_id
+
+    async def _handshake(self, process: AgentProcess) -> str:
+        """initialize, then session/load (when asked and offered) or session/new, then
+        the model when the entry names one and the agent lets it be chosen."""
+        conn = self._conn = connect_to_agent(
+            cast(Client, self._client), process.stdin, process.stdout
         )
         capabilities = ClientCapabilities(
             fs=FileSystemCapabilities(read_text_file=True, write_text_file=True), terminal=False
         )
         init = await self._call(
             "initialize",
-            self._conn.initialize(
+            conn.initialize(
                 protocol_version=PROTOCOL_VERSION,
                 client_capabilities=capabilities,
                 client_info=Implementation(name="harness-tui", version=__version__),
@@ -144,24 +165,39 @@ class AcpConnection:
         cwd = str(self.spec.cwd)
         resume = self.spec.resume_id
         offered = init.agent_capabilities is not None and bool(init.agent_capabilities.load_session)
+        options: list[Any] | None = None
+        session_id: str | None = None
         if resume and offered:
-            try:
-                await self._conn.load_session(cwd=cwd, session_id=resume, mcp_servers=[])
-            except RequestError:
-                # The agent forgot it (its own store was cleared): a new conversation
-                # beats none, and the new id returned says so to whoever records it.
-                pass
-            else:
-                self.session_id = resume
-                return resume
-        created = await self._call("session/new", self._conn.new_session(cwd=cwd, mcp_servers=[]))
-        self.session_id = created.session_id
-        return created.session_id
+            loaded = await self._call("session/load", _load(conn, cwd, resume))
+            if loaded is not None:
+                session_id, options = resume, loaded.config_options
+        if session_id is None:
+            created = await self._call("session/new", conn.new_session(cwd=cwd, mcp_servers=[]))
+            session_id, options = created.session_id, created.config_options
+        await self._choose_model(conn, session_id, options or [])
+        return session_id
+
+    async def _choose_model(
+        self, conn: ClientSideConnection, session_id: str, options: list[Any]
+    ) -> None:
+        """The entry's model, through the agent's "model" config option. An agent that
+        offers none keeps its own default (its own config may name one)."""
+        model = self.spec.model
+        for option in options:
+            if not model or not isinstance(option, SessionConfigOptionSelect):
+                continue
+            if option.category == "model" and option.current_value != model:
+                await self._call(
+                    "session/set_config_option",
+                    conn.set_config_option(config_id=option.id, session_id=session_id, value=model),
+                )
+                return
 
     async def prompt(self, text: str) -> TurnEnd:
         conn, session_id = self._open()
         self._turn_active, self._cancelled = True, False
         self._text, self._message_id, self._usage = [], None, {}
+        self._calls, self._done = {}, set()
         try:
             return await self._run_turn(conn, session_id, text)
         finally:
@@ -172,7 +208,7 @@ class AcpConnection:
         try:
             response = await conn.prompt(session_id=session_id, prompt=[text_block(text)])
         except RequestError as exc:
-            await self._end_message(at_turn_end=True)
+            await self._end_turn()
             if self._cancelled:
                 return TurnEnd("cancelled")
             return TurnEnd("failed", error=f"agent {self.spec.name}: {_describe(exc)}")
@@ -188,13 +224,22 @@ class AcpConnection:
             self._usage["output_tokens"] = response.usage.output_tokens
             if response.usage.cached_read_tokens:
                 self._usage["cache_read_tokens"] = response.usage.cached_read_tokens
-        await self._end_message(at_turn_end=True)
+        await self._end_turn()
         stop = response.stop_reason
         if self._cancelled:
             return TurnEnd("cancelled")
         if stop in _STOP_REASONS:
             return TurnEnd(_STOP_REASONS[stop])
         return TurnEnd("failed", error=f"agent {self.spec.name} ended the turn: {stop}")
+
+    async def _end_turn(self) -> None:
+        """The last message (with the turn's usage), and an end for every tool call the
+        agent left open: none of ours stays "running" after its turn."""
+        async with self._updates:
+            await self._end_message(at_turn_end=True)
+            error = "cancelled" if self._cancelled else "not finished when the turn ended"
+            for call_id in list(self._calls):
+                await self._tool_ended(call_id, "tool.failed", {"error": error})
 
     async def steer(self, text: str) -> bool:
         return False
@@ -231,12 +276,11 @@ class AcpConnection:
                 if isinstance(update.content, TextContentBlock):
                     self._text.append(update.content.text)
             elif isinstance(update, ToolCallStart):
-                await self._end_message()
-                self._calls[update.tool_call_id] = update
-                tool, args, _ = _tool_of(update, self.spec.cwd)
-                await self.side.emit(
-                    "tool.requested", {"call_id": update.tool_call_id, "tool": tool, "args": args}
-                )
+                call_id = update.tool_call_id
+                if call_id in self._calls:  # announced already, by a permission request
+                    self._calls[call_id] = _merged(self._calls[call_id], update)
+                elif call_id not in self._done:
+                    await self._announce(update)
             elif isinstance(update, ToolCallProgress):
                 await self._tool_progress(update)
             elif isinstance(update, UsageUpdate):
@@ -250,11 +294,14 @@ class AcpConnection:
     async def on_permission(
         self, session_id: str, tool_call: ToolCallUpdate, options: list[PermissionOption]
     ) -> RequestPermissionResponse:
-        # Whatever the agent said before asking is recorded before the question.
-        async with self._updates:
-            pass
-        if self._cancelled or session_id != self.session_id:
+        if self._cancelled or not self._turn_active or session_id != self.session_id:
             return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
+        # Whatever the agent said before asking is recorded before the question; a call
+        # it asks about without having announced it is announced now.
+        async with self._updates:
+            call_id = tool_call.tool_call_id
+            if call_id not in self._calls and call_id not in self._done:
+                await self._announce(tool_call)
         started = self._calls.get(tool_call.tool_call_id)
         call: _Call = _merged(started, tool_call) if started is not None else tool_call
         tool, args, diff = _tool_of(call, self.spec.cwd)
@@ -306,7 +353,11 @@ class AcpConnection:
     async def _call(self, method: str, request: Awaitable[_T]) -> _T:
         """A request of the handshake; its failure an AgentError naming the agent."""
         try:
-            return await request
+            return await asyncio.wait_for(request, START_TIMEOUT_S)
+        except TimeoutError:
+            raise AgentError(
+                f"agent {self.spec.name}: no answer to {method} within {START_TIMEOUT_S:.0f} s"
+            ) from None
         except RequestError as exc:
             raise AgentError(f"agent {self.spec.name}: {method} failed: {_describe(exc)}") from None
         except (ConnectionError, OSError) as exc:
@@ -326,19 +377,35 @@ class AcpConnection:
         usage, self._usage = self._usage, {}
         await self.side.emit("model.completed", {"text": text, "tool_calls": [], "usage": usage})
 
+    async def _announce(self, call: _Call) -> None:
+        await self._end_message()
+        self._calls[call.tool_call_id] = call
+        tool, args, _ = _tool_of(call, self.spec.cwd)
+        await self.side.emit(
+            "tool.requested", {"call_id": call.tool_call_id, "tool": tool, "args": args}
+        )
+
     async def _tool_progress(self, update: ToolCallProgress) -> None:
         call_id = update.tool_call_id
+        if call_id in self._done:
+            return
         started = self._calls.get(call_id)
-        if started is not None:
+        if started is None:
+            # An update for a call never announced: announce it, so that its end
+            # has a start in the log.
+            await self._announce(update)
+        else:
             self._calls[call_id] = _merged(started, update)
         if update.status == "completed":
-            self._calls.pop(call_id, None)
-            result = _output_of(update)
-            await self.side.emit("tool.completed", {"call_id": call_id, "result": result})
+            await self._tool_ended(call_id, "tool.completed", {"result": _output_of(update)})
         elif update.status == "failed":
-            self._calls.pop(call_id, None)
             error = _output_of(update) or "failed"
-            await self.side.emit("tool.failed", {"call_id": call_id, "error": error})
+            await self._tool_ended(call_id, "tool.failed", {"error": error})
+
+    async def _tool_ended(self, call_id: str, type_: str, data: dict[str, Any]) -> None:
+        self._calls.pop(call_id, None)
+        self._done.add(call_id)
+        await self.side.emit(type_, {"call_id": call_id, **data})
 
     def _cancel_permissions(self) -> None:
         for waiter in list(self._permissions):
@@ -408,7 +475,7 @@ def _choose(options: list[PermissionOption], answer: PermissionAnswer) -> Permis
 # -- tool calls in our terms --------------------------------------------------------------
 
 
-def _merged(started: _Call, update: ToolCallUpdate) -> _Call:
+def _merged(started: _Call, update: _Call) -> _Call:
     """A tool call as the agent last described it: the fields an update sets replace
     those it started with."""
     fields = {
@@ -432,7 +499,16 @@ def _tool_of(call: _Call, cwd: Path) -> tuple[str, dict[str, Any], str | None]:
     if kind == "execute":
         command = raw_args.get("command", raw_args.get("cmd"))
         if isinstance(command, list):
-            command = shlex.join(str(part) for part in command)
+            parts = [str(part) for part in command]
+            # `bash -lc "..."` as argv (codex-acp): the policy judges the script in it.
+            if (
+                len(parts) == 3
+                and parts[0].rsplit("/", 1)[-1] in _SHELLS
+                and parts[1] in _SHELL_FLAGS
+            ):
+                command = parts[2]
+            else:
+                command = shlex.join(parts)
         if not isinstance(command, str) or not command:
             command = call.title or ""
         return SHELL_TOOL, {"command": command}, None
@@ -449,11 +525,31 @@ def _tool_of(call: _Call, cwd: Path) -> tuple[str, dict[str, Any], str | None]:
                 {"path": edit.path, "old": edit.old_text, "new": edit.new_text},
                 diff,
             )
-        return "edit_file", {**raw_args, "path": path or ""}, None
+        return _edit_of(raw_args, path or "", cwd)
     if kind == "read" and path:
         return "read_file", {"path": path}, None
     name = kind if kind and kind != "other" else (call.title or "tool")
     return name, raw_args, None
+
+
+def _edit_of(
+    raw_args: dict[str, Any], path: str, cwd: Path
+) -> tuple[str, dict[str, Any], str | None]:
+    """An edit the agent described only by its raw input (Claude's Write and Edit:
+    file_path with content, or old_string and new_string)."""
+    content = raw_args.get("content")
+    if isinstance(content, str):
+        return (
+            "write_file",
+            {"path": path, "content": content},
+            _text_diff(path, None, content, cwd),
+        )
+    old = next((raw_args[k] for k in ("old_string", "oldText", "old") if k in raw_args), None)
+    new = next((raw_args[k] for k in ("new_string", "newText", "new") if k in raw_args), None)
+    if isinstance(old, str) and isinstance(new, str):
+        args = {"path": path, "old": old, "new": new}
+        return "edit_file", args, _text_diff(path, old, new, cwd)
+    return "edit_file", {**raw_args, "path": path}, None
 
 
 def _path_of(raw_args: dict[str, Any], call: _Call) -> str | None:
@@ -467,12 +563,17 @@ def _path_of(raw_args: dict[str, Any], call: _Call) -> str | None:
 
 
 def _diff(edit: FileEditToolCallContent, cwd: Path) -> str:
-    name = edit.path
+    return _text_diff(edit.path, edit.old_text, edit.new_text, cwd)
+
+
+def _text_diff(path: str, old_text: str | None, new_text: str, cwd: Path) -> str:
+    """A unified diff of one file's change (from /dev/null for a new file)."""
+    name = path
     with contextlib.suppress(ValueError):
-        name = Path(edit.path).relative_to(cwd).as_posix()
-    old = (edit.old_text or "").splitlines(keepends=True)
-    new = edit.new_text.splitlines(keepends=True)
-    before = "/dev/null" if edit.old_text is None else f"a/{name}"
+        name = Path(path).relative_to(cwd).as_posix()
+    old = (old_text or "").splitlines(keepends=True)
+    new = new_text.splitlines(keepends=True)
+    before = "/dev/null" if old_text is None else f"a/{name}"
     return "".join(difflib.unified_diff(old, new, before, f"b/{name}"))
 
 
@@ -495,6 +596,18 @@ def _output_of(update: ToolCallUpdate) -> str:
             if isinstance(raw.get(key), str):
                 return str(raw[key])
     return str(raw)
+
+
+async def _load(
+    conn: ClientSideConnection, cwd: str, session_id: str
+) -> LoadSessionResponse | None:
+    """session/load; None when the agent refuses it (it forgot the session: its own
+    store was cleared), since a new conversation beats none, and the new id returned
+    says so to whoever records it."""
+    try:
+        return await conn.load_session(cwd=cwd, session_id=session_id, mcp_servers=[])
+    except RequestError:
+        return None
 
 
 def _describe(exc: RequestError) -> str:

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from acp.schema import ToolCallUpdate
 
-from harness_tui.backends.acp import AcpConnection
+from harness_tui.backends.acp import AcpConnection, _tool_of
 from harness_tui.backends.agent import (
     AgentError,
     AgentSpec,
@@ -71,7 +72,11 @@ async def connect(tmp_path: Path, workspace: Path):
     opened: list[AcpConnection] = []
 
     async def make(
-        side: RecordingSide, *args: str, resume_id: str | None = None, argv: tuple[str, ...] = ()
+        side: RecordingSide,
+        *args: str,
+        resume_id: str | None = None,
+        argv: tuple[str, ...] = (),
+        model: str = "",
     ) -> AcpConnection:
         spec = AgentSpec(
             name="fake-acp",
@@ -81,6 +86,7 @@ async def connect(tmp_path: Path, workspace: Path):
             env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
             cwd=workspace,
             resume_id=resume_id,
+            model=model,
         )
         connection = AcpConnection(spec, side)
         opened.append(connection)
@@ -150,6 +156,33 @@ async def test_a_permission_answer_chooses_the_agents_option_by_kind(
         assert "ran:" not in side.text()
 
 
+async def test_a_call_announced_only_by_its_permission_request_is_recorded_first(
+    connect,
+) -> None:
+    side = RecordingSide()
+    connection = await connect(side)
+
+    await connection.prompt("ask: echo hi")
+
+    requested = {"call_id": "call-run", "tool": "bash", "args": {"command": "echo hi"}}
+    assert side.events[:2] == [
+        ("tool.requested", requested),
+        ("tool.completed", {"call_id": "call-run", "result": "hi\n"}),
+    ]
+    assert [request.call_id for request in side.requests] == ["call-run"]
+
+
+async def test_the_entrys_model_is_chosen_through_the_agents_model_option(connect) -> None:
+    side = RecordingSide()
+    connection = await connect(side, model="large")
+    await connection.prompt("model")
+    assert side.text() == "model: large"
+
+    default = RecordingSide()
+    await (await connect(default)).prompt("model")
+    assert default.text() == "model: small"
+
+
 async def test_a_file_write_goes_through_the_jail(connect, workspace: Path) -> None:
     side = RecordingSide()
     connection = await connect(side)
@@ -210,6 +243,8 @@ async def test_an_interrupt_ends_the_turn_cancelled(connect) -> None:
     await connection.interrupt()
 
     assert await turn == TurnEnd("cancelled")
+    # The call the agent left open ends with the turn.
+    assert side.of("tool.failed") == [{"call_id": "call-slow", "error": "cancelled"}]
     # The connection takes the next turn.
     assert await connection.prompt("after") == TurnEnd("no_tool_calls")
     assert "echo: after" in side.text()
@@ -291,3 +326,60 @@ async def test_a_session_that_cannot_be_loaded_starts_anew(connect, flags: tuple
     again = await connect(RecordingSide(), *flags, resume_id=resume_id)
 
     assert again.session_id != resume_id
+
+
+@pytest.mark.parametrize(
+    ("call", "tool", "args"),
+    [
+        # codex-acp: argv of a shell running a script.
+        (
+            {"kind": "execute", "rawInput": {"command": ["bash", "-lc", "ls -a"]}},
+            "bash",
+            {"command": "ls -a"},
+        ),
+        (
+            {"kind": "execute", "rawInput": {"command": ["git", "status"]}},
+            "bash",
+            {"command": "git status"},
+        ),
+        # An agent that names the command only in the title (gemini).
+        ({"kind": "execute", "title": "npm test"}, "bash", {"command": "npm test"}),
+        # Claude's Write and Edit through claude-agent-acp: raw input, no diff content.
+        (
+            {"kind": "edit", "rawInput": {"file_path": "/w/a.py", "content": "x = 1\n"}},
+            "write_file",
+            {"path": "/w/a.py", "content": "x = 1\n"},
+        ),
+        (
+            {
+                "kind": "edit",
+                "rawInput": {"file_path": "a.py", "old_string": "1", "new_string": "2"},
+            },
+            "edit_file",
+            {"path": "a.py", "old": "1", "new": "2"},
+        ),
+        (
+            {
+                "kind": "edit",
+                "content": [{"type": "diff", "path": "/w/a.py", "oldText": "1", "newText": "2"}],
+            },
+            "edit_file",
+            {"path": "/w/a.py", "old": "1", "new": "2"},
+        ),
+        ({"kind": "read", "locations": [{"path": "/w/b.md"}]}, "read_file", {"path": "/w/b.md"}),
+        ({"kind": "fetch", "rawInput": {"url": "https://x"}}, "fetch", {"url": "https://x"}),
+        (
+            {"kind": "other", "title": "mcp__db__query", "rawInput": {"q": 1}},
+            "mcp__db__query",
+            {"q": 1},
+        ),
+    ],
+)
+def test_an_agents_tool_call_in_the_policys_terms(
+    call: dict[str, Any], tool: str, args: dict[str, Any]
+) -> None:
+    update = ToolCallUpdate.model_validate({"toolCallId": "c1", **call})
+    mapped_tool, mapped_args, diff = _tool_of(update, Path("/w"))
+    assert (mapped_tool, mapped_args) == (tool, args)
+    if tool in ("write_file", "edit_file"):
+        assert diff is not None and "b/a.py" in diff

@@ -2,6 +2,7 @@
 """A scripted ACP agent on the SDK's agent side: no model, the prompt says what to do.
 
   run: CMD          a tool call (execute) and a permission request; runs CMD if allowed
+  ask: CMD          as run, the call announced only by the permission request
   write: PATH TEXT  a tool call (edit, with its diff), a permission request, then
                     fs/write_text_file through the client
   read: PATH        fs/read_text_file through the client
@@ -9,6 +10,7 @@
   spawn             a child (sleep) in the agent's process group; says its pid
   crash             a line on stderr, exit status 3
   stop: REASON      the turn ends with that stopReason (max_tokens, refusal, ...)
+  model             the model chosen through its "model" config option
   history           every earlier prompt of the session (a loaded one too)
   TEXT              echoed in two chunks, with usage (tokens, cost)
 Each permission answer is reported as "permission: KIND". argv: --sessions FILE
@@ -34,6 +36,9 @@ from acp.schema import (
     NewSessionResponse,
     PermissionOption,
     PromptResponse,
+    SessionConfigOptionSelect,
+    SessionConfigSelectOption,
+    SetSessionConfigOptionResponse,
     Usage,
     UsageUpdate,
 )
@@ -61,7 +66,16 @@ class ScriptedAgent:
     async def new_session(self, cwd, **_):
         sid = f"acp-{uuid.uuid4().hex[:8]}"
         STORE.write_text(json.dumps({**self.sessions(), sid: []}))
-        return NewSessionResponse(session_id=sid)
+        return NewSessionResponse(session_id=sid, config_options=self.options())
+
+    def options(self, model="small"):
+        self.model = model
+        choices = [SessionConfigSelectOption(value=v, name=v) for v in ("small", "large")]
+        return [SessionConfigOptionSelect(id="model", name="Model", category="model",
+            type="select", current_value=model, options=choices)]  # fmt: skip
+
+    async def set_config_option(self, config_id, session_id, value, **_):
+        return SetSessionConfigOptionResponse(config_options=self.options(value))
 
     async def load_session(self, cwd, session_id, **_):
         if session_id not in self.sessions():
@@ -77,8 +91,9 @@ class ScriptedAgent:
         for chunk in chunks:
             await self.client.session_update(sid, acp.update_agent_message_text(chunk))
 
-    async def ask(self, sid, call_id, **call):
-        await self.client.session_update(sid, acp.start_tool_call(call_id, **call))
+    async def ask(self, sid, call_id, announce=True, **call):
+        if announce:
+            await self.client.session_update(sid, acp.start_tool_call(call_id, **call))
         tool_call = acp.schema.ToolCallUpdate(tool_call_id=call_id, **call)
         answer = await self.client.request_permission(sid, tool_call, OPTIONS)
         if not isinstance(answer.outcome, AllowedOutcome):
@@ -100,10 +115,11 @@ class ScriptedAgent:
         history = self.sessions()
         STORE.write_text(json.dumps({**history, sid: [*history.get(sid, []), text]}))
         verb, _, rest = text.partition(": ")
-        if verb == "run":
+        if verb in ("run", "ask"):  # ask: the permission request alone announces the call
             kind = await self.ask(
-                sid, "call-run", title=f"Run {rest}", kind="execute", raw_input={"command": rest}
-            )
+                sid, "call-run", verb == "run", title=f"Run {rest}", kind="execute",
+                raw_input={"command": rest},
+            )  # fmt: skip
             if kind is None:
                 return PromptResponse(stop_reason="cancelled")
             if kind.startswith("allow"):
@@ -148,6 +164,8 @@ class ScriptedAgent:
             os._exit(3)
         elif verb == "stop":
             return PromptResponse(stop_reason=rest)
+        elif text == "model":
+            await self.say(sid, f"model: {self.model}")
         elif text == "history":
             await self.say(sid, "history: " + " | ".join(history.get(sid, [])))
         else:
