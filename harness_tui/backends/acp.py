@@ -84,6 +84,11 @@ _Call = ToolCall | ToolCallUpdate
 # A command given as argv that is a shell running a script: the script is the command.
 _SHELLS = ("sh", "bash", "zsh", "dash")
 _SHELL_FLAGS = ("-c", "-lc", "-ic")
+# Where agents put a file's path and an edit's two texts in a tool call's raw input
+# (Claude Code: file_path, old_string; opencode: filePath, oldString; ...).
+_PATH_KEYS = ("path", "file_path", "filePath", "abs_path")
+_OLD_KEYS = ("old_string", "oldString", "oldText", "old")
+_NEW_KEYS = ("new_string", "newString", "newText", "new")
 # How long the agent may take to answer each request of the handshake: npm launchers
 # and adapters that start their own CLI take seconds; one that hangs must not hold the
 # session forever.
@@ -112,9 +117,10 @@ class AcpConnection:
         self._message_id: str | None = None
         self._usage: dict[str, Any] = {}
         self._cost_seen = 0.0
-        # Each tool call as the agent started it, for the permission request about it.
+        # The turn's open tool calls as the agent last described them; those recorded
+        # (tool.requested) so far; those that ended (a late update records nothing).
         self._calls: dict[str, _Call] = {}
-        # Calls of this turn that ended: a late update about one records nothing.
+        self._announced: set[str] = set()
         self._done: set[str] = set()
         self._permissions: set[asyncio.Task[PermissionAnswer]] = set()
 
@@ -197,7 +203,7 @@ class AcpConnection:
         conn, session_id = self._open()
         self._turn_active, self._cancelled = True, False
         self._text, self._message_id, self._usage = [], None, {}
-        self._calls, self._done = {}, set()
+        self._calls, self._announced, self._done = {}, set(), set()
         try:
             return await self._run_turn(conn, session_id, text)
         finally:
@@ -238,8 +244,9 @@ class AcpConnection:
         async with self._updates:
             await self._end_message(at_turn_end=True)
             error = "cancelled" if self._cancelled else "not finished when the turn ended"
-            for call_id in list(self._calls):
-                await self._tool_ended(call_id, "tool.failed", {"error": error})
+            for call in list(self._calls.values()):
+                await self._track(call, announce=True)
+                await self._tool_ended(call.tool_call_id, "tool.failed", {"error": error})
 
     async def steer(self, text: str) -> bool:
         return False
@@ -276,11 +283,7 @@ class AcpConnection:
                 if isinstance(update.content, TextContentBlock):
                     self._text.append(update.content.text)
             elif isinstance(update, ToolCallStart):
-                call_id = update.tool_call_id
-                if call_id in self._calls:  # announced already, by a permission request
-                    self._calls[call_id] = _merged(self._calls[call_id], update)
-                elif call_id not in self._done:
-                    await self._announce(update)
+                await self._track(update)
             elif isinstance(update, ToolCallProgress):
                 await self._tool_progress(update)
             elif isinstance(update, UsageUpdate):
@@ -296,14 +299,10 @@ class AcpConnection:
     ) -> RequestPermissionResponse:
         if self._cancelled or not self._turn_active or session_id != self.session_id:
             return RequestPermissionResponse(outcome=DeniedOutcome(outcome="cancelled"))
-        # Whatever the agent said before asking is recorded before the question; a call
-        # it asks about without having announced it is announced now.
+        # Whatever the agent said before asking is recorded before the question, and the
+        # call asked about is on the record (announced now if it was not yet).
         async with self._updates:
-            call_id = tool_call.tool_call_id
-            if call_id not in self._calls and call_id not in self._done:
-                await self._announce(tool_call)
-        started = self._calls.get(tool_call.tool_call_id)
-        call: _Call = _merged(started, tool_call) if started is not None else tool_call
+            call = await self._track(tool_call, announce=True) or tool_call
         tool, args, diff = _tool_of(call, self.spec.cwd)
         request = PermissionRequest(
             call_id=tool_call.tool_call_id, tool=tool, args=args, title=call.title or "", diff=diff
@@ -377,25 +376,30 @@ class AcpConnection:
         usage, self._usage = self._usage, {}
         await self.side.emit("model.completed", {"text": text, "tool_calls": [], "usage": usage})
 
-    async def _announce(self, call: _Call) -> None:
-        await self._end_message()
-        self._calls[call.tool_call_id] = call
-        tool, args, _ = _tool_of(call, self.spec.cwd)
-        await self.side.emit(
-            "tool.requested", {"call_id": call.tool_call_id, "tool": tool, "args": args}
-        )
+    async def _track(self, call: _Call, *, announce: bool = False) -> _Call | None:
+        """Fold what the agent says of a tool call into what we know of it, and record it
+        (tool.requested) once it says what it will do, or now with `announce`: opencode
+        starts a call with no input, and gives the command in its next update. Returns
+        the call as known now; None for one that ended already."""
+        call_id = call.tool_call_id
+        if call_id in self._done:
+            return None
+        known = self._calls.get(call_id)
+        if known is None:
+            await self._end_message()  # the message before a tool call has ended
+        merged = call if known is None else _merged(known, call)
+        self._calls[call_id] = merged
+        if call_id not in self._announced and (announce or _described(merged)):
+            self._announced.add(call_id)
+            tool, args, _ = _tool_of(merged, self.spec.cwd)
+            await self.side.emit("tool.requested", {"call_id": call_id, "tool": tool, "args": args})
+        return merged
 
     async def _tool_progress(self, update: ToolCallProgress) -> None:
-        call_id = update.tool_call_id
-        if call_id in self._done:
+        ending = update.status in ("completed", "failed")
+        if await self._track(update, announce=ending) is None:
             return
-        started = self._calls.get(call_id)
-        if started is None:
-            # An update for a call never announced: announce it, so that its end
-            # has a start in the log.
-            await self._announce(update)
-        else:
-            self._calls[call_id] = _merged(started, update)
+        call_id = update.tool_call_id
         if update.status == "completed":
             await self._tool_ended(call_id, "tool.completed", {"result": _output_of(update)})
         elif update.status == "failed":
@@ -404,6 +408,7 @@ class AcpConnection:
 
     async def _tool_ended(self, call_id: str, type_: str, data: dict[str, Any]) -> None:
         self._calls.pop(call_id, None)
+        self._announced.discard(call_id)
         self._done.add(call_id)
         await self.side.emit(type_, {"call_id": call_id, **data})
 
@@ -491,10 +496,7 @@ def _tool_of(call: _Call, cwd: Path) -> tuple[str, dict[str, Any], str | None]:
     approving it reads: execute -> bash {command}; edit -> write_file {path, content}
     or edit_file {path, old, new}; read -> read_file {path}; else the agent's kind (or
     its title) and raw input."""
-    raw = call.raw_input
-    raw_args: dict[str, Any] = dict(raw) if isinstance(raw, dict) else {}
-    if raw is not None and not isinstance(raw, dict):
-        raw_args = {"input": raw}
+    raw_args = _raw_args(call)
     kind = call.kind
     if kind == "execute":
         command = raw_args.get("command", raw_args.get("cmd"))
@@ -532,6 +534,25 @@ def _tool_of(call: _Call, cwd: Path) -> tuple[str, dict[str, Any], str | None]:
     return name, raw_args, None
 
 
+def _raw_args(call: _Call) -> dict[str, Any]:
+    raw = call.raw_input
+    if raw is None:
+        return {}
+    return dict(raw) if isinstance(raw, dict) else {"input": raw}
+
+
+def _described(call: _Call) -> bool:
+    """Whether the call says what it will do: the command, the file, some input."""
+    raw_args = _raw_args(call)
+    if call.kind == "execute":
+        return bool(raw_args.get("command") or raw_args.get("cmd"))
+    if call.kind in ("edit", "read"):
+        edits = any(isinstance(item, FileEditToolCallContent) for item in call.content or [])
+        return edits or any(raw_args.get(key) for key in _PATH_KEYS)
+    # The directory it runs in is not what it does.
+    return any(key != "cwd" for key in raw_args)
+
+
 def _edit_of(
     raw_args: dict[str, Any], path: str, cwd: Path
 ) -> tuple[str, dict[str, Any], str | None]:
@@ -544,8 +565,8 @@ def _edit_of(
             {"path": path, "content": content},
             _text_diff(path, None, content, cwd),
         )
-    old = next((raw_args[k] for k in ("old_string", "oldText", "old") if k in raw_args), None)
-    new = next((raw_args[k] for k in ("new_string", "newText", "new") if k in raw_args), None)
+    old = next((raw_args[k] for k in _OLD_KEYS if k in raw_args), None)
+    new = next((raw_args[k] for k in _NEW_KEYS if k in raw_args), None)
     if isinstance(old, str) and isinstance(new, str):
         args = {"path": path, "old": old, "new": new}
         return "edit_file", args, _text_diff(path, old, new, cwd)
@@ -553,7 +574,7 @@ def _edit_of(
 
 
 def _path_of(raw_args: dict[str, Any], call: _Call) -> str | None:
-    for key in ("path", "file_path", "filePath", "abs_path"):
+    for key in _PATH_KEYS:
         value = raw_args.get(key)
         if isinstance(value, str) and value:
             return value

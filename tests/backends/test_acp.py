@@ -156,13 +156,14 @@ async def test_a_permission_answer_chooses_the_agents_option_by_kind(
         assert "ran:" not in side.text()
 
 
-async def test_a_call_announced_only_by_its_permission_request_is_recorded_first(
-    connect,
+@pytest.mark.parametrize("verb", ["ask", "later"])
+async def test_a_call_is_recorded_once_its_input_is_known_before_its_request(
+    connect, verb: str
 ) -> None:
     side = RecordingSide()
     connection = await connect(side)
 
-    await connection.prompt("ask: echo hi")
+    await connection.prompt(f"{verb}: echo hi")
 
     requested = {"call_id": "call-run", "tool": "bash", "args": {"command": "echo hi"}}
     assert side.events[:2] == [

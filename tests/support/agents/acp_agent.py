@@ -3,6 +3,7 @@
 
   run: CMD          a tool call (execute) and a permission request; runs CMD if allowed
   ask: CMD          as run, the call announced only by the permission request
+  later: CMD        as run, the call started without input, given by an update
   write: PATH TEXT  a tool call (edit, with its diff), a permission request, then
                     fs/write_text_file through the client
   read: PATH        fs/read_text_file through the client
@@ -91,9 +92,13 @@ class ScriptedAgent:
         for chunk in chunks:
             await self.client.session_update(sid, acp.update_agent_message_text(chunk))
 
-    async def ask(self, sid, call_id, announce=True, **call):
-        if announce:
+    async def ask(self, sid, call_id, verb, **call):
+        if verb == "run":
             await self.client.session_update(sid, acp.start_tool_call(call_id, **call))
+        elif verb == "later":  # as opencode: no input at first, then an update gives it
+            start = acp.start_tool_call(call_id, "bash", kind="execute", raw_input={"cwd": "."})
+            await self.client.session_update(sid, start)
+            await self.client.session_update(sid, acp.update_tool_call(call_id, **call))
         tool_call = acp.schema.ToolCallUpdate(tool_call_id=call_id, **call)
         answer = await self.client.request_permission(sid, tool_call, OPTIONS)
         if not isinstance(answer.outcome, AllowedOutcome):
@@ -115,9 +120,9 @@ class ScriptedAgent:
         history = self.sessions()
         STORE.write_text(json.dumps({**history, sid: [*history.get(sid, []), text]}))
         verb, _, rest = text.partition(": ")
-        if verb in ("run", "ask"):  # ask: the permission request alone announces the call
+        if verb in ("run", "ask", "later"):
             kind = await self.ask(
-                sid, "call-run", verb == "run", title=f"Run {rest}", kind="execute",
+                sid, "call-run", verb, title=f"Run {rest}", kind="execute",
                 raw_input={"command": rest},
             )  # fmt: skip
             if kind is None:
@@ -135,7 +140,7 @@ class ScriptedAgent:
             if verb == "write":
                 diff = [acp.tool_diff_content(path, body)]
                 kind = await self.ask(
-                    sid, "call-write", title=f"Write {path}", kind="edit", content=diff
+                    sid, "call-write", "run", title=f"Write {path}", kind="edit", content=diff
                 )
             if kind is None or not kind.startswith("allow"):
                 return PromptResponse(stop_reason="cancelled" if kind is None else "end_turn")
@@ -150,7 +155,10 @@ class ScriptedAgent:
                 await self.say(sid, f"refused: {exc}")
         elif text == "slow":
             await self.client.session_update(
-                sid, acp.start_tool_call("call-slow", "Wait", kind="other")
+                sid,
+                acp.start_tool_call(
+                    "call-slow", "Wait", kind="other", raw_input={"until": "cancel"}
+                ),
             )
             await self.cancelled.wait()
             return PromptResponse(stop_reason="cancelled")
