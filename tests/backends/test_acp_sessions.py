@@ -15,7 +15,7 @@ from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine
 from tests.support.processes import group_alive
-from tests.support.projects import commit_all, init_repo
+from tests.support.projects import cli_env, commit_all, init_repo, run_exec
 from tests.support.waiting import wait_for
 
 AGENT = Path(__file__).resolve().parents[1] / "support" / "agents" / "acp_agent.py"
@@ -210,3 +210,33 @@ async def test_a_session_resumes_the_agents_conversation_after_a_restart(project
     assert again["resumed"] is True
     # The agent's replay of the conversation on session/load is not recorded twice.
     assert said(events) == "echo: remember the plumshistory: remember the plums"
+
+
+async def test_cancel_while_the_agent_waits_on_the_inbox(project: Path) -> None:
+    engine = await open_engine(project)
+    try:
+        sid = await engine.start_session("run: mkdir asked", agent="fake")
+
+        async def asked() -> bool:
+            return bool(await engine.pending_approvals())
+
+        await wait_for(asked, message="the agent's request in the inbox")
+        await engine.cancel(sid)
+        await engine.wait(sid)
+        events = await engine.store.read(sid)
+        assert await engine.pending_approvals() == []
+    finally:
+        await engine.close()
+
+    assert [data["reason"] for data in of(events, ev.TURN_COMPLETED)] == ["cancelled"]
+    # The agent was told `cancelled`, and did not run the command.
+    assert of(events, ev.TOOL_FAILED) == [{"call_id": "call-run", "error": "cancelled"}]
+    assert not (project / "asked").exists()
+    assert not group_alive(of(events, ev.AGENT_STARTED)[0]["pid"])
+
+
+def test_exec_runs_a_prompt_on_the_acp_agent(project: Path, tmp_path: Path) -> None:
+    done = run_exec(project, "hello", "--agent", "fake", env=cli_env(tmp_path))
+
+    assert done.returncode == 0, done.stderr
+    assert "echo: hello" in done.stdout
