@@ -272,9 +272,14 @@ class AcpConnection:
 
     async def on_update(self, session_id: str, update: object) -> None:
         async with self._updates:
-            # Outside a turn come only replays of an old conversation (session/load):
-            # they are in our log already.
-            if not self._turn_active or session_id != self.session_id:
+            # Outside a turn come only replays of an old conversation (session/load,
+            # before its id is ours): they are in our log already, and the cost they
+            # report was counted then.
+            if not self._turn_active:
+                if isinstance(update, UsageUpdate) and update.cost is not None:
+                    self._cost_seen = update.cost.amount
+                return
+            if session_id != self.session_id:
                 return
             if isinstance(update, AgentMessageChunk):
                 if update.message_id is not None and update.message_id != self._message_id:

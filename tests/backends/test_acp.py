@@ -317,6 +317,9 @@ async def test_a_resumed_session_is_loaded_not_replayed(connect) -> None:
     assert side.events == []  # the agent's replay of the conversation is in our log already
     await again.prompt("history")
     assert side.text() == "history: remember the plums"
+    # Nor is the cost it reported then counted again.
+    await again.prompt("hello")
+    assert "cost_usd" not in side.of("model.completed")[-1]["usage"]
 
 
 @pytest.mark.parametrize("flags", [("--no-load",), ()])

@@ -83,7 +83,12 @@ class ScriptedAgent:
             raise acp.RequestError.resource_not_found(session_id)
         for said in self.sessions()[session_id]:  # the replay a client must not record again
             await self.client.session_update(session_id, acp.update_user_message_text(said))
+        await self.client.session_update(session_id, self.usage())
         return LoadSessionResponse()
+
+    def usage(self):  # the session's cost so far: always a quarter, for the tests
+        cost = Cost(amount=0.25, currency="USD")
+        return UsageUpdate(session_update="usage_update", used=10, size=100, cost=cost)
 
     async def cancel(self, session_id, **_):
         self.cancelled.set()
@@ -177,9 +182,7 @@ class ScriptedAgent:
         elif text == "history":
             await self.say(sid, "history: " + " | ".join(history.get(sid, [])))
         else:
-            cost = Cost(amount=0.25, currency="USD")
-            usage = UsageUpdate(session_update="usage_update", used=10, size=100, cost=cost)
-            await self.client.session_update(sid, usage)
+            await self.client.session_update(sid, self.usage())
             await self.say(sid, "echo: ", text)
         usage = Usage(input_tokens=7, output_tokens=3, total_tokens=10)
         return PromptResponse(stop_reason="end_turn", usage=usage)
