@@ -116,7 +116,8 @@ class AgentProcess:
         end, so that `gone` can say how it ended and what it said last."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.process.wait(), timeout)
-            await asyncio.wait_for(asyncio.shield(self._stderr_task), timeout)
+        # asyncio.wait: the reader cancelled meanwhile (stop) is not our cancellation.
+        await asyncio.wait([self._stderr_task], timeout=timeout)
 
     def gone(self, what: str) -> AgentError:
         """The one-line error for an agent that stopped answering: what happened, its
