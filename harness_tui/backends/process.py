@@ -111,6 +111,14 @@ class AgentProcess:
             else:
                 self._stderr.append(text)
 
+    async def ended(self, timeout: float = TERM_GRACE_S) -> None:
+        """Wait (at most `timeout`) for the agent to exit and its stderr to be read to the
+        end, so that `gone` can say how it ended and what it said last."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.process.wait(), timeout)
+        # asyncio.wait: the reader cancelled meanwhile (stop) is not our cancellation.
+        await asyncio.wait([self._stderr_task], timeout=timeout)
+
     def gone(self, what: str) -> AgentError:
         """The one-line error for an agent that stopped answering: what happened, its
         exit status if it exited, and its last line on stderr."""
