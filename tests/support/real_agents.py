@@ -21,8 +21,12 @@ MODEL = "loop-model"
 
 @dataclass(frozen=True)
 class AgentSetup:
+    # The whole argv after the executable, for a raw protocol test.
     args: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    # The arguments of an [agents.NAME] entry: the Claude driver adds its stream-json
+    # flags itself; Codex and OpenCode get their subcommand from the entry.
+    entry_args: list[str] = field(default_factory=list)
 
 
 def claude_setup(server: LoopbackServer, root: Path) -> AgentSetup:
@@ -47,6 +51,7 @@ def claude_setup(server: LoopbackServer, root: Path) -> AgentSetup:
             # No telemetry, update checks or side requests to a network that is not there.
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
         },
+        entry_args=[],
     )
 
 
@@ -71,6 +76,7 @@ def codex_setup(server: LoopbackServer, root: Path) -> AgentSetup:
     return AgentSetup(
         args=["app-server"],
         env={"CODEX_HOME": str(home), "LOOP_API_KEY": "loopback-key", "TMPDIR": str(tmp)},
+        entry_args=["app-server"],
     )
 
 
@@ -100,4 +106,4 @@ def opencode_setup(server: LoopbackServer, root: Path) -> AgentSetup:
             indent=2,
         )
     )
-    return AgentSetup(args=["acp"], env={"OPENCODE_CONFIG": str(config)})
+    return AgentSetup(args=["acp"], env={"OPENCODE_CONFIG": str(config)}, entry_args=["acp"])

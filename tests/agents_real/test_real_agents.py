@@ -1,0 +1,137 @@
+"""Each real agent CLI behind a session of ours: Engine.start_session(agent=NAME) with an
+[agents.NAME] entry that runs the pinned executable against a loopback model server.
+
+The model asks for a shell command; our policy prompts for it (an external agent's
+commands run outside our sandbox); the test answers from the inbox; the agent runs it
+and finishes. The command's effect is on disk, the session's story is in the store, and
+no process of the agent's group outlives engine.close()."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness_tui import events as ev
+from harness_tui.config import load_config
+from harness_tui.engine.engine import Engine
+from tests.support.agent_model import ShellThenDone
+from tests.support.loopback import LoopbackAnthropic, LoopbackOpenAI, LoopbackServer
+from tests.support.loopback_responses import LoopbackResponses
+from tests.support.processes import group_alive
+from tests.support.projects import commit_all, init_repo
+from tests.support.real_agents import AgentSetup, claude_setup, codex_setup, opencode_setup
+from tests.support.waiting import wait_for, wait_until
+
+pytestmark = pytest.mark.real_agents
+
+COMMAND = "echo hello > out.txt"
+# A real CLI starts in seconds; the first start on a cold machine can take tens.
+TIMEOUT = 90.0
+
+AGENTS: dict[str, tuple[str, Callable[..., LoopbackServer], Callable[..., AgentSetup]]] = {
+    "opencode": ("acp", LoopbackOpenAI, opencode_setup),
+    "claude": ("claude", LoopbackAnthropic, claude_setup),
+    "codex": ("codex", LoopbackResponses, codex_setup),
+}
+
+
+def _agent_entry(name: str, protocol: str, exe: Path, setup: AgentSetup) -> str:
+    # JSON strings are valid TOML basic strings.
+    env = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in setup.env.items())
+    return (
+        f"[agents.{name}]\n"
+        f'protocol = "{protocol}"\n'
+        f"command = {json.dumps(str(exe))}\n"
+        f"args = {json.dumps(setup.entry_args)}\n"
+        f"env = {{ {env} }}\n"
+    )
+
+
+def _project(tmp_path: Path, entry: str) -> Path:
+    repo = init_repo(tmp_path / "repo")
+    (repo / "README.md").write_text("A project for a real agent.\n")
+    commit_all(repo)
+    (repo / ".harness").mkdir()
+    (repo / ".harness" / "config.toml").write_text(entry)
+    return repo
+
+
+@pytest.mark.parametrize("name", list(AGENTS))
+async def test_real_agent_runs_a_shell_command_approved_from_the_inbox(
+    name: str, real_cli: Callable[[str], Path], tmp_path: Path
+) -> None:
+    exe = real_cli(name)
+    protocol, server_class, setup_for = AGENTS[name]
+    model = ShellThenDone(COMMAND)
+    with server_class(respond=model) as server:
+        setup = setup_for(server, tmp_path / "agent")
+        repo = _project(tmp_path, _agent_entry(name, protocol, exe, setup))
+        engine = await Engine.open(load_config(project=repo, flags={}, env={}))
+        started = time.monotonic()
+        try:
+            sid = await engine.start_session("Write hello to out.txt", agent=name)
+
+            async def asked() -> list[Any]:
+                return [a for _, a in await engine.pending_approvals()]
+
+            await wait_for(asked, timeout=TIMEOUT, message=f"{name} to ask for the command")
+            (approval,) = await asked()
+            assert not (repo / "out.txt").exists(), "ran before it was approved"
+            await engine.resolve_approval(approval.approval_id, "allow_once")
+            await wait_for(
+                lambda: _turn_completed(engine, sid),
+                timeout=TIMEOUT,
+                message=f"{name}'s turn to complete",
+            )
+            events = await engine.store.read(sid)
+        finally:
+            await engine.close()
+        elapsed = time.monotonic() - started
+    print(f"{name}: session to turn.completed and close in {elapsed:.1f}s")
+
+    assert (repo / "out.txt").read_text() == "hello\n"
+    types = [e.type for e in events]
+    by_type = {e.type: e for e in events}
+    created = by_type[ev.SESSION_CREATED].data
+    assert created["backend"] == name and created["protocol"] == protocol
+    for wanted in (
+        ev.TOOL_REQUESTED,
+        ev.APPROVAL_REQUESTED,
+        ev.APPROVAL_RESOLVED,
+        ev.TOOL_COMPLETED,
+        ev.TURN_COMPLETED,
+    ):
+        assert wanted in types, f"{name}: no {wanted} in {types}"
+    requested = [e for e in events if e.type == ev.TOOL_REQUESTED]
+    shell = [e for e in requested if e.data["tool"] == "bash"]
+    assert shell, f"{name}: no bash tool.requested in {[e.data for e in requested]}"
+    call_id = shell[0].data["call_id"]
+    assert COMMAND in json.dumps(shell[0].data["args"])
+    order = [
+        types.index(ev.APPROVAL_REQUESTED),
+        types.index(ev.APPROVAL_RESOLVED),
+        next(
+            i
+            for i, e in enumerate(events)
+            if e.type == ev.TOOL_COMPLETED and e.data["call_id"] == call_id
+        ),
+        types.index(ev.TURN_COMPLETED),
+    ]
+    assert order == sorted(order), f"{name}: out of order: {types}"
+    assert by_type[ev.APPROVAL_RESOLVED].data["decision"] == "allow_once"
+    assert by_type[ev.TURN_COMPLETED].data["reason"] == "no_tool_calls"
+    assert model.results, f"{name}: the model never saw the command's result"
+
+    agent = by_type[ev.AGENT_STARTED].data
+    assert agent["agent_session_id"]
+    pgid = agent.get("pgid", agent["pid"])
+    wait_until(lambda: not group_alive(pgid), message=f"{name}'s process group to be gone")
+
+
+async def _turn_completed(engine: Engine, sid: str) -> bool:
+    return any(e.type == ev.TURN_COMPLETED for e in await engine.store.read(sid))
