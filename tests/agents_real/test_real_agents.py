@@ -76,17 +76,20 @@ async def test_real_agent_runs_a_shell_command_approved_from_the_inbox(
         try:
             sid = await engine.start_session("Write hello to out.txt", agent=name)
 
+            story = _Story(engine, sid, server)
+
             async def asked() -> list[Any]:
+                await story.read()
                 return [a for _, a in await engine.pending_approvals()]
 
-            await wait_for(asked, timeout=TIMEOUT, message=f"{name} to ask for the command")
+            await wait_for(asked, timeout=TIMEOUT, message=story.told(f"{name} to ask"))
             (approval,) = await asked()
             assert not (repo / "out.txt").exists(), "ran before it was approved"
             await engine.resolve_approval(approval.approval_id, "allow_once")
             await wait_for(
-                lambda: _turn_completed(engine, sid),
+                lambda: story.has(ev.TURN_COMPLETED),
                 timeout=TIMEOUT,
-                message=f"{name}'s turn to complete",
+                message=story.told(f"{name}'s turn to complete"),
             )
             events = await engine.store.read(sid)
         finally:
@@ -133,5 +136,26 @@ async def test_real_agent_runs_a_shell_command_approved_from_the_inbox(
     wait_until(lambda: not group_alive(pgid), message=f"{name}'s process group to be gone")
 
 
-async def _turn_completed(engine: Engine, sid: str) -> bool:
-    return any(e.type == ev.TURN_COMPLETED for e in await engine.store.read(sid))
+class _Story:
+    """The session's events and the model requests as last read, for a failure to show."""
+
+    def __init__(self, engine: Engine, sid: str, server: LoopbackServer) -> None:
+        self.engine = engine
+        self.sid = sid
+        self.server = server
+        self.events: list[Any] = []
+
+    async def read(self) -> None:
+        self.events = list(await self.engine.store.read(self.sid))
+
+    async def has(self, type_: str) -> bool:
+        await self.read()
+        return any(e.type == type_ for e in self.events)
+
+    def told(self, what: str) -> Callable[[], str]:
+        def tell() -> str:
+            lines = [f"{e.type} {json.dumps(e.data)[:300]}" for e in self.events]
+            paths = [r.path for r in self.server.requests]
+            return f"{what}; model requests {paths}; events:\n" + "\n".join(lines)
+
+        return tell
