@@ -33,7 +33,7 @@ import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -131,6 +131,10 @@ class RecordedRequest:
 
 
 AnyReply = Reply | ErrorReply | StreamError | Stall | Malformed
+# Chooses the reply to a model request from the request itself, for clients that send
+# requests of their own between a turn's (a title, a summary): None takes the next
+# scripted reply.
+Responder = Callable[[RecordedRequest], "AnyReply | None"]
 
 _ANTHROPIC_ERROR_TYPES = {
     400: "invalid_request_error",
@@ -145,7 +149,8 @@ _OPENAI_ERROR_CODES = {401: "invalid_api_key", 404: "model_not_found", 429: "rat
 
 
 class LoopbackServer:
-    """A model server on 127.0.0.1; `protocol` is "anthropic" or "openai"."""
+    """A model server on 127.0.0.1; `protocol` is "anthropic", "openai" (Chat
+    Completions) or "responses" (OpenAI Responses, see loopback_responses.py)."""
 
     def __init__(
         self,
@@ -153,11 +158,15 @@ class LoopbackServer:
         replies: Iterable[AnyReply] = (),
         *,
         default_text: str = "Done.",
+        respond: Responder | None = None,
     ) -> None:
-        if protocol not in ("anthropic", "openai"):
-            raise ValueError(f"protocol must be 'anthropic' or 'openai', not {protocol!r}")
+        if protocol not in ("anthropic", "openai", "responses"):
+            raise ValueError(
+                f"protocol must be 'anthropic', 'openai' or 'responses', not {protocol!r}"
+            )
         self.protocol = protocol
         self.default_text = default_text
+        self.respond = respond
         self.requests: list[RecordedRequest] = []
         self._replies: deque[AnyReply] = deque(replies)
         self._lock = threading.Lock()
@@ -241,13 +250,37 @@ class LoopbackServer:
         with self._lock:
             self.requests.append(recorded)
             self._served += 1
+            chosen = self.respond(recorded) if self.respond is not None else None
+            if chosen is not None:
+                return chosen, self._served
             reply = self._replies.popleft() if self._replies else Reply(self.default_text)
             return reply, self._served
 
+    def _route(self) -> str:
+        """The path (its end) a model request is posted to."""
+        return "/v1/messages" if self.protocol == "anthropic" else "/chat/completions"
+
+    def _handle_other(self, handler: _Handler, recorded: RecordedRequest) -> bool:
+        """Answer a request that is not a model request, if it is one the clients send
+        around their turns; False when it is unknown (a 404)."""
+        path = recorded.path.split("?", 1)[0]
+        if recorded.method == "POST" and path.endswith("/v1/messages/count_tokens"):
+            # Claude Code counts tokens before it compacts; a rough count will do.
+            size = len(json.dumps(recorded.body)) if recorded.body else 0
+            _send_json(handler, 200, {"input_tokens": max(1, size // 4)})
+            return True
+        if recorded.method == "GET" and path.endswith("/models"):
+            _send_json(handler, 200, {"object": "list", "data": [], "models": []})
+            return True
+        return False
+
     def _handle(self, handler: _Handler, recorded: RecordedRequest) -> None:
         path = recorded.path.split("?", 1)[0]
-        wanted = "/v1/messages" if self.protocol == "anthropic" else "/chat/completions"
-        if recorded.method != "POST" or not path.endswith(wanted):
+        if recorded.method != "POST" or not path.endswith(self._route()):
+            with self._lock:
+                self.requests.append(recorded)
+            if self._handle_other(handler, recorded):
+                return
             with self._lock:
                 self.requests.append(recorded)
             self._send_error(handler, ErrorReply(404, f"no route for {recorded.method} {path}"), 0)
@@ -416,15 +449,27 @@ class LoopbackServer:
 class LoopbackAnthropic(LoopbackServer):
     """Speaks POST /v1/messages (streaming and not), errors in Anthropic's format."""
 
-    def __init__(self, replies: Iterable[AnyReply] = (), *, default_text: str = "Done.") -> None:
-        super().__init__("anthropic", replies, default_text=default_text)
+    def __init__(
+        self,
+        replies: Iterable[AnyReply] = (),
+        *,
+        default_text: str = "Done.",
+        respond: Responder | None = None,
+    ) -> None:
+        super().__init__("anthropic", replies, default_text=default_text, respond=respond)
 
 
 class LoopbackOpenAI(LoopbackServer):
     """Speaks POST /v1/chat/completions (streaming and not), errors in OpenAI's format."""
 
-    def __init__(self, replies: Iterable[AnyReply] = (), *, default_text: str = "Done.") -> None:
-        super().__init__("openai", replies, default_text=default_text)
+    def __init__(
+        self,
+        replies: Iterable[AnyReply] = (),
+        *,
+        default_text: str = "Done.",
+        respond: Responder | None = None,
+    ) -> None:
+        super().__init__("openai", replies, default_text=default_text, respond=respond)
 
 
 class _Handler(BaseHTTPRequestHandler):
