@@ -166,3 +166,19 @@ def _screen_state(app: Any) -> str:
     if model is not None:
         lines += [f"  {line.label:<10} {line.text[:120]}" for line in list(model.all_lines)[-20:]]
     return "\n".join(lines)
+
+
+async def stored_app(tmp_path: Path, *sessions: Any, **flags: Any) -> RecordingApp:
+    """The dashboard over a project whose store holds `sessions` (SessionLogs), as
+    the command line builds it, on the showcase's fixed clock."""
+    project = showcase_project(tmp_path)
+    db = project / ".harness" / "harness.db"
+    db.parent.mkdir(parents=True)
+    store = await open_store(sqlite_url(db))
+    try:
+        for session in sessions:
+            await store.append(session.events)
+    finally:
+        await store.close()
+    config = load_config(project=project, flags={"provider.name": "scripted", **flags})
+    return make_app(config, app_class=RecordingApp, clock=FIXED_CLOCK, watch_theme_files=False)

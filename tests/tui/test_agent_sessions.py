@@ -21,7 +21,8 @@ from harness_tui.tui.widgets.header import DashboardHeader
 from harness_tui.tui.widgets.sessions import SessionsTable
 from tests.support.processes import group_alive, running
 from tests.support.projects import init_repo, write_script
-from tests.tui.conftest import live_app, live_config, wait_until
+from tests.tui.conftest import live_app, live_config, stored_app, wait_until
+from tests.tui.session_log import SessionLog, created, end, reply, turn
 
 FAKE = Path(__file__).resolve().parents[1] / "support" / "agents" / "fake_claude.py"
 # Inline interpreter code: our policy asks a person first (interpreter-inline-code).
@@ -115,3 +116,48 @@ async def test_an_agent_session_is_approved_steered_and_cancelled_by_keyboard(tm
     # The agent's whole process group is gone, and the command it was running with it.
     assert not group_alive(started["pgid"])
     assert not running(int((project / "started.txt").read_text()))
+
+
+def _agent_session(sid: str, at: float, *, asks: bool) -> SessionLog:
+    log = SessionLog(sid)
+    created(log, at, f"{sid} work", provider="claude", model="", backend="claude")
+    turn(log, at, "tidy the imports")
+    log.add(
+        at,
+        ev.AGENT_STARTED,
+        agent="claude",
+        protocol="claude",
+        agent_session_id="c-1",
+        asks_permission=asks,
+        can_steer=True,
+    )
+    reply(log, at + 1, "Done.")
+    end(log, at + 1, "no_tool_calls", "done")
+    return log
+
+
+async def test_an_agent_that_never_asks_is_said_loudly(tmp_path):
+    """The header names the agent that asks our policy first, and turns loud for one
+    whose mode never asks; that session's row carries the mark too, read from its log or
+    from its summary alone."""
+    asking = _agent_session("s-asking", 0, asks=True)
+    never = _agent_session("s-never", 2, asks=False)
+    app = await stored_app(tmp_path, asking, never)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await app.ready.wait()
+        table = app.dashboard.query_one(SessionsTable)
+        await wait_until(pilot, lambda: "s-never" in table._order)
+        header = app.dashboard.query_one(DashboardHeader).query_one("#header-sandbox")
+
+        table.select("s-asking")
+        await wait_until(pilot, lambda: app.dashboard.selected == "s-asking")
+        await wait_until(pilot, lambda: "agent claude" in str(header.render()))
+        assert not header.has_class("-danger")
+        assert "⚠" not in str(table.get_cell("s-asking", "title"))
+        assert str(table.get_cell("s-asking", "model")).strip() == "claude"
+
+        table.select("s-never")
+        await wait_until(pilot, lambda: app.dashboard.selected == "s-never")
+        await wait_until(pilot, lambda: "without asking" in str(header.render()))
+        assert header.has_class("-danger")
+        assert "⚠" in str(table.get_cell("s-never", "title"))

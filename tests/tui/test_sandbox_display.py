@@ -3,24 +3,19 @@ header, and loudly, in the header, its row and its log, when nothing confines th
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 from textual.widgets import Select
 
 from harness_tui import events as ev
-from harness_tui.config import load_config
-from harness_tui.store import open_store, sqlite_url
-from harness_tui.tui.factory import make_app
 from harness_tui.tui.screens.new_session import NewSessionScreen
 from harness_tui.tui.widgets.event_log import EventLog
 from harness_tui.tui.widgets.header import DashboardHeader
 from harness_tui.tui.widgets.sessions import SessionsTable
 from tests.support.projects import demo_repo, write_script
-from tests.tui.conftest import RecordingApp, live_app, live_config, wait_until
+from tests.tui.conftest import RecordingApp, live_app, live_config, stored_app, wait_until
 from tests.tui.session_log import SessionLog, created, end, reply, turn
-from tests.tui.showcase import FIXED_CLOCK, showcase_project
 
 
 def _session(sid: str, title: str, at: float, sandbox: dict[str, Any] | None) -> SessionLog:
@@ -40,20 +35,6 @@ def _session(sid: str, title: str, at: float, sandbox: dict[str, Any] | None) ->
     return log
 
 
-async def _app(tmp_path: Path, *sessions: SessionLog, **flags: Any) -> RecordingApp:
-    project = showcase_project(tmp_path)
-    db = project / ".harness" / "harness.db"
-    db.parent.mkdir(parents=True)
-    store = await open_store(sqlite_url(db))
-    try:
-        for session in sessions:
-            await store.append(session.events)
-    finally:
-        await store.close()
-    config = load_config(project=project, flags={"provider.name": "scripted", **flags})
-    return make_app(config, app_class=RecordingApp, clock=FIXED_CLOCK, watch_theme_files=False)
-
-
 def _header_sandbox(app: RecordingApp) -> tuple[str, bool]:
     widget = app.dashboard.query_one(DashboardHeader).query_one("#header-sandbox")
     return str(widget.render()), widget.has_class("-danger")
@@ -68,7 +49,7 @@ async def test_header_shows_the_selected_sessions_sandbox_and_is_loud_without_on
     confined = _session("s-confined", "Confined refactor", 0, {"mode": "workspace-write"})
     reader = _session("s-reader", "Read-only audit", 2, {"mode": "read-only", "network": True})
     danger = _session("s-danger", "Unconfined migration", 4, {"mode": "danger-full-access"})
-    app = await _app(tmp_path, confined, reader, danger)
+    app = await stored_app(tmp_path, confined, reader, danger)
     async with app.run_test(size=(160, 40)) as pilot:
         await app.ready.wait()
         table = app.dashboard.query_one(SessionsTable)
@@ -101,7 +82,7 @@ async def test_header_shows_the_selected_sessions_sandbox_and_is_loud_without_on
 async def test_header_is_loud_when_the_sandbox_cannot_start_here(tmp_path):
     """No working bubblewrap: the engine falls back to the policy alone, and the
     dashboard says so before any session runs."""
-    app = await _app(tmp_path, **{"sandbox.bwrap": str(tmp_path / "no-bwrap-here")})
+    app = await stored_app(tmp_path, **{"sandbox.bwrap": str(tmp_path / "no-bwrap-here")})
     async with app.run_test(size=(160, 40)) as pilot:
         await app.ready.wait()
         await wait_until(pilot, lambda: _header_sandbox(app)[1])
@@ -110,7 +91,7 @@ async def test_header_is_loud_when_the_sandbox_cannot_start_here(tmp_path):
 
 async def test_80_columns_keep_the_short_form(tmp_path):
     danger = _session("s-danger", "Unconfined migration", 4, {"mode": "danger-full-access"})
-    app = await _app(tmp_path, danger)
+    app = await stored_app(tmp_path, danger)
     async with app.run_test(size=(80, 24)) as pilot:
         await app.ready.wait()
         table = app.dashboard.query_one(SessionsTable)
