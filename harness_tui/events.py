@@ -147,3 +147,12 @@ class Event:
     @classmethod
     def from_json(cls, text: str) -> Event:
         return cls.from_dict(json.loads(text))
+
+
+def runs_on(created: dict[str, Any]) -> str:
+    """What a session runs on, from its session.created: `provider/model`, or the
+    external agent (`agent claude`, with its model when one was chosen)."""
+    if created.get("backend"):
+        model = created.get("model")
+        return f"agent {created['backend']}" + (f" · {model}" if model else "")
+    return f"{created.get('provider', '?')}/{created.get('model', '?')}"

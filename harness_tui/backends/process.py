@@ -14,6 +14,7 @@ import os
 import signal
 from collections import deque
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from harness_tui.backends.agent import AgentError, AgentSpec
@@ -150,6 +151,9 @@ class AgentProcess:
         is left after `grace`. Idempotent; returns once the agent itself was reaped."""
         with contextlib.suppress(Exception):
             self.stdin.close()
+        # Agents run their tools in sessions of their own (Claude Code's Bash does):
+        # outside the group, they are found as the agent's descendants.
+        tree = descendants(self.pid)
         kill_group(self.pgid, signal.SIGTERM)
         try:
             await asyncio.wait_for(self.process.wait(), grace)
@@ -157,6 +161,7 @@ class AgentProcess:
             pass
         # Children that outlived the leader (or ignored TERM) go too.
         kill_group(self.pgid, signal.SIGKILL)
+        kill_tree(tree, self.pgid)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.process.wait(), grace)
         self._stderr_task.cancel()
@@ -165,7 +170,9 @@ class AgentProcess:
 
     def kill_now(self) -> None:
         """SIGKILL the group at once, without waiting (the engine is going away)."""
+        tree = descendants(self.pid)
         kill_group(self.pgid, signal.SIGKILL)
+        kill_tree(tree, self.pgid)
 
 
 def kill_group(pgid: int, sig: int) -> None:
@@ -173,3 +180,53 @@ def kill_group(pgid: int, sig: int) -> None:
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+# A process as /proc tells it: (pid, process group, start time).
+Proc = tuple[int, int, str]
+
+
+def _stat(pid: int) -> tuple[int, int, str] | None:
+    """(parent pid, process group, start time) of a running process, else None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if fields[0] in (b"Z", b"X"):
+        return None
+    return int(fields[1]), int(fields[2]), fields[19].decode()
+
+
+def descendants(pid: int) -> list[Proc]:
+    """Every live descendant of `pid`, wherever its group or session (Linux /proc;
+    empty elsewhere)."""
+    try:
+        entries = [int(e) for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return []
+    children: dict[int, list[Proc]] = {}
+    for entry in entries:
+        stat = _stat(entry)
+        if stat is not None:
+            children.setdefault(stat[0], []).append((entry, stat[1], stat[2]))
+    found: list[Proc] = []
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def kill_tree(tree: list[Proc], pgid: int) -> None:
+    """SIGKILL what is left of an agent's descendants outside its group: each one's own
+    group too (a tool's children), unless its pid now belongs to another process."""
+    for pid, group, started in tree:
+        stat = _stat(pid)
+        if stat is None or stat[2] != started:
+            continue
+        if group not in (pgid, os.getpgrp()):
+            kill_group(group, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)

@@ -54,10 +54,7 @@ class TextRenderer:
             self.demo_sessions.add(event.session_id)
         self._mark = DEMO_MARK if event.session_id in self.demo_sessions else ""
         if kind == ev.SESSION_CREATED:
-            self.line(
-                f"● session {event.session_id} · {data['provider']}/{data['model']} · "
-                f"{data['workspace']}"
-            )
+            self.line(f"● session {event.session_id} · {ev.runs_on(data)} · {data['workspace']}")
             if data.get("note"):
                 self.line(f"  {data['note']}")
         elif kind == ev.MODEL_COMPLETED and data.get("text"):
@@ -100,6 +97,10 @@ class TextRenderer:
                 f"● branch {data['branch']}: {commit}; {data.get('files', 0)} files changed, "
                 f"+{data.get('insertions', 0)} -{data.get('deletions', 0)}"
             )
+        elif kind == ev.AGENT_STARTED and data.get("asks_permission") is False:
+            self.line(f"● ⚠ {data.get('agent')}: {ev.AGENT_NEVER_ASKS}")
+        elif kind == ev.AGENT_EXITED and data.get("error"):
+            self.line(f"● {data.get('agent')} stopped: {data['error']}")
         elif kind == ev.WORKTREE_REMOVED:
             self.line(f"● worktree removed; the work stays on branch {data['branch']}")
 

@@ -149,7 +149,7 @@ def _text_parts(kind: str, label: str, text: str, limit: int = MAX_TEXT_LINES) -
 
 def _session_created(event: Event, calls: Any, tasks: Any) -> list[Part]:
     d = event.data
-    text = f"“{clean(d.get('title', ''))}” · {d.get('provider', '?')}/{d.get('model', '?')}"
+    text = f"“{clean(d.get('title', ''))}” · {ev.runs_on(d)}"
     if d.get("approval_mode"):
         text += f" · approvals {d['approval_mode']}"
     if d.get("parent_id"):
@@ -381,6 +381,26 @@ def _unconfined(event: Event, calls: Any, tasks: Any) -> list[Part]:
     return [("error", "sandbox", f"⚠ the sandbox cannot start: {reason}; {fallback}")]
 
 
+def _agent_started(event: Event, calls: Any, tasks: Any) -> list[Part]:
+    d = event.data
+    how = "resumed" if d.get("resumed") else "started"
+    text = f"{d.get('agent', '?')} {how} ({d.get('protocol', '?')}"
+    if d.get("pid"):
+        text += f", pid {d['pid']}"
+    text += ")"
+    if d.get("asks_permission") is False:
+        return [("error", "agent", f"⚠ {text}: {ev.AGENT_NEVER_ASKS}")]
+    return [("status", "agent", f"{text} · asks our policy before its tools")]
+
+
+def _agent_exited(event: Event, calls: Any, tasks: Any) -> list[Part]:
+    d = event.data
+    text = f"{d.get('agent', '?')} stopped ({d.get('reason', '?')})"
+    if d.get("error"):
+        return [("error", "agent", f"{text}: {clean(str(d['error']))}")]
+    return [("status", "agent", text)]
+
+
 def _render_other(event: Event, calls: Any, tasks: Any) -> list[Part]:
     label = event.type.split(".")[0]
     return [("status", label[:9], f"{event.type} {_compact(event.data)}")]
@@ -418,6 +438,8 @@ _RENDERERS = {
     ev.RECOVERY_FAILED: _recovery_failed,
     ev.SANDBOX_DISABLED: _unconfined,
     ev.SANDBOX_UNAVAILABLE: _unconfined,
+    ev.AGENT_STARTED: _agent_started,
+    ev.AGENT_EXITED: _agent_exited,
 }
 
 

@@ -35,8 +35,8 @@ class NewSessionRequest:
     agent: str | None = None
 
 
-# The Agent choice for our own loop (providers, tools and the policy gate in-process).
-OUR_LOOP = "our loop (provider above)"
+# The Agent choice for our own loop (the provider and model above, our tools and gate).
+OUR_LOOP = "our loop"
 
 
 class NewSessionScreen(ModalScreen[NewSessionRequest | None]):
