@@ -1,7 +1,7 @@
 """Claude Code, native: its stream-json control protocol over the CLI's stdio.
 
 `claude -p --input-format stream-json --output-format stream-json --verbose
---permission-prompt-tool stdio --replay-user-messages` reads user messages and
+--permission-prompt-tool stdio --replay-user-messages --settings ASK` reads user messages and
 `control_request`s one JSON object per line and writes the conversation (system/init,
 one `assistant` line per content block, `user` tool results, `system/task_*`, one
 `result` per turn) with its own `control_request can_use_tool` whenever a tool needs
