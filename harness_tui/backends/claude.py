@@ -1,7 +1,7 @@
 """Claude Code, native: its stream-json control protocol over the CLI's stdio.
 
 `claude -p --input-format stream-json --output-format stream-json --verbose
---permission-prompt-tool stdio --replay-user-messages` reads user messages and
+--permission-prompt-tool stdio --replay-user-messages --settings ASK` reads user messages and
 `control_request`s one JSON object per line and writes the conversation (system/init,
 one `assistant` line per content block, `user` tool results, `system/task_*`, one
 `result` per turn) with its own `control_request can_use_tool` whenever a tool needs
@@ -17,8 +17,9 @@ Facts this relies on, checked against Claude Code 2.1.197 (AGENT-PROTOCOLS.md):
   (output tokens not yet counted), repeated on every line of one message; the turn's
   `result` carries the turn's true usage and `total_cost_usd`, the process's running
   total.
-- The CLI runs what it judges read-only (`echo`, `ls`, Read, Grep) without asking:
-  those calls are recorded (tool.requested/completed) but never reach our policy.
+- The CLI runs what it judges read-only (`echo`, `ls`, Read) without asking unless a
+  settings "ask" rule names the tool: `--settings` gives it one for the tools that
+  touch the machine (ASKED_TOOLS), so our policy judges each of their calls.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import difflib
+import json
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -58,7 +60,14 @@ TOOL_MAP: dict[str, tuple[str, dict[str, str]]] = {
         },
     ),
     "Read": ("read_file", {"path": "file_path"}),
+    "Glob": ("glob", {"pattern": "pattern", "path": "path"}),
+    "Grep": ("grep", {"pattern": "pattern", "path": "path", "glob": "glob"}),
 }
+# Tools the CLI is told to ask about every time (a settings "ask" rule): by itself it
+# runs what it judges read-only (`echo`, `ls`, a Read) without asking, which our
+# policy would then never see. Its own bookkeeping tools (tasks, plans) still run
+# unasked; anything else it asks about by its own rules reaches us too.
+ASKED_TOOLS = ("Bash", "Read", "Write", "Edit", "NotebookEdit", "Glob", "Grep")
 # Arguments that name a file: workspace-relative in ours, absolute in Claude's.
 PATH_ARGS = ("path",)
 
@@ -105,6 +114,9 @@ def claude_argv(spec: AgentSpec, session_id: str) -> list[str]:
         "stdio",
         "--replay-user-messages",
     ]
+    if "--settings" not in spec.argv and not any(a.startswith("--settings=") for a in spec.argv):
+        # An entry that brings its own settings decides what is asked itself.
+        argv += ["--settings", json.dumps({"permissions": {"ask": list(ASKED_TOOLS)}})]
     if spec.model:
         argv += ["--model", spec.model]
     if spec.resume_id:

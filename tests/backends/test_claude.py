@@ -452,3 +452,22 @@ def test_edited_file_arguments_go_back_as_the_agents_own(tmp_path):
     assert edited == {"file_path": str(tmp_path / "b.txt"), "content": "y"}
     # A tool our policy does not know keeps its name and arguments.
     assert map_tool("WebFetch", {"url": "u"}, tmp_path) == ("WebFetch", {"url": "u"})
+
+
+async def test_commands_the_cli_deems_read_only_are_asked_about_too(tmp_path, opened):
+    """Left to itself Claude Code runs `echo` or a Read without asking, and our policy
+    would never see them: the settings "ask" rule we start it with sends every shell
+    command and file access to us. An entry with settings of its own decides itself."""
+    side = RecordingSide(answer=allow)
+    connection = await connect(opened, spec(tmp_path), side)
+    await connection.start()
+    await connection.prompt("run: echo hello")
+    assert [r.args for r in side.asked] == [{"command": "echo hello"}]
+
+    own = RecordingSide(answer=allow)
+    (tmp_path / "own").mkdir()
+    unasked = await connect(opened, spec(tmp_path / "own", "--settings", "{}"), own)
+    await unasked.start()
+    await unasked.prompt("run: echo hello")
+    assert own.asked == []
+    assert own.of("tool.completed")[0]["result"] == "hello"

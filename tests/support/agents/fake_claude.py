@@ -3,15 +3,17 @@
 
 It takes the flags the real CLI takes (`-p --input-format stream-json --output-format
 stream-json --verbose --permission-prompt-tool stdio [--model M] [--session-id ID]
-[--resume ID] [--replay-user-messages] [--permission-mode MODE]`) and answers as
+[--resume ID] [--replay-user-messages] [--permission-mode MODE] [--settings JSON]`,
+where only the settings' `permissions.ask` rules count) and answers as
 Claude Code 2.1 does on this machine (AGENT-PROTOCOLS.md): `control_request
 initialize` answered, `system/init` at each turn's start, one `assistant` line per
 content block, `user` tool results, `system/task_*` for a background command, and a
 `result` per turn with the turn's usage and the process's running total cost.
 
 What the user's message says decides the turn:
-- `run: CMD` asks `can_use_tool` for Bash {command: CMD}, runs it (with the answer's
-  updatedInput) and reports its output; an interrupt kills it.
+- `run: CMD` asks `can_use_tool` for Bash {command: CMD} (unless CMD is one of the
+  read-only commands the real CLI runs unasked, and no "ask" rule names Bash), runs
+  it (with the answer's updatedInput) and reports its output; an interrupt kills it.
 - `background: CMD` does the same as a background task (system/task_started, then
   task_notification when it ends).
 - `write: PATH: TEXT` asks for Write {file_path, content} and writes the file;
@@ -57,6 +59,7 @@ def parse_args(argv: list[str]) -> dict[str, Any]:
         "--session-id",
         "--resume",
         "--permission-mode",
+        "--settings",
     }
     i = 0
     while i < len(argv):
@@ -81,6 +84,11 @@ class FakeClaude:
         self.asks = options.get("--permission-prompt-tool") == "stdio" and mode not in (
             "bypassPermissions",
         )
+        # Tools a settings "ask" rule names (`--settings '{"permissions": {"ask": [...]}}'`):
+        # asked about every time. Without one, like the real CLI, a command it judges
+        # read-only runs unasked.
+        settings = json.loads(options.get("--settings") or "{}")
+        self.ask_rules = set((settings.get("permissions") or {}).get("ask") or [])
         self.model = options.get("--model") or MODEL
         state = os.environ.get("FAKE_CLAUDE_STATE")
         self.state_dir = Path(state) if state else Path.cwd() / ".fake-claude"
@@ -294,7 +302,7 @@ class FakeClaude:
         self.assistant(
             {"type": "tool_use", "id": call_id, "name": name, "input": tool_input}, message_id
         )
-        if self.asks:
+        if self.asks and (name in self.ask_rules or not read_only(name, tool_input)):
             request_id = str(uuid.uuid4())
             future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
             self.pending[request_id] = future
@@ -445,6 +453,17 @@ class FakeClaude:
         else:
             body["result"] = "done"
         self.send(body)
+
+
+def read_only(name: str, tool_input: dict[str, Any]) -> bool:
+    """What the real CLI runs without asking when no rule says otherwise (a few of its
+    read-only commands, here)."""
+    if name in ("Read", "Glob", "Grep"):
+        return True
+    if name != "Bash":
+        return False
+    words = str(tool_input.get("command", "")).split()
+    return bool(words) and words[0] in ("echo", "ls", "cat", "pwd", "true", "sleep")
 
 
 def append_line(path: Path, line: str) -> None:
