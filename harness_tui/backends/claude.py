@@ -90,15 +90,6 @@ _EOF: dict[str, Any] = {"type": "__eof__"}
 _CAN_USE_TOOL = "__can_use_tool__"
 
 
-async def stderr_drained(process: AgentProcess, timeout: float) -> None:
-    """Wait (at most `timeout`) until the exited agent's stderr was read to its end, so
-    the error names its last line. AgentProcess keeps that reader to itself; this is
-    the one place we wait on it."""
-    reader = process._stderr_task
-    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-        await asyncio.wait_for(asyncio.shield(reader), timeout)
-
-
 def claude_argv(spec: AgentSpec, session_id: str) -> list[str]:
     """The command line: the entry's command and arguments, then the flags of the
     control protocol, the model and the conversation to open."""
@@ -621,9 +612,7 @@ class ClaudeConnection:
             return
         # stdout closed: the agent is gone. Its exit status and last words on stderr
         # make the error, so both are awaited (briefly) first.
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(process.process.wait(), EXIT_WAIT_S)
-        await stderr_drained(process, EXIT_WAIT_S)
+        await process.ended(EXIT_WAIT_S)
         self._fail_waiters(process.gone("it exited"))
 
     def _fail_waiters(self, error: AgentError) -> None:

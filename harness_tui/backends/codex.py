@@ -608,10 +608,7 @@ class CodexConnection:
             error = exc
         if error is None:
             # Its exit status and last words on stderr make the error worth reading.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._process.process.wait(), 5)
-                # Its stderr is read to the end by then (the pipe closed with it).
-                await asyncio.wait_for(asyncio.shield(self._process._stderr_task), 5)
+            await self._process.ended(5)
             error = self._process.gone("it exited")
         self._dead = error
         self._fail_waiting(error)
