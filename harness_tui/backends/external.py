@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from harness_tui import events as ev
+from harness_tui.backends.acceptances import Acceptances
 from harness_tui.backends.agent import (
     AgentConnection,
     AgentError,
@@ -144,8 +145,7 @@ class ExternalSession:
         self._pgid: int | None = None
         self._inbox: deque[Inbound] = deque()
         self._task: asyncio.Task[None] | None = None
-        self._acceptances: list[asyncio.Future[None]] = []
-        self._claimed = False
+        self._acceptances = Acceptances()
         self._detached = False
         # Set while cancel() stops the running turn: nothing runs after it.
         self._cancelling = False
@@ -184,8 +184,7 @@ class ExternalSession:
             and connection is not None
             and connection.can_steer
         ):
-            accepted = asyncio.get_running_loop().create_future()
-            accepted.add_done_callback(_read_outcome)
+            accepted = Acceptances().new(running=False)
             steering = asyncio.ensure_future(self._steer(connection, text, mode, command))
             steering.add_done_callback(lambda done: _settle(accepted, done))
             return accepted
@@ -203,43 +202,23 @@ class ExternalSession:
             self._inbox.append(Inbound(text, "follow_up"))
 
     def _acceptance(self) -> asyncio.Future[None]:
-        accepted = asyncio.get_running_loop().create_future()
-        accepted.add_done_callback(_read_outcome)
-        if self.busy and self._claimed:
-            accepted.set_result(None)
-        else:
-            self._acceptances.append(accepted)
-        return accepted
+        return self._acceptances.new(running=self.busy)
 
     def _accept(self) -> None:
-        if self.busy:
-            self._claimed = True
-        acceptances, self._acceptances = self._acceptances, []
-        for accepted in acceptances:
-            if not accepted.done():
-                accepted.set_result(None)
-
-    def _refuse(self, error: Exception) -> None:
-        self._inbox.clear()
-        acceptances, self._acceptances = self._acceptances, []
-        for accepted in acceptances:
-            if not accepted.done():
-                accepted.set_exception(error)
+        self._acceptances.accept(running=self.busy)
 
     async def _own(self, work: Awaitable[None]) -> None:
         try:
             await work
         except SessionTaken as busy:  # another process holds the session
-            self._refuse(busy)
+            self._inbox.clear()
+            refusal: BaseException = busy
+            self._acceptances.refuse(lambda: refusal)
             if busy.fenced:
                 self.store_failed(LeaseLostError(str(busy)))
                 await self._close_connection(record=False)
         finally:
-            self._claimed = False
-            acceptances, self._acceptances = self._acceptances, []
-            for accepted in acceptances:
-                if not accepted.done():
-                    accepted.set_result(None)
+            self._acceptances.release()
 
     def _start(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         self.failure = None
@@ -478,11 +457,7 @@ class ExternalSession:
         return accepted
 
     async def _close_left_turn(self) -> None:
-        await self.host.close_interrupted()
-        for accepted in self._acceptances:
-            if not accepted.done():
-                accepted.set_result(None)
-        self._acceptances = []
+        await self.host.close_interrupted()  # its claim accepts whoever waits
         await self._drain()
 
     async def close_interrupted(self) -> None:
@@ -536,11 +511,6 @@ class AgentSideOf:
 
     async def permission(self, request: PermissionRequest) -> PermissionAnswer:
         return await self._session.permission(request)
-
-
-def _read_outcome(accepted: asyncio.Future[None]) -> None:
-    if not accepted.cancelled():
-        accepted.exception()
 
 
 def _settle(accepted: asyncio.Future[None], done: asyncio.Future[None]) -> None:

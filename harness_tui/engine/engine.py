@@ -273,21 +273,20 @@ class Engine:
             )
         if sandbox_network is None:
             sandbox_network = self.config.sandbox.network
+        resolved = None
+        entry = None
         if agent:
-            return await self._start_agent_session(
-                prompt,
-                agent,
-                title=title,
-                workspace=workspace,
-                approval_mode=mode,
-                worktree=worktree,
-                priority=priority,
-                session_id=session_id,
+            try:
+                entry = agent_entry(self.config, agent)
+            except AgentError as exc:
+                raise EngineError(str(exc)) from None
+        else:
+            resolved = resolve_provider(
+                self.config, provider, model, offline_demo=self.offline_demo
             )
-        resolved = resolve_provider(self.config, provider, model, offline_demo=self.offline_demo)
-        resolved.check_cost_budget()
+            resolved.check_cost_budget()
         session_id = session_id or uuid.uuid4().hex[:12]
-        if resolved.is_demo and not in_demo_copy(workspace):
+        if resolved is not None and resolved.is_demo and not in_demo_copy(workspace):
             workspace = await seed_demo_copy(session_id)
             worktree = False
         if worktree is None:
@@ -310,19 +309,30 @@ class Engine:
         elif workspace is None:
             workspace = self._ctx.project
         state = SessionState(session_id)
-        loop = self._attach(state, resolved.name, resolved.model)
         created: dict[str, Any] = {
             "title": title or _title_from(prompt),
             "project": str(self._ctx.project),
             "workspace": str(Path(workspace).resolve()),
-            "provider": resolved.name,
-            "model": resolved.model,
             "approval_mode": mode,
-            "sandbox": {"mode": sandbox_mode, "network": sandbox_network},
         }
-        if resolved.note:
+        if agent and entry is not None:
+            # The agent runs its own tools: no provider and no sandbox of ours.
+            state.backend = agent
+            backend = self._attach_unprovided(state)
+            created.update(
+                provider=agent, model=entry.model, backend=agent, protocol=entry.protocol
+            )
+        else:
+            assert resolved is not None
+            backend = self._attach(state, resolved.name, resolved.model)
+            created.update(
+                provider=resolved.name,
+                model=resolved.model,
+                sandbox={"mode": sandbox_mode, "network": sandbox_network},
+            )
+        if resolved is not None and resolved.note:
             created["note"] = resolved.note
-        if resolved.name == "scripted" and in_demo_copy(workspace):
+        if resolved is not None and resolved.name == "scripted" and in_demo_copy(workspace):
             # The demo and its subagents say so wherever they are shown, and name
             # their copy rather than the user's project.
             created["offline_demo"] = True
@@ -351,89 +361,17 @@ class Engine:
         if ticket is None:
             await host.set_status("idle")
         else:
-            loop.worktree = self._worktrees.attach(host, ticket)
+            backend.worktree = self._worktrees.attach(host, ticket)
             if ticket.granted:
                 await host.set_status("running")  # it holds a slot; its worktree is next
             else:
                 await host.emit(
                     ev.SESSION_STATUS, {"status": "queued", "position": ticket.position}
                 )
-        accepted = loop.submit(prompt, "prompt")
+        accepted = backend.submit(prompt, "prompt")
         if ticket is None:
             # Its first turn claims the session at once (a worktree session's claim
             # waits for its slot): whoever continued it first gets it (SessionBusy).
-            await accepted
-        return session_id
-
-    async def _start_agent_session(
-        self,
-        prompt: str,
-        agent: str,
-        *,
-        title: str | None,
-        workspace: str | Path | None,
-        approval_mode: str,
-        worktree: bool | None,
-        priority: int | None,
-        session_id: str | None,
-    ) -> str:
-        """start_session for a session on an external agent: no provider of ours, no
-        sandbox of ours (the agent runs its own tools; our policy judges what it asks)."""
-        try:
-            entry = agent_entry(self.config, agent)
-        except AgentError as exc:
-            raise EngineError(str(exc)) from None
-        session_id = session_id or uuid.uuid4().hex[:12]
-        if worktree is None:
-            worktree = self.config.git.worktree and workspace is None
-        plan: dict[str, Any] | None = None
-        ticket = None
-        if worktree:
-            if workspace is not None:
-                raise EngineError("a worktree session works in a worktree of its own")
-            try:
-                plan = await self._worktrees.plan(session_id, priority)
-                ticket = self._worktrees.submit(session_id, priority)
-            except WorktreeRefused as exc:
-                raise EngineError(str(exc)) from exc
-            workspace = plan["path"]
-        elif workspace is None:
-            workspace = self._ctx.project
-        created: dict[str, Any] = {
-            "title": title or _title_from(prompt),
-            "project": str(self._ctx.project),
-            "workspace": str(Path(workspace).resolve()),
-            "provider": agent,
-            "model": entry.model,
-            "backend": agent,
-            "protocol": entry.protocol,
-            "approval_mode": approval_mode,
-        }
-        if plan is not None:
-            created["worktree"] = plan
-            created["owner"] = current_owner(self.id)
-        state = SessionState(session_id)
-        state.backend = agent
-        session = self._attach_unprovided(state)
-        host = self._hosts[session_id]
-        try:
-            await host.emit(ev.SESSION_CREATED, created)
-        except BaseException:
-            if ticket is not None:
-                self._worktrees.release(session_id)
-            raise
-        if ticket is None:
-            await host.set_status("idle")
-        else:
-            session.worktree = self._worktrees.attach(host, ticket)
-            if ticket.granted:
-                await host.set_status("running")
-            else:
-                await host.emit(
-                    ev.SESSION_STATUS, {"status": "queued", "position": ticket.position}
-                )
-        accepted = session.submit(prompt, "prompt")
-        if ticket is None:
             await accepted
         return session_id
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness_tui import events as ev
+from harness_tui.backends.acceptances import Acceptances
 from harness_tui.backends.base import INPUT_MODES
 from harness_tui.engine import compaction
 from harness_tui.engine.context import EngineContext
@@ -79,9 +80,7 @@ class SessionLoop:
         self._compact_requested = False
         # Whoever submitted input while the session was not this engine's, waiting to
         # hear whether the claim that runs it commits (`submit`).
-        self._acceptances: list[asyncio.Future[None]] = []
-        # Whether the running task claimed the session: input for it is accepted at once.
-        self._claimed = False
+        self._acceptances = Acceptances()
         # Whether this engine said, in the log, that the session's commands run
         # unconfined (once, at its first turn here).
         self._sandbox_noted = False
@@ -131,32 +130,18 @@ class SessionLoop:
         return accepted
 
     def _acceptance(self) -> asyncio.Future[None]:
-        accepted = asyncio.get_running_loop().create_future()
-        # Nobody may be waiting for it (a task's notice): a refusal is not left unread.
-        accepted.add_done_callback(_read_outcome)
-        if self.busy and self._claimed:
-            accepted.set_result(None)
-        else:
-            self._acceptances.append(accepted)
-        return accepted
+        return self._acceptances.new(running=self.busy)
 
     def _accept(self) -> None:
-        """The claim committed: the input waiting for it will run here."""
-        if self.busy:  # a claim of the session's task, not of a one-off change
-            self._claimed = True
-        acceptances, self._acceptances = self._acceptances, []
-        for accepted in acceptances:
-            if not accepted.done():
-                accepted.set_result(None)
+        """The claim committed: the input waiting for it will run here (a claim of the
+        session's task, not of a one-off change, holds while the task runs)."""
+        self._acceptances.accept(running=self.busy)
 
     def _refuse(self, busy: SessionBusy) -> None:
         """Another process runs the session: the input queued here is dropped, unwritten,
         and whoever sent it hears why."""
         self._drop_input()
-        acceptances, self._acceptances = self._acceptances, []
-        for accepted in acceptances:
-            if not accepted.done():
-                accepted.set_exception(SessionBusy(busy.session_id, busy.owner))
+        self._acceptances.refuse(lambda: SessionBusy(busy.session_id, busy.owner))
 
     async def _own(self, work: Awaitable[None]) -> None:
         """Run the session's task: the input it runs is accepted when its claim commits,
@@ -172,11 +157,7 @@ class SessionLoop:
         except SessionBusy as busy:
             self._refuse(busy)
         finally:
-            self._claimed = False
-            acceptances, self._acceptances = self._acceptances, []
-            for accepted in acceptances:
-                if not accepted.done():
-                    accepted.set_result(None)
+            self._acceptances.release()
 
     def wake(self, text: str) -> None:
         """Tell the agent something happened (a background task ended): in the running
@@ -505,8 +486,3 @@ class SessionLoop:
 
     async def _compact(self, *, force: bool) -> bool:
         return await compaction.compact(self.model, self.tools.context("compaction"), force=force)
-
-
-def _read_outcome(accepted: asyncio.Future[None]) -> None:
-    if not accepted.cancelled():
-        accepted.exception()
