@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import errno
 import os
 import shlex
@@ -62,6 +61,7 @@ from harness_tui.backends.agent import (
     PermissionRequest,
     TurnEnd,
 )
+from harness_tui.backends.changes import change_diff, workspace_name
 from harness_tui.backends.process import AgentProcess
 from harness_tui.policy.jail import (
     JailError,
@@ -499,7 +499,8 @@ def _merged(started: _Call, update: _Call) -> _Call:
 def _tool_of(call: _Call, cwd: Path) -> tuple[str, dict[str, Any], str | None]:
     """Our tool name and arguments for the agent's tool call, and the diff a person
     approving it reads: execute -> bash {command}; edit -> write_file {path, content}
-    or edit_file {path, old, new}; read -> read_file {path}; else the agent's kind (or
+    or edit_file {path, old_string, new_string}; read -> read_file {path} (paths in the
+    workspace relative to it, as our own tools name them); else the agent's kind (or
     its title) and raw input."""
     raw_args = _raw_args(call)
     kind = call.kind
@@ -525,16 +526,14 @@ def _tool_of(call: _Call, cwd: Path) -> tuple[str, dict[str, Any], str | None]:
         if diffs:
             edit = diffs[0]
             diff = "".join(_diff(item, cwd) for item in diffs)
+            name = workspace_name(edit.path, cwd)
             if edit.old_text is None:
-                return "write_file", {"path": edit.path, "content": edit.new_text}, diff
-            return (
-                "edit_file",
-                {"path": edit.path, "old": edit.old_text, "new": edit.new_text},
-                diff,
-            )
+                return "write_file", {"path": name, "content": edit.new_text}, diff
+            args = {"path": name, "old_string": edit.old_text, "new_string": edit.new_text}
+            return "edit_file", args, diff
         return _edit_of(raw_args, path or "", cwd)
     if kind == "read" and path:
-        return "read_file", {"path": path}, None
+        return "read_file", {"path": workspace_name(path, cwd)}, None
     name = kind if kind and kind != "other" else (call.title or "tool")
     return name, raw_args, None
 
@@ -563,19 +562,20 @@ def _edit_of(
 ) -> tuple[str, dict[str, Any], str | None]:
     """An edit the agent described only by its raw input (Claude's Write and Edit:
     file_path with content, or old_string and new_string)."""
+    name = workspace_name(path, cwd)
     content = raw_args.get("content")
     if isinstance(content, str):
         return (
             "write_file",
-            {"path": path, "content": content},
-            _text_diff(path, None, content, cwd),
+            {"path": name, "content": content},
+            change_diff(path, None, content, cwd),
         )
     old = next((raw_args[k] for k in _OLD_KEYS if k in raw_args), None)
     new = next((raw_args[k] for k in _NEW_KEYS if k in raw_args), None)
     if isinstance(old, str) and isinstance(new, str):
-        args = {"path": path, "old": old, "new": new}
-        return "edit_file", args, _text_diff(path, old, new, cwd)
-    return "edit_file", {**raw_args, "path": path}, None
+        args = {"path": name, "old_string": old, "new_string": new}
+        return "edit_file", args, change_diff(path, old, new, cwd)
+    return "edit_file", {**raw_args, "path": name}, None
 
 
 def _path_of(raw_args: dict[str, Any], call: _Call) -> str | None:
@@ -589,18 +589,7 @@ def _path_of(raw_args: dict[str, Any], call: _Call) -> str | None:
 
 
 def _diff(edit: FileEditToolCallContent, cwd: Path) -> str:
-    return _text_diff(edit.path, edit.old_text, edit.new_text, cwd)
-
-
-def _text_diff(path: str, old_text: str | None, new_text: str, cwd: Path) -> str:
-    """A unified diff of one file's change (from /dev/null for a new file)."""
-    name = path
-    with contextlib.suppress(ValueError):
-        name = Path(path).relative_to(cwd).as_posix()
-    old = (old_text or "").splitlines(keepends=True)
-    new = new_text.splitlines(keepends=True)
-    before = "/dev/null" if old_text is None else f"a/{name}"
-    return "".join(difflib.unified_diff(old, new, before, f"b/{name}"))
+    return change_diff(edit.path, edit.old_text, edit.new_text, cwd)
 
 
 def _output_of(update: ToolCallUpdate) -> str:

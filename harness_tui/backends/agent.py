@@ -116,6 +116,11 @@ class AgentConnection(Protocol):
     `close` when the session leaves this engine."""
 
     @property
+    def pid(self) -> int | None:
+        """The agent's pid once started: it leads the agent's process group."""
+        ...
+
+    @property
     def can_steer(self) -> bool:
         """Whether text can join a running turn (Claude Code, Codex); ACP cannot."""
         ...

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import difflib
 import json
 import uuid
 from collections.abc import Callable
@@ -42,6 +41,7 @@ from harness_tui.backends.agent import (
     PermissionRequest,
     TurnEnd,
 )
+from harness_tui.backends.changes import change_diff, workspace_name
 from harness_tui.backends.process import AgentProcess
 
 # Claude Code's tools that have a name our policy knows, and how their arguments map:
@@ -138,9 +138,7 @@ def map_tool(name: str, tool_input: dict[str, Any], cwd: Path) -> tuple[str, dic
     args = {ours: tool_input[theirs] for ours, theirs in names.items() if theirs in tool_input}
     for key in PATH_ARGS:
         if isinstance(args.get(key), str):
-            path = Path(args[key])
-            if path.is_absolute() and path.is_relative_to(cwd):
-                args[key] = path.relative_to(cwd).as_posix() or "."
+            args[key] = workspace_name(args[key], cwd)
     return tool, args
 
 
@@ -160,7 +158,7 @@ def unmap_args(
     return {**tool_input, **theirs}
 
 
-def change_diff(name: str, tool_input: dict[str, Any], cwd: Path) -> str | None:
+def call_diff(name: str, tool_input: dict[str, Any], cwd: Path) -> str | None:
     """The unified diff a Write or Edit would make, for the person who approves it."""
     if name not in ("Write", "Edit") or not isinstance(tool_input.get("file_path"), str):
         return None
@@ -180,15 +178,7 @@ def change_diff(name: str, tool_input: dict[str, Any], cwd: Path) -> str | None:
             after = before.replace(old, new, count)
         else:  # the file is not readable here or changed: show the edit itself
             before, after = old, new
-    # Relative to the workspace where it is inside it, as `git diff` would show it.
-    shown = path.relative_to(cwd).as_posix() if path.is_relative_to(cwd) else path.as_posix()
-    lines = difflib.unified_diff(
-        before.splitlines(keepends=True),
-        after.splitlines(keepends=True),
-        fromfile=f"a/{shown}",
-        tofile=f"b/{shown}",
-    )
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return change_diff(str(path), before, after, cwd)
 
 
 def result_text(content: Any) -> str:
@@ -499,7 +489,7 @@ class ClaudeConnection:
             tool=tool,
             args=args,
             title=str(request.get("description") or request.get("title") or name),
-            diff=change_diff(name, tool_input, self.spec.cwd),
+            diff=call_diff(name, tool_input, self.spec.cwd),
         )
         try:
             if self._interrupted:

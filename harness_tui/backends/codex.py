@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from harness_tui.backends.agent import (
     PermissionRequest,
     TurnEnd,
 )
+from harness_tui.backends.changes import workspace_name
 from harness_tui.backends.process import AgentProcess
 
 CLIENT_INFO = {"name": "harness-tui", "title": "harness-tui", "version": __version__}
@@ -123,11 +123,7 @@ def file_change_call(
 
 def _relative(path: object, workspace: Path | None) -> str:
     text = str(path or "")
-    if workspace is not None and os.path.isabs(text):
-        relative = os.path.relpath(text, workspace)
-        if relative != ".." and not relative.startswith(f"..{os.sep}"):
-            return relative
-    return text
+    return text if workspace is None else workspace_name(text, workspace)
 
 
 def _change_text(change: dict[str, Any], workspace: Path | None) -> str:

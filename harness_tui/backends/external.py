@@ -142,7 +142,6 @@ class ExternalSession:
             connect = connect_driver
         self._connect = connect
         self._connection: AgentConnection | None = None
-        self._pgid: int | None = None
         self._inbox: deque[Inbound] = deque()
         self._task: asyncio.Task[None] | None = None
         self._acceptances = Acceptances()
@@ -346,8 +345,7 @@ class ExternalSession:
                 await connection.close()
             raise
         self._connection = connection
-        pid = getattr(connection, "pid", None)
-        self._pgid = pid if isinstance(pid, int) else None
+        pid = connection.pid
         data: dict[str, Any] = {
             "agent": spec.name,
             "protocol": spec.protocol,
@@ -357,9 +355,9 @@ class ExternalSession:
         }
         if spec.resume_id:
             data["resumed"] = spec.resume_id == agent_session_id
-        if self._pgid is not None:
-            data["pid"] = self._pgid
-            await self.host.agent_started(data, self._pgid)
+        if pid is not None:
+            data["pid"] = pid
+            await self.host.agent_started(data, pid)
         else:
             await self.host.emit(ev.AGENT_STARTED, data)
         return connection

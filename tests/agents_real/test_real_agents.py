@@ -24,7 +24,7 @@ from tests.support.agent_model import ShellThenDone
 from tests.support.loopback import LoopbackAnthropic, LoopbackOpenAI, LoopbackServer
 from tests.support.loopback_responses import LoopbackResponses
 from tests.support.processes import group_alive
-from tests.support.projects import commit_all, init_repo
+from tests.support.projects import agent_entry, commit_all, init_repo
 from tests.support.real_agents import AgentSetup, claude_setup, codex_setup, opencode_setup
 from tests.support.waiting import wait_for, wait_until
 
@@ -44,15 +44,7 @@ AGENTS: dict[str, tuple[str, Callable[..., LoopbackServer], Callable[..., AgentS
 
 
 def _agent_entry(name: str, protocol: str, exe: Path, setup: AgentSetup) -> str:
-    # JSON strings are valid TOML basic strings.
-    env = ", ".join(f"{json.dumps(k)} = {json.dumps(v)}" for k, v in setup.env.items())
-    return (
-        f"[agents.{name}]\n"
-        f'protocol = "{protocol}"\n'
-        f"command = {json.dumps(str(exe))}\n"
-        f"args = {json.dumps(setup.entry_args)}\n"
-        f"env = {{ {env} }}\n"
-    )
+    return agent_entry(name, protocol, exe, setup.entry_args, setup.env)
 
 
 def _project(tmp_path: Path, entry: str) -> Path:

@@ -349,10 +349,12 @@ async def test_a_session_that_cannot_be_loaded_starts_anew(connect, flags: tuple
         # An agent that names the command only in the title (gemini).
         ({"kind": "execute", "title": "npm test"}, "bash", {"command": "npm test"}),
         # Claude's Write and Edit through claude-agent-acp: raw input, no diff content.
+        # Paths in the workspace are named relative to it, arguments as our tools name
+        # them, so the policy judges and diffs the call as one of ours.
         (
             {"kind": "edit", "rawInput": {"file_path": "/w/a.py", "content": "x = 1\n"}},
             "write_file",
-            {"path": "/w/a.py", "content": "x = 1\n"},
+            {"path": "a.py", "content": "x = 1\n"},
         ),
         (
             {
@@ -360,7 +362,7 @@ async def test_a_session_that_cannot_be_loaded_starts_anew(connect, flags: tuple
                 "rawInput": {"file_path": "a.py", "old_string": "1", "new_string": "2"},
             },
             "edit_file",
-            {"path": "a.py", "old": "1", "new": "2"},
+            {"path": "a.py", "old_string": "1", "new_string": "2"},
         ),
         (
             {
@@ -368,9 +370,9 @@ async def test_a_session_that_cannot_be_loaded_starts_anew(connect, flags: tuple
                 "content": [{"type": "diff", "path": "/w/a.py", "oldText": "1", "newText": "2"}],
             },
             "edit_file",
-            {"path": "/w/a.py", "old": "1", "new": "2"},
+            {"path": "a.py", "old_string": "1", "new_string": "2"},
         ),
-        ({"kind": "read", "locations": [{"path": "/w/b.md"}]}, "read_file", {"path": "/w/b.md"}),
+        ({"kind": "read", "locations": [{"path": "/w/b.md"}]}, "read_file", {"path": "b.md"}),
         ({"kind": "fetch", "rawInput": {"url": "https://x"}}, "fetch", {"url": "https://x"}),
         (
             {"kind": "other", "title": "mcp__db__query", "rawInput": {"q": 1}},

@@ -5,7 +5,6 @@ inbox), follow-up turns, cancel, and resume after a restart, all on the record."
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine
 from tests.support.processes import group_alive
-from tests.support.projects import cli_env, commit_all, init_repo, run_exec
+from tests.support.projects import agent_entry, cli_env, commit_all, init_repo, run_exec
 from tests.support.waiting import wait_for
 
 AGENT = Path(__file__).resolve().parents[1] / "support" / "agents" / "acp_agent.py"
@@ -46,10 +45,7 @@ def project(tmp_path: Path) -> Path:
     harness = repo / ".harness"
     harness.mkdir()
     args = [str(AGENT), "--sessions", str(tmp_path / "agent-sessions.json")]
-    (harness / "config.toml").write_text(
-        f'[agents.fake]\nprotocol = "acp"\ncommand = {json.dumps(sys.executable)}\n'
-        f"args = {json.dumps(args)}\n"
-    )
+    (harness / "config.toml").write_text(agent_entry("fake", "acp", sys.executable, args))
     (harness / "policy.toml").write_text(POLICY)
     commit_all(repo)
     return repo

@@ -4,14 +4,13 @@ as it was."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine
-from tests.support.projects import commit_all, git, init_repo
+from tests.support.projects import agent_entry, commit_all, git, init_repo
 
 FAKE = Path(__file__).resolve().parents[1] / "support" / "agents" / "fake_claude.py"
 
@@ -23,11 +22,9 @@ async def test_an_agent_session_in_its_own_worktree_leaves_its_work_on_a_branch(
     config = repo / ".harness" / "config.toml"
     config.parent.mkdir()
     config.write_text(
-        "[agents.fake]\n"
-        'protocol = "claude"\n'
-        f"command = {json.dumps(sys.executable)}\n"
-        f"args = [{json.dumps(str(FAKE))}]\n"
-        f"env = {{ FAKE_CLAUDE_STATE = {json.dumps(str(tmp_path / 'state'))} }}\n"
+        agent_entry(
+            "fake", "claude", sys.executable, [FAKE], {"FAKE_CLAUDE_STATE": tmp_path / "state"}
+        )
     )
     (repo / ".gitignore").write_text(".harness/\n")
     commit_all(repo, "ignore the harness")

@@ -4,7 +4,6 @@ what it asks, everything on the record."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -12,7 +11,7 @@ from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine
 from tests.support.processes import group_alive
-from tests.support.projects import init_repo
+from tests.support.projects import agent_entry, init_repo
 from tests.support.waiting import wait_for
 
 FAKE = Path(__file__).resolve().parents[1] / "support" / "agents" / "fake_claude.py"
@@ -29,11 +28,7 @@ def project_with_fake_claude(tmp_path: Path) -> Path:
     config.parent.mkdir(parents=True, exist_ok=True)
     state = tmp_path / "fake-claude-state"
     config.write_text(
-        "[agents.fake]\n"
-        'protocol = "claude"\n'
-        f"command = {json.dumps(sys.executable)}\n"
-        f"args = [{json.dumps(str(FAKE))}]\n"
-        f"env = {{ FAKE_CLAUDE_STATE = {json.dumps(str(state))} }}\n"
+        agent_entry("fake", "claude", sys.executable, [FAKE], {"FAKE_CLAUDE_STATE": state})
     )
     return project
 

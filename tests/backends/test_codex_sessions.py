@@ -13,7 +13,7 @@ from harness_tui import events as ev
 from harness_tui.config import load_config
 from harness_tui.engine.engine import Engine
 from tests.support.processes import group_alive
-from tests.support.projects import commit_all, init_repo
+from tests.support.projects import agent_entry, commit_all, init_repo
 from tests.support.waiting import wait_for
 
 FAKE_CODEX = Path(__file__).resolve().parents[1] / "support" / "agents" / "fake_codex.py"
@@ -37,11 +37,9 @@ def project(tmp_path: Path) -> Path:
     harness = repo / ".harness"
     harness.mkdir()
     (harness / "config.toml").write_text(
-        "[agents.fake]\n"
-        'protocol = "codex"\n'
-        f"command = {sys.executable!r}\n"
-        f"args = [{str(FAKE_CODEX)!r}]\n"
-        f"env = {{ CODEX_HOME = {str(tmp_path / 'codex-home')!r} }}\n"
+        agent_entry(
+            "fake", "codex", sys.executable, [FAKE_CODEX], {"CODEX_HOME": tmp_path / "codex-home"}
+        )
     )
     (harness / "policy.toml").write_text(PROJECT_RULES)
     return repo

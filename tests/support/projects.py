@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -167,3 +168,22 @@ def worktree_paths(repo: Path) -> list[str]:
         for line in git(repo, "worktree", "list", "--porcelain").splitlines()
         if line.startswith("worktree ")
     ]
+
+
+def agent_entry(
+    name: str,
+    protocol: str,
+    command: str | Path,
+    args: Sequence[str | Path] = (),
+    env: Mapping[str, str | Path] | None = None,
+) -> str:
+    """An `[agents.NAME]` entry for a project's config (JSON strings are valid TOML
+    basic strings)."""
+    pairs = ", ".join(f"{json.dumps(k)} = {json.dumps(str(v))}" for k, v in (env or {}).items())
+    return (
+        f"[agents.{name}]\n"
+        f"protocol = {json.dumps(protocol)}\n"
+        f"command = {json.dumps(str(command))}\n"
+        f"args = {json.dumps([str(a) for a in args])}\n"
+        f"env = {{ {pairs} }}\n"
+    )

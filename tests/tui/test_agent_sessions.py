@@ -6,7 +6,6 @@ Claude Code's stream-json control protocol."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from harness_tui.tui.screens.new_session import NewSessionScreen
 from harness_tui.tui.widgets.header import DashboardHeader
 from harness_tui.tui.widgets.sessions import SessionsTable
 from tests.support.processes import group_alive, running
-from tests.support.projects import init_repo, write_script
+from tests.support.projects import agent_entry, init_repo, write_script
 from tests.tui.conftest import live_app, live_config, stored_app, wait_until
 from tests.tui.session_log import SessionLog, created, end, reply, turn
 
@@ -38,13 +37,7 @@ def _project(tmp_path: Path) -> tuple[Path, Path]:
     config = project / ".harness" / "config.toml"
     config.parent.mkdir(parents=True, exist_ok=True)
     env = {"FAKE_CLAUDE_STATE": str(tmp_path / "state"), "FAKE_CLAUDE_LOG": str(log)}
-    config.write_text(
-        "[agents.fake]\n"
-        'protocol = "claude"\n'
-        f"command = {json.dumps(sys.executable)}\n"
-        f"args = [{json.dumps(str(FAKE))}]\n"
-        "env = { " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in env.items()) + " }\n"
-    )
+    config.write_text(agent_entry("fake", "claude", sys.executable, [FAKE], env))
     return project, log
 
 
